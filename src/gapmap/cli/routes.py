@@ -1,0 +1,3 @@
+"""`gapmap` commands (filled in by the module owner)."""
+
+COMMANDS: list = []

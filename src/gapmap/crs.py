@@ -1,0 +1,118 @@
+"""Choosing a metric CRS and measuring geodesically.
+
+gapmap computes in a local metric CRS chosen for the data: the UTM zone when the data lies
+within one zone (with a 1° margin), otherwise an azimuthal equidistant projection centred on the
+data. Reported lengths and areas are geodesic (WGS84 ellipsoid, :class:`pyproj.Geod`), so they
+do not depend on the projection's scale error.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+import geopandas as gpd
+import numpy as np
+import pyproj
+import shapely
+from pyproj import CRS, Geod, Transformer
+
+from .errors import InputError
+
+__all__ = ["metric_crs", "geodesic_length_km", "geodesic_area_km2", "to_lonlat", "GEOD"]
+
+GEOD = Geod(ellps="WGS84")
+
+
+def metric_crs(*layers: gpd.GeoDataFrame | gpd.GeoSeries | None, crs: str | None = None) -> CRS:
+    """Choose a metric CRS for the layers (or validate the one given).
+
+    Parameters
+    ----------
+    *layers
+        GeoDataFrames/GeoSeries with a CRS; ``None`` entries are skipped.
+    crs
+        An explicit CRS; must be projected with metre units.
+
+    Examples
+    --------
+    >>> import geopandas as gpd, shapely
+    >>> g = gpd.GeoSeries([shapely.Point(44.4, 35.5)], crs=4326)
+    >>> metric_crs(g).to_epsg()
+    32638
+    """
+    if crs is not None:
+        try:
+            c = CRS.from_user_input(crs)
+        except pyproj.exceptions.CRSError as exc:
+            raise InputError("--crs", None, f"unknown CRS {crs!r}", "give e.g. EPSG:32638") from exc
+        unit = c.axis_info[0].unit_name if c.axis_info else ""
+        if not c.is_projected or unit not in ("metre", "meter"):
+            raise InputError("--crs", None, f"{crs} is not a projected CRS in metres",
+                             "give a projected metric CRS such as a UTM zone, or omit --crs")
+        return c
+    bounds = []
+    for layer in layers:
+        if layer is None or len(layer) == 0:
+            continue
+        b = layer.to_crs(4326).total_bounds
+        if np.all(np.isfinite(b)):
+            bounds.append(b)
+    if not bounds:
+        raise InputError(None, None, "no data to choose a CRS from", "give non-empty layers")
+    b = np.array(bounds)
+    west, south, east, north = b[:, 0].min(), b[:, 1].min(), b[:, 2].max(), b[:, 3].max()
+    lon0, lat0 = (west + east) / 2, (south + north) / 2
+    zone_w = math.floor((west + 180) / 6)
+    zone_e = math.floor((east + 180) / 6)
+    zone_c = math.floor((lon0 + 180) / 6) + 1
+    if zone_w == zone_e and abs(lat0) < 80:
+        epsg = (32600 if lat0 >= 0 else 32700) + zone_c
+        return CRS.from_epsg(epsg)
+    return CRS.from_proj4(f"+proj=aeqd +lat_0={lat0:.4f} +lon_0={lon0:.4f} +x_0=0 +y_0=0 "
+                          "+datum=WGS84 +units=m +no_defs")
+
+
+def to_lonlat(geoms, crs: CRS, densify_m: float = 1000.0) -> np.ndarray:
+    """Transform projected geometries to lon/lat, densifying first so edges follow the
+    projection's curves."""
+    geoms = np.asarray(geoms, dtype=object)
+    if densify_m:
+        geoms = shapely.segmentize(geoms, densify_m)
+    t = Transformer.from_crs(crs, 4326, always_xy=True)
+    return shapely.transform(geoms, lambda xy: np.column_stack(t.transform(xy[:, 0], xy[:, 1])))
+
+
+def geodesic_length_km(geoms: Iterable | gpd.GeoSeries, crs: CRS | None = None) -> np.ndarray:
+    """Geodesic length (km) of projected or lon/lat line geometries.
+
+    Examples
+    --------
+    >>> import shapely
+    >>> round(float(geodesic_length_km([shapely.LineString([(44, 34), (44, 35)])], 4326)[0]), 2)
+    110.95
+    """
+    if isinstance(geoms, gpd.GeoSeries):
+        crs = geoms.crs if crs is None else crs
+        geoms = geoms.values
+    c = CRS.from_user_input(crs)
+    arr = np.asarray(geoms, dtype=object)
+    ll = arr if c.is_geographic else to_lonlat(arr, c)
+    if c.is_geographic:
+        ll = shapely.segmentize(ll, 0.01)
+    return np.array([GEOD.geometry_length(g) / 1000.0 if g is not None and not g.is_empty else 0.0
+                     for g in ll])
+
+
+def geodesic_area_km2(geoms: Iterable | gpd.GeoSeries, crs: CRS | None = None) -> np.ndarray:
+    """Geodesic area (km²) of projected or lon/lat polygons."""
+    if isinstance(geoms, gpd.GeoSeries):
+        crs = geoms.crs if crs is None else crs
+        geoms = geoms.values
+    c = CRS.from_user_input(crs)
+    arr = np.asarray(geoms, dtype=object)
+    ll = arr if c.is_geographic else to_lonlat(arr, c)
+    if c.is_geographic:
+        ll = shapely.segmentize(ll, 0.01)
+    return np.array([abs(GEOD.geometry_area_perimeter(g)[0]) / 1e6
+                     if g is not None and not g.is_empty else 0.0 for g in ll])
