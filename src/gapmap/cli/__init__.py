@@ -1,0 +1,4 @@
+"""The ``gapmap`` command."""
+from ._common import main
+
+__all__ = ["main"]
