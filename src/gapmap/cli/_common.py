@@ -1,0 +1,202 @@
+"""The ``gapmap`` command group and the options its commands share.
+
+Commands are thin: they turn options into a :class:`gapmap.scenario.Scenario`, call the public
+API and write what it returns. Bad input ends with one line on stderr and exit code 2
+(``gapmap --debug …`` shows the traceback).
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import logging
+import sys
+import warnings
+from pathlib import Path
+from typing import Any, Callable
+
+import click
+
+from .._version import __version__
+from ..errors import GapmapError, InputError
+
+__all__ = ["main", "analysis_options", "scenario_from_options", "analysis_from_options",
+           "ProgressBar", "layer_option_names"]
+
+log = logging.getLogger("gapmap")
+
+#: Modules under gapmap.cli that contribute commands (each defines COMMANDS).
+COMMAND_MODULES = ("metrics", "terrain", "viewshed", "routes", "incidents", "maps", "place")
+
+
+class GapmapGroup(click.Group):
+    """Click group that turns gapmap's input errors into one-line messages, exit code 2."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        debug = bool(ctx.params.get("debug"))
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise
+        except InputError as exc:
+            if debug:
+                raise
+            click.echo(f"gapmap: error: {exc}", err=True)
+            ctx.exit(2)
+        except GapmapError as exc:
+            if debug:
+                raise
+            click.echo(f"gapmap: error: {exc}", err=True)
+            ctx.exit(1)
+        except KeyboardInterrupt:
+            click.echo("gapmap: interrupted", err=True)
+            ctx.exit(130)
+        except Exception as exc:  # unexpected: say so in one line, keep the traceback for --debug
+            if debug:
+                raise
+            first = str(exc).splitlines()[0] if str(exc) else ""
+            click.echo(f"gapmap: internal error: {type(exc).__name__}: {first} "
+                       "(run with --debug for the traceback)", err=True)
+            ctx.exit(1)
+
+
+def _showwarning(message, category, filename, lineno, file=None, line=None):
+    click.echo(f"gapmap: warning: {message}", err=True)
+
+
+@click.group(cls=GapmapGroup, context_settings={"help_option_names": ["-h", "--help"],
+                                                 "max_content_width": 100})
+@click.version_option(__version__, prog_name="gapmap")
+@click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
+@click.option("-v", "--verbose", count=True, help="More log output (-v info, -vv debug).")
+@click.option("-q", "--quiet", is_flag=True, help="Only errors.")
+def main(debug: bool, verbose: int, quiet: bool) -> None:
+    """gapmap: measure the unguarded ground between forces that do not cooperate.
+
+    Start with `gapmap demo --out out/demo`, or `gapmap metrics --help`.
+    """
+    level = logging.ERROR if quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]
+    logging.basicConfig(level=level, format="gapmap: %(levelname)s: %(message)s", stream=sys.stderr)
+    logging.getLogger("gapmap").setLevel(level)
+    if quiet:
+        warnings.simplefilter("ignore")
+    else:
+        warnings.showwarning = _showwarning
+
+
+class ProgressBar:
+    """A tqdm bar over named stages; silent when stderr is not a terminal (tests, pipes)."""
+
+    def __init__(self, stages: int, desc: str = "gapmap") -> None:
+        from tqdm.auto import tqdm
+
+        self._bar = tqdm(total=stages, desc=desc, unit="step", leave=False,
+                         disable=None, file=sys.stderr)
+        self._started = False
+
+    def __call__(self, name: str) -> None:
+        if self._started:
+            self._bar.update(1)
+        self._started = True
+        self._bar.set_postfix_str(name)
+
+    def close(self) -> None:
+        self._bar.update(self._bar.total - self._bar.n)
+        self._bar.close()
+
+    def __enter__(self) -> ProgressBar:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._bar.close()
+
+
+_PATH = click.Path(dir_okay=False, path_type=Path)
+
+#: (param names) the layer options add; commands pass them on to scenario_from_options.
+layer_option_names = (
+    "config", "zones", "zones_layer", "force_field", "side_a", "side_b", "posts", "posts_layer",
+    "study_area", "study_area_layer", "reach_km", "max_width_km", "min_length_km", "spacing_m",
+    "crs", "dem", "visibility", "incidents", "incidents_format", "since", "until", "margin_km",
+)
+
+
+def analysis_options(func: Callable) -> Callable:
+    """Add the layer and parameter options shared by metrics, map, figure, report and place."""
+    opts = [
+        click.option("--config", type=click.Path(exists=False, dir_okay=False, path_type=Path),
+                     help="Scenario TOML file with layers, sides and parameters; options given "
+                          "here override it."),
+        click.option("--zones", type=_PATH, help="Force-control zones (polygons)."),
+        click.option("--zones-layer", help="Layer name in a multi-layer zones source."),
+        click.option("--force-field", default=None, help="Zone field holding the force [force]."),
+        click.option("--side-a", help="Side A as NAME=force1,force2 (e.g. krg=peshmerga)."),
+        click.option("--side-b", help="Side B as NAME=force1,force2 (e.g. federal=isf,pmf)."),
+        click.option("--posts", type=_PATH, help="Posts/checkpoints (points; optional range_km, "
+                                                  "height_m)."),
+        click.option("--posts-layer", help="Layer name in a multi-layer posts source."),
+        click.option("--study-area", type=_PATH, help="Study area polygon(s)."),
+        click.option("--study-area-layer", help="Layer name in a multi-layer study-area source."),
+        click.option("--reach-km", type=float, help="How far each side guards beyond its zones [2]."),
+        click.option("--max-width-km", type=float, help="Widest separation still counted as seam "
+                                                        "[150]."),
+        click.option("--min-length-km", type=float, help="Shorter corridors are counted apart "
+                                                         "[1]."),
+        click.option("--spacing-m", type=float, help="Seam sampling with visibility [250]."),
+        click.option("--crs", help="Analysis CRS (projected, metres); chosen automatically if "
+                                   "omitted."),
+        click.option("--dem", type=_PATH, help="DEM GeoTIFF: adds slope, TRI and crossing time."),
+        click.option("--visibility/--no-visibility", default=None,
+                     help="Posts cover only what they can see over the DEM."),
+        click.option("--incidents", type=_PATH, help="Incidents: ACLED or UCDP GED export, CSV "
+                                                      "with lat/lon, or a point layer."),
+        click.option("--incidents-format", type=click.Choice(
+            ["auto", "acled", "ucdp", "csv", "vector"]), default=None,
+            help="Incident file format [auto]."),
+        click.option("--since", help="Only incidents on or after this date (YYYY-MM-DD)."),
+        click.option("--until", help="Only incidents on or before this date (YYYY-MM-DD)."),
+        click.option("--margin-km", type=float, help="Incident assignment margin beyond half "
+                                                     "the width [5]."),
+    ]
+    for opt in reversed(opts):
+        func = opt(func)
+    return func
+
+
+def scenario_from_options(**kw: Any):
+    """Build a Scenario from analysis_options values (``--config`` first, options on top)."""
+    from ..scenario import load_scenario, make_scenario
+
+    values = {k: kw.get(k) for k in layer_option_names if k != "config"}
+    config = kw.get("config")
+    if config is not None:
+        return load_scenario(config, **values)
+    values = {k: v for k, v in values.items() if v is not None}
+    return make_scenario(**values)
+
+
+def analysis_from_options(progress: Callable[[str], None] | None = None, **kw: Any):
+    """Run the analysis the options describe (used by every analysis command)."""
+    from ..scenario import run_scenario
+
+    return run_scenario(scenario_from_options(**kw), progress=progress)
+
+
+def with_progress(stages: int = 7):
+    """Decorator: pass a ProgressBar as ``progress`` to the command, closed afterwards."""
+
+    def deco(func):
+        @functools.wraps(func)
+        def wrapper(*args, **kwargs):
+            with ProgressBar(stages) as bar:
+                return func(*args, progress=bar, **kwargs)
+
+        return wrapper
+
+    return deco
+
+
+for _name in COMMAND_MODULES:
+    _mod = importlib.import_module(f"{__package__}.{_name}")
+    for _cmd in getattr(_mod, "COMMANDS", []):
+        main.add_command(_cmd)

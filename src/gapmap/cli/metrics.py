@@ -1,0 +1,65 @@
+"""`gapmap metrics` and `gapmap demo`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ._common import ProgressBar, analysis_from_options, analysis_options
+
+__all__ = ["COMMANDS"]
+
+
+@click.command("metrics")
+@analysis_options
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Output folder (created if needed).")
+def metrics_cmd(out_dir: Path, **kw) -> None:
+    """Seam, unguarded corridors and gap region between two sides.
+
+    Writes corridors.csv, corridors.geojson, seam.geojson, gap.geojson, summary.json and
+    gapmap.gpkg into OUT, and prints a summary.
+
+    \b
+    Example:
+      gapmap metrics --zones zones.geojson --side-a krg=peshmerga \\
+          --side-b federal=isf,pmf --posts posts.geojson --study-area districts.geojson \\
+          --out out/run1
+    """
+    from ..outputs import format_summary, write_metrics
+
+    with ProgressBar(8, "metrics") as bar:
+        result = analysis_from_options(progress=bar, **kw)
+        bar("writing")
+        write_metrics(result, out_dir)
+    click.echo(format_summary(result))
+    click.echo(f"\nResults in {out_dir}/")
+
+
+@click.command("demo")
+@click.option("--out", "out_dir", default=Path("out/demo"), show_default=True,
+              type=click.Path(file_okay=False, path_type=Path), help="Output folder.")
+@click.option("--data", "data_dir", default=None, type=click.Path(file_okay=False, path_type=Path),
+              help="Sample data folder [the geodata/ folder of the gapmap source tree].")
+@click.option("--quick", is_flag=True, help="Skip the terrain and placement steps.")
+def demo_cmd(out_dir: Path, data_dir: Path | None, quick: bool) -> None:
+    """Run the whole analysis on the shipped sample of Iraq's disputed territories.
+
+    The force layout of the sample is illustrative, not an assessment; its terrain is synthetic.
+    """
+    from ..demo import run_demo
+
+    with ProgressBar(12, "demo") as bar:
+        result = run_demo(out_dir, data_dir=data_dir, quick=quick, progress=bar)
+    from ..outputs import format_summary
+
+    click.echo(format_summary(result.analysis))
+    click.echo("")
+    for name, path in sorted(result.files.items()):
+        click.echo(f"  {name:<22} {path}")
+    click.echo(f"\nResults in {out_dir}/ — open {out_dir}/map.html or {out_dir}/report.html"
+               if "map.html" in result.files else f"\nResults in {out_dir}/")
+
+
+COMMANDS = [metrics_cmd, demo_cmd]

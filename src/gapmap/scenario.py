@@ -1,0 +1,190 @@
+"""Scenario files: the layers and parameters of a run in one TOML file.
+
+Paths in the file are relative to the file itself.
+
+.. code-block:: toml
+
+    [layers]
+    zones = "zones.geojson"
+    force_field = "force"
+    posts = "posts.geojson"
+    study_area = "study_area.geojson"
+    incidents = "incidents_ucdp_ged.csv"
+    dem = "dem_synthetic.tif"
+
+    [sides]
+    a = "krg=peshmerga"
+    b = "federal=isf,pmf"
+
+    [parameters]
+    reach_km = 2
+    max_width_km = 150
+    min_length_km = 1
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import InputError
+from .settings import Settings, Side, parse_side
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+__all__ = ["Scenario", "load_scenario", "run_scenario"]
+
+_LAYER_KEYS = {"zones", "zones_layer", "force_field", "posts", "posts_layer", "study_area",
+               "study_area_layer", "incidents", "incidents_format", "dem", "roads"}
+_PATH_KEYS = {"zones", "posts", "study_area", "incidents", "dem", "roads"}
+_PARAM_KEYS = {f.name for f in dataclasses.fields(Settings)} | {
+    "visibility", "margin_km", "since", "until"}
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """Everything one run needs: layer paths, sides and settings.
+
+    Examples
+    --------
+    >>> sc = load_scenario("geodata/scenario.toml")  # doctest: +SKIP
+    >>> result = run_scenario(sc)  # doctest: +SKIP
+    """
+
+    zones: Path
+    side_a: Side
+    side_b: Side
+    force_field: str = "force"
+    zones_layer: str | None = None
+    posts: Path | None = None
+    posts_layer: str | None = None
+    study_area: Path | None = None
+    study_area_layer: str | None = None
+    incidents: Path | None = None
+    incidents_format: str = "auto"
+    dem: Path | None = None
+    roads: Path | None = None
+    settings: Settings = field(default_factory=Settings)
+    visibility: bool = False
+    margin_km: float = 5.0
+    since: str | None = None
+    until: str | None = None
+    source: Path | None = None
+
+    def inputs(self) -> dict[str, Any]:
+        """Input paths for the record (summary.json)."""
+        keys = ("zones", "posts", "study_area", "incidents", "dem", "roads")
+        out = {k: str(getattr(self, k)) for k in keys if getattr(self, k) is not None}
+        if self.source is not None:
+            out["scenario"] = str(self.source)
+        return out
+
+
+def load_scenario(path: str | os.PathLike, **overrides: Any) -> Scenario:
+    """Read a scenario TOML file; keyword overrides (e.g. from the CLI) win over the file."""
+    p = Path(path)
+    if not p.exists():
+        raise InputError(p, None, "scenario file not found", "check the --config path")
+    try:
+        doc = tomllib.loads(p.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(p, None, f"not valid TOML: {exc}", "fix the syntax") from exc
+    values: dict[str, Any] = {}
+    layers = doc.get("layers", {})
+    for k, v in layers.items():
+        if k not in _LAYER_KEYS:
+            raise InputError(p, f"layers.{k}", "unknown key",
+                             f"use one of {', '.join(sorted(_LAYER_KEYS))}")
+        values[k] = (p.parent / v) if k in _PATH_KEYS else v
+    sides = doc.get("sides", {})
+    for k in sides:
+        if k not in ("a", "b"):
+            raise InputError(p, f"sides.{k}", "unknown key", "use a and b")
+    if "a" in sides:
+        values["side_a"] = sides["a"]
+    if "b" in sides:
+        values["side_b"] = sides["b"]
+    for k, v in doc.get("parameters", {}).items():
+        if k not in _PARAM_KEYS:
+            raise InputError(p, f"parameters.{k}", "unknown parameter",
+                             f"use one of {', '.join(sorted(_PARAM_KEYS))}")
+        values[k] = v
+    unknown = set(doc) - {"layers", "sides", "parameters"}
+    if unknown:
+        raise InputError(p, sorted(unknown)[0], "unknown section",
+                         "use [layers], [sides] and [parameters]")
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return make_scenario(source=p, **values)
+
+
+def make_scenario(**values: Any) -> Scenario:
+    """Build a :class:`Scenario` from loose values (strings for sides, numbers for settings)."""
+    src = values.pop("source", None)
+    if values.get("zones") is None:
+        raise InputError(src or "--zones", "zones", "no zones layer given",
+                         "pass --zones FILE or set layers.zones in the scenario file")
+    for key, opt in (("side_a", "--side-a"), ("side_b", "--side-b")):
+        v = values.get(key)
+        if v is None:
+            raise InputError(src or opt, key, "side not given",
+                             f"pass {opt} NAME=force1,force2 or set it under [sides]")
+        if isinstance(v, str):
+            values[key] = parse_side(v, opt)
+    setting_names = {f.name for f in dataclasses.fields(Settings)}
+    sett = {k: values.pop(k) for k in list(values) if k in setting_names}
+    for k, v in sett.items():
+        if k != "crs":
+            try:
+                sett[k] = None if v is None else float(v)
+            except (TypeError, ValueError) as exc:
+                raise InputError(src, k, f"not a number: {v!r}", "give a number") from exc
+    settings = Settings(**sett)
+    for k in _PATH_KEYS:
+        if values.get(k) is not None:
+            values[k] = Path(values[k])
+    return Scenario(settings=settings, source=Path(src) if src else None, **values)
+
+
+def run_scenario(scenario: Scenario, *, progress=None):
+    """Run the analysis of a scenario (with incidents when the scenario names them).
+
+    Returns
+    -------
+    gapmap.Analysis
+    """
+    from .corridors import analyze
+
+    result = analyze(
+        _layer(scenario.zones, scenario.zones_layer, "zones", "Polygon"),
+        scenario.side_a, scenario.side_b,
+        posts=_layer(scenario.posts, scenario.posts_layer, "posts", "Point"),
+        study_area=_layer(scenario.study_area, scenario.study_area_layer, "study area", "Polygon"),
+        settings=scenario.settings,
+        dem=scenario.dem, visibility=scenario.visibility, force_field=scenario.force_field,
+        inputs=scenario.inputs(), progress=progress,
+    )
+    if scenario.incidents is not None:
+        from .incidents import incident_metrics, read_incidents, with_incidents
+
+        if progress:
+            progress("incidents")
+        inc = read_incidents(scenario.incidents, format=scenario.incidents_format,
+                             since=scenario.since, until=scenario.until)
+        result = with_incidents(result, incident_metrics(result, inc, margin_km=scenario.margin_km))
+    return result
+
+
+def _layer(path, layer, what, kind):
+    """A path, or the named layer of it read now (multi-layer sources such as GeoPackage)."""
+    if path is None or layer is None:
+        return path
+    from .io import read_layer
+
+    return read_layer(path, layer, what=what, geom_types=(kind,))
