@@ -1,0 +1,273 @@
+"""Seam, coverage and corridors against answers computed by hand."""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import geopandas as gpd
+import numpy as np
+import pytest
+import shapely
+from pyproj import Geod, Transformer
+from shapely import affinity
+
+from gapmap import InputError, Settings, analyze, parse_side
+from gapmap.crs import geodesic_length_km
+
+from .conftest import UTM38, X0, Y0
+
+A = parse_side("krg=peshmerga")
+B = parse_side("federal=isf,pmf")
+GEOD = Geod(ellps="WGS84")
+
+
+def geod_km(x0, y0, x1, y1, crs=UTM38):
+    """Geodesic length of a straight projected segment (densified), the reference."""
+    return float(geodesic_length_km([shapely.LineString([(x0, y0), (x1, y1)])], crs)[0])
+
+
+def test_parallel_strips_seam_and_width(strips, strips_area):
+    res = analyze(strips, A, B, study_area=strips_area)
+    s = res.summary
+    expected = geod_km(X0 + 20e3, Y0, X0 + 20e3, Y0 + 100e3)
+    assert s["seam_length_km"] == pytest.approx(expected, rel=1e-3)
+    assert s["width_mean_km"] == pytest.approx(20.0, abs=1e-3)
+    assert res.seam["width_min_km"].min() == pytest.approx(20.0, abs=1e-3)
+    assert res.seam["width_max_km"].max() == pytest.approx(20.0, abs=1e-3)
+    # The seam is the midline: every vertex at x = X0 + 20 km.
+    xy = shapely.get_coordinates(res.seam.geometry.values)
+    assert np.abs(xy[:, 0] - (X0 + 20e3)).max() < 0.5
+    # Reach 2 km covers nothing 10 km from each side: all unguarded, one corridor.
+    assert s["corridors"] == 1 and s["unguarded_share"] == pytest.approx(1.0, abs=1e-6)
+
+
+def test_posts_cover_known_intervals(strips, strips_area):
+    # Post on the seam, 5 km range: covers 10 km of it; another 3 km range off the seam at
+    # 4 km distance covers 2·sqrt(3² - ... ) -> here 2·sqrt(5²-4²) = 6 km.
+    posts = gpd.GeoDataFrame({"range_km": [5.0, 5.0], "force": ["isf", "peshmerga"]},
+                             geometry=[shapely.Point(X0 + 20e3, Y0 + 50e3),
+                                       shapely.Point(X0 + 24e3, Y0 + 20e3)], crs=UTM38)
+    res = analyze(strips, A, B, posts=posts, study_area=strips_area)
+    total = geod_km(X0 + 20e3, Y0, X0 + 20e3, Y0 + 100e3)
+    lengths = sorted(res.corridors["length_km"])
+    # Stretches: [0, 17], [23, 45], [55, 100] km along the seam.
+    scale = total / 100.0
+    assert lengths == pytest.approx([17 * scale, 22 * scale, 45 * scale], rel=2e-3)
+    assert res.summary["unguarded_length_km"] == pytest.approx(84 * scale, rel=2e-3)
+    assert res.summary["corridors"] == 3
+    assert res.summary["longest_corridor_km"] == pytest.approx(45 * scale, rel=2e-3)
+
+
+def test_reach_covers_whole_seam_when_larger_than_half_width(strips, strips_area):
+    res = analyze(strips, A, B, study_area=strips_area, settings=Settings(reach_km=10.5))
+    assert res.summary["unguarded_length_km"] == 0
+    assert res.summary["corridors"] == 0 and len(res.corridors) == 0
+    res = analyze(strips, A, B, study_area=strips_area, settings=Settings(reach_km=9.5))
+    assert res.summary["unguarded_share"] == pytest.approx(1.0, abs=1e-6)
+
+
+def test_per_side_reach(strips, strips_area):
+    # Side B's reach alone reaches the seam.
+    res = analyze(strips, A, B, study_area=strips_area,
+                  settings=Settings(reach_a_km=1, reach_b_km=11))
+    assert res.summary["unguarded_length_km"] == 0
+
+
+def test_min_length_drops_short_corridors_but_counts_them(strips, strips_area):
+    posts = gpd.GeoDataFrame({"range_km": [5.0, 5.0]},
+                             geometry=[shapely.Point(X0 + 20e3, Y0 + 50e3),
+                                       shapely.Point(X0 + 20e3, Y0 + 60.5e3)], crs=UTM38)
+    res = analyze(strips, A, B, posts=posts, study_area=strips_area)
+    # Stretches of 45, 0.5 and 34.5 km: the 0.5 km one is minor.
+    assert res.summary["corridors"] == 2
+    assert res.summary["minor_corridors"] == 1
+    assert res.minor["length_km"].iloc[0] == pytest.approx(0.5, rel=2e-3)
+    assert res.summary["unguarded_length_km"] == pytest.approx(
+        sum(res.corridors["length_km"]) + res.minor["length_km"].sum())
+
+
+def _wedge_scene():
+    """A's edge along the x axis, B's along a ray at 60°: the seam is the 30° bisector."""
+    a = shapely.box(0, -50e3, 120e3, 0)
+    b = affinity.rotate(shapely.box(0, 0, 120e3, 50e3), 60, origin=(0, 0))
+    b = affinity.rotate(affinity.scale(a, 1, -1, origin=(0, 0)), 60, origin=(0, 0))
+    arc = [(80e3 * math.cos(t), 80e3 * math.sin(t)) for t in np.radians(np.linspace(0, 60, 121))]
+    area = shapely.Polygon([(0, 0)] + arc)
+    shift = lambda g: affinity.translate(g, X0, Y0)  # noqa: E731
+    zones = gpd.GeoDataFrame({"force": ["peshmerga", "isf"]},
+                             geometry=[shift(a), shift(b)], crs=UTM38)
+    study = gpd.GeoDataFrame(geometry=[shift(area)], crs=UTM38)
+    return zones, study
+
+
+def test_slanted_edge_seam_is_angle_bisector():
+    zones, study = _wedge_scene()
+    res = analyze(zones, A, B, study_area=study)
+    xy = shapely.get_coordinates(res.seam.geometry.values) - [X0, Y0]
+    ang = np.degrees(np.arctan2(xy[:, 1], xy[:, 0]))
+    r = np.hypot(xy[:, 0], xy[:, 1])
+    far = r > 2e3  # near the apex the sampled boundary is coarser than the distance
+    assert np.abs(ang[far] - 30).max() < 0.05
+    expected = geod_km(X0, Y0, X0 + 80e3 * math.cos(math.pi / 6), Y0 + 80e3 * math.sin(math.pi / 6))
+    assert res.summary["seam_length_km"] == pytest.approx(expected, rel=1e-3)
+    # Width at distance t from the apex along the bisector is 2·t·sin 30° = t: mean 40, max 80.
+    assert res.summary["width_mean_km"] == pytest.approx(40.0, rel=2e-3)
+    assert res.seam["width_max_km"].max() == pytest.approx(80.0, rel=1e-3)
+    # Reach 2 km covers the seam up to where t = 4 km; the rest is one corridor of ~76 km.
+    assert res.summary["unguarded_length_km"] == pytest.approx(expected * 76 / 80, rel=2e-3)
+
+
+def test_touching_zones_seam_is_shared_border():
+    zones = gpd.GeoDataFrame({"force": ["peshmerga", "isf"]},
+                             geometry=[shapely.box(X0, Y0, X0 + 10e3, Y0 + 10e3),
+                                       shapely.box(X0 + 10e3, Y0, X0 + 20e3, Y0 + 10e3)],
+                             crs=UTM38)
+    study = gpd.GeoDataFrame(geometry=[shapely.box(X0 - 5e3, Y0, X0 + 25e3, Y0 + 10e3)],
+                             crs=UTM38)
+    res = analyze(zones, A, B, study_area=study)
+    assert res.summary["seam_length_km"] == pytest.approx(
+        geod_km(X0 + 10e3, Y0, X0 + 10e3, Y0 + 10e3), rel=1e-3)
+    assert res.summary["width_mean_km"] == pytest.approx(0.0, abs=1e-6)
+    assert res.summary["unguarded_length_km"] == 0
+    res0 = analyze(zones, A, B, study_area=study, settings=Settings(reach_km=0))
+    assert res0.summary["unguarded_length_km"] == 0  # d = 0 ≤ reach 0: held ground
+
+
+def test_partly_touching_zones_mix_border_and_gap():
+    # B touches A along 10 km, then steps back 10 km: the seam has a border part (width 0)
+    # and a gap part (width 10 km).
+    a = shapely.box(X0, Y0, X0 + 10e3, Y0 + 40e3)
+    b = shapely.Polygon([(X0 + 10e3, Y0), (X0 + 30e3, Y0), (X0 + 30e3, Y0 + 40e3),
+                         (X0 + 20e3, Y0 + 40e3), (X0 + 20e3, Y0 + 10e3), (X0 + 10e3, Y0 + 10e3)])
+    zones = gpd.GeoDataFrame({"force": ["peshmerga", "isf"]}, geometry=[a, b], crs=UTM38)
+    study = gpd.GeoDataFrame(geometry=[shapely.box(X0, Y0, X0 + 30e3, Y0 + 40e3)], crs=UTM38)
+    res = analyze(zones, A, B, study_area=study)
+    assert res.seam["width_min_km"].min() == pytest.approx(0, abs=1e-6)
+    assert res.seam["width_max_km"].max() == pytest.approx(10.0, rel=1e-3)
+    # The gap part runs along x = X0 + 15 km from about y = 15 km (where it leaves the step's
+    # corner zone) to 40 km; all of it is more than 2 km from both sides.
+    unguarded = res.corridors.geometry.union_all()
+    assert unguarded.length / 1e3 == pytest.approx(25 + 5 * (math.sqrt(2) - 1) / 1, rel=0.15)
+
+
+def test_lonlat_input_matches_projected(strips, strips_area):
+    posts = gpd.GeoDataFrame({"range_km": [5.0]}, geometry=[shapely.Point(X0 + 20e3, Y0 + 50e3)],
+                             crs=UTM38)
+    proj = analyze(strips, A, B, posts=posts, study_area=strips_area)
+    ll = lambda g: gpd.GeoDataFrame(g.drop(columns="geometry"),  # noqa: E731
+                                    geometry=shapely.segmentize(g.geometry.values, 500),
+                                    crs=UTM38).to_crs(4326)
+    geo = analyze(ll(strips), A, B, posts=posts.to_crs(4326), study_area=ll(strips_area))
+    for key in ("seam_length_km", "unguarded_length_km", "width_mean_km"):
+        assert geo.summary[key] == pytest.approx(proj.summary[key], rel=1e-3), key
+    assert geo.summary["corridors"] == proj.summary["corridors"] == 2
+    assert geo.crs.to_epsg() == 32638  # the data lies in one UTM zone
+
+
+def test_seam_over_three_degrees_of_latitude_matches_geod():
+    west = shapely.Polygon([(43.8, 33.0), (43.9, 33.0), (43.9, 36.0), (43.8, 36.0)])
+    east = shapely.Polygon([(44.1, 33.0), (44.2, 33.0), (44.2, 36.0), (44.1, 36.0)])
+    zones = gpd.GeoDataFrame({"force": ["peshmerga", "isf"]},
+                             geometry=shapely.segmentize(np.array([west, east]), 0.01), crs=4326)
+    study = gpd.GeoDataFrame(geometry=[shapely.segmentize(shapely.box(43.5, 33.0, 44.5, 36.0),
+                                                          0.01)], crs=4326)
+    res = analyze(zones, A, B, study_area=study)
+    _, _, ref = GEOD.inv(44.0, 33.0, 44.0, 36.0)
+    assert res.summary["seam_length_km"] == pytest.approx(ref / 1000, rel=1e-3)
+    # The width is the east–west gap of 0.2° of longitude, measured geodesically at mid-lat.
+    _, _, w_ref = GEOD.inv(43.9, 34.5, 44.1, 34.5)
+    assert res.summary["width_mean_km"] == pytest.approx(w_ref / 1000, rel=5e-3)
+
+
+def test_hole_and_island_give_closed_loop():
+    a = shapely.box(X0, Y0, X0 + 100e3, Y0 + 100e3).difference(
+        shapely.box(X0 + 20e3, Y0 + 20e3, X0 + 80e3, Y0 + 80e3))
+    b = shapely.box(X0 + 40e3, Y0 + 40e3, X0 + 60e3, Y0 + 60e3)
+    zones = gpd.GeoDataFrame({"force": ["peshmerga", "isf"]}, geometry=[a, b], crs=UTM38)
+    res = analyze(zones, A, B)
+    assert res.summary["corridors"] == 1
+    loop = res.corridors.geometry.iloc[0]
+    assert loop.geom_type == "LineString" and loop.is_ring
+    # Straight parts x = 30 km for |y - 50| ≤ 10 (20 km each), and at each corner two parabola
+    # arcs with focus the island's corner and the hole's wall as directrix:
+    # x = 30 + u²/40 (km, u = 40 - y) out to the diagonal, u = 20(√2 - 1)·2 = 8.284 km.
+    u_end = -20 + math.sqrt(400 + 400)
+    u = np.linspace(0, u_end, 100001)
+    arc = np.trapezoid(np.sqrt(1 + (u / 20) ** 2), u)
+    expected = 4 * (20 + 2 * arc)  # ≈ 148.1 km in projected units
+    assert loop.length / 1e3 == pytest.approx(expected, rel=2e-3)
+    assert res.corridors["width_min_km"].iloc[0] == pytest.approx(20.0, rel=1e-3)
+
+
+def test_many_zones_per_side_follow_the_nearest(strips_area):
+    zones = gpd.GeoDataFrame(
+        {"force": ["peshmerga", "peshmerga", "pmf"]},
+        geometry=[shapely.box(X0, Y0, X0 + 10e3, Y0 + 50e3),
+                  shapely.box(X0 + 4e3, Y0 + 50e3, X0 + 10e3, Y0 + 100e3),
+                  shapely.box(X0 + 30e3, Y0, X0 + 40e3, Y0 + 100e3)], crs=UTM38)
+    res = analyze(zones, A, B, study_area=strips_area)
+    xy = shapely.get_coordinates(res.seam.geometry.values)
+    low = xy[(xy[:, 1] < Y0 + 45e3)]
+    assert np.abs(low[:, 0] - (X0 + 20e3)).max() < 1.0
+
+
+def test_sides_too_far_apart_give_empty_results(strips_area):
+    zones = gpd.GeoDataFrame({"force": ["peshmerga", "isf"]},
+                             geometry=[shapely.box(X0, Y0, X0 + 10e3, Y0 + 100e3),
+                                       shapely.box(X0 + 300e3, Y0, X0 + 310e3, Y0 + 100e3)],
+                             crs=UTM38)
+    study = gpd.GeoDataFrame(geometry=[shapely.box(X0, Y0, X0 + 310e3, Y0 + 100e3)], crs=UTM38)
+    res = analyze(zones, A, B, study_area=study)
+    assert res.summary["seam_length_km"] == 0
+    assert res.summary["corridors"] == 0 and len(res.corridors) == 0
+    assert math.isnan(res.summary["unguarded_share"])
+    assert res.to_dict()["pairs"][0]["unguarded_share"] is None  # JSON null, not NaN
+
+
+def test_no_study_area_uses_max_width(strips):
+    res = analyze(strips, A, B, settings=Settings(max_width_km=50))
+    # Beyond the strips' ends the seam continues while d_A + d_B ≤ 50 km:
+    # sqrt(25² - 10²) km past each end.
+    extra = math.sqrt(25**2 - 10**2)
+    expected = geod_km(X0 + 20e3, Y0 - extra * 1e3, X0 + 20e3, Y0 + 100e3 + extra * 1e3)
+    assert res.summary["seam_length_km"] == pytest.approx(expected, rel=2e-3)
+    assert res.seam["width_max_km"].max() == pytest.approx(50, rel=1e-3)
+
+
+def test_gap_area_of_strips(strips, strips_area):
+    res = analyze(strips, A, B, study_area=strips_area)
+    # Study area minus the strips grown by 2 km: 80×100 minus (10+2+2... ) -> the free band
+    # between the grown strips is 16 km wide, plus 18 km west and 18 km east margins... but
+    # the western margin is 20-12=... computed exactly below in projected units, then scaled.
+    free = strips_area.geometry.iloc[0].difference(
+        strips.geometry.buffer(2000, quad_segs=64).union_all())
+    area_proj_km2 = free.area / 1e6
+    scale = res.summary["seam_length_km"] / 100  # UTM scale factor there (≈ 1.0003)
+    assert res.summary["gap_area_km2"] == pytest.approx(area_proj_km2 * scale**2, rel=2e-3)
+
+
+def test_zero_length_study_area_is_an_error(strips):
+    far = gpd.GeoDataFrame(geometry=[shapely.box(0, 0, 1, 1)], crs=UTM38)
+    res = analyze(strips, A, B, study_area=far)
+    assert res.summary["seam_length_km"] == 0
+
+
+def test_visibility_requires_dem(strips):
+    with pytest.raises(InputError, match="DEM"):
+        analyze(strips, A, B, visibility=True)
+
+
+def test_posts_of_third_forces_are_left_out(strips, strips_area):
+    posts = gpd.GeoDataFrame({"range_km": [5.0], "force": ["unifil"]},
+                             geometry=[shapely.Point(X0 + 20e3, Y0 + 50e3)], crs=UTM38)
+    with pytest.warns(UserWarning, match="neither side"):
+        res = analyze(strips, A, B, posts=posts, study_area=strips_area)
+    assert res.summary["corridors"] == 1
+
+
+def test_distances_method(strips, strips_area):
+    res = analyze(strips, A, B, study_area=strips_area)
+    da, db = res.distances(np.array([[X0 + 20e3, Y0 + 50e3], [X0 + 5e3, Y0 + 50e3]]))
+    assert da.tolist() == pytest.approx([10.0, 0.0])
+    assert db.tolist() == pytest.approx([10.0, 25.0])
