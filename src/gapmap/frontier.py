@@ -28,11 +28,17 @@ __all__ = ["SideDistance", "Ridges", "boundary_samples", "seam_ridges", "clip_to
 log = logging.getLogger(__name__)
 
 
-def _boundary_segments(polys: np.ndarray) -> np.ndarray:
-    """All boundary segments of polygons as an (n, 4) array x0, y0, x1, y1."""
+def _boundary_segments(polys: np.ndarray, max_len: float | None = None) -> np.ndarray:
+    """All boundary segments of polygons as an (n, 4) array x0, y0, x1, y1.
+
+    With ``max_len``, long edges are split so that their bounding boxes stay small, which keeps
+    nearest-neighbour searches in an STRtree fast.
+    """
     rings = shapely.get_rings(shapely.get_parts(polys))
     if len(rings) == 0:
         return np.empty((0, 4))
+    if max_len:
+        rings = shapely.segmentize(rings, max_len)
     xy, idx = shapely.get_coordinates(rings, return_index=True)
     same = idx[:-1] == idx[1:]
     return np.column_stack([xy[:-1][same], xy[1:][same]])
@@ -66,7 +72,7 @@ class SideDistance:
         parts_idx = []
         segs = []
         for i, p in enumerate(polys):  # per zone (few), not per vertex
-            s = _boundary_segments(np.array([p], dtype=object))
+            s = _boundary_segments(np.array([p], dtype=object), max_len=2000.0)
             segs.append(s)
             parts_idx.append(np.full(len(s), i))
         self._segs = np.vstack(segs) if segs else np.empty((0, 4))
@@ -91,6 +97,12 @@ class SideDistance:
         dist[pi] = 0.0
         zone[pi] = self.zone_ids[zi]
         return dist, zone
+
+
+def _bbox_distance(xy: np.ndarray, bounds: np.ndarray) -> np.ndarray:
+    dx = np.maximum(np.maximum(bounds[0] - xy[:, 0], xy[:, 0] - bounds[2]), 0)
+    dy = np.maximum(np.maximum(bounds[1] - xy[:, 1], xy[:, 1] - bounds[3]), 0)
+    return np.hypot(dx, dy)
 
 
 def boundary_samples(polys: np.ndarray, sample_m: float) -> np.ndarray:
@@ -168,10 +180,10 @@ def seam_ridges(polys_a: np.ndarray, ids_a: np.ndarray, polys_b: np.ndarray, ids
     """
     xa, za = _label_samples(polys_a, ids_a, sample_m)
     xb, zb = _label_samples(polys_b, ids_b, sample_m)
-    # Prune samples that cannot be nearest to any seam point (w ≤ max width).
-    da, _ = SideDistance(polys_b)(xa)
-    db, _ = SideDistance(polys_a)(xb)
-    ka, kb = da <= 2 * max_dist_m, db <= 2 * max_dist_m
+    # Prune samples that cannot be nearest to any seam point (w ≤ max width). The distance to
+    # the other side's bounding box is a cheap lower bound of the distance to the side itself.
+    ka = _bbox_distance(xa, shapely.total_bounds(polys_b)) <= 2 * max_dist_m
+    kb = _bbox_distance(xb, shapely.total_bounds(polys_a)) <= 2 * max_dist_m
     if shared is not None and not shared.is_empty:
         tol = max(sample_m * 1e-3, 1e-6)
         ka &= ~shapely.dwithin(shapely.points(xa), shared, tol)
