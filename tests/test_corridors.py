@@ -271,3 +271,14 @@ def test_distances_method(strips, strips_area):
     da, db = res.distances(np.array([[X0 + 20e3, Y0 + 50e3], [X0 + 5e3, Y0 + 50e3]]))
     assert da.tolist() == pytest.approx([10.0, 0.0])
     assert db.tolist() == pytest.approx([10.0, 25.0])
+
+
+def test_layers_in_different_crs_are_reprojected(strips, strips_area):
+    posts = gpd.GeoDataFrame({"range_km": [5.0]}, geometry=[shapely.Point(X0 + 20e3, Y0 + 50e3)],
+                             crs=UTM38)
+    same = analyze(strips, A, B, posts=posts, study_area=strips_area)
+    mixed = analyze(strips.to_crs(32637), A, B, posts=posts.to_crs(4326),
+                    study_area=strips_area.to_crs(3857), settings=Settings(crs="EPSG:32638"))
+    assert mixed.summary["unguarded_length_km"] == pytest.approx(
+        same.summary["unguarded_length_km"], rel=1e-3)
+    assert mixed.summary["corridors"] == same.summary["corridors"]
