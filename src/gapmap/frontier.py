@@ -189,9 +189,11 @@ def seam_ridges(polys_a: np.ndarray, ids_a: np.ndarray, polys_b: np.ndarray, ids
         ka &= ~shapely.dwithin(shapely.points(xa), shared, tol)
         kb &= ~shapely.dwithin(shapely.points(xb), shared, tol)
     if keep_near is not None:
-        shapely.prepare(keep_near)
-        ka &= shapely.dwithin(shapely.points(xa), keep_near, max_dist_m)
-        kb &= shapely.dwithin(shapely.points(xb), keep_near, max_dist_m)
+        # A seam point p in the study area has its generator within max_dist_m of p; the
+        # distance to the study area's bounding box is a cheap lower bound to test against.
+        box = np.asarray(shapely.bounds(keep_near))
+        ka &= _bbox_distance(xa, box) <= max_dist_m
+        kb &= _bbox_distance(xb, box) <= max_dist_m
     xa, za, xb, zb = xa[ka], za[ka], xb[kb], zb[kb]
     empty = Ridges(np.empty((0, 4)), np.empty((0, 2)), np.empty(0, int), np.empty(0, int))
     if len(xa) == 0 or len(xb) == 0:
