@@ -584,14 +584,14 @@ def _width_limit_region(gap, polys_a, polys_b, max_width_m: float, cells: int = 
     The limit matters only for gap ground far from both sides, where this precision is ample.
     """
     from rasterio import features
-    from rasterio.transform import from_origin
+    from affine import Affine
     from scipy import ndimage
 
     x0, y0, x1, y1 = shapely.bounds(gap)
     x0, y0, x1, y1 = x0 - max_width_m, y0 - max_width_m, x1 + max_width_m, y1 + max_width_m
     cell = max((x1 - x0) / cells, (y1 - y0) / cells, 1.0)
     w, h = int(np.ceil((x1 - x0) / cell)), int(np.ceil((y1 - y0) / cell))
-    transform = from_origin(x0, y1, cell, cell)
+    transform = Affine(cell, 0.0, x0, 0.0, -cell, y1)
     field = np.zeros((h, w))
     for polys in (polys_a, polys_b):
         mask = features.rasterize(((g, 1) for g in polys), out_shape=(h, w), transform=transform,
