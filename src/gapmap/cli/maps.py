@@ -1,3 +1,113 @@
-"""`gapmap` commands (filled in by the module owner)."""
+"""`gapmap map`, `gapmap figure` and `gapmap report`."""
 
-COMMANDS: list = []
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ._common import ProgressBar, analysis_options, scenario_from_options
+
+__all__ = ["COMMANDS"]
+
+_FILE = click.Path(dir_okay=False, path_type=Path)
+
+
+def _run(kw: dict, bar: ProgressBar, **layer_flags):
+    """Analysis and the scenario's extra layers (incidents, hillshade, ...)."""
+    from ..maps import scenario_layers
+    from ..scenario import run_scenario
+
+    scenario = scenario_from_options(**kw)
+    result = run_scenario(scenario, progress=bar)
+    bar("layers")
+    return result, scenario_layers(scenario, result, **layer_flags)
+
+
+@click.command("map")
+@analysis_options
+@click.option("--out", required=True, type=_FILE, help="Output HTML file, e.g. map.html.")
+@click.option("--title", help="Map title.")
+@click.option("--basemap", type=click.Choice(["none", "osm"]), default="none", show_default=True,
+              help="Web basemap under the layers (loaded only with --online).")
+@click.option("--offline/--online", default=True, show_default=True,
+              help="Offline: the page makes no network request at all (basemap off).")
+@click.option("--hillshade/--no-hillshade", default=True, show_default=True,
+              help="Shade the --dem under the layers.")
+@click.option("--coverage", is_flag=True, help="Show what the posts see over the --dem.")
+@click.option("--hotspots", is_flag=True, help="Gi* hot and cold spots of the --incidents.")
+@click.option("--hex-km", type=float, default=10.0, show_default=True,
+              help="Hexagon spacing for --hotspots, km.")
+def map_cmd(out: Path, title: str | None, basemap: str, offline: bool, hillshade: bool,
+            coverage: bool, hotspots: bool, hex_km: float, **kw) -> None:
+    """Interactive map: one self-contained HTML file that works offline.
+
+    Layers (each can be switched on and off): zones by force, the seam, unguarded corridors
+    coloured by length, the gap region, posts and their ranges, incidents (with a month
+    slider), hillshade, visibility coverage and hot spots.
+
+    \b
+    Example:
+      gapmap map --config geodata/scenario.toml --out out/map.html --title "Disputed areas"
+    """
+    from ..maps import make_map, save_map
+
+    with ProgressBar(10, "map") as bar:
+        result, layers = _run(kw, bar, hillshade=hillshade, coverage=coverage,
+                              hotspots=hotspots, hex_km=hex_km)
+        bar("map")
+        m = make_map(result, title=title, basemap=basemap, offline=offline, **layers)
+        bar("writing")
+        path = save_map(m, out)
+    click.echo(f"Map written to {path} ({path.stat().st_size / 1e6:.1f} MB)")
+
+
+@click.command("figure")
+@analysis_options
+@click.option("--out", required=True, type=_FILE, help="Output image: .png, .pdf or .svg.")
+@click.option("--title", help="Figure title.")
+@click.option("--dpi", type=click.IntRange(200, 1200), default=200, show_default=True,
+              help="Resolution (print quality: 200 or more).")
+@click.option("--width-in", type=float, default=8.0, show_default=True,
+              help="Figure width and height, inches.")
+def figure_cmd(out: Path, title: str | None, dpi: int, width_in: float, **kw) -> None:
+    """Static map for print: legend, scale bar, north arrow, corridor lengths.
+
+    \b
+    Example:
+      gapmap figure --config geodata/scenario.toml --out out/map.png
+    """
+    from ..figures import plot_map, save_figure
+
+    with ProgressBar(10, "figure") as bar:
+        result, layers = _run(kw, bar, hillshade=False)
+        bar("figure")
+        fig = plot_map(result, incidents=layers.get("incidents"), title=title,
+                       figsize=(width_in, width_in))
+        path = save_figure(fig, out, dpi=dpi)
+    click.echo(f"Figure written to {path}")
+
+
+@click.command("report")
+@analysis_options
+@click.option("--out", required=True, type=_FILE, help="Output HTML file, e.g. report.html.")
+@click.option("--title", help="Report title.")
+def report_cmd(out: Path, title: str | None, **kw) -> None:
+    """One-page HTML report: summary, corridor table, map, incidents by month.
+
+    The page is self-contained (figures inlined) and can be mailed or printed as it is.
+
+    \b
+    Example:
+      gapmap report --config geodata/scenario.toml --out out/report.html
+    """
+    from ..report import write_report
+
+    with ProgressBar(10, "report") as bar:
+        result, layers = _run(kw, bar, hillshade=False)
+        bar("report")
+        path = write_report(result, out, incidents=layers.get("incidents"), title=title)
+    click.echo(f"Report written to {path}")
+
+
+COMMANDS = [map_cmd, figure_cmd, report_cmd]

@@ -1,0 +1,130 @@
+"""Benchmark: interactive map page size, build time and Chromium load time vs incident count.
+
+The scene is two 100 km strips 20 km apart with two posts (the test fixture); incidents are
+spread uniformly over it and dated through one year. Up to ``CLUSTER_MAX`` incidents are drawn
+as clustered markers with popups, beyond that as a heat map. Load time is measured in headless
+Chromium with the network cut off, from navigation start until Leaflet has drawn the incident
+layer (clusters or heat canvas), as reported by the page itself (performance.now()).
+
+Usage: python bench/bench_maps.py [--quick]
+Prints a markdown table. Target: the page stays under 20 MB with 100k incidents.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from gapmap import Side, analyze, parse_side
+from gapmap.maps import CLUSTER_MAX, make_map, save_map
+
+X0, Y0, UTM38 = 400_000.0, 3_900_000.0, 32638
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--no-first-run",
+         "--window-size=1400,1000"]
+
+
+def scene():
+    zones = gpd.GeoDataFrame(
+        {"force": ["peshmerga", "isf"]},
+        geometry=[shapely.box(X0, Y0, X0 + 10e3, Y0 + 100e3),
+                  shapely.box(X0 + 30e3, Y0, X0 + 40e3, Y0 + 100e3)], crs=UTM38)
+    area = gpd.GeoDataFrame(geometry=[shapely.box(X0 - 20e3, Y0, X0 + 60e3, Y0 + 100e3)],
+                            crs=UTM38)
+    posts = gpd.GeoDataFrame({"range_km": [5.0, 5.0]},
+                             geometry=[shapely.Point(X0 + 20e3, Y0 + 50e3),
+                                       shapely.Point(X0 + 24e3, Y0 + 20e3)], crs=UTM38)
+    return analyze(zones, parse_side("krg=peshmerga"), Side("federal", ("isf",)), posts=posts,
+                   study_area=area)
+
+
+def incidents(n: int, seed: int = 0) -> gpd.GeoDataFrame:
+    rng = np.random.default_rng(seed)
+    return gpd.GeoDataFrame(
+        {"date": pd.Timestamp("2020-01-01") + pd.to_timedelta(rng.integers(0, 366, n), "D"),
+         "type": "armed clash", "actor": "actor name", "fatalities": rng.integers(0, 5, n),
+         "notes": "a typical one-line description of the event, about eighty characters long"},
+        geometry=gpd.points_from_xy(rng.uniform(X0, X0 + 40e3, n),
+                                    rng.uniform(Y0, Y0 + 100e3, n)), crs=UTM38).to_crs(4326)
+
+
+def browser():
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    profile = tempfile.mkdtemp(prefix="gapmap-bench-")
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = "/usr/bin/chromium"
+    for f in FLAGS:
+        opts.add_argument(f)
+    opts.add_argument(f"--user-data-dir={profile}")
+    d = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=opts)
+    d.set_page_load_timeout(300)
+    d.execute_cdp_cmd("Network.enable", {})
+    d.execute_cdp_cmd("Network.emulateNetworkConditions", {
+        "offline": True, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1})
+    return d, profile
+
+
+def load_seconds(driver, path: Path) -> float:
+    """Seconds from navigation start until the incident layer has drawn (page's own clock)."""
+    driver.get(path.resolve().as_uri())
+    return driver.execute_async_script("""
+        var done = arguments[arguments.length - 1];
+        function ready() {
+            return document.querySelector('.marker-cluster, canvas.leaflet-heatmap-layer');
+        }
+        (function poll() {
+            if (ready()) { requestAnimationFrame(function () {
+                done(performance.now() / 1000); }); }
+            else { setTimeout(poll, 10); }
+        })();
+    """)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--quick", action="store_true", help="Fewer sizes, one run each.")
+    args = ap.parse_args(argv)
+    sizes = [1_000, 10_000, 100_000] if args.quick else [1_000, 5_000, 10_000, 20_000,
+                                                          100_000, 200_000]
+    repeat = 1 if args.quick else 3
+    res = scene()
+    out = Path(tempfile.mkdtemp(prefix="gapmap-bench-maps-"))
+    driver, profile = browser()
+    rows = []
+    try:
+        for n in sizes:
+            inc = incidents(n)
+            t0 = time.perf_counter()
+            path = save_map(make_map(res, incidents=inc), out / f"map_{n}.html")
+            build = time.perf_counter() - t0
+            loads = [load_seconds(driver, path) for _ in range(repeat)]
+            mode = "markers" if n <= CLUSTER_MAX else "heat map"
+            rows.append((n, mode, path.stat().st_size / 1e6, build, min(loads)))
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+        shutil.rmtree(out, ignore_errors=True)
+    print("| incidents | drawn as | page MB | build s | Chromium load s (best) |")
+    print("|---:|---|---:|---:|---:|")
+    for n, mode, mb, build, load in rows:
+        print(f"| {n:,} | {mode} | {mb:.2f} | {build:.2f} | {load:.2f} |")
+    big = [r for r in rows if r[0] == 100_000]
+    if big and big[0][2] >= 20:
+        print(f"FAIL: {big[0][2]:.1f} MB with 100k incidents (limit 20 MB)")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

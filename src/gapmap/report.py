@@ -1,0 +1,330 @@
+"""One-page HTML report: summary, corridor table, map figure, monthly incidents, placement.
+
+The page is self-contained (figures are PNG data URIs, the style is inline, a
+Content-Security-Policy forbids network requests) and every string from the data is escaped by
+Jinja2's autoescaping.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as _dt
+import io
+import logging
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from jinja2 import Environment, select_autoescape
+
+from ._version import __version__
+from .io import atomic_path
+from .maps import illustrative_notes, incident_frame
+
+__all__ = ["write_report", "render_report", "figure_data_uri"]
+
+log = logging.getLogger(__name__)
+
+_TEMPLATE = """<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{{ title }}</title>
+<style>
+ body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: #222;
+        max-width: 1000px; margin: 24px auto; padding: 0 16px; }
+ h1 { font-size: 22px; margin: 0 0 2px 0; }
+ h2 { font-size: 16px; margin: 22px 0 6px 0; border-bottom: 1px solid #ddd; padding-bottom: 2px; }
+ .sub { color: #555; margin-bottom: 10px; }
+ .note { background: #fff7e6; border: 1px solid #d9a25f; color: #7a4300; padding: 6px 10px;
+         border-radius: 4px; margin: 8px 0; font-style: italic; }
+ .cards { display: flex; flex-wrap: wrap; gap: 10px; margin: 10px 0; }
+ .card { border: 1px solid #ddd; border-radius: 6px; padding: 8px 12px; min-width: 140px; }
+ .card .v { font-size: 20px; font-weight: 700; }
+ .card .k { color: #555; font-size: 12px; }
+ table { border-collapse: collapse; font-size: 12.5px; }
+ th, td { border-bottom: 1px solid #e5e5e5; padding: 3px 8px; text-align: right; }
+ th { background: #f6f6f6; }
+ td.t, th.t { text-align: left; }
+ img { max-width: 100%; height: auto; }
+ .small { font-size: 12px; color: #555; }
+ dl { display: grid; grid-template-columns: max-content auto; gap: 2px 12px; font-size: 12.5px; }
+ dt { font-weight: 600; }
+ dd { margin: 0; }
+</style>
+</head>
+<body>
+<h1>{{ title }}</h1>
+<div class="sub">{{ side_a }} – {{ side_b }} · generated {{ generated }} with gapmap {{ version }}</div>
+{% for n in notes %}<div class="note">{{ n }}</div>{% endfor %}
+
+<h2>Summary</h2>
+<div class="cards">
+{% for c in cards %}<div class="card"><div class="v">{{ c.value }}</div><div class="k">{{ c.label }}</div></div>
+{% endfor %}</div>
+<table>
+{% for k, v in summary_rows %}<tr><th class="t">{{ k }}</th><td>{{ v }}</td></tr>
+{% endfor %}</table>
+
+<h2>Map</h2>
+<img alt="Map of the unguarded corridors between {{ side_a }} and {{ side_b }}" src="{{ map_png }}">
+
+<h2>Unguarded corridors{% if n_corridors > corridor_rows|length %} (the {{ corridor_rows|length }} longest of {{ n_corridors }}){% endif %}</h2>
+{% if corridor_rows %}
+<table>
+<tr>{% for h in corridor_head %}<th{% if loop.index == 1 %} class="t"{% endif %}>{{ h }}</th>{% endfor %}</tr>
+{% for row in corridor_rows %}<tr>{% for v in row %}<td{% if loop.index == 1 %} class="t"{% endif %}>{{ v }}</td>{% endfor %}</tr>
+{% endfor %}</table>
+<p class="small">Lengths are measured along the seam (geodesic); widths are d<sub>A</sub> + d<sub>B</sub>,
+the separation of the two sides through the seam point. Corridors shorter than
+{{ min_length_km }} km are counted ({{ n_minor }}) but not listed.</p>
+{% else %}<p>No unguarded corridor of {{ min_length_km }} km or more.</p>{% endif %}
+
+{% if monthly_png %}
+<h2>Incidents by {{ period }}</h2>
+<img alt="Incidents by {{ period }}" src="{{ monthly_png }}">
+{% endif %}
+
+{% if placement %}
+<h2>Proposed new posts</h2>
+<p>{{ placement.k }} new post(s): unguarded seam {{ placement.before }} km → {{ placement.after }} km
+({{ placement.guarantee }}).</p>
+{% if placement.rows %}<table>
+<tr>{% for h in placement.head %}<th{% if loop.index == 1 %} class="t"{% endif %}>{{ h }}</th>{% endfor %}</tr>
+{% for row in placement.rows %}<tr>{% for v in row %}<td{% if loop.index == 1 %} class="t"{% endif %}>{{ v }}</td>{% endfor %}</tr>
+{% endfor %}</table>{% endif %}
+{% endif %}
+
+<h2>Parameters and inputs</h2>
+<dl>
+{% for k, v in params %}<dt>{{ k }}</dt><dd>{{ v }}</dd>
+{% endfor %}</dl>
+<p class="small">Definitions: the seam is the median line between the two sides' zones; a seam
+point is covered when it lies within a side's reach of its zones or within a post's range; an
+unguarded corridor is a maximal stretch of uncovered seam; the gap region is the study area
+minus every zone grown by its reach. The exploitation ratio is the incident density inside the
+gap region divided by the density in the rest of the study area (95% exact Poisson interval).</p>
+</body>
+</html>
+"""
+
+_ENV = Environment(autoescape=select_autoescape(default=True, default_for_string=True))
+
+
+def figure_data_uri(fig, dpi: int = 200) -> str:
+    """A matplotlib figure as a PNG data URI.
+
+    Examples
+    --------
+    >>> from matplotlib.figure import Figure
+    >>> figure_data_uri(Figure(figsize=(1, 1)), dpi=10)[:22]
+    'data:image/png;base64,'
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    FigureCanvasAgg(fig)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _num(v: Any, digits: int = 1) -> str:
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return "—" if v is None else str(v)
+    if not math.isfinite(f):
+        return "—"
+    return f"{f:,.{digits}f}"
+
+
+def _cell(v: Any) -> str:
+    if v is None:
+        return "—"
+    if isinstance(v, (pd.Timestamp, np.datetime64)):
+        ts = pd.Timestamp(v)
+        return "—" if pd.isna(ts) else ts.strftime("%Y-%m-%d")
+    if isinstance(v, (bool, np.bool_)):
+        return "yes" if v else "no"
+    if isinstance(v, (int, np.integer)):
+        return f"{int(v):,}"
+    if isinstance(v, (float, np.floating)):
+        return _num(v, 2 if abs(float(v)) < 100 else 1) if math.isfinite(float(v)) else "—"
+    try:
+        if pd.isna(v):
+            return "—"
+    except (TypeError, ValueError):
+        pass
+    return str(v)
+
+
+def _integral(v: Any) -> bool:
+    return isinstance(v, (float, np.floating)) and math.isfinite(float(v)) and float(v).is_integer()
+
+
+def _monthly(analysis, incidents: Any, monthly: pd.DataFrame | None
+             ) -> tuple[pd.DataFrame | None, str]:
+    """Monthly counts by corridor: given, or from the incidents (assigned to this analysis's
+    corridors when possible)."""
+    if monthly is not None:
+        return monthly, str(monthly.index.name or "month")
+    if incidents is None:
+        return None, "month"
+    from .hotspots import monthly_counts
+
+    table = incidents
+    if isinstance(incidents, pd.DataFrame) and "corridor_id" in incidents.columns:
+        table = incidents
+    elif getattr(incidents, "incidents", None) is not None and not hasattr(incidents, "gdf"):
+        table = incidents.incidents  # IncidentMetrics: per-incident table with corridor_id
+    else:
+        try:
+            from .incidents import incident_metrics
+
+            table = incident_metrics(analysis, incidents).incidents
+        except Exception as exc:  # the chart is still useful without corridor assignment
+            log.warning("incidents not assigned to corridors for the monthly chart: %s", exc)
+            table = incident_frame(incidents)
+    counts = monthly_counts(table)
+    return counts, str(counts.index.name or "month")
+
+
+def render_report(analysis, *, incidents: Any = None, monthly: pd.DataFrame | None = None,
+                  placement: Any = None, title: str | None = None, max_rows: int = 40,
+                  dpi: int = 200) -> str:
+    """The report as an HTML string (see :func:`write_report`)."""
+    from .figures import _crs_label, plot_map
+    from .outputs import corridor_table
+
+    s = analysis.summary or {}
+    title = title or f"gapmap report: {analysis.side_a.name} – {analysis.side_b.name}"
+    inc = incident_frame(incidents)
+    notes = illustrative_notes(analysis.zones, inc)
+    if analysis.inputs and any("synthetic" in str(v).lower() for v in analysis.inputs.values()):
+        notes.append("The terrain (DEM) is synthetic.")
+    share = s.get("unguarded_share")
+    cards = [
+        {"value": f"{_num(s.get('unguarded_length_km'))} km", "label": "unguarded seam"},
+        {"value": (f"{100 * float(share):.0f}%" if share is not None and np.isfinite(share)
+                   else "—"), "label": "of the seam unguarded"},
+        {"value": f"{_num(s.get('longest_corridor_km'))} km", "label": "longest corridor"},
+        {"value": f"{s.get('corridors', 0)}", "label": "corridors"},
+    ]
+    if s.get("exploitation_ratio") is not None and "exploitation_ratio" in s:
+        cards.append({"value": _num(s["exploitation_ratio"], 2),
+                      "label": f"exploitation ratio (95% CI {_num(s.get('exploitation_ratio_low'), 2)}"
+                               f"–{_num(s.get('exploitation_ratio_high'), 2)})"})
+    summary_rows = [
+        ("Seam length", f"{_num(s.get('seam_length_km'))} km"),
+        ("Unguarded length", f"{_num(s.get('unguarded_length_km'))} km"),
+        ("Corridors (≥ min length)", _cell(s.get("corridors"))),
+        ("Shorter stretches", _cell(s.get("minor_corridors"))),
+        ("Mean seam width", f"{_num(s.get('width_mean_km'))} km"),
+        ("Gap region area", f"{_num(s.get('gap_area_km2'), 0)} km²"),
+    ]
+    for key, label in (("incidents_total", "Incidents"), ("incidents_in_gap", "Incidents in the gap"),
+                       ("incidents_coarse", "Incidents with coarse location (left out)")):
+        if key in s:
+            summary_rows.append((label, _cell(s[key])))
+
+    fig = plot_map(analysis, incidents=inc, placement=placement)
+    map_png = figure_data_uri(fig, dpi=dpi)
+
+    table = corridor_table(analysis)
+    cols = [c for c in ("corridor_id", "length_km", "width_min_km", "width_mean_km",
+                        "width_max_km", "slope_mean_deg", "tri_mean_m", "crossing_hours",
+                        "roads_crossed", "incidents", "fatalities", "incidents_per_100km",
+                        "first_date", "last_date") if c in table.columns]
+    from .maps import _label
+
+    head = [_label(c) for c in cols]
+    # Counts stored as floats (NaN-able) print as integers; measures keep their decimals.
+    measure = [c.endswith(("_km", "_deg", "_m", "_hours", "_100km")) for c in cols]
+    rows = [[_cell(v) if m or not _integral(v) else _cell(int(v)) for v, m in zip(r, measure)]
+            for r in table[cols].head(max_rows).itertuples(index=False)]
+
+    counts, period = _monthly(analysis, incidents, monthly)
+    monthly_png = None
+    if counts is not None and len(counts):
+        from .hotspots import plot_monthly
+
+        mfig = plot_monthly(counts, title=None)
+        monthly_png = figure_data_uri(mfig, dpi=dpi)
+
+    place = None
+    if placement is not None:
+        from .maps import _sites_frame
+
+        sites = _sites_frame(placement)
+        pcols = [c for c in ("rank", "name", "gain_km", "gain_incidents", "range_km", "height_m")
+                 if c in sites.columns]
+        ll = sites.to_crs(4326).geometry if sites.crs is not None else sites.geometry
+        prow = [[_cell(v) for v in r] + [f"{p.y:.5f}, {p.x:.5f}"]
+                for r, p in zip(sites[pcols].itertuples(index=False), ll)]
+        place = {"k": getattr(placement, "k", len(sites)),
+                 "before": _num(getattr(placement, "unguarded_before_km", None)),
+                 "after": _num(getattr(placement, "unguarded_after_km", None)),
+                 "guarantee": getattr(placement, "guarantee", "") or "",
+                 "head": [_label(c) for c in pcols] + ["Lat, lon"], "rows": prow}
+
+    st = analysis.settings
+    params = [("Side A", f"{analysis.side_a.name} = {', '.join(analysis.side_a.forces)}"),
+              ("Side B", f"{analysis.side_b.name} = {', '.join(analysis.side_b.forces)}"),
+              ("Reach", f"{st.reach_a:g} km (A), {st.reach_b:g} km (B)"),
+              ("Max width", f"{st.max_width_km:g} km"),
+              ("Min corridor length", f"{st.min_length_km:g} km"),
+              ("CRS", _crs_label(analysis.crs))]
+    params += [(f"Input: {k}", str(v)) for k, v in (analysis.inputs or {}).items()]
+    return _ENV.from_string(_TEMPLATE).render(
+        title=title, side_a=analysis.side_a.name, side_b=analysis.side_b.name,
+        generated=_dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        version=__version__, notes=notes, cards=cards, summary_rows=summary_rows,
+        map_png=map_png, corridor_head=head, corridor_rows=rows, n_corridors=len(table),
+        n_minor=s.get("minor_corridors", 0), min_length_km=f"{st.min_length_km:g}",
+        monthly_png=monthly_png, period=period, placement=place, params=params)
+
+
+def write_report(analysis, path: str | os.PathLike, *, incidents: Any = None,
+                 monthly: pd.DataFrame | None = None, placement: Any = None,
+                 title: str | None = None, dpi: int = 200) -> Path:
+    """Write the one-page, self-contained HTML report, atomically.
+
+    Parameters
+    ----------
+    analysis
+        A :class:`gapmap.Analysis` (with incident fields if they were computed).
+    path
+        Output ``.html`` file.
+    incidents
+        ``Incidents``, ``IncidentMetrics`` or a point GeoDataFrame with ``date``: adds the
+        incidents to the map and a monthly chart by corridor.
+    monthly
+        Precomputed :func:`gapmap.hotspots.monthly_counts` (skips computing it).
+    placement
+        A ``Placement``: adds the proposed new posts and their effect.
+    title
+        Page title.
+    dpi
+        Resolution of the inlined figures (200: sharp in print).
+
+    Returns
+    -------
+    pathlib.Path
+
+    Examples
+    --------
+    >>> write_report(result, "out/report.html", incidents=inc)  # doctest: +SKIP
+    PosixPath('out/report.html')
+    """
+    page = render_report(analysis, incidents=incidents, monthly=monthly, placement=placement,
+                         title=title, dpi=dpi)
+    target = Path(path)
+    with atomic_path(target) as tmp:
+        tmp.write_text(page, encoding="utf-8")
+    log.info("wrote %s", target)
+    return target

@@ -1,0 +1,131 @@
+"""Static map: legend, scale bar true on the ground, north arrow, print resolution."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from matplotlib.image import imread
+from matplotlib.patches import Rectangle
+from PIL import Image
+from pyproj import Geod, Transformer
+
+from gapmap import InputError
+from gapmap.cli import main
+from gapmap.figures import PRINT_DPI, plot_map, save_figure, scale_bar_km
+
+from .conftest import UTM38
+from .test_maps import SCRIPT, incidents_frame, strips_analysis, strips_frames
+
+GEOD = Geod(ellps="WGS84")
+
+
+def _texts(fig) -> list[str]:
+    return [t.get_text() for ax in fig.axes for t in ax.texts] + [t.get_text() for t in fig.texts]
+
+
+def test_legend_colourbar_and_labels():
+    res = strips_analysis()
+    fig = plot_map(res, incidents=incidents_frame(30))
+    ax = fig.axes[0]
+    legend = next(a.get_legend() for a in fig.axes if a.get_legend() is not None)
+    labels = [t.get_text() for t in legend.get_texts()]
+    for want in ("peshmerga (krg)", "isf (federal)", "pmf (federal)", "Seam (median line)",
+                 "Unguarded corridor", "Gap region", "Posts and ranges", "Incidents (30)"):
+        assert want in labels
+    assert legend.get_title().get_text() == "Illustrative data"
+    assert ax.get_legend() is None  # beside the map, not over it
+    every = fig.axes + [c for a in fig.axes for c in a.child_axes]
+    cbar = [a for a in every if a.get_ylabel() == "Corridor length (km)"]
+    assert len(cbar) == 1
+    lo, hi = cbar[0].get_ylim()
+    assert lo == pytest.approx(17.0, abs=0.1) and hi == pytest.approx(45.0, abs=0.1)
+    texts = _texts(fig)
+    assert "illustrative layout" in texts and "N" in texts
+    assert {"C1", "C2", "C3"} <= set(texts)
+    assert any(t.startswith("Unguarded 84.0 km (84% of the seam)") for t in texts)
+    assert ax.get_title(loc="left") == "krg – federal: unguarded corridors"
+
+
+def test_scale_bar_is_true_on_the_ground():
+    res = strips_analysis()
+    fig = plot_map(res)
+    ax = fig.axes[0]
+    bars = [p for p in ax.patches if isinstance(p, Rectangle) and p.get_zorder() == 20]
+    assert len(bars) == 2
+    x0 = min(b.get_x() for b in bars)
+    x1 = max(b.get_x() + b.get_width() for b in bars)
+    y = bars[0].get_y()
+    label = [t for t in ax.texts if t.get_text().endswith(" km")][0].get_text()
+    km = float(label.split()[0])
+    assert km == 10.0  # a fifth of the ~86 km frame, rounded down to 1-2-5
+    t = Transformer.from_crs(UTM38, 4326, always_xy=True)
+    lon0, lat0 = t.transform(x0, y)
+    lon1, lat1 = t.transform(x1, y)
+    ground_km = GEOD.inv(lon0, lat0, lon1, lat1)[2] / 1000
+    assert ground_km == pytest.approx(km, rel=1e-3)
+    assert scale_bar_km(100_000) == 20.0 and scale_bar_km(3_000) == 0.5
+
+
+def test_north_arrow_points_to_true_north():
+    res = strips_analysis()
+    fig = plot_map(res)
+    ax = fig.axes[0]
+    arrow = [c for c in ax.get_children() if c.__class__.__name__ == "Annotation"
+             and c.arrow_patch is not None][0]
+    (hx, hy), (tx, ty) = arrow.xy, arrow.xyann
+    angle = math.degrees(math.atan2(hx - tx, hy - ty))  # clockwise from grid north
+    # Reference: the direction of a meridian at the frame centre, in grid coordinates.
+    cx, cy = np.mean(ax.get_xlim()), np.mean(ax.get_ylim())
+    t = Transformer.from_crs(UTM38, 4326, always_xy=True)
+    lon, lat = t.transform(cx, cy)
+    back = Transformer.from_crs(4326, UTM38, always_xy=True)
+    nx, ny = back.transform(lon, lat + 0.05)
+    expected = math.degrees(math.atan2(nx - cx, ny - cy))
+    # West of the zone's central meridian the meridians lean east, towards the pole.
+    assert 0.3 < expected < 1.0
+    assert angle == pytest.approx(expected, abs=0.05)
+
+
+def test_print_resolution_and_formats(tmp_path, caplog):
+    fig = plot_map(strips_analysis(), figsize=(4, 4))
+    out = save_figure(fig, tmp_path / "map.png")
+    img = imread(out)
+    assert img.shape[:2] == (4 * PRINT_DPI, 4 * PRINT_DPI)
+    with Image.open(out) as im:
+        assert im.info["dpi"][0] == pytest.approx(PRINT_DPI, abs=0.5)
+    low = save_figure(fig, tmp_path / "low.png", dpi=72)  # raised to print quality
+    assert imread(low).shape[0] == 4 * PRINT_DPI and "raised" in caplog.text
+    pdf = save_figure(fig, tmp_path / "map.pdf")
+    assert pdf.read_bytes()[:5] == b"%PDF-"
+    with pytest.raises(InputError, match="format"):
+        save_figure(fig, tmp_path / "map.docx")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["low.png", "map.pdf", "map.png"]
+
+
+def test_data_strings_are_drawn_literally():
+    res = strips_analysis(hostile=True)
+    fig = plot_map(res, title="Cost $5 and $10 " + SCRIPT)
+    ax = fig.axes[0]
+    assert ax.get_title(loc="left") == r"Cost \$5 and \$10 " + SCRIPT
+    fig.canvas.draw() if fig.canvas else None
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    FigureCanvasAgg(fig).draw()  # renders without mathtext errors
+
+
+def test_figure_command(tmp_path):
+    zones, area, posts, _ = strips_frames()
+    zones.to_file(tmp_path / "zones.geojson")
+    area.to_file(tmp_path / "area.geojson")
+    out = tmp_path / "fig.png"
+    r = CliRunner().invoke(main, [
+        "figure", "--zones", str(tmp_path / "zones.geojson"), "--side-a", "krg=peshmerga",
+        "--side-b", "federal=isf,pmf", "--study-area", str(tmp_path / "area.geojson"),
+        "--out", str(out), "--width-in", "3"])
+    assert r.exit_code == 0, r.output
+    assert imread(out).shape[:2] == (600, 600)
+    low = CliRunner().invoke(main, ["figure", "--out", str(out), "--dpi", "100"])
+    assert low.exit_code == 2 and "--dpi" in low.output

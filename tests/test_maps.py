@@ -1,0 +1,340 @@
+"""Interactive map: layers, offline self-contained page, escaping of hostile data."""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import re
+
+import folium
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+from affine import Affine
+from click.testing import CliRunner
+from pyproj import Transformer
+
+from gapmap import GapmapError, InputError, Side, analyze, parse_side
+from gapmap.cli import main
+from gapmap.maps import (CLUSTER_MAX, _incident_data, force_colors, illustrative_notes, make_map,
+                         render_html, save_map)
+
+from .conftest import UTM38, X0, Y0
+
+IMG = '<img src=x onerror="window.__pwned=1">'
+SCRIPT = "<script>window.__pwned=2</script>"
+NOTE = "illustrative layout, not an assessment " + SCRIPT
+
+
+def strips_frames(hostile: bool = False):
+    """Two 100 km strips 20 km apart (side B split in two forces), a study area, two posts."""
+    names = [IMG, "south", SCRIPT] if hostile else ["north", "south", "south2"]
+    force_b2 = IMG.lower() if hostile else "pmf"
+    zones = gpd.GeoDataFrame(
+        {"force": ["peshmerga", "isf", force_b2], "name": names,
+         "note": [NOTE if hostile else "illustrative layout"] * 3},
+        geometry=[shapely.box(X0, Y0, X0 + 10e3, Y0 + 100e3),
+                  shapely.box(X0 + 30e3, Y0, X0 + 40e3, Y0 + 60e3),
+                  shapely.box(X0 + 30e3, Y0 + 60e3, X0 + 40e3, Y0 + 100e3)], crs=UTM38)
+    area = gpd.GeoDataFrame(geometry=[shapely.box(X0 - 20e3, Y0, X0 + 60e3, Y0 + 100e3)],
+                            crs=UTM38)
+    posts = gpd.GeoDataFrame({"range_km": [5.0, 5.0], "force": ["isf", "peshmerga"],
+                              "name": [IMG if hostile else "p1", "p2"]},
+                             geometry=[shapely.Point(X0 + 20e3, Y0 + 50e3),
+                                       shapely.Point(X0 + 24e3, Y0 + 20e3)], crs=UTM38)
+    side_b = Side("federal", ("isf", force_b2))
+    return zones, area, posts, side_b
+
+
+@functools.lru_cache(maxsize=4)
+def strips_analysis(hostile: bool = False):
+    """Analysis of the strips: seam at x = X0 + 20 km; corridors of 17, 22 and 45 km."""
+    zones, area, posts, side_b = strips_frames(hostile)
+    return analyze(zones, parse_side("krg=peshmerga"), side_b, posts=posts, study_area=area)
+
+
+def incidents_frame(n: int, hostile: bool = False, seed: int = 0) -> gpd.GeoDataFrame:
+    """n incidents spread over the strips, dated through 2020, in lon/lat."""
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(X0, X0 + 40e3, n)
+    y = rng.uniform(Y0, Y0 + 100e3, n)
+    notes = np.array(["attack on a checkpoint"] * n, dtype=object)
+    if hostile:
+        notes[::2] = IMG
+        notes[1::2] = SCRIPT
+    return gpd.GeoDataFrame(
+        {"date": pd.Timestamp("2020-01-01") + pd.to_timedelta(rng.integers(0, 366, n), "D"),
+         "type": "armed clash", "actor": ["IS " + SCRIPT if hostile else "IS"] * n,
+         "fatalities": rng.integers(0, 5, n).astype(float), "notes": notes},
+        geometry=gpd.points_from_xy(x, y), crs=UTM38).to_crs(4326)
+
+
+def script_blocks(page: str) -> list[str]:
+    return re.findall(r"<script>(.*?)</script>", page, flags=re.S)
+
+
+# --------------------------------------------------------------------------------------------
+
+
+def test_page_is_self_contained_and_offline(tmp_path):
+    m = make_map(strips_analysis(), incidents=incidents_frame(50), title="Strips")
+    out = save_map(m, tmp_path / "sub" / "map.html")
+    page = out.read_text(encoding="utf-8")
+    assert out.exists() and [p.name for p in out.parent.iterdir()] == ["map.html"]
+    # Nothing is linked: every script and style is inline.
+    assert not re.search(r"<script[^>]+src=", page)
+    assert not re.search(r"<link[^>]+href=", page)
+    markup = re.sub(r"<script>.*?</script>", "", page, flags=re.S)
+    assert not re.search(r"""(src|href)=["']?(https?:)?//""", markup)
+    assert "cdn." not in page and "cdnjs" not in page and "jquery" not in page.lower()
+    # Leaflet, MarkerCluster and our own scripts are inside; the CSP forbids any request.
+    assert "Leaflet 1.9.4" in page
+    assert "markerClusterGroup" in page
+    assert "Content-Security-Policy" in page and "default-src 'none'" in page
+    assert "connect-src 'none'" in page and "https://" not in page.split("img-src")[1][:60]
+    # Leaflet's CSS images became data URIs.
+    assert "url(images/" not in page and "url(data:image/png;base64," in page
+    assert "sourceMappingURL" not in page
+
+
+def test_layers_legend_and_headline():
+    res = strips_analysis()
+    m = make_map(res, title="Strips")
+    page = render_html(m)
+    names = [c.layer_name for c in m._children.values()
+             if isinstance(c, folium.map.Layer) and c.control]
+    assert names == ["Zones (by force)", "Gap region", "Seam (median line)",
+                     "Unguarded corridors", "Posts and ranges"]
+    assert "L.control.layers(" in page and "L.control.scale(" in page
+    # Headline figures: 84 of 100 km unguarded, longest 45 km.
+    s = res.summary
+    assert f'{s["unguarded_length_km"]:,.1f} km' == "84.0 km"
+    assert "84.0 km" in page and "45.0 km" in page and "84%" in page
+    # Legend: each force with its side, the corridor ramp from 17 to 45 km, the illustrative tag.
+    for label in ("peshmerga (krg)", "isf (federal)", "pmf (federal)"):
+        assert label in page
+    assert "17 km" in page and "45 km" in page
+    assert "(illustrative)" in page and "illustrative layout" in page
+
+
+def test_corridor_colours_follow_length():
+    from matplotlib.colors import to_rgb
+
+    res = strips_analysis()
+    m = make_map(res)
+    layer = next(c for c in m._children.values() if getattr(c, "layer_name", "")
+                 == "Unguarded corridors")
+    feats = layer.data["features"]
+    assert len(feats) == 3
+    # Corridor popups carry length and widths (45.01 km is the longest, listed first).
+    pops = [f["properties"]["_popup"] for f in feats]
+    assert pops[0].startswith("<b>Corridor C1</b>")
+    assert "Length (km)</th><td>45.01" in pops[0] and "Width mean (km)</th><td>20" in pops[0]
+    # Longer corridors are darker (YlOrRd): brightness falls with length 45 > 22 > 17 km.
+    bright = [sum(to_rgb(layer.style_function(f)["color"])) for f in feats]
+    assert bright[0] < bright[1] < bright[2]
+    assert sorted(res.corridors["length_km"].round(1)) == [17.0, 22.0, 45.0]
+
+
+def test_hostile_strings_are_escaped():
+    res = strips_analysis(hostile=True)
+    inc = incidents_frame(40, hostile=True)
+    page = render_html(make_map(res, incidents=inc, title=SCRIPT))
+    assert IMG not in page and IMG.lower() not in page
+    # The only </script> closers are the page's own: one per <script> opener.
+    assert page.count("</script>") == len(re.findall(r"<script[\s>]", page))
+    assert "window.__pwned" in page  # the data are there, but only in escaped form
+    for block in script_blocks(page):
+        assert "<img" not in block and "<script" not in block.lower()
+    # Escaped for HTML, then JSON-encoded with < > & as \\u escapes.
+    assert "\\u0026lt;img src=x onerror=\\u0026quot;window.__pwned=1\\u0026quot;\\u0026gt;" in page
+    assert "<title>&lt;script&gt;window.__pwned=2&lt;/script&gt;</title>" in page
+
+
+def test_incident_modes_and_months():
+    inc = gpd.GeoDataFrame({"date": pd.to_datetime(["2020-01-05", "2020-03-01", "2020-03-09",
+                                                    None])},
+                           geometry=gpd.points_from_xy([44.0, 44.1, 44.2, 44.3],
+                                                       [35.0, 35.1, 35.2, 35.3]), crs=4326)
+    d = _incident_data(inc, None, cluster_max=10)
+    assert d["mode"] == "cluster"
+    assert d["months"] == ["2020-01", "2020-02", "2020-03"]  # empty months kept
+    assert d["month"] == [0, 2, 2, -2]  # undated: shown under "all months" only
+    assert d["lat"] == [35.0, 35.1, 35.2, 35.3] and len(d["popup"]) == 4
+    assert d["unit"] == "months"
+    yearly = inc.assign(date_precision=["year", "day", "day", None])
+    y = _incident_data(yearly, None, cluster_max=10)
+    assert y["unit"] == "years" and y["months"] == ["2020"] and y["month"] == [0, 0, 0, -2]
+    heat = _incident_data(inc, None, cluster_max=3)
+    assert heat["mode"] == "heat" and heat["popup"] is None
+    m = make_map(strips_analysis(), incidents=incidents_frame(30), cluster_max=10)
+    page = render_html(m)
+    assert "simpleheat" in page and "L.MarkerClusterGroup" not in page
+    assert CLUSTER_MAX == 10_000
+
+
+def test_large_incident_sets_stay_small():
+    inc = incidents_frame(100_000)
+    page = render_html(make_map(strips_analysis(), incidents=inc))
+    size_mb = len(page.encode()) / 1e6
+    assert size_mb < 20
+    assert "Incidents, 100,000 (density" in page
+
+
+def test_basemap_offline_wins(caplog):
+    res = strips_analysis()
+    with caplog.at_level(logging.WARNING, logger="gapmap.maps"):
+        page = render_html(make_map(res, basemap="osm"))
+    assert "tile.openstreetmap.org" not in page
+    assert "offline" in caplog.text
+    online = render_html(make_map(res, basemap="osm", offline=False))
+    assert "https://{s}.tile.openstreetmap.org/{z}/{x}/{y}.png" in online
+    assert "img-src data: blob: https://*.tile.openstreetmap.org" in online
+    with pytest.raises(InputError, match="basemap"):
+        make_map(res, basemap="satellite")
+    # A map passed in with folium's default web tiles loses them when offline.
+    page = render_html(make_map(res, m=folium.Map()))
+    assert "tile.openstreetmap.org" not in page and "L.tileLayer(" not in page
+
+
+def test_unshipped_plugin_fails_offline_and_leaves_no_file(tmp_path, caplog):
+    from folium.plugins import Fullscreen
+
+    m = make_map(strips_analysis())
+    Fullscreen().add_to(m)
+    target = tmp_path / "map.html"
+    with pytest.raises(GapmapError, match="does not ship"):
+        save_map(m, target)
+    assert not target.exists() and list(tmp_path.iterdir()) == []
+    with caplog.at_level(logging.WARNING, logger="gapmap.maps"):
+        save_map(m, target, offline=False)
+    assert target.exists() and "external resources" in caplog.text
+
+
+def test_raster_overlays_are_placed_at_their_bounds():
+    res = strips_analysis()
+    # A 40 × 100 km grid of 1 km cells over the strips; hillshade values 0–255.
+    tr = Affine(1000, 0, X0, 0, -1000, Y0 + 100e3)
+    shade = np.tile(np.linspace(1, 255, 40, dtype=np.float32), (100, 1))
+    seen = np.zeros((100, 40), np.float32)
+    seen[:, 15:25] = 2
+    page = render_html(make_map(res, hillshade=(shade, tr, UTM38), coverage=(seen, tr, UTM38)))
+    bounds = re.findall(r"L\.imageOverlay\(\s*\"data:image/png;base64,[A-Za-z0-9+/=]+\",\s*"
+                        r"(\[\[.*?\]\])", page, flags=re.S)
+    assert len(bounds) == 2
+    t = Transformer.from_crs(UTM38, 4326, always_xy=True)
+    lons, lats = t.transform([X0, X0 + 40e3, X0, X0 + 40e3], [Y0, Y0, Y0 + 100e3, Y0 + 100e3])
+    for b in bounds:
+        (s, w), (n, e) = json.loads(b)
+        # The warped image covers the grid's lon/lat envelope (to a fraction of a cell).
+        assert s == pytest.approx(min(lats), abs=0.01) and n == pytest.approx(max(lats), abs=0.01)
+        assert w == pytest.approx(min(lons), abs=0.01) and e == pytest.approx(max(lons), abs=0.01)
+    assert "Hillshade" in page and "Visible from posts" in page
+
+
+def test_hotspots_routes_and_placement_layers():
+    from types import SimpleNamespace
+
+    res = strips_analysis()
+    hexes = gpd.GeoDataFrame(
+        {"hex_id": [1, 2, 3], "count": [9, 0, 1], "gi_z": [3.1, -2.5, 0.2],
+         "p_sim": [0.001, 0.02, 0.6], "hot": [True, False, False], "cold": [False, True, False]},
+        geometry=[shapely.Point(X0 + 20e3, Y0 + k * 20e3).buffer(5e3, 3) for k in (1, 2, 3)],
+        crs=UTM38)
+    route = gpd.GeoDataFrame({"corridor_id": ["C1"], "hours": [3.5]},
+                             geometry=[shapely.LineString([(X0 + 10e3, Y0 + 80e3),
+                                                           (X0 + 30e3, Y0 + 80e3)])], crs=UTM38)
+    sites = gpd.GeoDataFrame({"rank": [1], "name": ["site " + SCRIPT], "gain_km": [10.0],
+                              "range_km": [5.0]},
+                             geometry=[shapely.Point(X0 + 20e3, Y0 + 80e3)], crs=UTM38)
+    placement = SimpleNamespace(sites=sites, closed=None, unguarded_before_km=84.0,
+                                unguarded_after_km=74.0)
+    m = make_map(res, hotspots=hexes, routes=route, placement=placement)
+    names = [c.layer_name for c in m._children.values()
+             if isinstance(c, folium.map.Layer) and c.control]
+    assert {"Hot spots (Gi*)", "Walking routes", "Proposed new posts"} <= set(names)
+    page = render_html(m)
+    assert "unguarded 84.0 \\u2192 74.0 km" in page  # JSON-escaped arrow
+    assert SCRIPT not in page
+    # Only the two significant hexagons are drawn.
+    hot = [json.loads(x) for x in re.findall(r"_add\((\{.*?\})\);", page)]
+    hexlayers = [d for d in hot if d["features"] and "Hexagon" in
+                 d["features"][0]["properties"].get("_popup", "")]
+    assert len(hexlayers) == 1 and len(hexlayers[0]["features"]) == 2
+
+
+def test_force_colours_and_notes():
+    zones = pd.DataFrame({"force": ["isf", "pmf", "peshmerga", "other"],
+                          "side": ["b", "b", "a", None]})
+    c = force_colors(zones)
+    assert c["peshmerga"].startswith("#2") and c["isf"] != c["pmf"] and c["other"] == "#737373"
+    assert illustrative_notes(pd.DataFrame({"notes": ["event text"]})) == []
+    assert illustrative_notes(pd.DataFrame({"Note": ["synthetic", None, "synthetic"]})) == [
+        "synthetic"]
+
+
+def test_map_command(tmp_path):
+    zones, area, posts, _ = strips_frames()
+    zones.to_file(tmp_path / "zones.geojson")
+    area.to_file(tmp_path / "area.geojson")
+    posts.to_file(tmp_path / "posts.geojson")
+    csv = tmp_path / "events.csv"
+    inc = incidents_frame(20)
+    pd.DataFrame({"date": inc["date"].dt.strftime("%Y-%m-%d"), "latitude": inc.geometry.y,
+                  "longitude": inc.geometry.x, "notes": [IMG] * 20}).to_csv(csv, index=False)
+    out = tmp_path / "out" / "map.html"
+    r = CliRunner().invoke(main, [
+        "map", "--zones", str(tmp_path / "zones.geojson"), "--side-a", "krg=peshmerga",
+        "--side-b", "federal=isf,pmf", "--posts", str(tmp_path / "posts.geojson"),
+        "--study-area", str(tmp_path / "area.geojson"), "--incidents", str(csv),
+        "--out", str(out), "--title", "Strips", "--basemap", "osm"])
+    assert r.exit_code == 0, r.output
+    page = out.read_text()
+    assert "Map written to" in r.output
+    assert "tile.openstreetmap.org" not in page  # offline by default
+    assert "Incidents, 20" in page and IMG not in page
+    help_text = CliRunner().invoke(main, ["map", "--help"]).output
+    assert "--offline / --online" in help_text and "--basemap" in help_text
+    bad = CliRunner().invoke(main, ["map", "--out", str(out)])
+    assert bad.exit_code == 2 and "zones" in bad.output
+
+
+def test_scenario_layers_feed_the_map(tmp_path):
+    import rasterio
+
+    from gapmap.incidents import Incidents
+    from gapmap.scenario import make_scenario
+    from gapmap.terrain import Dem
+    from gapmap.viewshed import Coverage
+
+    zones, area, posts, _ = strips_frames()
+    for name, gdf in (("zones", zones), ("area", area), ("posts", posts)):
+        gdf.to_file(tmp_path / f"{name}.geojson")
+    inc = incidents_frame(60)
+    csv = tmp_path / "events.csv"
+    pd.DataFrame({"date": inc["date"].dt.strftime("%Y-%m-%d"), "latitude": inc.geometry.y,
+                  "longitude": inc.geometry.x}).to_csv(csv, index=False)
+    # A 500 m DEM over the strips: a ridge rising eastwards, 0–400 m.
+    dem_path = tmp_path / "dem_synthetic.tif"
+    z = np.tile(np.linspace(0, 400, 100, dtype=np.float32), (200, 1))
+    with rasterio.open(dem_path, "w", driver="GTiff", width=100, height=200, count=1,
+                       dtype="float32", crs=f"EPSG:{UTM38}",
+                       transform=Affine(500, 0, X0 - 5e3, 0, -500, Y0 + 100e3)) as dst:
+        dst.write(z, 1)
+    sc = make_scenario(zones=tmp_path / "zones.geojson", side_a="krg=peshmerga",
+                       side_b="federal=isf,pmf", posts=tmp_path / "posts.geojson",
+                       study_area=tmp_path / "area.geojson", incidents=csv, dem=dem_path)
+    from gapmap.maps import scenario_layers
+
+    layers = scenario_layers(sc, strips_analysis(), hillshade=True, coverage=True,
+                             hotspots=True, hex_km=20)
+    assert isinstance(layers["incidents"], Incidents) and len(layers["incidents"]) == 60
+    assert isinstance(layers["hillshade"], Dem) and isinstance(layers["coverage"], Coverage)
+    assert {"hex_id", "gi_z", "hot", "cold"} <= set(layers["hotspots"].columns)
+    page = render_html(make_map(strips_analysis(), **layers))
+    assert page.count("L.imageOverlay(") == 2
+    assert 'Hillshade \\u003cspan class=\\"gm-note\\"\\u003e(synthetic)' in page
+    assert "Incidents, 60" in page
