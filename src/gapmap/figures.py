@@ -288,7 +288,7 @@ def plot_map(analysis, *, incidents: Any = None, placement: Any = None,
     ax.set_title(_plain(title), fontsize=12, fontweight="bold", loc="left", pad=16)
     share = s.get("unguarded_share")
     sub = (f"Unguarded {s.get('unguarded_length_km', float('nan')):,.1f} km"
-           + (f" ({100 * share:.0f}% of the seam)" if share is not None and np.isfinite(share)
+           + (f" ({100 * share:.1f}% of the seam)" if share is not None and np.isfinite(share)
               else "")
            + f"; longest corridor {s.get('longest_corridor_km', float('nan')):,.1f} km")
     if s.get("exploitation_ratio") is not None and "exploitation_ratio" in s:
