@@ -1,0 +1,699 @@
+"""Visibility from many posts: per-post viewsheds over a DEM, their union and their count.
+
+Each post sees the cells within its ``range_km`` (distance between cell centres) whose target,
+``target_height_m`` above ground, is not hidden by the terrain from an eye ``height_m`` above the
+ground of the post's cell. Earth curvature with refraction lowers distant terrain by
+``curvature_coeff · d² / (2·a)``, ``a`` the semi-major axis of the DEM's ellipsoid and
+``curvature_coeff = 1 − 1/7`` (refraction coefficient 1/7, the default of GDAL and GRASS).
+
+The line-of-sight rule is the reference-plane method of Wang, Robinson & White (2000),
+*Generating viewsheds without using sightlines*, PE&RS 66(1), with exactly the rules of
+``gdal_viewshed`` (``-cc 0.85714``, edge mode): the observer stands at the centre of the cell
+holding the post; rows are scanned outward from the observer's row; a cell is visible when its
+height plus the target height is at least the height of the sight surface interpolated from
+the two cells next to it on the observer's side; the sight surface is then raised to the cell
+when the cell is higher. The only deliberate difference from GDAL 3.6 concerns the eight cells
+around the observer: they are always visible (as in later GDAL releases), whereas GDAL 3.6
+compares the cells straight above and below the observer with the ground height of the
+observer's own cell.
+
+Each post is computed in a window of its range around it, so memory grows with the windows,
+not with the DEM size times the number of posts; posts run in parallel (numba ``prange``) with
+one count raster per thread.
+
+DEM cells holding nodata are never visible and do not block the view beyond them.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import geopandas as gpd
+import numba
+import numpy as np
+import pandas as pd
+import pyproj
+import rasterio
+import shapely
+from affine import Affine
+from numba import njit, prange
+from scipy.spatial import cKDTree
+
+from .errors import InputError
+from .io import atomic_path
+
+__all__ = ["Coverage", "coverage", "visible_from_posts", "CURVATURE_COEFF", "read_grid"]
+
+log = logging.getLogger(__name__)
+
+#: Curvature coefficient with refraction 1/7: terrain drops by CURVATURE_COEFF·d²/(2a).
+CURVATURE_COEFF = 1.0 - 1.0 / 7.0
+
+_WGS84_A = 6378137.0
+
+
+# --------------------------------------------------------------------------------------------
+# DEM grid
+
+
+@dataclass(frozen=True)
+class _Grid:
+    array: np.ndarray  # float32, NaN where nodata
+    transform: Affine
+    crs: pyproj.CRS | None
+    source: str
+
+
+def read_grid(dem: Any, *, bounds=None, bounds_crs=None) -> _Grid:
+    """Turn a DEM given as a path, a ``Dem``-like object or ``(array, transform[, crs])`` into a
+    north-up metric grid (float32, NaN nodata).
+
+    A DEM in lon/lat is reprojected (bilinear) to a local metric CRS at about its own
+    resolution, because line of sight needs cell sizes in metres. ``bounds`` (west, south,
+    east, north in ``bounds_crs``) limits what is read from a file to the area needed.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from affine import Affine
+    >>> g = read_grid((np.zeros((3, 3)), Affine(30, 0, 0, 0, -30, 90), "EPSG:32638"))
+    >>> g.array.dtype, g.transform.a
+    (dtype('float32'), 30.0)
+    """
+    if isinstance(dem, _Grid):
+        return dem  # already read and checked
+    if isinstance(dem, (str, os.PathLike)):
+        grid = _read_path(dem, bounds, bounds_crs)
+    elif isinstance(dem, tuple):
+        if len(dem) not in (2, 3):
+            raise InputError("dem", None, "a DEM tuple must be (array, transform[, crs])",
+                             "pass (array, affine_transform, crs) or a GeoTIFF path")
+        arr, transform = dem[0], dem[1]
+        crs = dem[2] if len(dem) == 3 else None
+        grid = _grid_from_parts(arr, transform, crs, "dem")
+    elif hasattr(dem, "array") and hasattr(dem, "transform"):
+        grid = _grid_from_parts(dem.array, dem.transform, getattr(dem, "crs", None),
+                                str(getattr(dem, "source", None) or getattr(dem, "path", None)
+                                    or "dem"))
+    else:
+        raise InputError("dem", None, f"cannot use a {type(dem).__name__} as a DEM",
+                         "pass a GeoTIFF path, a Dem or (array, transform, crs)")
+    t = grid.transform
+    if t.b != 0 or t.d != 0:
+        raise InputError(grid.source, "transform", "rotated DEM grids are not supported",
+                         "warp it north-up first: gdalwarp in.tif out.tif")
+    if grid.crs is not None and grid.crs.is_geographic:
+        grid = _to_metric(grid)
+    return grid
+
+
+def _read_path(path: str | os.PathLike, bounds=None, bounds_crs=None) -> _Grid:
+    from .terrain import read_dem  # reads any GDAL raster, nodata → NaN, lon/lat → metric
+
+    d = read_dem(path, bounds=bounds, bounds_crs=bounds_crs)
+    return _grid_from_parts(d.array, d.transform, d.crs, str(path))
+
+
+def _grid_from_parts(arr, transform, crs, source: str) -> _Grid:
+    if np.ma.isMaskedArray(arr):
+        arr = np.ma.filled(arr.astype(np.float32), np.nan)
+    a = np.asarray(arr)
+    if a.ndim == 3 and a.shape[0] == 1:
+        a = a[0]
+    if a.ndim != 2 or a.size == 0:
+        raise InputError(source, "array", f"DEM must be a 2-D array, got shape {a.shape}",
+                         "give a single-band DEM")
+    a = np.ascontiguousarray(a, dtype=np.float32)
+    if not isinstance(transform, Affine):  # its six coefficients a, b, c, d, e, f
+        transform = Affine(*tuple(transform)[:6])
+    c = None
+    if crs is not None:
+        try:
+            c = pyproj.CRS.from_user_input(crs.to_wkt() if hasattr(crs, "to_wkt") else crs)
+        except pyproj.exceptions.CRSError as exc:
+            raise InputError(source, "crs", f"unknown CRS {crs!r}", "set the DEM's CRS") from exc
+    return _Grid(a, transform, c, source)
+
+
+def _to_metric(grid: _Grid) -> _Grid:
+    from rasterio.warp import Resampling, calculate_default_transform, reproject
+
+    from .crs import metric_crs
+
+    h, w = grid.array.shape
+    t = grid.transform
+    west, north = t.c, t.f
+    east, south = t.c + t.a * w, t.f + t.e * h
+    box = gpd.GeoSeries([shapely.box(min(west, east), min(south, north), max(west, east),
+                                     max(south, north))], crs=grid.crs)
+    dst_crs = metric_crs(box)
+    src_crs = rasterio.crs.CRS.from_wkt(grid.crs.to_wkt())
+    dst_rcrs = rasterio.crs.CRS.from_wkt(dst_crs.to_wkt())
+    transform, width, height = calculate_default_transform(
+        src_crs, dst_rcrs, w, h, *(min(west, east), min(south, north), max(west, east),
+                                   max(south, north)))
+    res = min(abs(transform.a), abs(transform.e))  # square cells, as fine as the finer axis
+    transform, width, height = calculate_default_transform(
+        src_crs, dst_rcrs, w, h, min(west, east), min(south, north), max(west, east),
+        max(south, north), resolution=res)
+    out = np.full((height, width), np.nan, dtype=np.float32)
+    reproject(grid.array, out, src_transform=grid.transform, src_crs=src_crs,
+              src_nodata=np.nan, dst_transform=transform, dst_crs=dst_rcrs, dst_nodata=np.nan,
+              resampling=Resampling.bilinear)
+    log.info("DEM %s is in lon/lat: reprojected to %s at %.0f m for line of sight",
+             grid.source, dst_crs.name, res)
+    return _Grid(out, transform, dst_crs, grid.source)
+
+
+def _semi_major(crs: pyproj.CRS | None) -> float:
+    if crs is not None and crs.ellipsoid is not None:
+        return float(crs.ellipsoid.semi_major_metre)
+    return _WGS84_A
+
+
+# --------------------------------------------------------------------------------------------
+# Posts
+
+
+@dataclass(frozen=True)
+class _Posts:
+    row: np.ndarray  # int64 cell row of each post (inside the grid)
+    col: np.ndarray
+    x: np.ndarray  # coordinates in the grid's CRS
+    y: np.ndarray
+    range_m: np.ndarray
+    height_m: np.ndarray
+
+
+def _cells(t: Affine, xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Row and column of the cells holding points (north-up grid)."""
+    col = np.floor((xy[:, 0] - t.c) / t.a).astype(np.int64)
+    row = np.floor((xy[:, 1] - t.f) / t.e).astype(np.int64)
+    return row, col
+
+
+def _as_posts_frame(posts, range_km: float, height_m: float) -> gpd.GeoDataFrame:
+    if isinstance(posts, (str, os.PathLike)):
+        from .io import load_posts
+
+        return load_posts(posts, default_range_km=range_km, default_height_m=height_m)
+    if isinstance(posts, gpd.GeoSeries):
+        posts = gpd.GeoDataFrame(geometry=posts)
+    if not isinstance(posts, gpd.GeoDataFrame):
+        raise InputError("posts", None, f"posts must be a GeoDataFrame, got {type(posts).__name__}",
+                         "read them with gapmap.load_posts")
+    src = posts.attrs.get("source", "posts")
+    out = posts.copy()
+    for name, default in (("range_km", range_km), ("height_m", height_m)):
+        if not np.isfinite(default) or (name == "range_km" and default < 0):
+            raise InputError(name, None, f"invalid value {default!r}", f"give {name} ≥ 0")
+        if name not in out.columns:
+            out[name] = float(default)
+            continue
+        vals = pd.to_numeric(out[name], errors="coerce")
+        if (out[name].notna() & vals.isna()).any():
+            raise InputError(src, name, "values that are not numbers",
+                             f"give {name} as a number or leave it empty")
+        out[name] = vals.fillna(float(default)).astype(float)
+        if name == "range_km" and (out[name] < 0).any():
+            raise InputError(src, name, "negative values", "give range_km ≥ 0")
+    out.attrs.update(posts.attrs)
+    return out
+
+
+def _prepare_posts(posts, grid: _Grid, range_km: float, height_m: float) -> _Posts:
+    posts = _as_posts_frame(posts, range_km, height_m)
+    src = posts.attrs.get("source", "posts")
+    gdf = posts[~(posts.geometry.isna() | posts.geometry.is_empty)]
+    if len(gdf) and not (gdf.geometry.geom_type == "Point").all():
+        gdf = gdf.explode(index_parts=False)
+        if not (gdf.geometry.geom_type == "Point").all():
+            raise InputError(src, "geometry", "posts must be points",
+                             "give a point layer of posts")
+    if grid.crs is not None:
+        if gdf.crs is None:
+            raise InputError(src, "crs", "posts have no coordinate reference system",
+                             "declare the posts' CRS")
+        if not pyproj.CRS.from_user_input(gdf.crs).equals(grid.crs):
+            gdf = gdf.to_crs(grid.crs)
+    n = len(gdf)
+    xy = shapely.get_coordinates(gdf.geometry.values) if n else np.empty((0, 2))
+    row, col = _cells(grid.transform, xy)
+    h, w = grid.array.shape
+    inside = (row >= 0) & (row < h) & (col >= 0) & (col < w)
+    if (~inside).any():
+        warnings.warn(f"{src}: {int((~inside).sum())} post(s) outside the DEM are ignored",
+                      stacklevel=3)
+    nodata = np.zeros(n, bool)
+    nodata[inside] = np.isnan(grid.array[row[inside], col[inside]])
+    if nodata.any():
+        warnings.warn(f"{src}: {int(nodata.sum())} post(s) on DEM nodata see nothing",
+                      stacklevel=3)
+    keep = inside & ~nodata
+    return _Posts(row[keep], col[keep], xy[keep, 0], xy[keep, 1],
+                  gdf["range_km"].to_numpy(float)[keep] * 1000.0,
+                  gdf["height_m"].to_numpy(float)[keep])
+
+
+# --------------------------------------------------------------------------------------------
+# Kernels
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _line(d, za, zo):
+    # Height at distance d on the line from the observer through za at distance d - 1.
+    return (za - zo) / (d - 1) + za
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _edge(i, j, za, zb, zo):
+    # Plane through the observer and the two inner neighbours (GDAL's edge mode), i < j.
+    return ((za - zo) * i + (zb - zo) * (j - i)) / (j - 1) + zo
+
+
+@njit(cache=True, nogil=True)
+def _load_row(dem, r, c_lo, n, ox, dy, gx, gy, max_d2, curv_over_diam, cur):
+    """Curvature-adjusted heights of one window row; returns the in-range span [lo, hi)."""
+    ydist = gy * dy
+    y2 = ydist * ydist
+    if y2 > max_d2:
+        return ox + 1, ox + 1
+    lo = ox
+    hi = ox + 1
+    v = dem[r, c_lo + ox]
+    cur[ox] = -np.inf if v != v else v - curv_over_diam * y2
+    for x in range(ox - 1, -1, -1):  # outward to the left: distance only grows
+        xd = gx * (x - ox)
+        r2 = xd * xd + y2
+        if r2 > max_d2:
+            break
+        v = dem[r, c_lo + x]
+        cur[x] = -np.inf if v != v else v - curv_over_diam * r2
+        lo = x
+    for x in range(ox + 1, n):
+        xd = gx * (x - ox)
+        r2 = xd * xd + y2
+        if r2 > max_d2:
+            break
+        v = dem[r, c_lo + x]
+        cur[x] = -np.inf if v != v else v - curv_over_diam * r2
+        hi = x + 1
+    return lo, hi
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _see(cur, x, z, tz):
+    vis = cur[x] + tz >= z
+    if cur[x] < z:
+        cur[x] = z
+    return vis
+
+
+@njit(cache=True, nogil=True)
+def _viewshed(dem, orow, ocol, oz, tz, max_d2, curv_over_diam, gx, gy, out, out_r0, out_c0,
+              gdal36):
+    """Add 1 to ``out[r - out_r0, c - out_c0]`` for every cell (r, c) the post sees.
+
+    ``gx``/``gy`` are the signed cell sizes (transform a and e); ``max_d2`` the squared range.
+    ``gdal36`` reproduces GDAL 3.6's treatment of the cells next to the observer.
+    """
+    h, w = dem.shape
+    rng = np.sqrt(max_d2)
+    hx = int(rng / abs(gx)) + 1
+    hy = int(rng / abs(gy)) + 1
+    c_lo = max(0, ocol - hx)
+    c_hi = min(w, ocol + hx + 1)
+    r_lo = max(0, orow - hy)
+    r_hi = min(h, orow + hy + 1)
+    n = c_hi - c_lo
+    ox = ocol - c_lo
+    z0 = np.float64(dem[orow, ocol])
+    if z0 != z0:
+        return
+    zo = z0 + oz
+    first = np.empty(n)
+    last = np.empty(n)
+    cur = np.empty(n)
+
+    # The observer's row: the observer and its two neighbours are visible, then straight lines.
+    lo, hi = _load_row(dem, orow, c_lo, n, ox, 0, gx, gy, max_d2, curv_over_diam, first)
+    rr = orow - out_r0
+    out[rr, ocol - out_c0] += 1
+    for side in (-1, 1):
+        x = ox + side
+        if lo <= x < hi:
+            if first[x] == -np.inf:  # nodata next to the post: assume level ground
+                first[x] = z0
+            else:
+                out[rr, c_lo + x - out_c0] += 1
+        end = lo - 1 if side < 0 else hi
+        x = ox + 2 * side
+        while (x - end) * side < 0:
+            seen = _see(first, x, _line(abs(x - ox), first[x - side], zo), tz)
+            if seen and dem[orow, c_lo + x] == dem[orow, c_lo + x]:
+                out[rr, c_lo + x - out_c0] += 1
+            x += side
+
+    # Rows above, then rows below, scanned outward from the observer's row. ``last`` holds the
+    # sight surface of the row nearer the observer, ``cur`` the row being scanned.
+    for direction in (-1, 1):
+        last[:] = first
+        r = orow + direction
+        while r_lo <= r < r_hi:
+            dy = abs(r - orow)
+            lo, hi = _load_row(dem, r, c_lo, n, ox, dy, gx, gy, max_d2, curv_over_diam, cur)
+            if lo >= hi:
+                break  # further rows are further away still
+            rr = r - out_r0
+            if dy == 1 and not gdal36:
+                if cur[ox] == -np.inf:
+                    cur[ox] = z0
+                z = cur[ox]  # next to the observer: always seen
+            elif dy == 1:
+                z = last[ox]  # GDAL 3.6: the ground height of the observer's cell
+            else:
+                z = _line(dy, last[ox], zo)
+            if _see(cur, ox, z, tz) and dem[r, ocol] == dem[r, ocol]:
+                out[rr, ocol - out_c0] += 1
+            for side in (-1, 1):  # left half, then right half
+                end = lo - 1 if side < 0 else hi
+                x = ox + side
+                while (x - end) * side < 0:
+                    inner = x - side  # the neighbour on the observer's side
+                    dx = abs(x - ox)
+                    if dx == dy == 1 and not gdal36:
+                        if cur[x] == -np.inf:
+                            cur[x] = z0
+                        z = cur[x]
+                    elif dx == dy == 1:
+                        z = last[inner]
+                    elif dx == dy:
+                        z = _line(dx, last[inner], zo)
+                    elif dx > dy:
+                        z = _edge(dy, dx, last[inner], cur[inner], zo)
+                    else:
+                        z = _edge(dx, dy, last[inner], last[x], zo)
+                    if _see(cur, x, z, tz) and dem[r, c_lo + x] == dem[r, c_lo + x]:
+                        out[rr, c_lo + x - out_c0] += 1
+                    x += side
+            last, cur = cur, last
+            r += direction
+
+
+@njit(cache=True, parallel=True)
+def _coverage_kernel(dem, rows, cols, heights, ranges, tz, curv_over_diam, gx, gy, nthreads,
+                     gdal36, count):
+    """Add the viewsheds of the posts to ``count`` (uint16, the DEM's shape)."""
+    h, w = dem.shape
+    # thread 0 adds into ``count``, the others into private rasters summed afterwards
+    acc = np.zeros((max(nthreads - 1, 0), h, w), dtype=np.uint16)
+    # one task per thread, posts dealt out in turn: balanced without a dynamic scheduler
+    for t in prange(nthreads):
+        out = count if t == 0 else acc[t - 1]
+        for i in range(t, rows.shape[0], nthreads):
+            _viewshed(dem, rows[i], cols[i], heights[i], tz, ranges[i] * ranges[i],
+                      curv_over_diam, gx, gy, out, 0, 0, gdal36)
+    for r in prange(h):
+        for c in range(w):
+            total = np.int64(count[r, c])
+            for t in range(nthreads - 1):
+                total += acc[t, r, c]
+            count[r, c] = min(total, 65535)
+
+
+@njit(cache=True, nogil=True)
+def _points_one(dem, rows, cols, heights, ranges_ext, tz, curv_over_diam, gx, gy, starts,
+            pt_idx, pt_row, pt_col, seen, gdal36, i):
+    """Viewshed of post ``i`` in its own window; mark the points it holds that it sees."""
+    a, b = starts[i], starts[i + 1]
+    if a == b:
+        return
+    rng = ranges_ext[i]
+    hx = int(rng / abs(gx)) + 1
+    hy = int(rng / abs(gy)) + 1
+    win = np.zeros((2 * hy + 1, 2 * hx + 1), dtype=np.uint16)
+    r0 = rows[i] - hy
+    c0 = cols[i] - hx
+    _viewshed(dem, rows[i], cols[i], heights[i], tz, rng * rng, curv_over_diam, gx, gy,
+              win, r0, c0, gdal36)
+    for k in range(a, b):
+        p = pt_idx[k]
+        rr = pt_row[p] - r0
+        cc = pt_col[p] - c0
+        if 0 <= rr < win.shape[0] and 0 <= cc < win.shape[1] and win[rr, cc] > 0:
+            seen[p] = True
+
+
+@njit(cache=True, parallel=True)
+def _points_kernel(dem, rows, cols, heights, ranges_ext, tz, curv_over_diam, gx, gy,
+                   starts, pt_idx, pt_row, pt_col, seen, nthreads, gdal36):
+    for t in prange(nthreads):
+        for i in range(t, rows.shape[0], nthreads):
+            _points_one(dem, rows, cols, heights, ranges_ext, tz, curv_over_diam, gx, gy,
+                        starts, pt_idx, pt_row, pt_col, seen, gdal36, i)
+
+
+# --------------------------------------------------------------------------------------------
+# Public API
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """Visibility coverage of a set of posts on the DEM's grid.
+
+    Attributes
+    ----------
+    visible
+        uint8 array, 1 where at least one post sees the cell.
+    count
+        uint16 array, the number of posts that see the cell.
+    transform, crs
+        Grid of both arrays (the DEM's grid, or its metric reprojection for a lon/lat DEM).
+    posts_used
+        Number of posts inside the DEM that were computed.
+    """
+
+    visible: np.ndarray
+    count: np.ndarray
+    transform: Affine
+    crs: pyproj.CRS | None
+    posts_used: int = 0
+
+    @property
+    def visible_share(self) -> float:
+        """Share (0–1) of the grid's cells seen by at least one post."""
+        return float(self.visible.mean()) if self.visible.size else 0.0
+
+    @property
+    def visible_area_km2(self) -> float:
+        """Area (km²) seen by at least one post: visible cells × cell area of the metric grid
+        (planar; a UTM grid's scale error is at most a few tenths of a percent)."""
+        cell_m2 = abs(self.transform.a * self.transform.e - self.transform.b * self.transform.d)
+        return float(np.count_nonzero(self.visible)) * cell_m2 / 1e6
+
+    def write(self, path: str | os.PathLike) -> None:
+        """Write a 2-band GeoTIFF (band 1 visible-from-any 0/1, band 2 count), atomically.
+
+        Examples
+        --------
+        >>> cov.write("out/coverage.tif")  # doctest: +SKIP
+        """
+        h, w = self.visible.shape
+        profile = dict(driver="GTiff", height=h, width=w, count=2, dtype="uint16",
+                       transform=self.transform, compress="deflate", tiled=w >= 256 and h >= 256,
+                       crs=None if self.crs is None else rasterio.crs.CRS.from_wkt(
+                           self.crs.to_wkt()))
+        with atomic_path(path) as tmp:
+            with rasterio.open(tmp, "w", **profile) as dst:
+                dst.write(self.visible.astype(np.uint16), 1)
+                dst.write(self.count, 2)
+                dst.set_band_description(1, "visible from any post (0/1)")
+                dst.set_band_description(2, "number of posts that see the cell")
+
+
+def coverage(dem: Any, posts: gpd.GeoDataFrame | str | os.PathLike, *, range_km: float = 5.0,
+             height_m: float = 10.0, target_height_m: float = 2.0, progress: bool = False,
+             curvature_coeff: float = CURVATURE_COEFF, _gdal36: bool = False) -> Coverage:
+    """Visibility coverage of many posts over a DEM.
+
+    Parameters
+    ----------
+    dem
+        GeoTIFF path, a ``Dem`` (``array``, ``transform``, ``crs``) or
+        ``(array, transform[, crs])``; heights in metres, NaN (or the file's nodata) where unknown.
+    posts
+        Point GeoDataFrame (reprojected to the DEM's CRS) or a path; optional per-post
+        ``range_km`` and ``height_m`` columns override the defaults.
+    range_km
+        Default viewing range, km (distance between cell centres).
+    height_m
+        Default observer height above ground, m.
+    target_height_m
+        Height above ground of what must be seen, m.
+    progress
+        Show a progress bar over groups of posts (for the command line).
+    curvature_coeff
+        Curvature/refraction coefficient (GDAL's ``-cc``); 0 switches curvature off.
+    _gdal36
+        Treat the cells next to the observer as GDAL 3.6 does (for comparisons with it).
+
+    Returns
+    -------
+    Coverage
+        ``visible`` (uint8 0/1) and ``count`` (uint16) on the DEM's grid.
+
+    Examples
+    --------
+    >>> import numpy as np, geopandas as gpd, shapely
+    >>> from affine import Affine
+    >>> dem = (np.zeros((101, 101), "float32"), Affine(30, 0, 0, 0, -30, 3030), "EPSG:32638")
+    >>> posts = gpd.GeoDataFrame(geometry=[shapely.Point(1515, 1515)], crs=32638)
+    >>> cov = coverage(dem, posts, range_km=1.0)
+    >>> int(cov.count.max()), int(cov.visible.sum()) > 3000
+    (1, True)
+    """
+    grid = read_grid(dem)
+    if not target_height_m >= 0:
+        raise InputError("target_height_m", None, f"must be ≥ 0, got {target_height_m!r}",
+                         "give --target-height-m ≥ 0")
+    p = _prepare_posts(posts, grid, range_km, height_m)
+    h, w = grid.array.shape
+    gx, gy = float(grid.transform.a), float(grid.transform.e)
+    factor = float(curvature_coeff) / (2.0 * _semi_major(grid.crs))
+    nthreads = numba.get_num_threads()
+    n = len(p.row)
+    if n > np.iinfo(np.uint16).max:
+        raise InputError("posts", None, f"{n:,} posts: at most 65,535 can be counted per cell",
+                         "split the posts into groups and add the counts")
+    count = np.zeros((h, w), dtype=np.uint16)
+    # posts in groups only to let a progress bar move
+    groups = max(1, min(10, n // (4 * nthreads))) if progress else 1
+    order = np.argsort(p.row, kind="stable")  # neighbouring windows share cache lines
+    chunks = np.array_split(order, groups) if n else []
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=n, desc="viewsheds", unit="post", leave=False, disable=None)
+    try:
+        for idx in chunks:
+            if len(idx) == 0:
+                continue
+            _coverage_kernel(grid.array, p.row[idx], p.col[idx],
+                             p.height_m[idx].astype(np.float64),
+                             p.range_m[idx].astype(np.float64), float(target_height_m), factor,
+                             gx, gy, nthreads, _gdal36, count)
+            if bar is not None:
+                bar.update(len(idx))
+    finally:
+        if bar is not None:
+            bar.close()
+    visible = (count > 0).view(np.uint8)
+    log.info("coverage: %d posts, %.1f%% of %d cells visible", n,
+             100.0 * float(visible.mean()), h * w)
+    return Coverage(visible, count, grid.transform, grid.crs, n)
+
+
+def visible_from_posts(dem: Any, posts: gpd.GeoDataFrame, points, *, range_km: float = 5.0,
+                       height_m: float = 10.0, target_height_m: float = 2.0,
+                       curvature_coeff: float = CURVATURE_COEFF,
+                       _gdal36: bool = False) -> np.ndarray:
+    """Which points some post sees: within the post's range and in its line of sight.
+
+    A point counts as within range when its true distance to the post is at most ``range_km``;
+    it is in line of sight when its DEM cell is visible from the post by the same rule as
+    :func:`coverage` (inside the ranges the two agree cell for cell).
+
+    Parameters
+    ----------
+    dem, posts, range_km, height_m, target_height_m
+        As for :func:`coverage`.
+    points
+        GeoSeries (reprojected to the DEM's CRS) or an ``(n, 2)`` array in the DEM's CRS.
+
+    Returns
+    -------
+    numpy.ndarray
+        Boolean, one value per point.
+
+    Examples
+    --------
+    >>> import numpy as np, geopandas as gpd, shapely
+    >>> from affine import Affine
+    >>> dem = (np.zeros((101, 101), "float32"), Affine(30, 0, 0, 0, -30, 3030), "EPSG:32638")
+    >>> posts = gpd.GeoDataFrame(geometry=[shapely.Point(1515, 1515)], crs=32638)
+    >>> visible_from_posts(dem, posts, np.array([[1515, 2400], [1515, 2600]]), range_km=1.0)
+    array([ True, False])
+    """
+    posts_gdf = _as_posts_frame(posts, range_km, height_m)
+    if isinstance(points, gpd.GeoSeries):
+        pts_crs = points.crs
+        xy_in = shapely.get_coordinates(points.values) if len(points) else np.empty((0, 2))
+        if len(xy_in) != len(points):
+            raise InputError("points", "geometry", "points must be single points",
+                             "pass one point per sample")
+    else:
+        pts_crs = None
+        xy_in = np.asarray(points, dtype=float).reshape(-1, 2)
+    m = len(xy_in)
+    seen = np.zeros(m, dtype=np.bool_)
+    if m == 0 or len(posts_gdf) == 0:
+        return seen
+    bounds = bounds_crs = None
+    if isinstance(dem, (str, os.PathLike)) and pts_crs is not None:
+        # only posts that reach some point matter, and only the ground around them
+        from .crs import metric_crs
+
+        work = pyproj.CRS.from_user_input(pts_crs)
+        if not work.is_projected:
+            work = metric_crs(points)
+        mxy = shapely.get_coordinates(points.to_crs(work).values)
+        pp = posts_gdf.to_crs(work) if posts_gdf.crs is not None else posts_gdf
+        pxy = shapely.get_coordinates(pp.geometry.values)
+        reach = np.asarray(pp["range_km"], dtype=float) * 1000.0
+        near, _ = cKDTree(mxy).query(pxy, distance_upper_bound=float(reach.max()) * 1.01 + 1)
+        keep = np.isfinite(near) & (near <= reach * 1.01 + 1)
+        posts_gdf = posts_gdf[keep]
+        if len(posts_gdf) == 0:
+            return seen
+        margin = float(reach[keep].max()) * 1.01 + 1000.0
+        lo, hi = mxy.min(axis=0) - margin, mxy.max(axis=0) + margin
+        bounds, bounds_crs = (lo[0], lo[1], hi[0], hi[1]), work
+    grid = read_grid(dem, bounds=bounds, bounds_crs=bounds_crs)
+    p = _prepare_posts(posts_gdf, grid, range_km, height_m)
+    if pts_crs is not None and grid.crs is not None and not pyproj.CRS.from_user_input(
+            pts_crs).equals(grid.crs):
+        xy = shapely.get_coordinates(
+            gpd.GeoSeries(shapely.points(xy_in), crs=pts_crs).to_crs(grid.crs).values)
+    else:
+        xy = xy_in
+    if len(p.row) == 0:
+        return seen
+    h, w = grid.array.shape
+    prow, pcol = _cells(grid.transform, xy)
+    inside = (prow >= 0) & (prow < h) & (pcol >= 0) & (pcol < w)
+    # pairs (post, point) with the point truly within the post's range
+    tree = cKDTree(xy)
+    lists = tree.query_ball_point(np.column_stack([p.x, p.y]), r=p.range_m)
+    sizes = np.fromiter((len(lst) for lst in lists), dtype=np.int64, count=len(lists))
+    starts = np.concatenate([[0], np.cumsum(sizes)])
+    flat = (np.concatenate([np.asarray(lst, dtype=np.int64) for lst in lists])
+            if starts[-1] else np.empty(0, np.int64))
+    keep = inside[flat]
+    # drop points off the DEM while keeping the CSR layout
+    owner = np.repeat(np.arange(len(lists)), sizes)[keep]
+    flat = flat[keep]
+    starts = np.concatenate([[0], np.cumsum(np.bincount(owner, minlength=len(lists)))])
+    # the window reaches one cell diagonal further so edge points get their line of sight
+    diag = float(np.hypot(grid.transform.a, grid.transform.e))
+    ranges_ext = p.range_m + diag
+    factor = float(curvature_coeff) / (2.0 * _semi_major(grid.crs))
+    _points_kernel(grid.array, p.row, p.col, p.height_m.astype(np.float64), ranges_ext,
+                   float(target_height_m), factor, float(grid.transform.a),
+                   float(grid.transform.e), starts.astype(np.int64), flat, prow, pcol, seen,
+                   numba.get_num_threads(), _gdal36)
+    return seen
