@@ -282,3 +282,46 @@ def test_layers_in_different_crs_are_reprojected(strips, strips_area):
     assert mixed.summary["unguarded_length_km"] == pytest.approx(
         same.summary["unguarded_length_km"], rel=1e-3)
     assert mixed.summary["corridors"] == same.summary["corridors"]
+
+
+def _flat_dem(path, wall_y=None):
+    """A flat 100 m DEM over the strips (UTM 38N), optionally with an east–west wall."""
+    import rasterio
+    from affine import Affine
+
+    cell = 100.0
+    w, h = 800, 1100
+    x0, y1 = X0 - 20e3, Y0 + 105e3
+    z = np.full((h, w), 300.0, dtype="float32")
+    if wall_y is not None:
+        row = int((y1 - wall_y) // cell)
+        z[row, :] = 800.0
+    with rasterio.open(path, "w", driver="GTiff", width=w, height=h, count=1, dtype="float32",
+                       crs="EPSG:32638", transform=Affine(cell, 0, x0, 0, -cell, y1)) as dst:
+        dst.write(z, 1)
+    return path
+
+
+def test_visibility_on_flat_ground_matches_range_discs(tmp_path, strips, strips_area):
+    posts = gpd.GeoDataFrame({"range_km": [5.0], "height_m": [10.0]},
+                             geometry=[shapely.Point(X0 + 20e3, Y0 + 50e3)], crs=UTM38)
+    plain = analyze(strips, A, B, posts=posts, study_area=strips_area)
+    dem = _flat_dem(tmp_path / "flat.tif")
+    vis = analyze(strips, A, B, posts=posts, study_area=strips_area, dem=dem, visibility=True)
+    # Each of the two corridor ends may move by at most spacing/2 = 125 m.
+    assert vis.summary["unguarded_length_km"] == pytest.approx(
+        plain.summary["unguarded_length_km"], abs=2 * 0.125 + 1e-3)
+    assert vis.summary["corridors"] == 2
+    assert {"slope_mean_deg", "tri_mean_m", "crossing_hours"} <= set(vis.corridors.columns)
+    assert vis.corridors["slope_mean_deg"].max() == pytest.approx(0.0, abs=1e-6)
+
+
+def test_visibility_wall_hides_the_seam_behind_it(tmp_path, strips, strips_area):
+    posts = gpd.GeoDataFrame({"range_km": [5.0], "height_m": [10.0]},
+                             geometry=[shapely.Point(X0 + 20e3, Y0 + 50e3)], crs=UTM38)
+    dem = _flat_dem(tmp_path / "wall.tif", wall_y=Y0 + 51e3)
+    vis = analyze(strips, A, B, posts=posts, study_area=strips_area, dem=dem, visibility=True)
+    scale = geod_km(X0 + 20e3, Y0, X0 + 20e3, Y0 + 100e3) / 100
+    # Seen: 45 km to the wall at 51 km; the 4 km beyond it inside the range are hidden.
+    assert vis.summary["unguarded_length_km"] == pytest.approx(94 * scale, abs=0.4)
+    assert vis.summary["corridors"] == 2
