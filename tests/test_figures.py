@@ -45,7 +45,7 @@ def test_legend_colourbar_and_labels():
     texts = _texts(fig)
     assert "illustrative layout" in texts and "N" in texts
     assert {"C1", "C2", "C3"} <= set(texts)
-    assert any(t.startswith("Unguarded 84.0 km (84% of the seam)") for t in texts)
+    assert any(t.startswith("Unguarded 84.0 km (84.0% of the seam)") for t in texts)
     assert ax.get_title(loc="left") == "krg – federal: unguarded corridors"
 
 
