@@ -1,0 +1,1106 @@
+"""Incidents: ACLED / UCDP GED / CSV / point-layer readers, per-corridor figures and the
+exploitation ratio.
+
+Reading
+    :func:`read_incidents` reads an ACLED export, a UCDP GED CSV (full releases with
+    ``date_start``, the yearly files with ``year`` only, or the dated sample layout with
+    ``date``), a generic CSV whose coordinate columns are found by name, or any point layer, and
+    returns :class:`Incidents` with one normalised table. Rows that cannot be used are counted
+    by reason in :attr:`Incidents.dropped` and reported with a warning; they are never dropped
+    silently.
+
+Assignment (docs/metrics.md, "Incidents")
+    Each incident p is assigned to its nearest seam point q when
+    ``|p − q| ≤ w(q)/2 + margin_km`` with ``w(q) = d_A(q) + d_B(q)``; an incident assigned to a
+    point of corridor C counts for C.
+
+Exploitation ratio
+    Incident density (per km²) inside the gap region divided by the density in the rest of the
+    study area, with an exact 95% interval: given ``n = n_gap + n_rest`` incidents, ``n_gap`` is
+    binomial with ``p = r·A_gap / (r·A_gap + A_rest)``; the Clopper–Pearson interval on p is
+    mapped to the ratio r (a monotone transform, so the interval stays exact).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import os
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from pyproj import CRS
+from scipy.stats import binomtest
+
+from .crs import geodesic_area_km2
+from .errors import InputError
+
+__all__ = [
+    "Incidents",
+    "IncidentMetrics",
+    "read_incidents",
+    "incident_metrics",
+    "with_incidents",
+    "exploitation_ratio",
+    "INCIDENT_COLUMNS",
+    "CORRIDOR_INCIDENT_COLUMNS",
+    "DROP_REASONS",
+]
+
+log = logging.getLogger(__name__)
+
+#: Normalised columns of :attr:`Incidents.gdf` (plus ``geometry``, EPSG:4326).
+INCIDENT_COLUMNS = [
+    "date", "date_precision", "type", "sub_type", "actor", "actor2", "fatalities", "coarse",
+    "source_id", "notes",
+]
+#: Fields added to each corridor by :func:`with_incidents`.
+CORRIDOR_INCIDENT_COLUMNS = ["incidents", "fatalities", "incidents_per_100km", "first_date",
+                             "last_date"]
+#: Reasons a row can be left out, as keys of :attr:`Incidents.dropped`.
+DROP_REASONS = ("no_coordinates", "outside_world", "unreadable_date", "filtered")
+#: Longest seam segment between exact evaluations of the width (m).
+_W_STEP_M = 100.0
+
+FORMATS = ("auto", "acled", "ucdp", "csv", "vector")
+_VECTOR_SUFFIXES = {".geojson", ".json", ".gpkg", ".shp", ".fgb", ".parquet", ".geoparquet",
+                    ".gml", ".kml", ".sqlite", ".zip"}
+_LAT_NAMES = ("lat", "latitude", "y")
+_LON_NAMES = ("lon", "lng", "long", "longitude", "x")
+#: UCDP GED ``type_of_violence`` codes.
+UCDP_TYPES = {1: "state-based", 2: "non-state", 3: "one-sided"}
+#: ACLED ``time_precision``: 1 day known, 2 week, 3 month.
+_ACLED_TIME_PREC = {1: "day", 2: "week", 3: "month"}
+#: UCDP GED ``date_prec``: 1 exact day, 2 within 2–6 days, 3 within a week, 4 within a month,
+#: 5 within a year.
+_UCDP_DATE_PREC = {1: "day", 2: "week", 3: "week", 4: "month", 5: "year"}
+#: Date layouts tried after ISO 8601, in order (ACLED's older exports write ``15 March 2019``).
+_DATE_FORMATS = ("%d %B %Y", "%d-%B-%Y", "%d %b %Y", "%d-%b-%Y", "%Y/%m/%d", "%Y%m%d")
+
+
+# --------------------------------------------------------------------------------------------
+# results
+
+
+@dataclass(frozen=True)
+class Incidents:
+    """Incidents read from one source, in a normalised table.
+
+    Attributes
+    ----------
+    gdf
+        GeoDataFrame in EPSG:4326 with :data:`INCIDENT_COLUMNS`: ``date`` (datetime64; NaT when
+        the source has no date), ``date_precision`` (``"day"``, ``"week"``, ``"month"``,
+        ``"year"`` or ``None``), ``type``, ``sub_type``, ``actor``, ``actor2`` (strings or
+        None), ``fatalities`` (float, NaN when unknown), ``coarse`` (bool: placed at a district
+        or province centroid — ACLED ``geo_precision`` 3, UCDP ``where_prec`` ≥ 3),
+        ``source_id`` and ``notes``.
+    source_format
+        ``"acled"``, ``"ucdp"``, ``"csv"`` or ``"vector"``.
+    dropped
+        Rows left out, by reason (:data:`DROP_REASONS`): ``no_coordinates``, ``outside_world``
+        (latitude beyond ±90 or longitude beyond ±180), ``unreadable_date``, ``filtered`` (by
+        ``since``/``until``/``types``/``actors``).
+    source
+        The file read.
+    rows_read
+        Rows in the file before anything was left out.
+
+    Examples
+    --------
+    >>> inc = read_incidents("geodata/incidents_ucdp_ged.csv")  # doctest: +SKIP
+    >>> len(inc), inc.dropped  # doctest: +SKIP
+    """
+
+    gdf: gpd.GeoDataFrame
+    source_format: str
+    dropped: Mapping[str, int] = field(default_factory=dict)
+    source: str | None = None
+    rows_read: int = 0
+
+    def __len__(self) -> int:
+        return len(self.gdf)
+
+
+@dataclass(frozen=True)
+class IncidentMetrics:
+    """Incidents measured against an :class:`~gapmap.Analysis`.
+
+    Attributes
+    ----------
+    incidents
+        One row per incident (EPSG:4326): the normalised columns plus ``corridor_id`` (the
+        corridor — or ``m…`` minor stretch — holding the nearest seam point, NaN when
+        unassigned or when that point is covered), ``distance_km`` (to the nearest seam point),
+        ``width_km`` (w there), ``assigned`` (bool), ``in_study_area`` and ``in_gap`` (bool),
+        ``used`` (bool: taken into assignment and ratio; False for coarse events by default).
+    corridors
+        One row per corridor of the analysis, in its order: ``corridor_id``, ``incidents``,
+        ``fatalities``, ``incidents_per_100km``, ``first_date``, ``last_date``.
+    minor
+        The same for the minor (shorter) stretches.
+    summary
+        ``incidents_total``, ``incidents_used``, ``incidents_coarse``, ``incidents_assigned``,
+        ``incidents_in_corridors``, ``incidents_in_study_area``, ``incidents_in_gap``,
+        ``incidents_in_rest``, ``rest_area_km2``, ``exploitation_ratio``,
+        ``exploitation_ratio_low``, ``exploitation_ratio_high``, ``incident_margin_km``.
+    margin_km, include_coarse
+        Parameters used.
+    """
+
+    incidents: gpd.GeoDataFrame
+    corridors: pd.DataFrame
+    minor: pd.DataFrame
+    summary: dict
+    margin_km: float = 5.0
+    include_coarse: bool = False
+
+
+# --------------------------------------------------------------------------------------------
+# reading
+
+
+def _find(columns: Iterable, *names: str) -> str | None:
+    """First column matching one of ``names`` (case-insensitive), in the order of ``names``."""
+    lower = {}
+    for c in columns:
+        lower.setdefault(str(c).strip().lower(), c)
+    for n in names:
+        if n.lower() in lower:
+            return lower[n.lower()]
+    return None
+
+
+def _read_csv(p: Path) -> pd.DataFrame:
+    """Read a CSV as text columns (numbers are converted per field, so that one bad value
+    costs one row, not the column)."""
+    kw = dict(dtype=str, keep_default_na=False, na_values=[""], low_memory=False)
+    try:
+        try:
+            df = pd.read_csv(p, encoding="utf-8-sig", **kw)
+        except UnicodeDecodeError:
+            df = pd.read_csv(p, encoding="latin-1", **kw)
+        if df.shape[1] == 1 and ";" in str(df.columns[0]):
+            df = pd.read_csv(p, encoding="utf-8-sig", sep=";", **kw)
+    except pd.errors.EmptyDataError as exc:
+        raise InputError(p, None, "the incident file is empty",
+                         "give a CSV with a header row and one row per incident") from exc
+    except (pd.errors.ParserError, OSError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise InputError(p, None, f"cannot read the incident CSV: {first}",
+                         "check that the file is a comma-separated table") from exc
+    df.columns = [str(c).strip() for c in df.columns]
+    return df
+
+
+def _detect_schema(columns: Sequence[str]) -> str:
+    """``"acled"``, ``"ucdp"`` or ``"csv"`` from the column names."""
+    if _find(columns, "event_date") and (_find(columns, "event_id_cnty", "geo_precision",
+                                                      "event_type")):
+        return "acled"
+    if _find(columns, "where_prec", "type_of_violence", "dyad_name", "date_start"):
+        return "ucdp"
+    return "csv"
+
+
+def _parse_dates(values: pd.Series) -> pd.Series:
+    """Parse dates written as ISO 8601 (``2019-03-15``) or the older ACLED ``15 March 2019``.
+
+    Examples
+    --------
+    >>> d = _parse_dates(pd.Series(["2019-03-15", "15 March 2019", "1 Jan 2020", "soon"]))
+    >>> d.dt.strftime("%Y-%m-%d").tolist()
+    ['2019-03-15', '2019-03-15', '2020-01-01', nan]
+    """
+    text = values.astype("string").str.strip()
+    out = pd.to_datetime(text, format="ISO8601", errors="coerce")
+    for fmt in _DATE_FORMATS:
+        todo = out.isna() & text.notna()
+        if not todo.any():
+            break
+        out = out.where(~todo, pd.to_datetime(text.where(todo), format=fmt, errors="coerce"))
+    if getattr(out.dt, "tz", None) is not None:
+        out = out.dt.tz_convert(None)
+    return out.astype("datetime64[ns]")
+
+
+def _numeric(values: pd.Series | None, n: int) -> np.ndarray:
+    if values is None:
+        return np.full(n, np.nan)
+    return pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
+
+
+def _text(values: pd.Series | None, n: int) -> np.ndarray:
+    """Strings (stripped) with None for missing values."""
+    if values is None:
+        return np.full(n, None, dtype=object)
+    s = values.astype("string").str.strip()
+    s = s.where(s.notna() & (s != ""))
+    return np.asarray(s.astype(object).where(s.notna(), None), dtype=object)
+
+
+def _as_list(values: str | Iterable[str] | None) -> list[str]:
+    if values is None:
+        return []
+    if isinstance(values, str):
+        values = values.split(",") if "," in values else [values]
+    return [str(v).strip() for v in values if str(v).strip()]
+
+
+def _as_date(value, option: str) -> pd.Timestamp | None:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    ts = pd.to_datetime(pd.Series([str(value)]), format="ISO8601", errors="coerce").iloc[0]
+    if pd.isna(ts):
+        raise InputError(option, None, f"cannot read the date {value!r}",
+                         "write dates as YYYY-MM-DD")
+    return pd.Timestamp(ts).tz_localize(None) if ts.tzinfo else pd.Timestamp(ts)
+
+
+def _normalise(df: pd.DataFrame, schema: str, src: str) -> tuple[dict, dict]:
+    """Map a source table to the normalised fields.
+
+    Returns the fields and, for error messages, the source column each came from.
+    """
+    cols = list(df.columns)
+    n = len(df)
+    used: dict[str, str | None] = {}
+    out: dict[str, Any] = {}
+
+    def col(*names: str) -> pd.Series | None:
+        c = _find(cols, *names)
+        return None if c is None else df[c]
+
+    if schema == "acled":
+        date_col = _find(cols, "event_date")
+        dates = _parse_dates(df[date_col])
+        prec = _numeric(col("time_precision"), n)
+        date_prec = np.full(n, "day", dtype=object)  # no time_precision: the day is known
+        for k, v in _ACLED_TIME_PREC.items():
+            date_prec[prec == k] = v
+        out.update(
+            type=_text(col("event_type"), n), sub_type=_text(col("sub_event_type"), n),
+            actor=_text(col("actor1"), n), actor2=_text(col("actor2"), n),
+            fatalities=_numeric(col("fatalities"), n),
+            coarse=_numeric(col("geo_precision"), n) >= 3,
+            source_id=_text(col("event_id_cnty", "event_id_no_cnty", "data_id"), n),
+            notes=_text(col("notes"), n),
+        )
+        used["date"] = date_col
+    elif schema == "ucdp":
+        date_col = _find(cols, "date_start", "date")
+        if date_col is not None:
+            dates = _parse_dates(df[date_col])
+            code = _numeric(col("date_prec"), n)
+            date_prec = np.full(n, "day", dtype=object)
+            for k, v in _UCDP_DATE_PREC.items():
+                date_prec[code == k] = v
+            end = col("date_end")
+            if end is not None and col("date_prec") is None:
+                # No precision code: a multi-day span is known to about a week at best.
+                span = (_parse_dates(end) - dates).dt.days.to_numpy(dtype=float)
+                date_prec[span > 0] = "week"
+                date_prec[span > 7] = "month"
+            used["date"] = date_col
+        else:
+            year_col = _find(cols, "year")
+            if year_col is None:
+                raise InputError(src, "date_start", "UCDP GED file without date_start, date or "
+                                 "year", "give the GED CSV as released (with date_start or year)")
+            year = _numeric(df[year_col], n)
+            ok = np.isfinite(year) & (year >= 1) & (year <= 9999) & (year == np.round(year))
+            # Yearly files: the event's day is unknown; mid-year (1 July) keeps the error of
+            # any date arithmetic below half a year. Flagged date_precision="year".
+            dates = pd.Series(pd.NaT, index=df.index, dtype="datetime64[ns]")
+            if ok.any():
+                dates[ok] = pd.to_datetime(
+                    pd.DataFrame({"year": year[ok].astype(int), "month": 7, "day": 1}))
+            date_prec = np.full(n, "year", dtype=object)
+            used["date"] = year_col
+        tov = _numeric(col("type_of_violence"), n)
+        types = np.full(n, None, dtype=object)
+        for k, v in UCDP_TYPES.items():
+            types[tov == k] = v
+        notes_src = col("source_headline")
+        if notes_src is None:
+            notes_src = col("dyad_name")
+        out.update(
+            type=types, sub_type=np.full(n, None, dtype=object),
+            actor=_text(col("side_a"), n), actor2=_text(col("side_b"), n),
+            fatalities=_numeric(col("best"), n),
+            coarse=_numeric(col("where_prec"), n) >= 3,
+            source_id=_text(col("id"), n), notes=_text(notes_src, n),
+        )
+    else:
+        date_col = _find(cols, "date", "event_date", "date_start", "datetime", "time")
+        if date_col is not None:
+            dates = _parse_dates(df[date_col])
+            date_prec = np.full(n, "day", dtype=object)
+        else:
+            dates = pd.Series(pd.NaT, index=df.index, dtype="datetime64[ns]")
+            date_prec = np.full(n, None, dtype=object)
+        used["date"] = date_col
+        coarse = np.zeros(n, bool)
+        gp = col("geo_precision")
+        if gp is not None:
+            coarse |= _numeric(gp, n) >= 3
+        wp = col("where_prec")
+        if wp is not None:
+            coarse |= _numeric(wp, n) >= 3
+        cc = col("coarse")
+        if cc is not None:
+            coarse |= cc.astype("string").str.strip().str.lower().isin(
+                ["1", "true", "yes", "y", "t"]).fillna(False).to_numpy(dtype=bool)
+        out.update(
+            type=_text(col("type", "event_type", "category", "kind"), n),
+            sub_type=_text(col("sub_type", "sub_event_type", "subtype"), n),
+            actor=_text(col("actor", "actor1", "side_a", "perpetrator"), n),
+            actor2=_text(col("actor2", "side_b", "target"), n),
+            fatalities=_numeric(col("fatalities", "deaths", "killed", "best"), n),
+            coarse=coarse,
+            source_id=_text(col("id", "event_id", "event_id_cnty", "source_id", "fid"), n),
+            notes=_text(col("notes", "description", "note", "comment", "comments"), n),
+        )
+    out["date"] = dates.reset_index(drop=True)
+    out["date_precision"] = np.asarray(date_prec, dtype=object)
+    out["coarse"] = np.asarray(out["coarse"], dtype=bool)
+    if pd.isna(out["source_id"]).all():
+        out["source_id"] = np.arange(1, n + 1).astype(str).astype(object)  # row numbers
+    return out, used
+
+
+def _read_vector(p: Path, layer: str | None) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """Attributes, lon and lat (NaN for missing/empty geometries) of a point layer."""
+    try:
+        if p.suffix.lower() in {".parquet", ".geoparquet"}:
+            gdf = gpd.read_parquet(p)
+        else:
+            gdf = gpd.read_file(p, **({"layer": layer} if layer is not None else {}))
+    except Exception as exc:  # the driver's message is the useful one
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise InputError(p, layer, f"cannot read the incident layer: {first}",
+                         "check the file, or name the layer") from exc
+    if not isinstance(gdf, gpd.GeoDataFrame) or gdf.geometry is None:
+        raise InputError(p, "geometry", "the incident layer has no geometry",
+                         "give a point layer, or a CSV with latitude/longitude columns")
+    if gdf.crs is None:
+        raise InputError(p, "crs", "the incident layer has no coordinate reference system",
+                         "declare its CRS (GeoJSON is lon/lat, EPSG:4326)")
+    geom = gdf.geometry.values
+    missing = shapely.is_missing(geom) | shapely.is_empty(geom)
+    kinds = shapely.get_type_id(geom)
+    bad = ~missing & ~np.isin(kinds, [0, 4])  # Point, MultiPoint
+    if bad.any():
+        found = sorted(set(gdf.geometry.geom_type[bad]))
+        raise InputError(p, "geometry", f"incidents must be points, found {found}",
+                         "give a point layer (one point per incident)")
+    gdf = gdf.explode(index_parts=False, ignore_index=True) if (kinds == 4).any() else gdf
+    gdf = gdf.reset_index(drop=True)
+    geom = gdf.geometry.values
+    missing = shapely.is_missing(geom) | shapely.is_empty(geom)
+    lonlat = np.full((len(gdf), 2), np.nan)
+    if (~missing).any():
+        ll = gpd.GeoSeries(geom[~missing], crs=gdf.crs).to_crs(4326)
+        lonlat[~missing] = shapely.get_coordinates(ll.values)
+    attrs = pd.DataFrame(gdf.drop(columns=gdf.geometry.name))
+    return attrs, lonlat[:, 0], lonlat[:, 1]
+
+
+def read_incidents(
+    path: str | os.PathLike,
+    *,
+    format: str = "auto",  # noqa: A002 — the name users know from the CLI (--incidents-format)
+    lat: str | None = None,
+    lon: str | None = None,
+    since: str | pd.Timestamp | None = None,
+    until: str | pd.Timestamp | None = None,
+    types: str | Iterable[str] | None = None,
+    actors: str | Iterable[str] | None = None,
+    layer: str | None = None,
+) -> Incidents:
+    """Read incidents from an ACLED export, a UCDP GED CSV, a CSV with coordinates, or a point
+    layer.
+
+    Parameters
+    ----------
+    path
+        The file.
+    format
+        ``"auto"`` (from the extension and the column names), ``"acled"``, ``"ucdp"``, ``"csv"``
+        or ``"vector"``.
+    lat, lon
+        Names of the coordinate columns of a CSV; found by name when omitted (``lat``,
+        ``latitude``, ``y`` / ``lon``, ``lng``, ``long``, ``longitude``, ``x``).
+    since, until
+        Keep incidents on or after / on or before these dates (``YYYY-MM-DD``, inclusive).
+        Events known only to the year (UCDP GED yearly files) are kept when their year overlaps
+        the window.
+    types
+        Keep incidents whose type (ACLED ``event_type`` or ``sub_event_type``; UCDP
+        ``type_of_violence`` as ``state-based``/``non-state``/``one-sided`` or ``1``/``2``/``3``)
+        equals one of these, case-insensitively.
+    actors
+        Keep incidents where one of these names occurs as a whole word or phrase
+        (case-insensitive) in either actor (ACLED ``actor1``/``actor2``, UCDP
+        ``side_a``/``side_b``).
+    layer
+        Layer name in a multi-layer vector source.
+
+    Returns
+    -------
+    Incidents
+
+    Notes
+    -----
+    UCDP GED yearly files carry only ``year``: their date is set to 1 July of that year and
+    ``date_precision`` to ``"year"``. Coarse locations (ACLED ``geo_precision`` 3, UCDP GED
+    ``where_prec`` ≥ 3) are kept and flagged in ``coarse``; the metrics leave them out by
+    default. Unusable rows are counted in ``dropped`` and logged as a warning.
+
+    Raises
+    ------
+    InputError
+        Missing file, unknown format, no coordinate columns, or no usable row.
+
+    Examples
+    --------
+    >>> inc = read_incidents("acled_iraq.csv", since="2017-10-16",
+    ...                      types=["Explosions/Remote violence"])  # doctest: +SKIP
+    >>> inc.gdf[["date", "type", "fatalities", "coarse"]].head()  # doctest: +SKIP
+    """
+    p = Path(path)
+    if format is None:
+        format = "auto"
+    fmt = str(format).lower()
+    if fmt not in FORMATS:
+        raise InputError("--incidents-format", None, f"unknown format {format!r}",
+                         f"use one of {', '.join(FORMATS)}")
+    if not p.exists():
+        raise InputError(p, None, "incident file not found", "check the path")
+    if p.is_dir() and p.suffix.lower() != ".gdb":
+        raise InputError(p, None, "the incident path is a folder", "give a file")
+    since_ts = _as_date(since, "--since")
+    until_ts = _as_date(until, "--until")
+    if since_ts is not None and until_ts is not None and since_ts > until_ts:
+        raise InputError("--since", None, f"{since} is after --until {until}",
+                         "give a start date on or before the end date")
+
+    is_vector = fmt == "vector" or (fmt == "auto" and p.suffix.lower() in _VECTOR_SUFFIXES)
+    if is_vector:
+        df, x, y = _read_vector(p, layer)
+        schema = _detect_schema(df.columns)
+        source_format = "vector"
+        lat_col = lon_col = "geometry"
+    else:
+        df = _read_csv(p)
+        schema = _detect_schema(df.columns) if fmt == "auto" else fmt
+        if schema == "acled" and _find(df.columns, "event_date") is None:
+            raise InputError(p, "event_date", "column not found in an ACLED export",
+                             "give the ACLED export as downloaded, or use --incidents-format csv")
+        if schema == "ucdp" and _find(df.columns, "date_start", "date", "year") is None:
+            raise InputError(p, "date_start", "column not found in a UCDP GED file",
+                             "give the GED CSV as released, or use --incidents-format csv")
+        source_format = schema
+        lat_col = _find(df.columns, lat) if lat else _find(df.columns, *_LAT_NAMES)
+        lon_col = _find(df.columns, lon) if lon else _find(df.columns, *_LON_NAMES)
+        if lat_col is None or lon_col is None:
+            which = ("lat" if lat_col is None else "") + ("/" if lat_col is None and
+                                                          lon_col is None else "") + (
+                "lon" if lon_col is None else "")
+            given = lat if lat_col is None and lat else lon if lon_col is None and lon else None
+            problem = (f"column {given!r} not found" if given else
+                       f"no {which} column found (columns: {', '.join(map(str, df.columns[:12]))}"
+                       f"{', …' if len(df.columns) > 12 else ''})")
+            raise InputError(p, given or "latitude/longitude", problem,
+                             "name the coordinate columns latitude and longitude (or lat/lon), "
+                             "or give their names as lat=/lon=")
+        y = pd.to_numeric(df[lat_col].astype("string").str.strip(), errors="coerce"
+                          ).to_numpy(dtype=float)
+        x = pd.to_numeric(df[lon_col].astype("string").str.strip(), errors="coerce"
+                          ).to_numpy(dtype=float)
+    n = len(df)
+    if n == 0:
+        raise InputError(p, None, "the incident file has no rows", "give at least one incident")
+    fields, used = _normalise(df.reset_index(drop=True), schema, str(p))
+    dates: pd.Series = fields["date"]
+
+    no_xy = ~(np.isfinite(x) & np.isfinite(y))
+    outside = ~no_xy & ((np.abs(y) > 90) | (np.abs(x) > 180))
+    has_date_col = used.get("date") is not None
+    bad_date = (~no_xy & ~outside & dates.isna().to_numpy()) if has_date_col else np.zeros(n, bool)
+    usable = ~(no_xy | outside | bad_date)
+    dropped = {"no_coordinates": int(no_xy.sum()), "outside_world": int(outside.sum()),
+               "unreadable_date": int(bad_date.sum()), "filtered": 0}
+    if not usable.any():
+        reason = max(("no_coordinates", "outside_world", "unreadable_date"),
+                     key=lambda k: dropped[k])
+        column = used.get("date") if reason == "unreadable_date" else f"{lat_col}/{lon_col}"
+        fix = ("write dates as YYYY-MM-DD (or ACLED's '15 March 2019')"
+               if reason == "unreadable_date" else
+               "give decimal degrees (WGS84 latitude/longitude)")
+        raise InputError(p, column, f"no usable incident in {n} row(s) "
+                         f"({_describe_drops(dropped)})", fix)
+
+    # Filters (by date window, type, actor) on the usable rows.
+    keep = usable.copy()
+    if since_ts is not None or until_ts is not None:
+        if not has_date_col:
+            raise InputError(p, "date", "cannot filter by date: the file has no date column",
+                             "drop --since/--until, or add a date column (YYYY-MM-DD)")
+        lo = dates.copy()
+        hi = dates.copy()
+        yearly = fields["date_precision"] == "year"
+        if yearly.any():
+            # Known only to the year: the event lies somewhere in [1 Jan, 31 Dec].
+            yr = dates[yearly].dt.year
+            lo[yearly] = pd.to_datetime(pd.DataFrame({"year": yr, "month": 1, "day": 1}))
+            hi[yearly] = pd.to_datetime(pd.DataFrame({"year": yr, "month": 12, "day": 31}))
+        if since_ts is not None:
+            keep &= (hi >= since_ts).to_numpy()
+        if until_ts is not None:
+            keep &= (lo.dt.normalize() <= until_ts).to_numpy()
+    type_list = [t.lower() for t in _as_list(types)]
+    if type_list:
+        t1 = pd.Series(fields["type"], dtype="string").str.lower()
+        t2 = pd.Series(fields["sub_type"], dtype="string").str.lower()
+        codes = {str(k): v for k, v in UCDP_TYPES.items()}
+        wanted = set(type_list) | {codes[t] for t in type_list if t in codes}
+        keep &= (t1.isin(wanted) | t2.isin(wanted)).fillna(False).to_numpy(dtype=bool)
+    actor_list = [a.lower() for a in _as_list(actors)]
+    if actor_list:
+        a1 = pd.Series(fields["actor"], dtype="string").str.lower()
+        a2 = pd.Series(fields["actor2"], dtype="string").str.lower()
+        # Whole words only: "IS" must not match "Kurdistan".
+        pattern = "|".join(rf"(?<!\w){re.escape(a)}(?!\w)" for a in actor_list)
+        hit = a1.str.contains(pattern, regex=True) | a2.str.contains(pattern, regex=True)
+        keep &= hit.fillna(False).to_numpy(dtype=bool)
+    dropped["filtered"] = int((usable & ~keep).sum())
+
+    if dropped["no_coordinates"] or dropped["outside_world"] or dropped["unreadable_date"]:
+        log.warning("%s: %d of %d incident rows left out (%s)", p,
+                    n - int(usable.sum()), n, _describe_drops({**dropped, "filtered": 0}))
+    if dropped["filtered"]:
+        log.info("%s: %d incident(s) outside the filters", p, dropped["filtered"])
+    if not keep.any():
+        log.warning("%s: no incident matches the filters (since=%s, until=%s, types=%s, "
+                    "actors=%s)", p, since, until, type_list or None, actor_list or None)
+    if not has_date_col:
+        log.info("%s: no date column; incidents have no dates", p)
+
+    idx = np.flatnonzero(keep)
+    data = {k: (v.iloc[idx].reset_index(drop=True) if isinstance(v, pd.Series) else v[idx])
+            for k, v in fields.items()}
+    table = pd.DataFrame({c: data[c] for c in INCIDENT_COLUMNS})
+    table["date"] = table["date"].astype("datetime64[ns]")
+    table["fatalities"] = table["fatalities"].astype(float)
+    table["coarse"] = table["coarse"].astype(bool)
+    gdf = gpd.GeoDataFrame(table, geometry=shapely.points(x[idx], y[idx]), crs=4326)
+    gdf.attrs["source"] = str(p)
+    return Incidents(gdf=gdf, source_format=source_format, dropped=dropped, source=str(p),
+                     rows_read=n)
+
+
+def _describe_drops(dropped: Mapping[str, int]) -> str:
+    words = {"no_coordinates": "without coordinates", "outside_world": "outside ±90/±180",
+             "unreadable_date": "with unreadable dates", "filtered": "filtered out"}
+    parts = [f"{v} {words[k]}" for k, v in dropped.items() if v]
+    return ", ".join(parts) if parts else "none"
+
+
+# --------------------------------------------------------------------------------------------
+# assignment
+
+
+def _segments(geoms: np.ndarray, max_len_m: float) -> tuple[np.ndarray, np.ndarray]:
+    """Line geometries as (n, 4) segments, long edges split so tree boxes stay small, with the
+    index of the geometry each segment came from."""
+    geoms = np.asarray(geoms, dtype=object)
+    if len(geoms) == 0:
+        return np.empty((0, 4)), np.empty(0, int)
+    dense = shapely.segmentize(geoms, max_len_m)
+    parts, owner = shapely.get_parts(dense, return_index=True)
+    xy, idx = shapely.get_coordinates(parts, return_index=True)
+    same = idx[:-1] == idx[1:]
+    seg = np.column_stack([xy[:-1][same], xy[1:][same]])
+    return seg, owner[idx[:-1][same]]
+
+
+@dataclass(frozen=True)
+class SeamIndex:
+    """The seam as vertices at most ``step_m`` apart, for exact nearest-point queries.
+
+    The nearest seam point of p lies on a segment one of whose ends is within
+    ``r = sqrt(d² + step_m²/4)`` of p, where d is the distance to the best segment found so
+    far. A k-d tree (:class:`scipy.spatial.cKDTree`) gives each point its ``k`` nearest
+    vertices; the segments on both sides of each are measured exactly with numpy, and the
+    answer is *certified* when the k-th vertex lies beyond r (then no other segment can be
+    closer). Points that fail the test (rare: seams with many branches close together) are
+    answered by GEOS (``STRtree.query_nearest``) instead. For far points r − d ≈ step²/8d, so a
+    handful of vertices suffices; this avoids the per-point cost of a tree of line segments.
+
+    Attributes
+    ----------
+    xy
+        (m, 2) vertices; vertex v and v + 1 form segment v when ``link[v]``.
+    link
+        Whether vertex v joins vertex v + 1 (same seam part).
+    step_m
+        Longest segment (1 km by default: longer segments weaken the test above, shorter
+        ones make the k-d search slower for points far from the seam).
+    w_km, pieces, offset, sample_m
+        Width w = d_A + d_B (km), when built with ``distances``: segment v is cut into
+        ``pieces[v]`` equal pieces of at most ``sample_m``, whose ends have the widths
+        ``w_km[offset[v]:offset[v] + pieces[v] + 1]``.
+    """
+
+    xy: np.ndarray
+    link: np.ndarray
+    step_m: float
+    w_km: np.ndarray | None = None
+    pieces: np.ndarray | None = None
+    offset: np.ndarray | None = None
+    sample_m: float = 100.0
+    _kd: Any = field(default=None, repr=False, compare=False)
+
+    @classmethod
+    def build(cls, seam_geoms, *, step_m: float = 1000.0, distances=None,
+              sample_m: float = 100.0) -> SeamIndex:
+        """Vertices of the seam at most ``step_m`` apart; with ``distances`` (the Analysis
+        method), the width every ``sample_m`` or closer along every segment."""
+        from scipy.spatial import cKDTree
+
+        geoms = np.asarray(seam_geoms, dtype=object)
+        if len(geoms):
+            parts = shapely.get_parts(shapely.segmentize(geoms, step_m))
+            xy, part = shapely.get_coordinates(parts, return_index=True)
+        else:
+            xy, part = np.empty((0, 2)), np.empty(0, int)
+        link = np.zeros(len(xy), bool)
+        if len(xy) > 1:
+            link[:-1] = part[:-1] == part[1:]
+        w = pieces = offset = None
+        if distances is not None and len(xy):
+            # Segment v (from vertex v) is cut into pieces[v] equal pieces; the width at their
+            # pieces[v] + 1 ends is w[offset[v]:offset[v] + pieces[v] + 1].
+            nxt = np.vstack([xy[1:], xy[-1:]])
+            length = np.where(link, np.hypot(*(nxt - xy).T), 0.0)
+            pieces = np.maximum(np.ceil(length / sample_m).astype(np.int64), 1)
+            offset = np.concatenate([[0], np.cumsum(pieces + 1)[:-1]])
+            owner = np.repeat(np.arange(len(xy)), pieces + 1)
+            frac = (np.arange(int((pieces + 1).sum())) - offset[owner]) / pieces[owner]
+            pts = xy[owner] + frac[:, None] * (nxt[owner] - xy[owner])
+            da, db = distances(pts)
+            w = np.asarray(da, dtype=float) + np.asarray(db, dtype=float)
+        kd = cKDTree(xy) if len(xy) else None
+        return cls(xy, link, float(step_m), w, pieces, offset, float(sample_m), kd)
+
+    def nearest(self, xy: np.ndarray, *, k: int = 6, chunk: int = 100_000
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Nearest seam point q, distance (CRS units), segment (its first vertex) and position
+        t ∈ [0, 1] along it, for each point of an (n, 2) array (NaN / inf / −1 without a
+        seam)."""
+        xy = np.asarray(xy, dtype=float).reshape(-1, 2)
+        n = len(xy)
+        q = np.full((n, 2), np.nan)
+        d = np.full(n, np.inf)
+        seg_v = np.full(n, -1, dtype=np.int64)
+        t_all = np.full(n, np.nan)
+        m = len(self.xy)
+        if n == 0 or m == 0 or not self.link.any():
+            if m == 1 and n:  # a seam of one point
+                q[:] = self.xy[0]
+                d[:] = np.hypot(*(xy - self.xy[0]).T)
+                t_all[:] = 0.0
+            return q, d, seg_v, t_all
+        k = int(min(k, m))
+        half2 = (self.step_m / 2.0) ** 2
+        for s0 in range(0, n, chunk):  # bounded memory
+            p = xy[s0:s0 + chunk]
+            dd, vv = self._kd.query(p, k=k)
+            dd, vv = dd.reshape(len(p), k), vv.reshape(len(p), k)
+            # Candidate segments: the one starting at each vertex and the one ending there.
+            cand = np.concatenate([vv, vv - 1], axis=1)
+            ok = (cand >= 0) & (cand < m - 1)
+            cand = np.where(ok, cand, 0)
+            ok &= self.link[cand]
+            a = self.xy[cand]
+            ab = self.xy[cand + 1] - a
+            ap = p[:, None, :] - a
+            denom = np.einsum("ijk,ijk->ij", ab, ab)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                t = np.einsum("ijk,ijk->ij", ap, ab) / denom
+            t = np.clip(np.nan_to_num(t, nan=0.0), 0.0, 1.0)
+            foot = a + t[..., None] * ab
+            dist2 = ((p[:, None, :] - foot) ** 2).sum(-1)
+            dist2 = np.where(ok, dist2, np.inf)
+            best = np.argmin(dist2, axis=1)
+            rows = np.arange(len(p))
+            b2 = dist2[rows, best]
+            sl = slice(s0, s0 + len(p))
+            q[sl] = foot[rows, best]
+            d[sl] = np.sqrt(b2)
+            seg_v[sl] = cand[rows, best]
+            t_all[sl] = t[rows, best]
+            # Certified when every vertex not looked at lies beyond sqrt(d² + step²/4).
+            unsure = ~(dd[:, -1] ** 2 > b2 + half2) if k < m else np.zeros(len(p), bool)
+            unsure |= ~np.isfinite(b2)
+            if unsure.any():
+                self._exact(p[unsure], np.flatnonzero(unsure) + s0, q, d, seg_v, t_all)
+        return q, d, seg_v, t_all
+
+    def _exact(self, p, where, q, d, seg_v, t_all) -> None:
+        """GEOS nearest segment for the points the k-d test could not certify."""
+        starts = np.flatnonzero(self.link)
+        lines = shapely.linestrings(np.stack([self.xy[starts], self.xy[starts + 1]], axis=1))
+        tree = shapely.STRtree(lines)
+        (qi, li), _ = tree.query_nearest(shapely.points(p), return_distance=True,
+                                         all_matches=False)
+        v = starts[li]
+        a, ab = self.xy[v], self.xy[v + 1] - self.xy[v]
+        denom = np.einsum("ij,ij->i", ab, ab)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            t = np.einsum("ij,ij->i", p[qi] - a, ab) / denom
+        t = np.clip(np.nan_to_num(t, nan=0.0), 0.0, 1.0)
+        foot = a + t[:, None] * ab
+        idx = where[qi]
+        q[idx] = foot
+        d[idx] = np.hypot(*(p[qi] - foot).T)
+        seg_v[idx] = v
+        t_all[idx] = t
+
+    def width_at(self, seg_v: np.ndarray, t: np.ndarray) -> np.ndarray:
+        """Width (km) at position t along segments ``seg_v``, interpolated between the two
+        nearest samples (w is 2-Lipschitz along the seam, so the error is at most
+        ``sample_m``)."""
+        v = np.maximum(seg_v, 0)  # −1: a seam of a single point
+        m = self.pieces[v]
+        u = np.nan_to_num(t, nan=0.0) * m
+        k = np.minimum(np.floor(u).astype(np.int64), m - 1)
+        u = u - k
+        base = self.offset[v] + k
+        return self.w_km[base] * (1.0 - u) + self.w_km[base + 1] * u
+
+    def segment_labels(self, tables: Sequence[gpd.GeoDataFrame], tol_m: float
+                       ) -> tuple[np.ndarray, np.ndarray]:
+        """Corridor id of every segment, and whether the segment is on it throughout.
+
+        The id is looked up at every width sample (≤ ``sample_m`` apart); a segment whose
+        samples disagree crosses a corridor's end (its incidents are looked up one by one).
+        """
+        owner = np.repeat(np.arange(len(self.xy)), self.pieces + 1)
+        frac = (np.arange(len(owner)) - self.offset[owner]) / self.pieces[owner]
+        nxt = np.vstack([self.xy[1:], self.xy[-1:]])
+        pts = self.xy[owner] + frac[:, None] * (nxt[owner] - self.xy[owner])
+        lab = _corridor_of(pts, tables, tol_m)
+        first = lab[self.offset]
+        codes = pd.factorize(pd.Series(lab, dtype=object), use_na_sentinel=True)[0]
+        lo = np.minimum.reduceat(codes, self.offset)
+        hi = np.maximum.reduceat(codes, self.offset)
+        return first, lo == hi
+
+
+def nearest_seam_points(seam_geoms, xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Nearest seam point and distance (CRS units) for each point of an (n, 2) array.
+
+    Exact; see :class:`SeamIndex` for the method.
+
+    Examples
+    --------
+    >>> import shapely, numpy as np
+    >>> q, d = nearest_seam_points([shapely.LineString([(0, 0), (0, 10)])], np.array([[3.0, 4]]))
+    >>> q.tolist(), d.tolist()
+    ([[0.0, 4.0]], [3.0])
+    """
+    q, d, _, _ = SeamIndex.build(seam_geoms).nearest(xy)
+    return q, d
+
+
+def _corridor_of(q: np.ndarray, tables: Sequence[gpd.GeoDataFrame], tol_m: float) -> np.ndarray:
+    """Id of the corridor (or minor stretch) within ``tol_m`` of each seam point, else None.
+
+    Corridors are parts of the seam, so a seam point on one lies on it up to the few tenths of
+    a metre by which the lines were simplified; ``tol_m`` absorbs that.
+    """
+    out = np.full(len(q), None, dtype=object)
+    geoms = np.concatenate([np.asarray(t.geometry.values, dtype=object) for t in tables])
+    ids = np.concatenate([t["corridor_id"].astype(str).to_numpy(dtype=object) for t in tables])
+    if len(geoms) == 0 or len(q) == 0:
+        return out
+    seg, owner = _segments(geoms, 1000.0)
+    if len(seg) == 0:
+        return out
+    tree = shapely.STRtree(shapely.linestrings(seg.reshape(-1, 2, 2)))
+    (qi, si), _ = tree.query_nearest(shapely.points(q), max_distance=tol_m,
+                                     return_distance=True, all_matches=False)
+    out[qi] = ids[owner[si]]
+    return out
+
+
+def _projected_points(gdf: gpd.GeoDataFrame, crs: CRS) -> np.ndarray:
+    if len(gdf) == 0:
+        return np.empty((0, 2))
+    if gdf.crs is not None and CRS.from_user_input(gdf.crs) == crs:
+        return shapely.get_coordinates(gdf.geometry.values)
+    return shapely.get_coordinates(gdf.geometry.to_crs(crs).values)
+
+
+def _as_gdf(incidents: Incidents | gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    if isinstance(incidents, Incidents):
+        return incidents.gdf
+    if isinstance(incidents, gpd.GeoDataFrame):
+        gdf = incidents
+        if gdf.crs is None:
+            raise InputError(gdf.attrs.get("source", "incidents"), "crs",
+                             "incidents have no coordinate reference system",
+                             "set the CRS of the GeoDataFrame")
+        gdf = gdf.copy()
+        if "coarse" not in gdf.columns:
+            gdf["coarse"] = False
+        if "fatalities" not in gdf.columns:
+            gdf["fatalities"] = np.nan
+        if "date" not in gdf.columns:
+            gdf["date"] = pd.NaT
+        return gdf
+    raise TypeError(f"expected Incidents or a GeoDataFrame, got {type(incidents).__name__}")
+
+
+def exploitation_ratio(n_gap: int, n_rest: int, area_gap_km2: float, area_rest_km2: float,
+                       confidence: float = 0.95) -> tuple[float, float, float]:
+    """Ratio of incident densities (gap ÷ rest) with an exact conditional interval.
+
+    Given ``n = n_gap + n_rest``, ``n_gap ~ Binomial(n, p)`` with
+    ``p = r·A_gap / (r·A_gap + A_rest)``. The Clopper–Pearson interval on p maps to r through
+    ``r = p/(1−p) · A_rest/A_gap``, which is increasing in p, so the interval stays exact.
+
+    Returns
+    -------
+    (ratio, low, high)
+        NaN when there are no incidents or an area is zero; ``high`` (and ``ratio``) is
+        infinite when ``n_rest`` is 0.
+
+    Examples
+    --------
+    >>> r, lo, hi = exploitation_ratio(30, 10, 100.0, 100.0)
+    >>> round(r, 2), round(lo, 2), round(hi, 2)
+    (3.0, 1.43, 6.88)
+    """
+    n = int(n_gap) + int(n_rest)
+    if n == 0 or not (area_gap_km2 > 0) or not (area_rest_km2 > 0):
+        return math.nan, math.nan, math.nan
+    scale = area_rest_km2 / area_gap_km2
+
+    def to_ratio(p: float) -> float:
+        return math.inf if p >= 1.0 else p / (1.0 - p) * scale
+
+    ci = binomtest(int(n_gap), n).proportion_ci(confidence_level=confidence, method="exact")
+    ratio = to_ratio(n_gap / n)
+    return ratio, to_ratio(ci.low), to_ratio(ci.high)
+
+
+def incident_metrics(analysis, incidents: Incidents | gpd.GeoDataFrame, *,
+                     margin_km: float = 5.0, include_coarse: bool = False) -> IncidentMetrics:
+    """Assign incidents to corridors and compute the exploitation ratio.
+
+    Parameters
+    ----------
+    analysis
+        A :class:`gapmap.Analysis`.
+    incidents
+        From :func:`read_incidents` (or a point GeoDataFrame with ``date``, ``fatalities`` and
+        ``coarse`` columns where known).
+    margin_km
+        Incidents up to ``w(q)/2 + margin_km`` from their nearest seam point q are assigned.
+    include_coarse
+        Also use coarse locations (district or province centroids) for assignment and ratio.
+
+    Returns
+    -------
+    IncidentMetrics
+
+    Notes
+    -----
+    Assignment does not depend on the study area (the criterion is geometric); the ratio
+    counts only incidents inside the study area: ``n_gap`` inside the gap region,
+    ``n_rest`` in the rest of the study area (its geodesic area is the study area's minus the
+    gap's). A seam point within 10 m of a corridor counts as on it (the corridor lines are
+    simplified by under a metre).
+
+    The nearest seam point is exact (:class:`SeamIndex`). The width w(q) is evaluated exactly
+    every 100 m along the seam and interpolated in between (w changes by at most 2 m per m
+    along the seam, so the interpolation errs by at most 100 m); incidents whose test is
+    within that error of the threshold get the exact w(q), so every assignment is exact.
+    Distances are measured in the analysis CRS (a local UTM zone or azimuthal equidistant
+    projection, whose scale error over a gap's width is far below the 5 km margin).
+
+    Examples
+    --------
+    >>> m = incident_metrics(result, read_incidents("incidents.csv"))  # doctest: +SKIP
+    >>> m.corridors[["corridor_id", "incidents", "incidents_per_100km"]]  # doctest: +SKIP
+    >>> m.summary["exploitation_ratio"]  # doctest: +SKIP
+    """
+    if not (margin_km >= 0):
+        raise InputError("--margin-km", None, f"must be ≥ 0, got {margin_km!r}",
+                         "give a non-negative margin in km")
+    gdf = _as_gdf(incidents)
+    crs = CRS.from_user_input(analysis.crs)
+    n = len(gdf)
+    xy = _projected_points(gdf, crs)
+    coarse = gdf["coarse"].fillna(False).to_numpy(dtype=bool)
+    used = np.ones(n, bool) if include_coarse else ~coarse
+
+    # Nearest seam point q and the width there. w is exact at samples at most _W_STEP_M
+    # apart along the seam and interpolated between them; w is 2-Lipschitz along the seam, so the
+    # interpolation errs by at most _W_STEP_M in w. Incidents whose test lies that close to
+    # the threshold get the exact w(q), so every assignment decision is exact.
+    index = SeamIndex.build(analysis.seam.geometry.values, distances=analysis.distances,
+                            sample_m=_W_STEP_M)
+    dist_km = np.full(n, np.nan)
+    width_km = np.full(n, np.nan)
+    assigned = np.zeros(n, bool)
+    corridor = np.full(n, None, dtype=object)
+    ui = np.flatnonzero(used)
+    q, d_m, sv, t = index.nearest(xy[used])
+    has_q = np.isfinite(d_m)
+    if has_q.any():
+        idx = ui[has_q]
+        q, sv, t = q[has_q], sv[has_q], t[has_q]
+        dk = d_m[has_q] / 1000.0
+        w = index.width_at(sv, t)
+        slack = dk - (w / 2.0 + margin_km)
+        close = np.abs(slack) <= _W_STEP_M / 2000.0 + 1e-3
+        if close.any():
+            da, db = analysis.distances(q[close])
+            w[close] = np.asarray(da) + np.asarray(db)
+        ok = dk <= w / 2.0 + margin_km
+        dist_km[idx] = dk
+        width_km[idx] = w
+        assigned[idx] = ok
+        tables = [tb for tb in (analysis.corridors, analysis.minor) if tb is not None and len(tb)]
+        if tables and ok.any():
+            # Segments whose width samples all lie on one corridor (or on none) take its id;
+            # incidents on segments across a corridor's end are looked up one by one.
+            seg_lab, uniform = index.segment_labels(tables, tol_m=10.0)
+            s_ok = np.maximum(sv[ok], 0)
+            lab = seg_lab[s_ok].copy()
+            mixed = ~uniform[s_ok]
+            if mixed.any():
+                lab[mixed] = _corridor_of(q[ok][mixed], tables, tol_m=10.0)
+            corridor[idx[ok]] = lab
+
+    # Gap region vs rest of the study area.
+    study = analysis.study_area
+    gap_geom = analysis.gap.geometry.values[0] if len(analysis.gap) else shapely.Polygon()
+    in_study = np.zeros(n, bool)
+    in_gap = np.zeros(n, bool)
+    if n:
+        shapely.prepare(study)
+        in_study = shapely.contains_xy(study, xy[:, 0], xy[:, 1]) if not study.is_empty \
+            else in_study
+        if not gap_geom.is_empty:
+            shapely.prepare(gap_geom)
+            in_gap = in_study & shapely.contains_xy(gap_geom, xy[:, 0], xy[:, 1])
+    area_gap = float(analysis.gap["area_km2"].iloc[0]) if len(analysis.gap) else 0.0
+    area_study = float(geodesic_area_km2([study], crs)[0]) if not study.is_empty else 0.0
+    area_rest = max(area_study - area_gap, 0.0)
+    n_gap = int((in_gap & used).sum())
+    n_rest = int((in_study & ~in_gap & used).sum())
+    ratio, low, high = exploitation_ratio(n_gap, n_rest, area_gap, area_rest)
+
+    table = gdf.copy()
+    table["corridor_id"] = pd.Series(corridor, index=table.index, dtype=object).where(
+        pd.notna(corridor), np.nan)
+    table["distance_km"] = dist_km
+    table["width_km"] = width_km
+    table["assigned"] = assigned
+    table["in_study_area"] = in_study
+    table["in_gap"] = in_gap
+    table["used"] = used
+
+    per_major = _per_corridor(table, analysis.corridors)
+    per_minor = _per_corridor(table, analysis.minor)
+    summary = {
+        "incidents_total": int(n),
+        "incidents_used": int(used.sum()),
+        "incidents_coarse": int(coarse.sum()),
+        "incidents_assigned": int(assigned.sum()),
+        "incidents_in_corridors": int(pd.notna(corridor).sum()),
+        "incidents_in_study_area": int((in_study & used).sum()),
+        "incidents_in_gap": n_gap,
+        "incidents_in_rest": n_rest,
+        "rest_area_km2": area_rest,
+        "exploitation_ratio": ratio,
+        "exploitation_ratio_low": low,
+        "exploitation_ratio_high": high,
+        "incident_margin_km": float(margin_km),
+    }
+    log.info("incidents: %d total, %d assigned, %d in the gap, ratio %.3g [%.3g, %.3g]",
+             n, int(assigned.sum()), n_gap, ratio, low, high)
+    return IncidentMetrics(incidents=table, corridors=per_major, minor=per_minor,
+                           summary=summary, margin_km=float(margin_km),
+                           include_coarse=bool(include_coarse))
+
+
+def _per_corridor(table: pd.DataFrame, corridors: gpd.GeoDataFrame | None) -> pd.DataFrame:
+    """Incidents, fatalities, incidents per 100 km and first/last date per corridor."""
+    cols = ["corridor_id"] + CORRIDOR_INCIDENT_COLUMNS
+    if corridors is None or len(corridors) == 0:
+        return pd.DataFrame({"corridor_id": pd.Series(dtype=object),
+                             "incidents": pd.Series(dtype=int),
+                             "fatalities": pd.Series(dtype=float),
+                             "incidents_per_100km": pd.Series(dtype=float),
+                             "first_date": pd.Series(dtype="datetime64[ns]"),
+                             "last_date": pd.Series(dtype="datetime64[ns]")})[cols]
+    ids = corridors["corridor_id"].astype(str).to_numpy(dtype=object)
+    hit = table.loc[table["corridor_id"].notna()]
+    g = hit.groupby("corridor_id")
+    counts = g.size()
+    fat = g["fatalities"].sum(min_count=0)
+    first = g["date"].min()
+    last = g["date"].max()
+    out = pd.DataFrame({"corridor_id": ids})
+    out["incidents"] = counts.reindex(ids).fillna(0).astype(int).to_numpy()
+    out["fatalities"] = fat.reindex(ids).fillna(0.0).astype(float).to_numpy()
+    length = corridors["length_km"].to_numpy(dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out["incidents_per_100km"] = np.where(length > 0, out["incidents"] / length * 100.0,
+                                              np.nan)
+    out["first_date"] = pd.to_datetime(first.reindex(ids).to_numpy()).astype("datetime64[ns]")
+    out["last_date"] = pd.to_datetime(last.reindex(ids).to_numpy()).astype("datetime64[ns]")
+    return out[cols]
+
+
+def with_incidents(analysis, metrics: IncidentMetrics):
+    """A new Analysis whose corridors (and minor stretches) carry the incident fields and whose
+    summary carries the incident figures.
+
+    Examples
+    --------
+    >>> result = with_incidents(result, incident_metrics(result, inc))  # doctest: +SKIP
+    >>> result.corridors[["corridor_id", "incidents", "first_date"]]  # doctest: +SKIP
+    """
+    out = {}
+    for name, per in (("corridors", metrics.corridors), ("minor", metrics.minor)):
+        table = getattr(analysis, name)
+        if table is None:
+            continue
+        ids = table["corridor_id"].astype(str)
+        missing = set(ids) - set(per["corridor_id"].astype(str))
+        if missing:
+            raise ValueError(f"incident metrics do not match this analysis: no figures for "
+                             f"{sorted(missing)[:5]}; compute them with incident_metrics on "
+                             "the same analysis")
+        keyed = per.set_index(per["corridor_id"].astype(str))
+        table = table.drop(columns=[c for c in CORRIDOR_INCIDENT_COLUMNS if c in table.columns])
+        table = table.assign(**{c: keyed[c].reindex(ids.to_numpy()).to_numpy()
+                                for c in CORRIDOR_INCIDENT_COLUMNS})
+        out[name] = table
+    summary = {**analysis.summary, **metrics.summary}
+    return dataclasses.replace(analysis, summary=summary, **out)

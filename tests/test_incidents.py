@@ -1,0 +1,511 @@
+"""Incident readers (ACLED, UCDP GED, CSV, point layers), assignment to corridors and the
+exploitation ratio, against hand-computed answers and scipy's exact binomial."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import logging
+import math
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+from click.testing import CliRunner
+from pyproj import Geod, Transformer
+from scipy import stats
+
+from gapmap import InputError, analyze, parse_side
+from gapmap.incidents import (Incidents, exploitation_ratio, incident_metrics,
+                              nearest_seam_points, read_incidents, with_incidents)
+
+from .conftest import GEODATA, UTM38, X0, Y0
+
+TO_LL = Transformer.from_crs(UTM38, 4326, always_xy=True)
+KRG, FED = parse_side("krg=peshmerga"), parse_side("federal=isf,pmf")
+
+# Events on the strips scene (seam x = X0 + 20 km, width 20 km, a post at (X0+20, Y0+50) with
+# 5 km range splits the seam into a southern corridor (y 0–45 km) and a northern one
+# (y 55–100 km)). Columns: dx km, dy km, fatalities, date, coarse; the expected outcome below.
+EVENTS = [
+    # dx, dy, fat, date, coarse      distance to seam → outcome
+    (20, 20, 2, "2020-01-10", False),  # 0 km: south, in the gap
+    (13, 30, 3, "2020-02-01", False),  # 7 km ≤ 10 + 5: south, in the gap
+    (25, 80, 0, "2020-03-05", False),  # 5 km: north, in the gap
+    (6, 70, 4, "2020-04-20", False),   # 14 km ≤ 15, inside zone A: north, not in the gap
+    (3, 60, 1, "2020-05-02", False),   # 17 km > 15: not assigned, zone A
+    (20, 52, 1, "2020-06-15", False),  # on the seam but covered by the post: no corridor
+    (-15, 50, 1, "2020-07-01", False), # 35 km: not assigned, in the gap's outer band
+    (70, 50, 9, "2020-08-01", False),  # outside the study area
+    (20, 90, 7, "2020-09-09", True),   # coarse: left out unless include_coarse
+]
+MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August",
+          "September"]
+
+
+def _lonlat(dx, dy):
+    return TO_LL.transform(X0 + dx * 1e3, Y0 + dy * 1e3)
+
+
+def write_acled(path, events=EVENTS, old=False, extra_rows=()):
+    if old:
+        cols = ["data_id", "iso", "event_id_cnty", "event_id_no_cnty", "event_date", "year",
+                "time_precision", "event_type", "sub_event_type", "actor1", "assoc_actor_1",
+                "inter1", "actor2", "assoc_actor_2", "inter2", "interaction", "region",
+                "country", "admin1", "admin2", "admin3", "location", "latitude", "longitude",
+                "geo_precision", "source", "source_scale", "notes", "fatalities", "timestamp",
+                "iso3"]
+    else:
+        cols = ["event_id_cnty", "event_date", "year", "time_precision", "disorder_type",
+                "event_type", "sub_event_type", "actor1", "assoc_actor_1", "inter1", "actor2",
+                "assoc_actor_2", "inter2", "interaction", "civilian_targeting", "iso", "region",
+                "country", "admin1", "admin2", "admin3", "location", "latitude", "longitude",
+                "geo_precision", "source", "source_scale", "notes", "fatalities", "tags",
+                "timestamp"]
+    rows = []
+    for k, (dx, dy, fat, date, coarse) in enumerate(events):
+        lon, lat = _lonlat(dx, dy)
+        d = pd.Timestamp(date)
+        row = {c: "" for c in cols}
+        row.update(event_id_cnty=f"IRQ{k + 1}", event_id_no_cnty=str(k + 1), data_id=str(900 + k),
+                   event_date=(f"{d.day} {MONTHS[d.month - 1]} {d.year}" if old
+                               else d.strftime("%Y-%m-%d")),
+                   year=str(d.year), time_precision="1", disorder_type="Political violence",
+                   event_type="Explosions/Remote violence" if k % 2 == 0 else "Battles",
+                   sub_event_type="Remote explosive/landmine/IED" if k % 2 == 0 else
+                   "Armed clash", actor1="Islamic State (Iraq)" if k % 3 else
+                   "Military Forces of Iraq (2014-)",
+                   actor2="Civilians (Iraq)", iso="368", iso3="IRQ", country="Iraq",
+                   latitude=f"{lat:.7f}", longitude=f"{lon:.7f}",
+                   geo_precision="3" if coarse else "1", notes=f"event {k + 1}",
+                   fatalities=str(fat), timestamp="1600000000")
+        rows.append(row)
+    rows.extend(extra_rows)
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=cols)
+        w.writeheader()
+        for r in rows:
+            w.writerow({c: r.get(c, "") for c in cols})
+    return path
+
+
+def write_ucdp(path, events=EVENTS):
+    cols = ["id", "relid", "year", "active_year", "code_status", "type_of_violence",
+            "conflict_dset_id", "conflict_new_id", "conflict_name", "dyad_dset_id",
+            "dyad_new_id", "dyad_name", "side_a_dset_id", "side_a_new_id", "side_a",
+            "side_b_dset_id", "side_b_new_id", "side_b", "number_of_sources", "source_article",
+            "source_office", "source_date", "source_headline", "source_original",
+            "where_prec", "where_coordinates", "where_description", "adm_1", "adm_2",
+            "latitude", "longitude", "geom_wkt", "priogrid_gid", "country", "country_id",
+            "region", "event_clarity", "date_prec", "date_start", "date_end", "deaths_a",
+            "deaths_b", "deaths_civilians", "deaths_unknown", "best", "high", "low"]
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=cols)
+        w.writeheader()
+        for k, (dx, dy, fat, date, coarse) in enumerate(events):
+            lon, lat = _lonlat(dx, dy)
+            row = {c: "" for c in cols}
+            row.update(id=str(300000 + k), year=date[:4], type_of_violence="1",
+                       dyad_name="Government of Iraq - IS", side_a="Government of Iraq",
+                       side_b="IS", where_prec="4" if coarse else "1", latitude=f"{lat:.7f}",
+                       longitude=f"{lon:.7f}", country="Iraq", date_prec="1",
+                       date_start=f"{date} 00:00:00.000", date_end=f"{date} 00:00:00.000",
+                       best=str(fat), source_headline=f"event {k + 1}")
+            w.writerow(row)
+    return path
+
+
+@pytest.fixture(scope="module")
+def scene():
+    """The strips, their study area and one post at the middle of the seam."""
+    zones = gpd.GeoDataFrame(
+        {"force": ["peshmerga", "isf"]},
+        geometry=[shapely.box(X0, Y0, X0 + 10e3, Y0 + 100e3),
+                  shapely.box(X0 + 30e3, Y0, X0 + 40e3, Y0 + 100e3)], crs=UTM38)
+    area = gpd.GeoDataFrame(geometry=[shapely.box(X0 - 20e3, Y0, X0 + 60e3, Y0 + 100e3)],
+                            crs=UTM38)
+    posts = gpd.GeoDataFrame({"force": ["isf"], "range_km": [5.0]},
+                             geometry=[shapely.Point(X0 + 20e3, Y0 + 50e3)], crs=UTM38)
+    return analyze(zones, KRG, FED, posts=posts, study_area=area)
+
+
+def _north_south(analysis):
+    lat = (analysis.corridors["start_lat"] + analysis.corridors["end_lat"]) / 2
+    ids = analysis.corridors["corridor_id"].to_numpy()
+    return ids[np.argmax(lat.to_numpy())], ids[np.argmin(lat.to_numpy())]
+
+
+# --------------------------------------------------------------------------------------------
+# assignment
+
+
+def test_scene_is_as_described(scene):
+    assert len(scene.corridors) == 2
+    assert scene.corridors["length_km"].to_numpy() == pytest.approx([45.0, 45.0], rel=2e-3)
+
+
+@pytest.mark.parametrize("fmt", ["acled", "ucdp"])
+def test_hand_computed_assignment(scene, tmp_path, fmt):
+    path = (write_acled if fmt == "acled" else write_ucdp)(tmp_path / f"{fmt}.csv")
+    inc = read_incidents(path)
+    assert inc.source_format == fmt
+    assert len(inc) == len(EVENTS)
+    m = incident_metrics(scene, inc)
+    north, south = _north_south(scene)
+    t = m.incidents
+    assert t["distance_km"].iloc[:7].to_numpy() == pytest.approx([0, 7, 5, 14, 17, 0, 35],
+                                                                abs=1e-3)
+    assert t["width_km"].iloc[:7].to_numpy() == pytest.approx([20] * 7, abs=1e-3)
+    assert t["assigned"].tolist() == [True, True, True, True, False, True, False, False, False]
+    assert t["corridor_id"].iloc[:4].tolist() == [south, south, north, north]
+    assert t["corridor_id"].iloc[4:].isna().all()
+    per = m.corridors.set_index("corridor_id")
+    assert per.loc[south, "incidents"] == 2 and per.loc[north, "incidents"] == 2
+    assert per.loc[south, "fatalities"] == 5 and per.loc[north, "fatalities"] == 4
+    length = scene.corridors.set_index("corridor_id")["length_km"]
+    assert per.loc[south, "incidents_per_100km"] == pytest.approx(2 / length[south] * 100)
+    assert per.loc[south, "first_date"] == pd.Timestamp("2020-01-10")
+    assert per.loc[south, "last_date"] == pd.Timestamp("2020-02-01")
+    assert per.loc[north, "first_date"] == pd.Timestamp("2020-03-05")
+    assert per.loc[north, "last_date"] == pd.Timestamp("2020-04-20")
+    s = m.summary
+    assert (s["incidents_total"], s["incidents_coarse"], s["incidents_assigned"]) == (9, 1, 5)
+    assert (s["incidents_in_gap"], s["incidents_in_rest"]) == (5, 2)
+
+
+def test_acled_and_ucdp_give_identical_answers(scene, tmp_path):
+    a = incident_metrics(scene, read_incidents(write_acled(tmp_path / "a.csv")))
+    u = incident_metrics(scene, read_incidents(write_ucdp(tmp_path / "u.csv")))
+    pd.testing.assert_frame_equal(a.corridors, u.corridors)
+    assert a.summary == u.summary
+    cols = ["date", "fatalities", "coarse", "corridor_id", "distance_km", "assigned", "in_gap"]
+    pd.testing.assert_frame_equal(pd.DataFrame(a.incidents[cols]),
+                                  pd.DataFrame(u.incidents[cols]))
+
+
+def test_coarse_events_only_on_request(scene, tmp_path):
+    inc = read_incidents(write_ucdp(tmp_path / "u.csv"))
+    assert inc.gdf["coarse"].tolist() == [False] * 8 + [True]
+    north, _ = _north_south(scene)
+    m = incident_metrics(scene, inc, include_coarse=True)
+    per = m.corridors.set_index("corridor_id")
+    assert per.loc[north, "incidents"] == 3 and per.loc[north, "fatalities"] == 11
+    assert m.summary["incidents_in_gap"] == 6 and m.summary["incidents_coarse"] == 1
+
+
+def test_margin_changes_assignment(scene, tmp_path):
+    inc = read_incidents(write_acled(tmp_path / "a.csv"))
+    assert incident_metrics(scene, inc, margin_km=0).summary["incidents_assigned"] == 4  # 14 > 10
+    assert incident_metrics(scene, inc, margin_km=8).summary["incidents_assigned"] == 6  # 17 ≤ 18
+    with pytest.raises(InputError, match="margin"):
+        incident_metrics(scene, inc, margin_km=-1)
+
+
+def test_exploitation_ratio_against_scipy_exact_binomial(scene, tmp_path):
+    m = incident_metrics(scene, read_incidents(write_acled(tmp_path / "a.csv")))
+    s = m.summary
+    # Independent areas: the gap is the study area minus the zones grown by 2 km (x 12–28 km
+    # and the two outer bands); the rest is the study box minus the gap, by pyproj.Geod.
+    geod = Geod(ellps="WGS84")
+
+    def area(x0, x1):
+        ring = shapely.segmentize(shapely.box(X0 + x0 * 1e3, Y0, X0 + x1 * 1e3, Y0 + 100e3), 500)
+        lon, lat = TO_LL.transform(*np.asarray(ring.exterior.coords).T)
+        return abs(geod.polygon_area_perimeter(lon, lat)[0]) / 1e6
+
+    a_gap = area(-20, -2) + area(12, 28) + area(42, 60)
+    a_rest = area(-20, 60) - a_gap
+    assert scene.gap["area_km2"].iloc[0] == pytest.approx(a_gap, rel=1e-4)
+    assert s["rest_area_km2"] == pytest.approx(a_rest, rel=1e-3)
+    k, n = 5, 7
+    assert s["exploitation_ratio"] == pytest.approx((k / a_gap) / ((n - k) / a_rest), rel=1e-3)
+    ci = stats.binomtest(k, n).proportion_ci(confidence_level=0.95, method="exact")
+    to_r = lambda p: p / (1 - p) * a_rest / a_gap  # noqa: E731
+    assert s["exploitation_ratio_low"] == pytest.approx(to_r(ci.low), rel=1e-3)
+    assert s["exploitation_ratio_high"] == pytest.approx(to_r(ci.high), rel=1e-3)
+    # Exactness: at the bounds, the binomial tails are 2.5% (Clopper–Pearson).
+    p_of = lambda r: r * a_gap / (r * a_gap + a_rest)  # noqa: E731
+    assert stats.binom.sf(k - 1, n, p_of(s["exploitation_ratio_low"])) == pytest.approx(0.025,
+                                                                                        rel=1e-3)
+    assert stats.binom.cdf(k, n, p_of(s["exploitation_ratio_high"])) == pytest.approx(0.025,
+                                                                                     rel=1e-3)
+
+
+def test_exploitation_ratio_edge_cases():
+    assert all(math.isnan(v) for v in exploitation_ratio(0, 0, 10.0, 10.0))
+    r, lo, hi = exploitation_ratio(0, 5, 10.0, 10.0)
+    assert r == 0 and lo == 0 and 0 < hi < math.inf
+    r, lo, hi = exploitation_ratio(5, 0, 10.0, 10.0)
+    assert r == math.inf and hi == math.inf and lo > 0
+    assert math.isnan(exploitation_ratio(3, 3, 0.0, 10.0)[0])
+    # Twice the density in the gap with equal areas: p = 2/3.
+    r, lo, hi = exploitation_ratio(200, 100, 50.0, 50.0)
+    assert r == pytest.approx(2.0) and lo < 2.0 < hi
+
+
+def test_with_incidents_adds_fields(scene, tmp_path):
+    m = incident_metrics(scene, read_incidents(write_acled(tmp_path / "a.csv")))
+    res = with_incidents(scene, m)
+    assert res is not scene and "incidents" not in scene.corridors.columns
+    assert isinstance(res.corridors, gpd.GeoDataFrame)
+    assert res.corridors["incidents"].sum() == 4
+    assert res.summary["exploitation_ratio"] == m.summary["exploitation_ratio"]
+    assert res.summary["seam_length_km"] == scene.summary["seam_length_km"]
+    assert pd.api.types.is_datetime64_any_dtype(res.corridors["first_date"])
+    # The lead's writer takes it as it is.
+    from gapmap.outputs import write_metrics
+
+    files = write_metrics(res, tmp_path / "out")
+    table = pd.read_csv(files["corridors.csv"])
+    assert table["incidents"].sum() == 4 and "last_date" in table.columns
+    other = dataclasses.replace(m, corridors=m.corridors.iloc[:1])
+    with pytest.raises(ValueError, match="do not match"):
+        with_incidents(scene, other)
+
+
+def test_nearest_seam_points_match_shapely_distance():
+    rng = np.random.default_rng(3)
+    seam = np.array([shapely.LineString(rng.uniform(0, 50e3, (40, 2))),
+                     shapely.LineString([(0, 0), (60e3, 5e3)])], dtype=object)
+    xy = rng.uniform(-10e3, 70e3, (500, 2))
+    q, d = nearest_seam_points(seam, xy)
+    ref = shapely.distance(shapely.points(xy), shapely.union_all(seam))
+    assert d == pytest.approx(ref, abs=1e-6)
+    # q lies on the seam, at that distance.
+    assert shapely.distance(shapely.points(q), shapely.union_all(seam)).max() < 1e-6
+    assert np.hypot(*(xy - q).T) == pytest.approx(d)
+
+
+def test_gdf_input_and_crs(scene):
+    north, south = _north_south(scene)
+    pts = gpd.GeoDataFrame({"fatalities": [1.0, 2.0]},
+                           geometry=[shapely.Point(X0 + 22e3, Y0 + 10e3),
+                                     shapely.Point(X0 + 18e3, Y0 + 90e3)], crs=UTM38)
+    m = incident_metrics(scene, pts.to_crs(4326))
+    assert m.incidents["corridor_id"].tolist() == [south, north]
+    assert m.incidents["distance_km"].to_numpy() == pytest.approx([2.0, 2.0], abs=1e-3)
+
+
+# --------------------------------------------------------------------------------------------
+# readers
+
+
+def test_old_and_new_acled_layouts_read_alike(tmp_path):
+    new = read_incidents(write_acled(tmp_path / "new.csv"))
+    old = read_incidents(write_acled(tmp_path / "old.csv", old=True))
+    assert new.source_format == old.source_format == "acled"
+    cols = ["date", "date_precision", "type", "sub_type", "actor", "actor2", "fatalities",
+            "coarse", "source_id", "notes"]
+    pd.testing.assert_frame_equal(pd.DataFrame(new.gdf[cols]), pd.DataFrame(old.gdf[cols]))
+    assert new.gdf["date"].iloc[3] == pd.Timestamp("2020-04-20")
+    assert new.gdf["type"].iloc[1] == "Battles"
+    assert shapely.equals_exact(new.gdf.geometry.values, old.gdf.geometry.values, 1e-9).all()
+
+
+def test_ucdp_yearly_dates_and_window():
+    inc = read_incidents(GEODATA / "incidents_ucdp_ged.csv")
+    raw = pd.read_csv(GEODATA / "incidents_ucdp_ged.csv")
+    assert len(inc) == len(raw) and inc.source_format == "ucdp"
+    assert (inc.gdf["date"].dt.month == 7).all() and (inc.gdf["date"].dt.day == 1).all()
+    assert (inc.gdf["date"].dt.year.to_numpy() == raw["year"].to_numpy()).all()
+    assert (inc.gdf["date_precision"] == "year").all()
+    assert inc.gdf["coarse"].sum() == (raw["where_prec"] >= 3).sum()
+    assert inc.gdf["fatalities"].sum() == raw["best"].sum()
+    # A window inside 2017 keeps the 2017 events (their day is unknown).
+    win = read_incidents(GEODATA / "incidents_ucdp_ged.csv", since="2017-10-16",
+                         until="2017-12-31")
+    assert len(win) == (raw["year"] == 2017).sum()
+    assert win.dropped["filtered"] == len(raw) - len(win)
+
+
+def test_ucdp_dated_sample_layout():
+    inc = read_incidents(GEODATA / "incidents_ucdp_ged_dated.csv")
+    raw = pd.read_csv(GEODATA / "incidents_ucdp_ged_dated.csv")
+    assert len(inc) == len(raw) and inc.source_format == "ucdp"
+    assert (inc.gdf["date"].dt.strftime("%Y-%m-%d").to_numpy() == raw["date"].to_numpy()).all()
+    labels = {1: "state-based", 2: "non-state", 3: "one-sided"}
+    assert inc.gdf["type"].tolist() == raw["type_of_violence"].map(labels).tolist()
+    one_sided = read_incidents(GEODATA / "incidents_ucdp_ged_dated.csv", types=["3"])
+    assert len(one_sided) == (raw["type_of_violence"] == 3).sum()
+    assert len(read_incidents(GEODATA / "incidents_ucdp_ged_dated.csv",
+                              types="one-sided")) == len(one_sided)
+
+
+def test_generic_csv_columns_by_name_or_given(tmp_path):
+    p = tmp_path / "g.csv"
+    pd.DataFrame({"Y": [35.1, 35.2], "X": [44.1, 44.2], "when": ["2021-01-01", "2021-02-01"],
+                  "Deaths": [1, 2]}).to_csv(p, index=False)
+    inc = read_incidents(p)
+    assert inc.source_format == "csv" and len(inc) == 2
+    assert inc.gdf.geometry.x.tolist() == [44.1, 44.2]
+    assert inc.gdf["fatalities"].tolist() == [1.0, 2.0]
+    assert inc.gdf["date"].isna().all()  # no date column that it knows
+    q = tmp_path / "h.csv"
+    pd.DataFrame({"northing": [35.1], "easting": [44.1], "date": ["2021-01-01"]}).to_csv(
+        q, index=False)
+    inc = read_incidents(q, lat="northing", lon="easting")
+    assert inc.gdf.geometry.y.tolist() == [35.1]
+    assert inc.gdf["date"].iloc[0] == pd.Timestamp("2021-01-01")
+    with pytest.raises(InputError, match="no lat/lon column"):
+        read_incidents(q)
+    with pytest.raises(InputError, match="'lat_dd' not found"):
+        read_incidents(q, lat="lat_dd", lon="easting")
+    with pytest.raises(InputError, match="--since"):
+        read_incidents(p, since="2021-01-01")  # no date column to filter by
+
+
+def test_point_layer(tmp_path):
+    pts = gpd.GeoDataFrame({"event_date": ["2019-05-01", "2019-05-02", "2019-05-03"],
+                            "event_type": ["Battles"] * 3, "fatalities": [1, 0, 2],
+                            "geo_precision": [1, 3, 2], "event_id_cnty": ["a", "b", "c"]},
+                           geometry=[shapely.Point(X0, Y0), shapely.Point(X0 + 1e3, Y0),
+                                     None], crs=UTM38)
+    p = tmp_path / "pts.gpkg"
+    pts.to_file(p, layer="events")
+    inc = read_incidents(p)
+    assert inc.source_format == "vector"
+    assert len(inc) == 2 and inc.dropped["no_coordinates"] == 1
+    assert inc.gdf["coarse"].tolist() == [False, True]
+    assert inc.gdf["date"].tolist() == [pd.Timestamp("2019-05-01"), pd.Timestamp("2019-05-02")]
+    lon, lat = TO_LL.transform(X0, Y0)
+    assert inc.gdf.geometry.x.iloc[0] == pytest.approx(lon)
+    lines = gpd.GeoDataFrame(geometry=[shapely.LineString([(0, 0), (1, 1)])], crs=4326)
+    lines.to_file(tmp_path / "lines.geojson")
+    with pytest.raises(InputError, match="must be points"):
+        read_incidents(tmp_path / "lines.geojson")
+
+
+def test_unusable_rows_are_counted_and_reported(tmp_path, caplog):
+    bad = [{"event_date": "not a date"}, {"event_date": "31 Febtember 2020"},
+           {"latitude": "", "longitude": ""}, {"latitude": "95", "longitude": "44"},
+           {"latitude": "35", "longitude": "200"}]
+    base = {"event_id_cnty": "X", "event_date": "2020-01-01", "event_type": "Battles",
+            "latitude": "35.0", "longitude": "44.0", "geo_precision": "1", "fatalities": "1"}
+    extra = [{**base, **b} for b in bad]
+    p = write_acled(tmp_path / "a.csv", events=EVENTS[:3], extra_rows=extra)
+    with caplog.at_level(logging.WARNING, logger="gapmap.incidents"):
+        inc = read_incidents(p)
+    assert len(inc) == 3 and inc.rows_read == 8
+    assert inc.dropped == {"no_coordinates": 1, "outside_world": 2, "unreadable_date": 2,
+                           "filtered": 0}
+    assert "5 of 8 incident rows left out" in caplog.text
+    filt = read_incidents(p, until="2020-01-31")
+    assert len(filt) == 1 and filt.dropped["filtered"] == 2
+
+
+def test_filters_by_type_and_actor(tmp_path):
+    p = write_acled(tmp_path / "a.csv")
+    battles = read_incidents(p, types=["battles"])
+    assert (battles.gdf["type"] == "Battles").all() and len(battles) == 4
+    ied = read_incidents(p, types="Remote explosive/landmine/IED")  # sub_event_type
+    assert len(ied) == 5
+    isis = read_incidents(p, actors=["Islamic State"])
+    assert len(isis) == 6
+    assert len(read_incidents(p, actors=["IS"])) == 0  # whole words: "IS" ≠ "Islamic", "Iraq"
+    both = read_incidents(p, actors=["islamic state", "military forces of iraq"])
+    assert len(both) == 9
+    assert len(read_incidents(p, actors=["civilians"])) == 9  # actor2 counts too
+
+
+@pytest.mark.parametrize("content, field, problem", [
+    ("a,b\n1,2\n", "latitude/longitude", "no lat/lon column"),
+    ("lat,lon,date\n,,2020-01-01\nx,y,2020-01-02\n", "lat/lon", "no usable incident"),
+    ("lat,lon,date\n35,44,someday\n35,44,2020-13-45\n", "date", "no usable incident"),
+    ("", None, "empty"),
+])
+def test_reader_errors(tmp_path, content, field, problem):
+    p = tmp_path / "bad.csv"
+    p.write_text(content)
+    with pytest.raises(InputError) as err:
+        read_incidents(p)
+    msg = str(err.value)
+    assert problem in msg and str(p) in msg and "\n" not in msg
+    if field:
+        assert err.value.field == field
+
+
+def test_reader_errors_missing_file_and_bad_options(tmp_path):
+    with pytest.raises(InputError, match="not found") as err:
+        read_incidents(tmp_path / "nope.csv")
+    assert "nope.csv" in str(err.value)
+    p = write_acled(tmp_path / "a.csv")
+    with pytest.raises(InputError, match="unknown format"):
+        read_incidents(p, format="xls")
+    with pytest.raises(InputError, match="YYYY-MM-DD"):
+        read_incidents(p, since="last spring")
+    with pytest.raises(InputError, match="after"):
+        read_incidents(p, since="2021-01-01", until="2020-01-01")
+    q = tmp_path / "q.csv"
+    q.write_text("latitude,longitude\n35,44\n")
+    with pytest.raises(InputError, match="event_date"):
+        read_incidents(q, format="acled")
+
+
+def test_inputs_are_not_modified(tmp_path, scene):
+    p = write_acled(tmp_path / "a.csv")
+    before = p.read_bytes()
+    inc = read_incidents(p)
+    gdf_before = inc.gdf.copy()
+    incident_metrics(scene, inc)
+    assert p.read_bytes() == before
+    pd.testing.assert_frame_equal(pd.DataFrame(inc.gdf), pd.DataFrame(gdf_before))
+
+
+# --------------------------------------------------------------------------------------------
+# options for other commands
+
+
+def test_incident_options_and_reader(tmp_path):
+    import click
+
+    from gapmap.cli.incidents import incident_options, read_incidents_from_options
+
+    seen = {}
+
+    @click.command()
+    @incident_options
+    def cmd(**kw):
+        seen["kw"] = kw
+        seen["inc"] = read_incidents_from_options(**kw)
+
+    p = write_acled(tmp_path / "a.csv")
+    res = CliRunner().invoke(cmd, ["--incidents", str(p), "--since", "2020-02-01", "--type",
+                                   "Battles", "--actor", "Islamic State", "--margin-km", "3"],
+                             catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    inc = seen["inc"]
+    assert isinstance(inc, Incidents)
+    assert inc.gdf["date"].min() >= pd.Timestamp("2020-02-01")
+    assert set(inc.gdf["type"]) == {"Battles"} and len(inc) == 3
+    assert seen["kw"]["margin_km"] == 3.0
+    CliRunner().invoke(cmd, [], catch_exceptions=False)
+    assert seen["inc"] is None
+    assert "--actor" in CliRunner().invoke(cmd, ["--help"]).output
+
+
+def test_fast_assignment_equals_exact_reference(scene):
+    """Assignment, distance, width and corridor of random incidents equal a brute-force
+    reference: GEOS distance to the seam, w from Analysis.distances at the nearest point,
+    corridor from GEOS distance to each corridor."""
+    rng = np.random.default_rng(11)
+    xy = rng.uniform([X0 - 20e3, Y0 - 5e3], [X0 + 60e3, Y0 + 105e3], (3000, 2))
+    pts = gpd.GeoDataFrame(geometry=shapely.points(xy), crs=UTM38)
+    m = incident_metrics(scene, pts, margin_km=3.0)
+    seam = shapely.union_all(scene.seam.geometry.values)
+    d_ref = shapely.distance(pts.geometry.values, seam) / 1000
+    q_ref = shapely.get_coordinates(shapely.shortest_line(pts.geometry.values, seam))[1::2]
+    da, db = scene.distances(q_ref)
+    w_ref = da + db
+    ok_ref = d_ref <= w_ref / 2 + 3.0
+    assert m.incidents["distance_km"].to_numpy() == pytest.approx(d_ref, abs=1e-6)
+    assert m.incidents["width_km"].to_numpy() == pytest.approx(w_ref, abs=0.1)
+    assert (m.incidents["assigned"].to_numpy() == ok_ref).all()
+    corr = scene.corridors
+    dist_c = np.stack([shapely.distance(shapely.points(q_ref), g) for g in corr.geometry])
+    on = dist_c.min(axis=0) <= 10.0
+    want = np.where(ok_ref & on, corr["corridor_id"].to_numpy()[dist_c.argmin(axis=0)], None)
+    got = m.incidents["corridor_id"].astype(object).where(m.incidents["corridor_id"].notna(),
+                                                          None).to_numpy()
+    assert (got == want).all()
