@@ -83,6 +83,11 @@ class Analysis:
         The per-pair figures (see :data:`SUMMARY_FIELDS`).
     inputs
         Where the layers came from (paths), for the record.
+    dem
+        The DEM the terrain fields came from, if any.
+    incidents
+        With incidents: one row per event with its assignment (``corridor_id``,
+        ``distance_km``, ``in_gap``, …), see :func:`gapmap.incidents.incident_metrics`.
     """
 
     side_a: Side
@@ -99,6 +104,7 @@ class Analysis:
     summary: dict
     inputs: dict = field(default_factory=dict)
     dem: Any = None
+    incidents: gpd.GeoDataFrame | None = None
     _dist_a: SideDistance | None = field(default=None, repr=False, compare=False)
     _dist_b: SideDistance | None = field(default=None, repr=False, compare=False)
 

@@ -90,9 +90,10 @@ def run_demo(out_dir: str | os.PathLike, *, data_dir: str | os.PathLike | None =
         if len(routes):
             layers["routes"] = routes
 
-    if "incidents" in layers and len(layers["incidents"]):
+    if result.incidents is not None and len(result.incidents):
         step("hot spots")
-        for name, path in write_hotspots(layers["incidents"], out / "hotspots",
+        # The assigned table, so that the monthly counts are per corridor.
+        for name, path in write_hotspots(result.incidents, out / "hotspots",
                                          study_area=result.study_area, crs=result.crs).items():
             files[f"hotspots/{Path(path).name}"] = Path(path)
 

@@ -1103,4 +1103,4 @@ def with_incidents(analysis, metrics: IncidentMetrics):
                                 for c in CORRIDOR_INCIDENT_COLUMNS})
         out[name] = table
     summary = {**analysis.summary, **metrics.summary}
-    return dataclasses.replace(analysis, summary=summary, **out)
+    return dataclasses.replace(analysis, summary=summary, incidents=metrics.incidents, **out)

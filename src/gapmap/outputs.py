@@ -59,6 +59,8 @@ def _layers(analysis: Analysis) -> dict[str, gpd.GeoDataFrame]:
     }
     if analysis.posts is not None:
         layers["posts"] = analysis.posts
+    if isinstance(analysis.incidents, gpd.GeoDataFrame):
+        layers["incidents"] = analysis.incidents
     return layers
 
 

@@ -45,7 +45,7 @@ _LAYER_KEYS = {"zones", "zones_layer", "force_field", "posts", "posts_layer", "s
                "study_area_layer", "incidents", "incidents_format", "dem", "roads"}
 _PATH_KEYS = {"zones", "posts", "study_area", "incidents", "dem", "roads"}
 _PARAM_KEYS = {f.name for f in dataclasses.fields(Settings)} | {
-    "visibility", "margin_km", "since", "until"}
+    "visibility", "margin_km", "since", "until", "types", "actors"}
 
 
 @dataclass(frozen=True)
@@ -76,6 +76,8 @@ class Scenario:
     margin_km: float = 5.0
     since: str | None = None
     until: str | None = None
+    types: tuple[str, ...] = ()
+    actors: tuple[str, ...] = ()
     source: Path | None = None
 
     def inputs(self) -> dict[str, Any]:
@@ -149,6 +151,10 @@ def make_scenario(**values: Any) -> Scenario:
     for k in _PATH_KEYS:
         if values.get(k) is not None:
             values[k] = Path(values[k])
+    for k in ("types", "actors"):
+        v = values.get(k)
+        if v is not None:
+            values[k] = (v,) if isinstance(v, str) else tuple(v)
     return Scenario(settings=settings, source=Path(src) if src else None, **values)
 
 
@@ -176,7 +182,9 @@ def run_scenario(scenario: Scenario, *, progress=None):
         if progress:
             progress("incidents")
         inc = read_incidents(scenario.incidents, format=scenario.incidents_format,
-                             since=scenario.since, until=scenario.until)
+                             since=scenario.since, until=scenario.until,
+                             types=list(scenario.types) or None,
+                             actors=list(scenario.actors) or None)
         result = with_incidents(result, incident_metrics(result, inc, margin_km=scenario.margin_km))
     return result
 

@@ -118,6 +118,7 @@ layer_option_names = (
     "config", "zones", "zones_layer", "force_field", "side_a", "side_b", "posts", "posts_layer",
     "study_area", "study_area_layer", "reach_km", "max_width_km", "min_length_km", "spacing_m",
     "crs", "dem", "visibility", "incidents", "incidents_format", "since", "until", "margin_km",
+    "types", "actors",
 )
 
 
@@ -157,6 +158,11 @@ def analysis_options(func: Callable) -> Callable:
         click.option("--until", help="Only incidents on or before this date (YYYY-MM-DD)."),
         click.option("--margin-km", type=float, help="Incident assignment margin beyond half "
                                                      "the width [5]."),
+        click.option("--type", "types", multiple=True, metavar="TYPE",
+                     help="Only incidents of this type (ACLED event_type or sub_event_type; "
+                          "UCDP state-based, non-state, one-sided). Repeatable."),
+        click.option("--actor", "actors", multiple=True, metavar="NAME",
+                     help="Only incidents involving this actor (whole words). Repeatable."),
     ]
     for opt in reversed(opts):
         func = opt(func)
@@ -168,6 +174,9 @@ def scenario_from_options(**kw: Any):
     from ..scenario import load_scenario, make_scenario
 
     values = {k: kw.get(k) for k in layer_option_names if k != "config"}
+    for k in ("types", "actors"):  # click gives () for a repeatable option not used
+        if not values.get(k):
+            values[k] = None
     config = kw.get("config")
     if config is not None:
         return load_scenario(config, **values)
