@@ -13,7 +13,7 @@ nb.cells = [
        "unguarded corridors and shows them on a map.\n\n"
        "**The sample's force layout is illustrative** — built from real boundaries and towns to "
        "show the method, not an assessment of who holds what."),
-    code("import os\nfrom pathlib import Path\n\n"
+    code("%matplotlib inline\nimport os\nfrom pathlib import Path\n\n"
          "# Run from the repository root whether the notebook is opened from notebooks/ or not.\n"
          "if Path.cwd().name == 'notebooks':\n    os.chdir('..')\n\n"
          "import gapmap\n\ngapmap.__version__"),
@@ -41,7 +41,7 @@ nb.cells = [
          "colors = {'peshmerga': '#d9a33b', 'isf': '#4a78b5', 'pmf': '#6c8f4e'}\n"
          "for force, part in res.zones.groupby('force'):\n"
          "    part.plot(ax=ax, color=colors.get(force, 'grey'), alpha=0.5, label=force)\n"
-         "gpd_seam = res.seam.plot(ax=ax, color='black', linewidth=0.6)\n"
+         "res.seam.plot(ax=ax, color='black', linewidth=0.6)\n"
          "res.corridors.plot(ax=ax, color='red', linewidth=2)\n"
          "if res.posts is not None:\n"
          "    res.posts.plot(ax=ax, color='black', markersize=4)\n"
