@@ -356,7 +356,9 @@ def analyze(
         posts_gdf = _pair_posts(posts_gdf, side_a, side_b)
     study_gdf = load_study_area(study_area) if study_area is not None else None
 
-    crs = metric_crs(zones, posts_gdf, study_gdf, crs=settings.crs)
+    # The analysis happens in the study area: centre the projection there when there is one.
+    crs = metric_crs(*((study_gdf,) if study_gdf is not None else (zones, posts_gdf)),
+                     crs=settings.crs)
     log.info("analysis CRS: %s", crs.name)
     zones_m = zones.to_crs(crs).reset_index(drop=True)
     zones_m = zones_m.loc[~zones_m.geometry.is_empty].reset_index(drop=True)
