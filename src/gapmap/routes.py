@@ -1,0 +1,1245 @@
+"""Walking time over terrain (Tobler's hiking function) and least-time routes.
+
+Movement follows Tobler (1993): on a slope θ taken along the direction of travel a walker
+makes ``6·exp(−3.5·|tan θ + 0.05|)`` km/h — 5.04 km/h on the flat, at most 6 km/h on a gentle
+descent (tan θ = −0.05), and uphill and downhill differ. Time over a stretch is its horizontal
+length divided by that speed.
+
+The cost-distance engine is Dijkstra's algorithm (numba) on the DEM grid with 32 moves per cell:
+every step ``(dx, dy)`` with ``max(|dx|, |dy|) ≤ 3`` and no common divisor, i.e. (±1, 0),
+(±1, ±1), (±2, ±1), (±3, ±1), (±3, ±2) and their transposes. Their directions are at most
+18.4° apart, so a route on flat ground in any direction is at most ``1/cos(9.2°) − 1 = 1.3 %``
+longer than the straight line (8 moves: 8.2 %, 16 moves: 2.7 %). A long move is timed over the
+cells it crosses, not from its end points: it is cut where it crosses each row (or column) of
+cell centres, the elevation there is interpolated between the two cells on either side, and
+the pieces are timed one by one. A move therefore cannot jump over a one-cell ridge or a cell
+without data, and on a plane it gives exactly the end-point answer.
+
+Optionally, time spent in cells seen from posts is multiplied by ``visible_penalty``
+(e.g. 3: a visible stretch "costs" three times its walking time, because a walker there must
+go slowly, wait for dark or take cover). Routes then trade extra walking against exposure.
+
+Examples
+--------
+>>> import geopandas as gpd, shapely
+>>> from gapmap.routes import walking_routes
+>>> routes = walking_routes("geodata/dem_synthetic.tif",
+...     gpd.GeoDataFrame({"name": ["a"]}, geometry=[shapely.Point(44.0, 35.3)], crs=4326),
+...     gpd.GeoDataFrame({"name": ["b"]}, geometry=[shapely.Point(44.1, 35.4)], crs=4326))
+...     # doctest: +SKIP
+>>> routes[["origin", "target", "hours", "km"]]  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyproj
+import rasterio.features
+import shapely
+from affine import Affine
+from numba import njit
+from scipy import ndimage
+
+from .crs import geodesic_length_km
+from .errors import InputError
+
+__all__ = [
+    "TOBLER_FLAT_KMH",
+    "tobler_speed_kmh",
+    "tobler_hours",
+    "moves",
+    "CostDistance",
+    "cost_distance",
+    "walking_routes",
+    "corridor_terrain",
+    "crossing_routes",
+    "TERRAIN_COLUMNS",
+]
+
+log = logging.getLogger(__name__)
+
+#: Walking speed on flat ground, km/h: 6·exp(−3.5·0.05).
+TOBLER_FLAT_KMH = 6.0 * math.exp(-3.5 * 0.05)
+
+#: Columns :func:`corridor_terrain` adds to the corridor table.
+TERRAIN_COLUMNS = ["slope_mean_deg", "tri_mean_m", "crossing_hours"]
+
+#: Default time multiplier in cells seen from posts when posts are given without a penalty.
+DEFAULT_VISIBLE_PENALTY = 3.0
+
+
+# --------------------------------------------------------------------------------------------
+# Tobler's function
+
+
+def tobler_speed_kmh(tan_slope: np.ndarray | float) -> np.ndarray:
+    """Tobler's walking speed (km/h) for the slope's tangent along the direction of travel.
+
+    Positive ``tan_slope`` is uphill.
+
+    Examples
+    --------
+    >>> round(float(tobler_speed_kmh(0.0)), 4)
+    5.0367
+    >>> round(float(tobler_speed_kmh(-0.05)), 4)
+    6.0
+    """
+    return 6.0 * np.exp(-3.5 * np.abs(np.asarray(tan_slope, dtype=float) + 0.05))
+
+
+def tobler_hours(length_m: np.ndarray | float, dz_m: np.ndarray | float) -> np.ndarray:
+    """Hours to walk a straight stretch of horizontal length ``length_m`` rising ``dz_m``.
+
+    Examples
+    --------
+    >>> round(float(tobler_hours(1000.0, 100.0)), 4)  # 1 km at 10 % uphill: 3.55 km/h
+    0.2817
+    """
+    length_m = np.asarray(length_m, dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        tan = np.where(length_m > 0, np.asarray(dz_m, dtype=float) / length_m, 0.0)
+    return length_m / 1000.0 / tobler_speed_kmh(tan)
+
+
+# --------------------------------------------------------------------------------------------
+# the move set
+
+
+def moves(max_step: int = 3) -> np.ndarray:
+    """The moves of the grid graph: primitive steps ``(drow, dcol)`` with both ≤ ``max_step``.
+
+    ``max_step`` 1 gives 8 moves, 2 gives 16, 3 gives 32 (the default), 4 gives 48.
+
+    Examples
+    --------
+    >>> len(moves(1)), len(moves(2)), len(moves(3))
+    (8, 16, 32)
+    """
+    out = [(dr, dc) for dr in range(-max_step, max_step + 1)
+           for dc in range(-max_step, max_step + 1)
+           if (dr or dc) and math.gcd(abs(dr), abs(dc)) == 1]
+    # Sorted by angle so the table is easy to read when debugging.
+    out.sort(key=lambda m: math.atan2(m[0], m[1]))
+    return np.array(out, dtype=np.int64)
+
+
+def _move_tables(max_step: int):
+    """For each move, the points where it crosses rows/columns of cell centres.
+
+    Sub-step ``s`` of ``k = max(|dr|, |dc|)`` lies at ``(dr·s/k, dc·s/k)`` from the start: one
+    coordinate is whole, the other lies between two cells ``a`` and ``b`` with weight ``w`` on
+    ``b`` (``w = 0``: the point is a cell centre).
+    """
+    mv = moves(max_step)
+    m = len(mv)
+    k = np.abs(mv).max(axis=1)
+    kmax = int(k.max())
+    ra = np.zeros((m, kmax), np.int64)
+    ca = np.zeros((m, kmax), np.int64)
+    rb = np.zeros((m, kmax), np.int64)
+    cb = np.zeros((m, kmax), np.int64)
+    w = np.zeros((m, kmax), np.float64)
+    for i, (dr, dc) in enumerate(mv):
+        for s in range(1, k[i] + 1):
+            fr, fc = dr * s / k[i], dc * s / k[i]
+            r0, c0 = math.floor(fr), math.floor(fc)
+            if fr != r0:  # between rows r0 and r0 + 1, in column fc
+                ra[i, s - 1], ca[i, s - 1] = r0, int(fc)
+                rb[i, s - 1], cb[i, s - 1] = r0 + 1, int(fc)
+                w[i, s - 1] = fr - r0
+            elif fc != c0:  # between columns c0 and c0 + 1, in row fr
+                ra[i, s - 1], ca[i, s - 1] = int(fr), c0
+                rb[i, s - 1], cb[i, s - 1] = int(fr), c0 + 1
+                w[i, s - 1] = fc - c0
+            else:
+                ra[i, s - 1] = rb[i, s - 1] = int(fr)
+                ca[i, s - 1] = cb[i, s - 1] = int(fc)
+    return mv, k.astype(np.int64), ra, ca, rb, cb, w
+
+
+# --------------------------------------------------------------------------------------------
+# the numba engine
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _sample(z, walk, r, c, ra, ca, rb, cb, w):
+    """Interpolated elevation at a sub-step (NaN when a cell involved is not walkable)."""
+    r1, c1 = r + ra, c + ca
+    if not walk[r1, c1]:
+        return np.nan
+    if w == 0.0:
+        return float(z[r1, c1])
+    r2, c2 = r + rb, c + cb
+    if not walk[r2, c2]:
+        return np.nan
+    return (1.0 - w) * z[r1, c1] + w * z[r2, c2]
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _sample_pen(pen, r, c, ra, ca, rb, cb, w):
+    if w == 0.0:
+        return float(pen[r + ra, c + ca])
+    return (1.0 - w) * pen[r + ra, c + ca] + w * pen[r + rb, c + cb]
+
+
+@njit(cache=True, nogil=True, fastmath={"afn", "contract"}, inline="always")
+def _move_hours(z, walk, pen, use_pen, r, c, m, sign, k, ra, ca, rb, cb, w, sub_len_m):
+    """Hours for move ``m`` between cell (r, c) and cell (r, c) + move.
+
+    ``sign`` +1 times the walk from (r, c) to the other cell; −1 times the walk the other way
+    (same pieces, slopes negated). Returns inf when the move is blocked.
+    """
+    z0 = float(z[r, c])
+    p0 = float(pen[r, c]) if use_pen else 1.0
+    length = sub_len_m[m]
+    total = 0.0
+    for s in range(k[m]):
+        z1 = _sample(z, walk, r, c, ra[m, s], ca[m, s], rb[m, s], cb[m, s], w[m, s])
+        if np.isnan(z1):
+            return np.inf
+        tan = sign * (z1 - z0) / length
+        hours = length / 6000.0 * math.exp(3.5 * abs(tan + 0.05))
+        if use_pen:
+            p1 = _sample_pen(pen, r, c, ra[m, s], ca[m, s], rb[m, s], cb[m, s], w[m, s])
+            hours *= 0.5 * (p0 + p1)
+            p0 = p1
+        total += hours
+        z0 = z1
+    return total
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _sift_up(hc, hn, i):
+    c, n = hc[i], hn[i]
+    while i > 0:
+        parent = (i - 1) >> 1
+        if hc[parent] <= c:
+            break
+        hc[i], hn[i] = hc[parent], hn[parent]
+        i = parent
+    hc[i], hn[i] = c, n
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _sift_down(hc, hn, size):
+    c, n = hc[0], hn[0]
+    i = 0
+    while True:
+        child = 2 * i + 1
+        if child >= size:
+            break
+        if child + 1 < size and hc[child + 1] < hc[child]:
+            child += 1
+        if hc[child] >= c:
+            break
+        hc[i], hn[i] = hc[child], hn[child]
+        i = child
+    hc[i], hn[i] = c, n
+
+
+_N_BUCKETS = 1 << 16
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _grow(e_node, e_cost, e_next, cap):
+    n2 = np.empty(2 * cap, np.int64)
+    c2 = np.empty(2 * cap, np.float64)
+    x2 = np.empty(2 * cap, np.int64)
+    n2[:cap] = e_node
+    c2[:cap] = e_cost
+    x2[:cap] = e_next
+    return n2, c2, x2, 2 * cap
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _dijkstra(z, walk, pen, use_pen, src, src_cost, stop, max_cost, reverse, pred,
+              mv, k, ra, ca, rb, cb, w, sub_len_m, margin):
+    """Multi-source Dijkstra over the grid.
+
+    The queue is a bucket queue (Dial's algorithm) of bucket width just under the cheapest
+    possible move (one cell at 6 km/h): two entries in one bucket cannot improve each other, so
+    a bucket may be emptied in any order and the result is exact, while pushing and popping
+    cost O(1) instead of a binary heap's O(log n) cache misses. Entries beyond the
+    65,536 buckets (times of hundreds of hours: walls) wait in a binary heap until the
+    buckets run dry, and then the window moves on.
+
+    ``reverse`` False: ``dist`` is the least time *from* a source to each cell; True: the least
+    time from each cell *to* a source (edges walked backwards). ``stop``: flat indices; the
+    search ends once all of them are settled. ``pred``: filled with each cell's predecessor
+    when it has one entry per cell (an array of length 1 keeps none). ``margin``: cells this
+    close to the grid edge are not expanded (the moves would leave the grid).
+    """
+    nr, nc = z.shape
+    n = nr * nc
+    dist = np.full(n, np.inf)
+    want_pred = len(pred) == n
+    done = np.zeros(n, np.uint8)
+    is_stop = np.zeros(n, np.uint8)
+    remaining = 0
+    for i in stop:
+        if is_stop[i] == 0:
+            is_stop[i] = 1
+            remaining += 1
+    nm = len(mv)
+    sign = -1.0 if reverse else 1.0
+    min_hours = sub_len_m * k / 6000.0
+    delta = 0.999 * min_hours.min()
+    nb = _N_BUCKETS
+    head = np.full(nb, -1, np.int64)
+    cap = max(1024, 2 * len(src))
+    e_node = np.empty(cap, np.int64)
+    e_cost = np.empty(cap, np.float64)
+    e_next = np.empty(cap, np.int64)
+    used = 0
+    free = -1
+    hcap = 1024
+    hc = np.empty(hcap, np.float64)
+    hn = np.empty(hcap, np.int64)
+    hsize = 0
+    base = np.inf
+    for j in range(len(src)):
+        base = min(base, src_cost[j])
+    cur = 0
+    for j in range(len(src)):
+        i = src[j]
+        if src_cost[j] < dist[i]:
+            dist[i] = src_cost[j]
+            b = int((src_cost[j] - base) / delta)
+            if b < nb:
+                if used == cap:
+                    e_node, e_cost, e_next, cap = _grow(e_node, e_cost, e_next, cap)
+                e_node[used], e_cost[used], e_next[used] = i, src_cost[j], head[b]
+                head[b] = used
+                used += 1
+            else:
+                if hsize == hcap:
+                    hcap *= 2
+                    hc2 = np.empty(hcap, np.float64)
+                    hn2 = np.empty(hcap, np.int64)
+                    hc2[:hsize] = hc[:hsize]
+                    hn2[:hsize] = hn[:hsize]
+                    hc, hn = hc2, hn2
+                hc[hsize], hn[hsize] = src_cost[j], i
+                hsize += 1
+                _sift_up(hc, hn, hsize - 1)
+    while True:
+        while cur < nb and head[cur] == -1:
+            cur += 1
+        if cur == nb:
+            if hsize == 0:
+                break
+            # Move the window of buckets to the cheapest waiting entry.
+            base = hc[0]
+            cur = 0
+            limit = base + nb * delta
+            while hsize > 0 and hc[0] < limit:
+                cost0, v0 = hc[0], hn[0]
+                hsize -= 1
+                if hsize > 0:
+                    hc[0], hn[0] = hc[hsize], hn[hsize]
+                    _sift_down(hc, hn, hsize)
+                b = min(int((cost0 - base) / delta), nb - 1)
+                if free >= 0:
+                    slot = free
+                    free = e_next[slot]
+                else:
+                    if used == cap:
+                        e_node, e_cost, e_next, cap = _grow(e_node, e_cost, e_next, cap)
+                    slot = used
+                    used += 1
+                e_node[slot], e_cost[slot], e_next[slot] = v0, cost0, head[b]
+                head[b] = slot
+            continue
+        slot = head[cur]
+        head[cur] = e_next[slot]
+        cost, u = e_cost[slot], e_node[slot]
+        e_next[slot] = free
+        free = slot
+        if done[u] or cost > dist[u]:
+            continue
+        if cost > max_cost:
+            break
+        done[u] = 1
+        if is_stop[u]:
+            remaining -= 1
+            if remaining == 0 and len(stop) > 0:
+                break
+        r = u // nc
+        c = u - r * nc
+        if r < margin or c < margin or r >= nr - margin or c >= nc - margin:
+            continue  # edge cells are reachable but not expanded
+        for m in range(nm):
+            r2 = r + mv[m, 0]
+            c2 = c + mv[m, 1]
+            v = r2 * nc + c2
+            if done[v] or not walk[r2, c2]:
+                continue
+            # No piece is faster than 6 km/h (nor cheaper than ×1 with a penalty): skip the
+            # exponentials when even that cannot improve on the time already found.
+            if cost + min_hours[m] >= dist[v]:
+                continue
+            # Forward: time from u to v. Reverse: time from v to u (same pieces, walked back).
+            t = _move_hours(z, walk, pen, use_pen, r, c, m, sign, k, ra, ca, rb, cb, w,
+                            sub_len_m)
+            nd = cost + t
+            if nd < dist[v]:
+                dist[v] = nd
+                if want_pred:
+                    pred[v] = u
+                b = int((nd - base) / delta)
+                if b < nb:
+                    if free >= 0:
+                        slot = free
+                        free = e_next[slot]
+                    else:
+                        if used == cap:
+                            e_node, e_cost, e_next, cap = _grow(e_node, e_cost, e_next, cap)
+                        slot = used
+                        used += 1
+                    e_node[slot], e_cost[slot], e_next[slot] = v, nd, head[b]
+                    head[b] = slot
+                else:
+                    if hsize == hcap:
+                        hcap *= 2
+                        hc2 = np.empty(hcap, np.float64)
+                        hn2 = np.empty(hcap, np.int64)
+                        hc2[:hsize] = hc[:hsize]
+                        hn2[:hsize] = hn[:hsize]
+                        hc, hn = hc2, hn2
+                    hc[hsize], hn[hsize] = nd, v
+                    hsize += 1
+                    _sift_up(hc, hn, hsize - 1)
+    return dist
+
+
+@njit(cache=True, nogil=True)
+def _trace(pred, start):
+    """Flat indices from ``start`` back along ``pred`` to a source."""
+    n = 0
+    i = start
+    while i >= 0:
+        n += 1
+        i = pred[i]
+    out = np.empty(n, np.int64)
+    i = start
+    for j in range(n):
+        out[j] = i
+        i = pred[i]
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _path_hours(z, walk, pen, use_pen, path, nc, lookup, k, ra, ca, rb, cb, w, sub_len_m):
+    """Walking hours along consecutive cells of a path (each step one of the moves)."""
+    total = 0.0
+    half = (lookup.shape[0] - 1) // 2
+    for j in range(len(path) - 1):
+        r, c = path[j] // nc, path[j] % nc
+        r2, c2 = path[j + 1] // nc, path[j + 1] % nc
+        m = lookup[r2 - r + half, c2 - c + half]
+        total += _move_hours(z, walk, pen, use_pen, r, c, m, 1.0, k, ra, ca, rb, cb, w,
+                             sub_len_m)
+    return total
+
+
+# --------------------------------------------------------------------------------------------
+# grid handling
+
+
+@dataclass(frozen=True)
+class _Engine:
+    """A DEM prepared for the search: padded so no move leaves the grid."""
+
+    z: np.ndarray          # float32 elevations, padded with NaN
+    walk: np.ndarray       # uint8, 1 where a walker may stand
+    pen: np.ndarray        # float32 time multipliers (1 outside views), padded
+    use_pen: bool
+    transform: Affine      # of the unpadded grid
+    shape: tuple[int, int]  # unpadded
+    pad: int
+    tables: tuple
+
+    def flat(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        return (np.asarray(rows) + self.pad) * (self.shape[1] + 2 * self.pad) + \
+            (np.asarray(cols) + self.pad)
+
+    def unflat(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        ncp = self.shape[1] + 2 * self.pad
+        return idx // ncp - self.pad, idx % ncp - self.pad
+
+    def unpad(self, arr: np.ndarray) -> np.ndarray:
+        p = self.pad
+        grid = arr.reshape(self.shape[0] + 2 * p, self.shape[1] + 2 * p)
+        return grid[p:-p, p:-p]
+
+
+def _tables(res_x: float, res_y: float, max_step: int = 3) -> tuple:
+    mv, k, ra, ca, rb, cb, w = _move_tables(max_step)
+    sub_len = np.hypot(mv[:, 0] * res_y, mv[:, 1] * res_x) / k
+    half = max_step
+    lookup = np.full((2 * half + 1, 2 * half + 1), -1, np.int64)
+    for i, (dr, dc) in enumerate(mv):
+        for mult in range(1, 2 * half + 1):
+            if abs(dr * mult) <= half and abs(dc * mult) <= half:
+                lookup[dr * mult + half, dc * mult + half] = i
+    return mv, k, ra, ca, rb, cb, w, sub_len, lookup
+
+
+def _engine(z: np.ndarray, transform: Affine, *, walkable: np.ndarray | None = None,
+            penalty: np.ndarray | None = None, max_step: int = 3) -> _Engine:
+    res_x, res_y = abs(transform.a), abs(transform.e)
+    p = max_step
+    zz = np.pad(np.asarray(z, np.float32), p, constant_values=np.nan)
+    walk = np.isfinite(zz)
+    if walkable is not None:
+        walk[p:-p, p:-p] &= np.asarray(walkable, bool)
+    if penalty is not None:
+        pen = np.pad(np.asarray(penalty, np.float32), p, constant_values=1.0)
+    else:
+        pen = np.ones((1, 1), np.float32)
+    return _Engine(zz, walk.astype(np.uint8), pen, penalty is not None, transform,
+                   tuple(z.shape), p, _tables(res_x, res_y, max_step))
+
+
+def _run(eng: _Engine, src: np.ndarray, *, src_cost: np.ndarray | None = None,
+         stop: np.ndarray | None = None, max_hours: float | None = None, reverse: bool = False,
+         want_pred: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    mv, k, ra, ca, rb, cb, w, sub_len, _ = eng.tables
+    src = np.asarray(src, np.int64)
+    cost0 = np.zeros(len(src)) if src_cost is None else np.asarray(src_cost, np.float64)
+    stop = np.zeros(0, np.int64) if stop is None else np.asarray(stop, np.int64)
+    n = eng.z.size
+    # int32 predecessors halve the memory of the search on grids below 2**31 cells
+    pred = np.full(n if want_pred else 1, -1, np.int32 if n < 2**31 - 1 else np.int64)
+    dist = _dijkstra(eng.z, eng.walk, eng.pen, eng.use_pen, src, cost0, stop,
+                     np.inf if max_hours is None else float(max_hours), reverse, pred,
+                     mv, k, ra, ca, rb, cb, w, sub_len, eng.pad)
+    return dist, pred
+
+
+def _check_metric(dem, what: str = "dem") -> None:
+    crs = getattr(dem, "crs", None)
+    if crs is None:
+        raise InputError(getattr(dem, "source", None) or what, "crs", "the DEM has no CRS",
+                         "set it with gdal_edit.py -a_srs EPSG:XXXX")
+    c = pyproj.CRS.from_user_input(crs.to_wkt() if hasattr(crs, "to_wkt") else crs)
+    if c.is_geographic:
+        raise InputError(getattr(dem, "source", None) or what, "crs",
+                         "walking times need a DEM in metres, this one is in degrees",
+                         "read it with gapmap.terrain.read_dem(path), which reprojects it")
+    t = dem.transform
+    if t.b != 0 or t.d != 0:
+        raise InputError(getattr(dem, "source", None) or what, "transform",
+                         "rotated DEM grids are not supported",
+                         "warp it north-up first: gdalwarp in.tif out.tif")
+
+
+def _as_xy(points, crs, what: str) -> np.ndarray:
+    """(n, 2) coordinates in ``crs`` from a GeoSeries/GeoDataFrame or an array in ``crs``."""
+    if isinstance(points, (gpd.GeoDataFrame, gpd.GeoSeries)):
+        g = points.geometry if isinstance(points, gpd.GeoDataFrame) else points
+        if g.crs is None:
+            raise InputError(what, "crs", f"{what} have no CRS", "give them a CRS")
+        g = g.to_crs(crs)
+        kinds = set(g.geom_type)
+        if kinds - {"Point"}:
+            raise InputError(what, "geometry", f"{what} must be points, found {sorted(kinds)}",
+                             "give a point layer")
+        return shapely.get_coordinates(g.values)
+    arr = np.asarray(points, dtype=float)
+    if arr.ndim != 2 or arr.shape[1] != 2:
+        raise InputError(what, None, f"expected an (n, 2) array of coordinates, got {arr.shape}",
+                         "give x, y pairs in the DEM's CRS")
+    return arr
+
+
+def _cells(transform: Affine, shape: tuple[int, int], xy: np.ndarray
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Row, column of the cells holding points, and whether they fall on the grid."""
+    inv = ~transform
+    c, r = inv @ (xy[:, 0], xy[:, 1])
+    r = np.floor(np.asarray(r, float)).astype(np.int64)
+    c = np.floor(np.asarray(c, float)).astype(np.int64)
+    ok = (r >= 0) & (r < shape[0]) & (c >= 0) & (c < shape[1])
+    return r, c, ok
+
+
+def _centres(transform: Affine, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    x, y = transform @ (np.asarray(cols) + 0.5, np.asarray(rows) + 0.5)
+    return np.column_stack([x, y])
+
+
+def _penalty_grid(visible: np.ndarray | None, visible_penalty: float | None,
+                  shape: tuple[int, int]) -> np.ndarray | None:
+    if visible is None:
+        if visible_penalty is not None:
+            raise InputError("visible_penalty", None, "a visibility penalty needs posts or a "
+                             "visibility mask", "pass posts= (or visible=) with the penalty")
+        return None
+    vis = np.asarray(visible)
+    if vis.shape != shape:
+        raise InputError("visible", None, f"visibility mask of shape {vis.shape} is not on the "
+                         f"DEM grid {shape}", "compute it on the same DEM")
+    p = DEFAULT_VISIBLE_PENALTY if visible_penalty is None else float(visible_penalty)
+    if not p >= 1.0:
+        raise InputError("--visible-penalty", None, f"penalty must be ≥ 1, got {p}",
+                         "give a multiplier such as 3 (three times the walking time)")
+    return np.where(vis.astype(bool), np.float32(p), np.float32(1.0))
+
+
+# --------------------------------------------------------------------------------------------
+# public: cost distance
+
+
+@dataclass(frozen=True)
+class CostDistance:
+    """Least walking time between sources and every cell of a DEM grid.
+
+    Attributes
+    ----------
+    hours
+        float64 array on the DEM grid: least time (h) from the nearest source to the cell
+        (``reverse=False``), or from the cell to the nearest source (``reverse=True``);
+        ``inf`` where unreachable or not searched.
+    transform, crs
+        The DEM grid.
+    reverse
+        Direction of travel (see ``hours``).
+    """
+
+    hours: np.ndarray
+    transform: Affine
+    crs: Any
+    reverse: bool = False
+    _engine: _Engine | None = field(default=None, repr=False, compare=False)
+    _pred: np.ndarray | None = field(default=None, repr=False, compare=False)
+
+    def path(self, xy: Sequence[float]) -> shapely.LineString:
+        """Least-time path between the point ``xy`` (DEM CRS) and its nearest source.
+
+        Vertices are cell centres, ordered in the direction of travel (from the source for
+        ``reverse=False``, towards it for ``reverse=True``). Empty when unreachable.
+
+        Examples
+        --------
+        >>> cd = cost_distance(dem, [[x0, y0]])  # doctest: +SKIP
+        >>> cd.path([x1, y1]).length  # doctest: +SKIP
+        """
+        if self._pred is None or self._engine is None:
+            raise ValueError("paths were not kept (keep_paths=False)")
+        eng = self._engine
+        r, c, ok = _cells(self.transform, self.hours.shape, np.asarray(xy, float).reshape(1, 2))
+        if not ok[0] or not np.isfinite(self.hours[r[0], c[0]]):
+            return shapely.LineString()
+        idx = _trace(self._pred, eng.flat(r, c)[0])
+        if not self.reverse:
+            idx = idx[::-1]
+        rr, cc = eng.unflat(idx)
+        pts = _centres(self.transform, rr, cc)
+        if len(pts) == 1:
+            pts = np.vstack([pts, pts])
+        return shapely.simplify(shapely.LineString(pts), 0.0)
+
+
+def cost_distance(dem, sources, *, visible: np.ndarray | None = None,
+                  visible_penalty: float | None = None, reverse: bool = False,
+                  stop_at=None, max_hours: float | None = None,
+                  walkable: np.ndarray | None = None, keep_paths: bool = True,
+                  max_step: int = 3) -> CostDistance:
+    """Least walking time (Tobler) from the sources to every cell, or from every cell to them.
+
+    Parameters
+    ----------
+    dem
+        A :class:`gapmap.terrain.Dem` (or any object with ``array``, ``transform``, ``crs``) in
+        a metric CRS; NaN cells cannot be entered.
+    sources
+        Points (GeoSeries/GeoDataFrame, or an ``(n, 2)`` array in the DEM's CRS) or a boolean
+        mask on the DEM grid. Each source starts at time 0.
+    visible, visible_penalty
+        Boolean mask of cells seen from posts and the time multiplier there (default 3 when a
+        mask is given).
+    reverse
+        False: time to walk from a source to each cell. True: time to walk from each cell to
+        the nearest source (uphill and downhill swap).
+    stop_at
+        Points or mask: stop as soon as all of these are reached (cells further away keep
+        ``inf``).
+    max_hours
+        Do not search beyond this time.
+    walkable
+        Boolean mask of cells that may be entered (default: every cell with data).
+    keep_paths
+        Keep predecessors so :meth:`CostDistance.path` can trace routes.
+    max_step
+        Longest move in cells (3 → 32 moves; 1 → the 8 king's moves).
+
+    Returns
+    -------
+    CostDistance
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from affine import Affine
+    >>> from gapmap.terrain import Dem
+    >>> flat = Dem(np.zeros((101, 101), np.float32), Affine(10, 0, 0, 0, -10, 1010), 32638)
+    >>> cd = cost_distance(flat, [[505.0, 505.0]])
+    >>> round(float(cd.hours[50, 100]) * TOBLER_FLAT_KMH, 3)  # 500 m east: 0.5 km at 5.04 km/h
+    0.5
+    """
+    _check_metric(dem)
+    z = np.asarray(dem.array, np.float32)
+    shape = z.shape
+    if walkable is not None and np.asarray(walkable).shape != shape:
+        raise InputError("walkable", None, "mask is not on the DEM grid", "use the DEM's shape")
+    pen = _penalty_grid(visible, visible_penalty, shape)
+    eng = _engine(z, dem.transform, walkable=walkable, penalty=pen, max_step=max_step)
+    src = _index_of(eng, dem, sources, "sources")
+    if len(src) == 0:
+        raise InputError("sources", None, "no source falls on a DEM cell with data",
+                         "place the sources inside the DEM's extent")
+    stop = None if stop_at is None else _index_of(eng, dem, stop_at, "stop_at", strict=False)
+    dist, pred = _run(eng, src, stop=stop, max_hours=max_hours, reverse=reverse,
+                      want_pred=keep_paths)
+    hours = eng.unpad(dist)
+    return CostDistance(hours, dem.transform, dem.crs, reverse, eng if keep_paths else None,
+                        pred if keep_paths else None)
+
+
+def _index_of(eng: _Engine, dem, points, what: str, strict: bool = True) -> np.ndarray:
+    """Flat (padded) indices of walkable cells for points or a mask."""
+    arr = points
+    if isinstance(points, np.ndarray) and points.dtype == bool:
+        if points.shape != eng.shape:
+            raise InputError(what, None, "mask is not on the DEM grid", "use the DEM's shape")
+        rows, cols = np.nonzero(points)
+        ok = np.ones(len(rows), bool)
+    else:
+        xy = _as_xy(arr, dem.crs, what)
+        rows, cols, ok = _cells(dem.transform, eng.shape, xy)
+        if strict and not ok.all():
+            raise InputError(what, None, f"{int((~ok).sum())} point(s) outside the DEM",
+                             "use a DEM covering every point")
+    idx = eng.flat(rows[ok], cols[ok])
+    good = eng.walk.ravel()[idx].astype(bool)
+    if strict and not good.all():
+        raise InputError(what, None, f"{int((~good).sum())} point(s) on DEM cells without data "
+                         "or not walkable", "move them onto ground with elevation data")
+    return np.unique(idx[good])
+
+
+# --------------------------------------------------------------------------------------------
+# public: routes between points
+
+
+def _read_dem_for(dem, bounds, bounds_crs, dst_crs=None):
+    """A :class:`gapmap.terrain.Dem` for a path (window ``bounds`` only) or a Dem as given."""
+    from .terrain import read_dem
+
+    if isinstance(dem, (str, os.PathLike)):
+        return read_dem(dem, bounds=bounds, bounds_crs=bounds_crs, dst_crs=dst_crs)
+    if not (hasattr(dem, "array") and hasattr(dem, "transform") and hasattr(dem, "crs")):
+        raise InputError("dem", None, f"cannot use a {type(dem).__name__} as a DEM",
+                         "pass a GeoTIFF path or a gapmap.terrain.Dem")
+    _check_metric(dem)
+    return dem
+
+
+def _points_layer(points, what: str) -> gpd.GeoDataFrame:
+    from .io import read_layer
+
+    if isinstance(points, gpd.GeoDataFrame):
+        gdf = points
+    elif isinstance(points, gpd.GeoSeries):
+        gdf = gpd.GeoDataFrame(geometry=points)
+    else:
+        gdf = read_layer(points, what=what, geom_types=("Point",))
+    src = gdf.attrs.get("source", what)
+    if gdf.crs is None:
+        raise InputError(src, "crs", f"{what} have no CRS", "give the layer a CRS")
+    if len(gdf) == 0:
+        raise InputError(src, None, f"no {what}", "give at least one point")
+    kinds = set(gdf.geom_type)
+    if kinds - {"Point"}:
+        raise InputError(src, "geometry", f"{what} must be single points, found {sorted(kinds)}",
+                         "give a point layer (explode multipoints first)")
+    return gdf
+
+
+def _ids(gdf: gpd.GeoDataFrame, id_field: str | None, what: str) -> list:
+    if id_field is not None:
+        for col in gdf.columns:
+            if str(col).lower() == id_field.lower():
+                return gdf[col].astype(str).tolist()
+        raise InputError(gdf.attrs.get("source", what), id_field, f"field not found in {what}",
+                         f"name one of: {', '.join(map(str, gdf.columns.drop(gdf.geometry.name)))}")
+    for name in ("name", "id"):
+        for col in gdf.columns:
+            if str(col).lower() == name and gdf[col].notna().all():
+                return gdf[col].astype(str).tolist()
+    return [str(i) for i in range(len(gdf))]
+
+
+def walking_routes(
+    dem,
+    origins,
+    targets,
+    *,
+    posts=None,
+    visible_penalty: float | None = None,
+    visible: np.ndarray | None = None,
+    pairs: Literal["all", "zip"] = "all",
+    id_field: str | None = None,
+    margin_km: float | None = None,
+    range_km: float = 5.0,
+    height_m: float = 10.0,
+    target_height_m: float = 2.0,
+    progress: bool = False,
+) -> gpd.GeoDataFrame:
+    """Least-time walking routes (Tobler) from origins to targets over a DEM.
+
+    Parameters
+    ----------
+    dem
+        DEM GeoTIFF path (any CRS; lon/lat DEMs are reprojected to a metric CRS on reading) or a
+        :class:`gapmap.terrain.Dem` in a metric CRS.
+    origins, targets
+        Point layers (GeoDataFrame, GeoSeries or a path). Each point is snapped to the centre
+        of the DEM cell holding it.
+    posts
+        Posts (points; optional ``range_km``, ``height_m``): cells any post sees
+        (:func:`gapmap.viewshed.coverage`) cost ``visible_penalty`` times their walking time.
+    visible_penalty
+        Time multiplier in seen cells, ≥ 1 (default 3 when ``posts`` or ``visible`` is given):
+        3 means a seen stretch counts as three times its walking time.
+    visible
+        A ready visibility mask on the DEM grid (instead of ``posts``).
+    pairs
+        ``"all"``: every origin to every target; ``"zip"``: origin i to target i.
+    id_field
+        Field naming the points (default ``name`` or ``id`` when present, else the row number).
+    margin_km
+        When ``dem`` is a path, only the box around all points grown by this margin is read
+        (default: half the box's diagonal, at least 10 km); routes cannot leave it.
+    range_km, height_m, target_height_m
+        Defaults for posts without their own values (see :func:`gapmap.viewshed.coverage`).
+    progress
+        Show a progress bar (command line).
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        One row per pair, in the DEM's CRS: ``origin``, ``target``, ``hours`` (least time,
+        including the penalty when one applies), ``walk_hours`` (plain walking time along that
+        route), ``km`` (geodesic length), ``climb_m`` (total ascent), ``exposed_km`` (length
+        in seen cells, NaN without visibility) and the route as a LineString through cell
+        centres. Unreachable pairs get NaN times and an empty line, with a warning.
+
+    Examples
+    --------
+    >>> import geopandas as gpd, shapely
+    >>> o = gpd.GeoDataFrame({"name": ["camp"]}, geometry=[shapely.Point(44.0, 35.3)], crs=4326)
+    >>> t = gpd.GeoDataFrame({"name": ["road"]}, geometry=[shapely.Point(44.1, 35.4)], crs=4326)
+    >>> walking_routes("geodata/dem_synthetic.tif", o, t)  # doctest: +SKIP
+    """
+    o_gdf = _points_layer(origins, "origins")
+    t_gdf = _points_layer(targets, "targets")
+    if pairs not in ("all", "zip"):
+        raise InputError("--pairs", None, f"unknown pairing {pairs!r}", "use 'all' or 'zip'")
+    if pairs == "zip" and len(o_gdf) != len(t_gdf):
+        raise InputError("--pairs", None, f"zip needs as many origins ({len(o_gdf)}) as "
+                         f"targets ({len(t_gdf)})", "give equal counts or use --pairs all")
+    o_ids, t_ids = _ids(o_gdf, id_field, "origins"), _ids(t_gdf, id_field, "targets")
+
+    if isinstance(dem, (str, os.PathLike)):
+        pts = pd.concat([o_gdf.geometry.to_crs(4326), t_gdf.geometry.to_crs(4326)])
+        from .crs import metric_crs
+
+        mcrs = metric_crs(gpd.GeoSeries(pts.values, crs=4326))
+        xy = shapely.get_coordinates(pts.to_crs(mcrs).values)
+        lo, hi = xy.min(axis=0), xy.max(axis=0)
+        grow = (max(10e3, 0.5 * float(np.hypot(*(hi - lo)))) if margin_km is None
+                else float(margin_km) * 1000.0)
+        bounds = (lo[0] - grow, lo[1] - grow, hi[0] + grow, hi[1] + grow)
+        d = _read_dem_for(dem, bounds, mcrs)
+        _check_metric(d)
+    else:
+        d = _read_dem_for(dem, None, None)
+
+    if posts is not None:
+        if visible is not None:
+            raise InputError("posts", None, "give posts or a visibility mask, not both",
+                             "drop one of them")
+        from .viewshed import coverage
+
+        cov = coverage(d, posts, range_km=range_km, height_m=height_m,
+                       target_height_m=target_height_m, progress=progress)
+        if cov.visible.shape != d.shape:
+            raise InputError("posts", None, "the visibility grid does not match the DEM grid",
+                             "give a DEM in a metric CRS")
+        visible = cov.visible.astype(bool)
+    pen = _penalty_grid(visible, visible_penalty, d.shape)
+    eng = _engine(np.asarray(d.array, np.float32), d.transform, penalty=pen)
+    o_idx = _point_cells(eng, d, o_gdf, "origins")
+    t_idx = _point_cells(eng, d, t_gdf, "targets")
+
+    if pairs == "all":
+        pair_list = [(i, j) for i in range(len(o_idx)) for j in range(len(t_idx))]
+    else:
+        pair_list = [(i, i) for i in range(len(o_idx))]
+    # One search per origin (forward) or per target (backward), whichever are fewer.
+    by_target = len({j for _, j in pair_list}) < len({i for i, _ in pair_list})
+    groups: dict[int, list[tuple[int, int]]] = {}
+    for i, j in pair_list:
+        groups.setdefault(j if by_target else i, []).append((i, j))
+
+    n_cols = d.shape[1] + 2 * eng.pad
+    mv, k, ra, ca, rb, cb, w, sub_len, lookup = eng.tables
+    results: dict[tuple[int, int], tuple] = {}
+    it = groups.items()
+    if progress:
+        from tqdm.auto import tqdm
+
+        it = tqdm(list(it), desc="routes", unit="search", leave=False, disable=None)
+    for key, members in it:
+        src = t_idx[key] if by_target else o_idx[key]
+        others = np.array([o_idx[i] if by_target else t_idx[j] for i, j in members])
+        dist, pred = _run(eng, np.array([src]), stop=others, reverse=by_target)
+        for (i, j), other in zip(members, others):
+            hours = float(dist[other])
+            if not np.isfinite(hours):
+                results[(i, j)] = (np.nan, np.nan, np.nan, None)
+                continue
+            path = _trace(pred, other)
+            if not by_target:
+                path = path[::-1]
+            walk_h = _path_hours(eng.z, eng.walk, eng.pen, False, path, n_cols, lookup, k, ra,
+                                 ca, rb, cb, w, sub_len)
+            zpath = eng.z.ravel()[path].astype(float)
+            climb = float(np.clip(np.diff(zpath), 0, None).sum())
+            results[(i, j)] = (hours, walk_h, climb, path)
+
+    rows = []
+    geoms = []
+    for i, j in pair_list:
+        hours, walk_h, climb, path = results[(i, j)]
+        if path is None:
+            geoms.append(shapely.LineString())
+        else:
+            rr, cc = eng.unflat(path)
+            xy = _centres(d.transform, rr, cc)
+            if len(xy) == 1:
+                xy = np.vstack([xy, xy])
+            geoms.append(shapely.LineString(xy))
+        rows.append({"origin": o_ids[i], "target": t_ids[j], "hours": hours,
+                     "walk_hours": walk_h, "climb_m": climb})
+    unreachable = [f"{r['origin']}→{r['target']}" for r in rows if not np.isfinite(r["hours"])]
+    if unreachable:
+        warnings.warn(f"{len(unreachable)} route(s) cannot be walked on the DEM (nodata or "
+                      f"walls in the way): {', '.join(unreachable[:5])}", stacklevel=2)
+    crs = pyproj.CRS.from_user_input(d.crs.to_wkt() if hasattr(d.crs, "to_wkt") else d.crs)
+    geoms_arr = np.array(geoms, dtype=object)
+    out = gpd.GeoDataFrame(rows, geometry=geoms_arr, crs=crs)
+    out["km"] = geodesic_length_km(geoms_arr, crs)
+    out["exposed_km"] = (_exposed_km(geoms_arr, visible, d, crs) if visible is not None
+                         else np.nan)
+    out.loc[out["hours"].isna(), "km"] = np.nan
+    geoms_simple = shapely.simplify(geoms_arr, 0.0)  # drop collinear vertices, same line
+    out = out.set_geometry(gpd.GeoSeries(geoms_simple, crs=crs))
+    return out[["origin", "target", "hours", "walk_hours", "km", "climb_m", "exposed_km",
+                "geometry"]]
+
+
+def _point_cells(eng: _Engine, dem, gdf: gpd.GeoDataFrame, what: str) -> np.ndarray:
+    """Flat indices of the cells holding each point (one per point, order kept)."""
+    xy = _as_xy(gdf, dem.crs, what)
+    r, c, ok = _cells(dem.transform, eng.shape, xy)
+    src = gdf.attrs.get("source", what)
+    if not ok.all():
+        raise InputError(src, "geometry", f"{int((~ok).sum())} of the {what} lie outside the "
+                         "DEM", "use a DEM that covers every point")
+    idx = eng.flat(r, c)
+    bad = eng.walk.ravel()[idx] == 0
+    if bad.any():
+        raise InputError(src, "geometry", f"{int(bad.sum())} of the {what} lie on DEM cells "
+                         "without data", "move them onto ground with elevation data")
+    return idx
+
+
+def _exposed_km(geoms: np.ndarray, visible: np.ndarray, dem, crs) -> np.ndarray:
+    """Geodesic km of each line inside seen cells (sampled every quarter cell)."""
+    step = min(abs(dem.transform.a), abs(dem.transform.e)) / 4.0
+    out = np.zeros(len(geoms))
+    for g_i, g in enumerate(geoms):  # one line per route: a handful
+        if g is None or g.is_empty or g.length == 0:
+            out[g_i] = np.nan if g is None or g.is_empty else 0.0
+            continue
+        n = max(int(math.ceil(g.length / step)), 1)
+        pts = shapely.line_interpolate_point(g, (np.arange(n) + 0.5) / n, normalized=True)
+        r, c, ok = _cells(dem.transform, visible.shape, shapely.get_coordinates(pts))
+        seen = np.zeros(n, bool)
+        seen[ok] = visible[r[ok], c[ok]]
+        km = geodesic_length_km([g], crs)[0]
+        out[g_i] = km * seen.mean()
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# public: terrain of the unguarded corridors
+
+
+@dataclass(frozen=True)
+class _Crossing:
+    """Result of the two searches behind :func:`corridor_terrain` / :func:`crossing_routes`."""
+
+    table: pd.DataFrame
+    routes: list  # one LineString (DEM CRS) per corridor, empty when there is no crossing
+    crs: Any
+
+
+def _side_masks(zones: gpd.GeoDataFrame, dem, bounds) -> tuple[np.ndarray, np.ndarray]:
+    """Cells (by centre) inside side A's and side B's zones, on the DEM grid."""
+    box = shapely.box(*bounds)
+    out = []
+    for tag in ("a", "b"):
+        geoms = zones.geometry.values[(zones["side"] == tag).to_numpy()]
+        geoms = shapely.clip_by_rect(geoms, *bounds) if len(geoms) else geoms
+        geoms = [g for g in geoms if g is not None and not g.is_empty and g.intersects(box)]
+        if geoms:
+            mask = rasterio.features.rasterize(((g, 1) for g in geoms), out_shape=dem.shape,
+                                               transform=dem.transform, fill=0, dtype="uint8")
+        else:
+            mask = np.zeros(dem.shape, np.uint8)
+        out.append(mask.astype(bool))
+    return out[0], out[1]
+
+
+def _edge_cells(mask: np.ndarray) -> np.ndarray:
+    """Cells of ``mask`` with a neighbour (of 8) outside it: the zone's edge on the grid."""
+    inner = ndimage.binary_erosion(mask, structure=np.ones((3, 3), bool), border_value=1)
+    return mask & ~inner
+
+
+def _line_cells(dem, geom) -> tuple[np.ndarray, np.ndarray]:
+    """Rows, cols of the cells a line passes through (sampled every quarter cell)."""
+    step = min(abs(dem.transform.a), abs(dem.transform.e)) / 4.0
+    parts = shapely.get_parts(geom)
+    xy = []
+    for p in parts:  # parts of one corridor: a few
+        n = max(int(math.ceil(p.length / step)), 1) + 1
+        xy.append(shapely.get_coordinates(
+            shapely.line_interpolate_point(p, np.linspace(0, 1, n), normalized=True)))
+    xy = np.vstack(xy) if xy else np.empty((0, 2))
+    r, c, ok = _cells(dem.transform, dem.shape, xy)
+    cells = np.unique(np.column_stack([r[ok], c[ok]]), axis=0)
+    return cells[:, 0], cells[:, 1]
+
+
+def _crossing(analysis, dem, *, visible_penalty: float | None, window_km: float | None,
+              want_routes: bool) -> _Crossing:
+    from .terrain import mean_along, slope, tri
+
+    corr = analysis.corridors
+    ids = corr["corridor_id"].astype(str).tolist() if "corridor_id" in corr.columns else \
+        [str(i) for i in range(len(corr))]
+    if len(corr) == 0:
+        empty = pd.DataFrame({c: pd.Series(dtype=float) for c in TERRAIN_COLUMNS},
+                             index=pd.Index([], name="corridor_id", dtype=object))
+        return _Crossing(empty, [], analysis.crs)
+    geoms = corr.geometry.values
+    if window_km is not None:
+        grow_m = np.full(len(corr), float(window_km) * 1000.0)
+    else:
+        wmax = (corr["width_max_km"].to_numpy(float) if "width_max_km" in corr.columns
+                else np.full(len(corr), np.nan))
+        if np.isnan(wmax).any():
+            d_a, d_b = analysis.distances(shapely.centroid(geoms))
+            wmax = np.where(np.isnan(wmax), np.asarray(d_a) + np.asarray(d_b), wmax)
+        # The zone edges nearest a corridor point are within width/2 of it; a further
+        # width/2 + 5 km leaves room for detours around ridges. Seam is never wider than
+        # max_width_km, which also bounds the window where a width is missing.
+        cap = float(analysis.settings.max_width_km)
+        wmax = np.where(np.isfinite(wmax), np.minimum(wmax, cap), cap)
+        grow_m = (np.asarray(wmax, float) + 5.0) * 1000.0
+    windows = shapely.buffer(geoms, grow_m, quad_segs=4)
+    wb = shapely.total_bounds(windows)
+
+    d = _read_dem_for(dem, tuple(wb), analysis.crs, dst_crs=analysis.crs)
+    _check_metric(d)
+    dem_crs = pyproj.CRS.from_user_input(d.crs.to_wkt() if hasattr(d.crs, "to_wkt") else d.crs)
+    zones, posts = analysis.zones, analysis.posts
+    if not dem_crs.equals(analysis.crs):  # a Dem object in its own CRS: bring vectors to it
+        geoms = gpd.GeoSeries(geoms, crs=analysis.crs).to_crs(dem_crs).values
+        windows = gpd.GeoSeries(windows, crs=analysis.crs).to_crs(dem_crs).values
+        zones = zones.to_crs(dem_crs)
+        posts = posts.to_crs(dem_crs) if posts is not None else None
+    bounds = tuple(d.bounds)
+    inside = rasterio.features.rasterize(((g, 1) for g in windows), out_shape=d.shape,
+                                         transform=d.transform, fill=0,
+                                         dtype="uint8").astype(bool)
+    mask_a, mask_b = _side_masks(zones, d, bounds)
+    edge_a, edge_b = _edge_cells(mask_a), _edge_cells(mask_b)
+
+    visible = None
+    if visible_penalty is not None:
+        if posts is not None and len(posts):
+            from .viewshed import coverage
+
+            s = analysis.settings
+            visible = coverage(d, posts, range_km=s.post_range_km, height_m=s.post_height_m,
+                               target_height_m=s.target_height_m).visible.astype(bool)
+        else:
+            visible = np.zeros(d.shape, bool)
+    pen = _penalty_grid(visible, visible_penalty, d.shape)
+
+    # Terrain along each corridor: slope and TRI on a small crop around it.
+    slope_mean = np.full(len(corr), np.nan)
+    tri_mean = np.full(len(corr), np.nan)
+    from .terrain import Dem
+
+    inv = ~d.transform
+    for i, g in enumerate(geoms):  # per corridor (tens): each on its own small crop
+        x0, y0, x1, y1 = shapely.bounds(g)
+        cs, rs = inv @ (np.array([x0, x1]), np.array([y1, y0]))
+        r0 = max(int(math.floor(min(rs))) - 2, 0)
+        r1 = min(int(math.ceil(max(rs))) + 3, d.shape[0])
+        c0 = max(int(math.floor(min(cs))) - 2, 0)
+        c1 = min(int(math.ceil(max(cs))) + 3, d.shape[1])
+        if r1 - r0 < 3 or c1 - c0 < 3:
+            continue
+        crop = Dem(np.asarray(d.array)[r0:r1, c0:c1], d.transform @ Affine.translation(c0, r0),
+                   d.crs, source=getattr(d, "source", None))
+        slope_mean[i] = mean_along(slope(crop), crop, [g])[0]
+        tri_mean[i] = mean_along(tri(crop), crop, [g])[0]
+
+    # Crossing time: least A-edge → seam cell → B-edge time, minimised over the corridor's
+    # cells. One forward search from A's edge cells and one backward search from B's edge
+    # cells serve every corridor; each stops once all corridor cells are reached.
+    cells = [_line_cells(d, g) for g in geoms]
+    z = np.asarray(d.array, np.float32)
+    walk_a = inside & ~mask_b & (~mask_a | edge_a)   # A's interior adds nothing; B ends it
+    walk_b = inside & ~mask_a & (~mask_b | edge_b)
+    crossing = np.full(len(corr), np.nan)
+    routes = [shapely.LineString() for _ in range(len(corr))]
+    all_cells = (np.concatenate([c[0] for c in cells]), np.concatenate([c[1] for c in cells]))
+    if (edge_a & inside).any() and (edge_b & inside).any() and len(all_cells[0]):
+        eng_a = _engine(z, d.transform, walkable=walk_a, penalty=pen)
+        eng_b = _engine(z, d.transform, walkable=walk_b, penalty=pen)
+        stop = eng_a.flat(*all_cells)
+        stop_a = stop[eng_a.walk.ravel()[stop] == 1]  # cells never enterable never settle
+        stop_b = stop[eng_b.walk.ravel()[stop] == 1]
+        src_a = eng_a.flat(*np.nonzero(edge_a & inside & walk_a))
+        src_b = eng_b.flat(*np.nonzero(edge_b & inside & walk_b))
+        src_a = src_a[eng_a.walk.ravel()[src_a] == 1]
+        src_b = src_b[eng_b.walk.ravel()[src_b] == 1]
+        if len(src_a) and len(src_b):
+            log.info("crossing times: %d corridor cells, %d × %d grid", len(stop), *d.shape)
+            t_a, pred_a = _run(eng_a, src_a, stop=stop_a, want_pred=want_routes)
+            t_b, pred_b = _run(eng_b, src_b, stop=stop_b, reverse=True, want_pred=want_routes)
+            for i, (rr, cc) in enumerate(cells):
+                if len(rr) == 0:
+                    continue
+                idx = eng_a.flat(rr, cc)
+                total = t_a[idx] + t_b[idx]
+                best = int(np.argmin(total))
+                if not np.isfinite(total[best]):
+                    continue
+                crossing[i] = total[best]
+                if want_routes:
+                    first = _trace(pred_a, idx[best])[::-1]
+                    second = _trace(pred_b, idx[best])[1:]
+                    path = np.concatenate([first, second])
+                    pr, pc = eng_a.unflat(path)
+                    xy = _centres(d.transform, pr, pc)
+                    if len(xy) == 1:
+                        xy = np.vstack([xy, xy])
+                    routes[i] = shapely.simplify(shapely.LineString(xy), 0.0)
+    missing = [ids[i] for i in range(len(corr)) if not np.isfinite(crossing[i])]
+    if missing:
+        warnings.warn(f"no walking route across the gap through corridor(s) "
+                      f"{', '.join(missing[:5])}{'…' if len(missing) > 5 else ''} inside the "
+                      "DEM window; crossing_hours left empty", stacklevel=3)
+    table = pd.DataFrame({"slope_mean_deg": slope_mean, "tri_mean_m": tri_mean,
+                          "crossing_hours": crossing},
+                         index=pd.Index(ids, name="corridor_id"))
+    return _Crossing(table, routes, dem_crs)
+
+
+def corridor_terrain(analysis, dem, *, visible_penalty: float | None = None,
+                     window_km: float | None = None) -> pd.DataFrame:
+    """Slope, ruggedness and crossing time of each unguarded corridor.
+
+    Parameters
+    ----------
+    analysis
+        A :class:`gapmap.Analysis` (its ``corridors``, ``zones`` with ``side``, ``crs``).
+    dem
+        DEM GeoTIFF path (read in ``analysis.crs``, only the window needed) or a
+        :class:`gapmap.terrain.Dem` in a metric CRS.
+    visible_penalty
+        If given, time in cells seen from the analysis' posts is multiplied by it (then
+        ``crossing_hours`` is a risk-weighted time, not a plain walking time).
+    window_km
+        How far around each corridor routes may go. Default: the corridor's widest
+        separation ``width_max_km`` + 5 km.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by ``corridor_id``:
+
+        - ``slope_mean_deg``: mean slope (Horn, degrees) of the cells along the corridor's
+          seam line, sampled every half cell (:func:`gapmap.terrain.mean_along`);
+        - ``tri_mean_m``: mean terrain ruggedness index (Riley), likewise;
+        - ``crossing_hours``: least walking time (Tobler) from side A's zone edge to side B's
+          zone edge by a route that passes through the corridor: min over the corridor's
+          cells s of T_A(s) + T_B(s), where T_A(s) is the least time from any edge cell of A's
+          zones to s, and T_B(s) the least time from s to any edge cell of B's zones. Edge
+          cells are the zone cells (by centre) with a neighbour outside the zone, so each end
+          of a crossing is measured from within one cell of the zone's edge. Routes stay out
+          of the other side's zones and inside the window; NaN when none exists.
+
+    Examples
+    --------
+    >>> res = gapmap.analyze(zones, side_a, side_b)  # doctest: +SKIP
+    >>> corridor_terrain(res, "geodata/dem_synthetic.tif")  # doctest: +SKIP
+                 slope_mean_deg  tri_mean_m  crossing_hours
+    corridor_id
+    C1                     2.1        6.3            9.8
+    """
+    return _crossing(analysis, dem, visible_penalty=visible_penalty, window_km=window_km,
+                     want_routes=False).table
+
+
+def crossing_routes(analysis, dem, *, visible_penalty: float | None = None,
+                    window_km: float | None = None) -> gpd.GeoDataFrame:
+    """The least-time route across the gap through each corridor (see
+    :func:`corridor_terrain` for the definition), as lines in the DEM's CRS.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        ``corridor_id``, ``slope_mean_deg``, ``tri_mean_m``, ``crossing_hours``, ``km``
+        (geodesic length of the route) and the route (A's edge → corridor → B's edge).
+
+    Examples
+    --------
+    >>> crossing_routes(res, "geodata/dem_synthetic.tif").plot()  # doctest: +SKIP
+    """
+    cr = _crossing(analysis, dem, visible_penalty=visible_penalty, window_km=window_km,
+                   want_routes=True)
+    geoms = np.array(cr.routes, dtype=object)
+    out = gpd.GeoDataFrame(cr.table.reset_index(), geometry=geoms, crs=cr.crs)
+    out["km"] = np.where(shapely.is_empty(geoms), np.nan, geodesic_length_km(geoms, cr.crs))
+    return out

@@ -1,0 +1,456 @@
+"""Walking time (Tobler), least-time routes and corridor terrain, against answers by hand.
+
+Reference figures used throughout: Tobler's speed is 6·exp(−3.5·|tan θ + 0.05|) km/h, so
+flat ground gives 6·e^−0.175 = 5.0367 km/h, a 10 % climb 6·e^−0.525 = 3.5493 km/h and a 10 %
+descent 6·e^−0.175 = 5.0367 km/h (the same as the flat: |−0.1 + 0.05| = 0.05).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import geopandas as gpd
+import numpy as np
+import pytest
+import rasterio
+import shapely
+from affine import Affine
+from click.testing import CliRunner
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import dijkstra
+
+import gapmap
+from gapmap.crs import geodesic_length_km
+from gapmap.errors import InputError
+from gapmap.routes import (
+    TOBLER_FLAT_KMH,
+    corridor_terrain,
+    cost_distance,
+    crossing_routes,
+    moves,
+    tobler_hours,
+    tobler_speed_kmh,
+    walking_routes,
+)
+from gapmap.terrain import Dem
+
+from .conftest import UTM38, X0, Y0
+
+FLAT = 6.0 * math.exp(-0.175)
+
+
+def speed(tan: float) -> float:
+    return 6.0 * math.exp(-3.5 * abs(tan + 0.05))
+
+
+def make_dem(z, cell: float = 10.0, x0: float = X0, y0: float = Y0) -> Dem:
+    """A DEM whose lower-left corner is (x0, y0)."""
+    z = np.asarray(z, np.float32)
+    return Dem(z, Affine(cell, 0, x0, 0, -cell, y0 + z.shape[0] * cell), UTM38)
+
+
+def centre(dem: Dem, row: int, col: int) -> list[float]:
+    x, y = dem.transform @ (col + 0.5, row + 0.5)
+    return [x, y]
+
+
+def points(xy, names=None) -> gpd.GeoDataFrame:
+    xy = np.asarray(xy, float).reshape(-1, 2)
+    names = names or [f"p{i}" for i in range(len(xy))]
+    return gpd.GeoDataFrame({"name": names}, geometry=shapely.points(xy), crs=UTM38)
+
+
+# ------------------------------------------------------------------------------- Tobler
+
+
+def test_tobler_speed_by_hand():
+    assert TOBLER_FLAT_KMH == pytest.approx(5.036742, abs=1e-6)
+    assert float(tobler_speed_kmh(0.0)) == pytest.approx(FLAT, rel=1e-12)
+    assert float(tobler_speed_kmh(-0.05)) == pytest.approx(6.0, rel=1e-12)
+    assert float(tobler_speed_kmh(0.1)) == pytest.approx(3.549332, abs=1e-6)
+    assert float(tobler_speed_kmh(-0.1)) == pytest.approx(FLAT, rel=1e-12)
+    # 1 km rising 100 m: 1 / 3.5479 h
+    assert float(tobler_hours(1000.0, 100.0)) == pytest.approx(1 / 3.549332, rel=1e-6)
+
+
+def test_move_set_has_32_moves_at_most_18_4_degrees_apart():
+    mv = moves(3)
+    assert len(mv) == 32 and len(set(map(tuple, mv))) == 32
+    ang = np.sort(np.degrees(np.arctan2(mv[:, 0], mv[:, 1])) % 360)
+    gaps = np.diff(np.concatenate([ang, [ang[0] + 360]]))
+    assert gaps.max() == pytest.approx(math.degrees(math.atan(1 / 3)), abs=1e-9)  # 18.43°
+
+
+# ------------------------------------------------------------------------------- engine
+
+
+def _ring_ratios(max_step: int) -> np.ndarray:
+    """Time to every cell 60–100 cells from the centre of flat ground ÷ straight-line time."""
+    n = 201
+    dem = make_dem(np.zeros((n, n)))
+    cd = cost_distance(dem, [centre(dem, 100, 100)], max_step=max_step)
+    rr, cc = np.indices((n, n))
+    d_km = np.hypot(rr - 100, cc - 100) * 10 / 1000
+    ring = (d_km >= 0.6) & (d_km <= 1.0)
+    return cd.hours[ring] * FLAT / d_km[ring]
+
+
+def test_flat_ground_every_direction_within_2_percent_of_straight_line():
+    ratios = _ring_ratios(3)
+    assert len(ratios) > 15000  # every direction: ~16,000 cells on the ring
+    assert ratios.min() >= 1 - 1e-9  # never faster than the straight line
+    assert ratios.max() <= 1.02
+    # The worst direction lies midway between (1, 0) and (3, 1): 1/cos(9.2°) − 1 = 1.31 %.
+    assert ratios.max() == pytest.approx(1 / math.cos(math.atan(1 / 3) / 2), abs=2e-4)
+
+
+def test_eight_moves_would_err_by_8_percent():
+    """The same measure on the 8-move graph: the test above would catch a coarse move set."""
+    ratios = _ring_ratios(1)
+    assert ratios.max() == pytest.approx(1 / math.cos(math.radians(22.5)), abs=2e-3)  # 8.2 %
+    assert ratios.max() > 1.02
+
+
+def test_tilted_plane_uphill_and_downhill_differ_as_tobler_says():
+    n, cell, g = 201, 10.0, 0.1  # z rises 0.1 m per m eastwards
+    cols = np.arange(n) * cell
+    dem = make_dem(np.tile(cols * g, (n, 1)), cell)
+    cd = cost_distance(dem, [centre(dem, 100, 100)])
+    east = cd.hours[100, 200]   # 1 km uphill at 10 %
+    west = cd.hours[100, 0]     # 1 km downhill at 10 %
+    north = cd.hours[0, 100]    # 1 km along the contour
+    assert east == pytest.approx(1 / speed(0.1), rel=1e-9)
+    assert west == pytest.approx(1 / speed(-0.1), rel=1e-9)
+    assert north == pytest.approx(1 / FLAT, rel=1e-9)
+    assert east / west == pytest.approx(math.exp(3.5 * 0.1), rel=1e-9)
+    # Diagonal north-east: tan θ = 0.1 / √2 along the move; 0.5·√2 km.
+    ne = cd.hours[50, 150]
+    assert ne == pytest.approx(0.5 * math.sqrt(2) / speed(0.1 / math.sqrt(2)), rel=1e-9)
+    # Walking *to* the centre: the reverse search swaps uphill and downhill.
+    back = cost_distance(dem, [centre(dem, 100, 100)], reverse=True)
+    assert back.hours[100, 200] == pytest.approx(west, rel=1e-9)
+    assert back.hours[100, 0] == pytest.approx(east, rel=1e-9)
+
+
+def _reference_dijkstra(z: np.ndarray, cell: float, src: tuple[int, int]) -> np.ndarray:
+    """Independent check: the 32-move graph built edge by edge with numpy and solved by
+    scipy.sparse.csgraph.dijkstra. Each move is timed over the points where it crosses rows
+    (or columns) of cell centres, elevations interpolated linearly between the two cells."""
+    n_r, n_c = z.shape
+    rows, cols, weights = [], [], []
+    rr, cc = np.indices(z.shape)
+    for dr, dc in moves(3):
+        k = max(abs(dr), abs(dc))
+        piece = math.hypot(dr, dc) * cell / k
+        ok = (rr + dr >= 0) & (rr + dr < n_r) & (cc + dc >= 0) & (cc + dc < n_c)
+        r0, c0 = rr[ok], cc[ok]
+        hours = np.zeros(len(r0))
+        z_prev = z[r0, c0]
+        for s in range(1, k + 1):
+            fr, fc = r0 + dr * s / k, c0 + dc * s / k
+            lo_r, lo_c = np.floor(fr).astype(int), np.floor(fc).astype(int)
+            hi_r, hi_c = np.minimum(lo_r + 1, n_r - 1), np.minimum(lo_c + 1, n_c - 1)
+            wr, wc = fr - lo_r, fc - lo_c
+            z_here = ((1 - wr) * (1 - wc) * z[lo_r, lo_c] + (1 - wr) * wc * z[lo_r, hi_c]
+                      + wr * (1 - wc) * z[hi_r, lo_c] + wr * wc * z[hi_r, hi_c])
+            hours += piece / 1000 / (6 * np.exp(-3.5 * np.abs((z_here - z_prev) / piece + 0.05)))
+            z_prev = z_here
+        rows.append(r0 * n_c + c0)
+        cols.append((r0 + dr) * n_c + c0 + dc)
+        weights.append(hours)
+    graph = coo_matrix((np.concatenate(weights), (np.concatenate(rows), np.concatenate(cols))),
+                       shape=(z.size, z.size)).tocsr()
+    return dijkstra(graph, directed=True, indices=src[0] * n_c + src[1]).reshape(z.shape)
+
+
+def test_engine_matches_scipy_dijkstra_on_rugged_terrain():
+    rng = np.random.default_rng(7)
+    z = np.cumsum(np.cumsum(rng.normal(0, 3, (40, 40)), axis=0), axis=1)  # rough, 0–300 m
+    dem = make_dem(z, 30.0)
+    ours = cost_distance(dem, [centre(dem, 12, 25)]).hours
+    ref = _reference_dijkstra(np.asarray(dem.array, float), 30.0, (12, 25))
+    # The outer 3 cells are never expanded (moves would leave the grid); compare inside them.
+    inner = np.s_[3:-3, 3:-3]
+    assert np.isfinite(ref[inner]).all()
+    np.testing.assert_allclose(ours[inner], ref[inner], rtol=1e-5)
+
+
+def test_long_moves_do_not_jump_a_one_cell_wall():
+    """A wall one cell wide, without data except a one-cell gap: even the three-cell moves
+    must pass through the gap."""
+    n = 61
+    z = np.zeros((n, n))
+    z[:, 30] = np.nan
+    z[10, 30] = 0.0  # the gap
+    dem = make_dem(z)
+    start, goal = centre(dem, 40, 20), centre(dem, 40, 40)
+    cd = cost_distance(dem, [start])
+    via = math.hypot(30 - 20, 10 - 40) * 2 * 10 / 1000  # to the gap and back down: 2 legs
+    assert cd.hours[40, 40] == pytest.approx(via / FLAT, rel=0.02)
+    assert cd.hours[40, 40] >= via / FLAT * (1 - 1e-9)
+    path = cd.path(goal)
+    gap_cell = shapely.Point(centre(dem, 10, 30)).buffer(5.01, cap_style="square")
+    assert path.intersects(gap_cell)
+
+
+# ------------------------------------------------------------------------------- routes
+
+
+def test_ridge_forces_a_detour_through_the_pass():
+    n, cell = 201, 10.0
+    cols = np.arange(n)
+    # A 300 m ridge (slopes of 150 %) along column 100, with a flat pass at rows 20–30.
+    ridge = np.clip(300 - 15 * np.abs(cols - 100), 0, None).astype(float)
+    z = np.tile(ridge, (n, 1))
+    z[20:31, 80:121] = 0.0
+    dem = make_dem(z, cell)
+    o, t = centre(dem, 150, 40), centre(dem, 150, 160)
+    routes = walking_routes(dem, points([o], ["west"]), points([t], ["east"]))
+    assert len(routes) == 1 and routes.loc[0, "origin"] == "west"
+    line = routes.geometry.iloc[0]
+    pass_box = shapely.box(*centre(dem, 31, 80), *centre(dem, 19, 121))
+    assert line.intersects(pass_box)
+    assert routes.loc[0, "climb_m"] == pytest.approx(0.0, abs=1e-6)
+    # By hand: the shortest way on flat ground hugs the ridge's corners at the pass, the
+    # corners between cells (30, 80)/(31, 81) and (30, 120)/(31, 119).
+    corner = lambda row, col: np.array(dem.transform @ (col, row))  # noqa: E731
+    p1, p2 = corner(31, 81), corner(31, 119)
+    legs_km = (np.hypot(*(p1 - o)) + np.hypot(*(p2 - p1)) + np.hypot(*(t - p2))) / 1000
+    assert routes.loc[0, "hours"] == pytest.approx(legs_km / FLAT, rel=0.02)
+    assert routes.loc[0, "hours"] >= legs_km / FLAT * (1 - 1e-9)
+    # Crossing the ridge directly would take far longer than the detour.
+    direct = 0.6 / FLAT + 2 * 0.2 / speed(1.5)
+    assert routes.loc[0, "hours"] < direct / 2
+
+
+def _disc_detour_km(half_km: float, radius_km: float) -> float:
+    """Shortest way between two points ``half_km`` either side of a disc's centre, around it:
+    two tangents and the arc between them."""
+    tangent = math.sqrt(half_km ** 2 - radius_km ** 2)
+    arc = radius_km * (math.pi - 2 * math.acos(radius_km / half_km))
+    return 2 * tangent + arc
+
+
+def test_visible_penalty_keeps_the_route_out_of_a_posts_view():
+    n, cell = 241, 25.0
+    dem = make_dem(np.zeros((n, n)), cell)
+    o, t = centre(dem, 120, 40), centre(dem, 120, 200)  # 4 km apart
+    post = gpd.GeoDataFrame({"range_km": [1.0], "height_m": [10.0]},
+                            geometry=[shapely.Point(centre(dem, 120, 120))], crs=UTM38)
+    plain = walking_routes(dem, points([o]), points([t]))
+    seen = walking_routes(dem, points([o]), points([t]), posts=post, visible_penalty=3)
+    # Without a penalty: the straight line; 2 km of it in view when the post is known.
+    assert plain.loc[0, "hours"] == pytest.approx(4.0 / FLAT, rel=1e-6)
+    assert np.isnan(plain.loc[0, "exposed_km"])
+    # With it: around the 1 km disc the post sees on flat ground (tangents + arc, 4.51 km).
+    detour = _disc_detour_km(2.0, 1.0)
+    assert seen.loc[0, "hours"] == pytest.approx(detour / FLAT, rel=0.03)
+    assert seen.loc[0, "walk_hours"] == pytest.approx(seen.loc[0, "hours"], rel=1e-9)
+    assert seen.loc[0, "exposed_km"] == pytest.approx(0.0, abs=0.05)
+    assert not seen.geometry.iloc[0].intersects(shapely.Point(centre(dem, 120, 120)).buffer(900))
+    # Straight through would cost 2 km × 3 + 2 km: the detour wins.
+    assert seen.loc[0, "hours"] < 8.0 / FLAT
+
+
+def test_visible_mask_penalty_is_a_time_multiplier():
+    n = 101
+    dem = make_dem(np.zeros((n, n)))
+    vis = np.ones((n, n), bool)  # everything seen: no way round it
+    o, t = centre(dem, 50, 10), centre(dem, 50, 90)
+    r = walking_routes(dem, points([o]), points([t]), visible=vis, visible_penalty=2.5)
+    assert r.loc[0, "hours"] == pytest.approx(2.5 * 0.8 / FLAT, rel=1e-9)
+    assert r.loc[0, "walk_hours"] == pytest.approx(0.8 / FLAT, rel=1e-9)
+    assert r.loc[0, "exposed_km"] == pytest.approx(r.loc[0, "km"], rel=1e-9)
+
+
+def test_routes_table_pairs_ids_and_geodesic_km():
+    n = 81
+    dem = make_dem(np.zeros((n, n)), 20.0)
+    o = points([centre(dem, 10, 10), centre(dem, 70, 10)], ["a", "b"])
+    t = points([centre(dem, 10, 70), centre(dem, 40, 40), centre(dem, 70, 70)],
+               ["x", "y", "z"])
+    r = walking_routes(dem, o, t)
+    assert list(zip(r.origin, r.target)) == [(a, b) for a in "ab" for b in "xyz"]
+    np.testing.assert_allclose(r["km"], geodesic_length_km(r.geometry.values, r.crs))
+    # Geodesic km differ from projected metres only by the UTM scale (< 0.1 % here).
+    np.testing.assert_allclose(r["km"], r.geometry.length / 1000, rtol=1e-3)
+    assert r.loc[0, "hours"] == pytest.approx(1.2 / FLAT, rel=1e-9)  # a→x: 60 cells × 20 m
+    # Each line runs from its origin's cell centre to its target's.
+    assert shapely.Point(r.geometry.iloc[0].coords[0]).distance(o.geometry.iloc[0]) < 1e-6
+    assert shapely.Point(r.geometry.iloc[0].coords[-1]).distance(t.geometry.iloc[0]) < 1e-6
+    # zip: the i-th origin to the i-th target.
+    z = walking_routes(dem, o, t.iloc[[0, 2]], pairs="zip")
+    assert list(zip(z.origin, z.target)) == [("a", "x"), ("b", "z")]
+    np.testing.assert_allclose(z["hours"], [1.2 / FLAT, 1.2 / FLAT], rtol=1e-9)
+
+
+def test_backward_search_gives_the_same_routes_as_forward():
+    rng = np.random.default_rng(3)
+    z = np.cumsum(np.cumsum(rng.normal(0, 2, (60, 60)), axis=0), axis=1)
+    dem = make_dem(z, 30.0)
+    one = points([centre(dem, 10, 10)], ["o"])
+    many = points([centre(dem, 50, 50), centre(dem, 10, 50)], ["t1", "t2"])
+    fwd = walking_routes(dem, one, many)             # one origin: a forward search
+    back = walking_routes(dem, many, one)            # one target: a backward search
+    rev = cost_distance(dem, [centre(dem, 10, 10)], reverse=True).hours
+    np.testing.assert_allclose(back["hours"], [rev[50, 50], rev[10, 50]], rtol=1e-9)
+    # Uphill one way is downhill the other: on rough ground the two directions differ.
+    assert not np.allclose(fwd["hours"], back["hours"], rtol=1e-3)
+
+
+def test_bad_inputs_raise_input_errors():
+    dem = make_dem(np.zeros((21, 21)))
+    inside = points([centre(dem, 10, 10)])
+    outside = points([[X0 - 1000, Y0 - 1000]])
+    with pytest.raises(InputError, match="outside the DEM"):
+        walking_routes(dem, inside, outside)
+    holes = make_dem(np.where(np.eye(21, dtype=bool), np.nan, 0.0))
+    with pytest.raises(InputError, match="without data"):
+        walking_routes(holes, points([centre(dem, 5, 5)]), inside)
+    with pytest.raises(InputError, match="needs posts"):
+        walking_routes(dem, inside, inside, visible_penalty=3)
+    with pytest.raises(InputError, match="≥ 1"):
+        walking_routes(dem, inside, inside, visible=np.ones((21, 21), bool), visible_penalty=0.5)
+    with pytest.raises(InputError, match="zip"):
+        walking_routes(dem, inside, points([centre(dem, 1, 1), centre(dem, 2, 2)]), pairs="zip")
+    lonlat = Dem(np.zeros((21, 21), np.float32), Affine(0.001, 0, 44, 0, -0.001, 35), 4326)
+    with pytest.raises(InputError, match="degrees"):
+        cost_distance(lonlat, [[44.01, 34.99]])
+
+
+def test_unreachable_target_gives_nan_and_a_warning():
+    z = np.zeros((41, 41))
+    z[:, 20] = np.nan  # a wall of nodata, no gap
+    dem = make_dem(z)
+    with pytest.warns(UserWarning, match="cannot be walked"):
+        r = walking_routes(dem, points([centre(dem, 20, 5)]), points([centre(dem, 20, 35)]))
+    assert np.isnan(r.loc[0, "hours"]) and r.geometry.iloc[0].is_empty
+
+
+# ------------------------------------------------------------------------------- corridors
+
+CELL = 200.0
+# DEM: 60 km × 104 km around the strips, its columns shifted a quarter cell so that no zone
+# edge or seam runs along a cell edge. A's last cells are centred 150 m inside A, B's first
+# 50 m inside B: every crossing between them measures 20.2 km east-west.
+DEM_X0, DEM_Y0 = X0 - 10e3 - 50, Y0 - 2e3
+NX, NY = 300, 520
+XC = (np.arange(NX) + 0.5) * CELL + DEM_X0   # cell-centre eastings
+
+
+def strips_analysis(strips, strips_area, posts=None):
+    return gapmap.analyze(strips, gapmap.parse_side("krg=peshmerga"),
+                          gapmap.parse_side("federal=isf"), posts=posts, study_area=strips_area)
+
+
+def test_corridor_terrain_on_a_tilted_plane(strips, strips_area):
+    res = strips_analysis(strips, strips_area)
+    assert len(res.corridors) == 1  # the whole 100 km seam
+    g = 0.05  # z rises 5 m per 100 m towards side B
+    dem = make_dem(np.tile((XC - X0) * g, (NY, 1)), CELL, DEM_X0, DEM_Y0)
+    t = corridor_terrain(res, dem)
+    assert list(t.columns) == ["slope_mean_deg", "tri_mean_m", "crossing_hours"]
+    assert t.index.name == "corridor_id" and list(t.index) == ["C1"]
+    assert t.loc["C1", "slope_mean_deg"] == pytest.approx(math.degrees(math.atan(g)), abs=1e-4)
+    # Riley TRI of a plane: six of the eight neighbours differ by g·cell → g·cell·√6.
+    assert t.loc["C1", "tri_mean_m"] == pytest.approx(g * CELL * math.sqrt(6), rel=1e-5)
+    # A's edge cell centre (150 m inside A) to B's (50 m inside B): 20.2 km at 5 % uphill.
+    assert t.loc["C1", "crossing_hours"] == pytest.approx(20.2 / speed(g), rel=1e-9)
+    # Tilted the other way the walk from A to B is downhill at 5 %: Tobler's fastest, 6 km/h.
+    down = make_dem(np.tile(-(XC - X0) * g, (NY, 1)), CELL, DEM_X0, DEM_Y0)
+    assert corridor_terrain(res, down).loc["C1", "crossing_hours"] == pytest.approx(
+        20.2 / 6.0, rel=1e-9)
+
+
+def test_crossing_goes_through_its_own_corridor(strips, strips_area):
+    """A ridge along the seam with a pass in the north; a post covers the seam's middle, so the
+    seam splits into a northern corridor (holding the pass) and a southern one (all ridge)."""
+    post = gpd.GeoDataFrame({"range_km": [5.0]}, geometry=[shapely.Point(X0 + 20e3, Y0 + 50e3)],
+                            crs=UTM38)
+    res = strips_analysis(strips, strips_area, posts=post)
+    assert len(res.corridors) == 2
+    north_id = res.corridors.loc[res.corridors.geometry.centroid.y.idxmax(), "corridor_id"]
+    south_id = res.corridors.loc[res.corridors.geometry.centroid.y.idxmin(), "corridor_id"]
+    # The seam x = X0 + 20 km runs through the cells centred at X0 + 20.05 km, which carry
+    # the crest. Ridge: 300 m high, 2 km each side: 15 %.
+    crest = X0 + 20e3 + 50
+    ridge = np.clip(300 * (1 - np.abs(XC - crest) / 2000), 0, None)
+    z = np.tile(ridge, (NY, 1))
+    rows_y = DEM_Y0 + (NY - np.arange(NY) - 0.5) * CELL   # cell-centre northings
+    z[(rows_y > Y0 + 80e3) & (rows_y < Y0 + 82e3)] = 0.0    # the pass
+    dem = make_dem(z, CELL, DEM_X0, DEM_Y0)
+    t = corridor_terrain(res, dem)
+    # North: straight through the pass on flat ground, 20.2 km.
+    assert t.loc[north_id, "crossing_hours"] == pytest.approx(20.2 / FLAT, rel=1e-9)
+    # South: over the ridge, 2 km up at 15 %, 2 km down at 15 %, 16.2 km flat.
+    by_hand = 16.2 / FLAT + 2 / speed(0.15) + 2 / speed(-0.15)
+    assert t.loc[south_id, "crossing_hours"] == pytest.approx(by_hand, rel=1e-9)
+    assert t.loc[south_id, "slope_mean_deg"] == pytest.approx(0.0, abs=1e-9)  # on the crest
+    assert t.loc[north_id, "slope_mean_deg"] > 0  # the pass walls are steep
+    # The routes: the northern one runs through the pass, the southern one stays south.
+    routes = crossing_routes(res, dem).set_index("corridor_id")
+    assert routes.loc[north_id, "geometry"].intersects(
+        shapely.box(X0 + 19e3, Y0 + 80e3, X0 + 21e3, Y0 + 82e3))
+    assert routes.loc[south_id, "geometry"].bounds[3] < Y0 + 45.5e3  # corridor ends at 45 km
+    assert routes.loc[south_id, "km"] == pytest.approx(20.2, rel=1e-3)
+    np.testing.assert_allclose(routes["crossing_hours"], t.loc[routes.index, "crossing_hours"])
+
+
+def test_analyze_with_a_dem_file_adds_terrain_columns(strips, strips_area, tmp_path):
+    g = 0.05
+    z = np.tile((XC - X0) * g, (NY, 1)).astype(np.float32)
+    path = tmp_path / "tilted.tif"
+    dem = make_dem(z, CELL, DEM_X0, DEM_Y0)
+    with rasterio.open(path, "w", driver="GTiff", height=NY, width=NX, count=1,
+                       dtype="float32", crs="EPSG:32638", transform=dem.transform) as dst:
+        dst.write(z, 1)
+    res = gapmap.analyze(strips, gapmap.parse_side("krg=peshmerga"),
+                         gapmap.parse_side("federal=isf"), study_area=strips_area, dem=path)
+    row = res.corridors.iloc[0]
+    assert row["crossing_hours"] == pytest.approx(20.2 / speed(g), rel=1e-9)
+    assert row["slope_mean_deg"] == pytest.approx(math.degrees(math.atan(g)), abs=1e-4)
+
+
+def test_no_corridors_gives_an_empty_table(strips, strips_area):
+    res = strips_analysis(strips, strips_area)
+    empty = dataclasses.replace(res, corridors=res.corridors.iloc[:0])
+    t = corridor_terrain(empty, make_dem(np.zeros((10, 10)), CELL, DEM_X0, DEM_Y0))
+    assert len(t) == 0 and list(t.columns) == ["slope_mean_deg", "tri_mean_m", "crossing_hours"]
+
+
+# ------------------------------------------------------------------------------- CLI
+
+
+def test_cli_routes_writes_lonlat_geojson(tmp_path):
+    from gapmap.cli import main
+
+    n, cell = 101, 20.0
+    z = np.zeros((n, n), np.float32)
+    dem = make_dem(z, cell)
+    with rasterio.open(tmp_path / "dem.tif", "w", driver="GTiff", height=n, width=n, count=1,
+                       dtype="float32", crs="EPSG:32638", transform=dem.transform) as dst:
+        dst.write(z, 1)
+    points([centre(dem, 50, 10)], ["camp"]).to_file(tmp_path / "from.geojson")
+    points([centre(dem, 50, 90)], ["town"]).to_crs(4326).to_file(tmp_path / "to.geojson")
+    out = tmp_path / "out" / "routes.geojson"
+    run = CliRunner().invoke(main, ["routes", "--dem", str(tmp_path / "dem.tif"),
+                                    "--from", str(tmp_path / "from.geojson"),
+                                    "--to", str(tmp_path / "to.geojson"), "--out", str(out)])
+    assert run.exit_code == 0, run.output
+    assert "camp" in run.output and "town" in run.output
+    r = gpd.read_file(out)
+    assert r.crs.to_epsg() == 4326 and len(r) == 1
+    assert r.loc[0, "hours"] == pytest.approx(1.6 / FLAT, rel=1e-6)
+    assert r.loc[0, "km"] == pytest.approx(1.6, rel=1e-3)
+    # A point off the DEM: one line on stderr, exit code 2, nothing written.
+    points([[X0 - 5000, Y0]], ["far"]).to_file(tmp_path / "far.geojson")
+    bad = CliRunner().invoke(main, ["routes", "--dem", str(tmp_path / "dem.tif"),
+                                    "--from", str(tmp_path / "far.geojson"),
+                                    "--to", str(tmp_path / "to.geojson"),
+                                    "--out", str(tmp_path / "bad.geojson")])
+    assert bad.exit_code == 2
+    assert "outside the DEM" in bad.output
+    assert not (tmp_path / "bad.geojson").exists()
+    helptext = CliRunner().invoke(main, ["routes", "--help"])
+    assert helptext.exit_code == 0 and "--visible-penalty" in helptext.output
