@@ -83,6 +83,16 @@ def to_lonlat(geoms, crs: CRS, densify_m: float = 1000.0) -> np.ndarray:
     return shapely.transform(geoms, lambda xy: np.column_stack(t.transform(xy[:, 0], xy[:, 1])))
 
 
+def _lonlat(geoms, crs) -> np.ndarray:
+    """Geometries in lon/lat, densified so that edges follow the ellipsoid closely enough."""
+    if isinstance(geoms, gpd.GeoSeries):
+        crs = geoms.crs if crs is None else crs
+        geoms = geoms.values
+    c = CRS.from_user_input(crs)
+    arr = np.asarray(geoms, dtype=object)
+    return shapely.segmentize(arr, 0.01) if c.is_geographic else to_lonlat(arr, c)
+
+
 def geodesic_length_km(geoms: Iterable | gpd.GeoSeries, crs: CRS | None = None) -> np.ndarray:
     """Geodesic length (km) of projected or lon/lat line geometries.
 
@@ -92,27 +102,11 @@ def geodesic_length_km(geoms: Iterable | gpd.GeoSeries, crs: CRS | None = None) 
     >>> round(float(geodesic_length_km([shapely.LineString([(44, 34), (44, 35)])], 4326)[0]), 2)
     110.95
     """
-    if isinstance(geoms, gpd.GeoSeries):
-        crs = geoms.crs if crs is None else crs
-        geoms = geoms.values
-    c = CRS.from_user_input(crs)
-    arr = np.asarray(geoms, dtype=object)
-    ll = arr if c.is_geographic else to_lonlat(arr, c)
-    if c.is_geographic:
-        ll = shapely.segmentize(ll, 0.01)
     return np.array([GEOD.geometry_length(g) / 1000.0 if g is not None and not g.is_empty else 0.0
-                     for g in ll])
+                     for g in _lonlat(geoms, crs)])
 
 
 def geodesic_area_km2(geoms: Iterable | gpd.GeoSeries, crs: CRS | None = None) -> np.ndarray:
     """Geodesic area (km²) of projected or lon/lat polygons."""
-    if isinstance(geoms, gpd.GeoSeries):
-        crs = geoms.crs if crs is None else crs
-        geoms = geoms.values
-    c = CRS.from_user_input(crs)
-    arr = np.asarray(geoms, dtype=object)
-    ll = arr if c.is_geographic else to_lonlat(arr, c)
-    if c.is_geographic:
-        ll = shapely.segmentize(ll, 0.01)
     return np.array([abs(GEOD.geometry_area_perimeter(g)[0]) / 1e6
-                     if g is not None and not g.is_empty else 0.0 for g in ll])
+                     if g is not None and not g.is_empty else 0.0 for g in _lonlat(geoms, crs)])

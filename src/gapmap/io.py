@@ -116,6 +116,17 @@ def _polygonal(geom):
     return shapely.union_all(polys) if polys else shapely.Polygon()
 
 
+def _layer_or_path(path, layer: str | None, what: str, kind: str
+                   ) -> tuple[gpd.GeoDataFrame, str]:
+    """A layer given as a GeoDataFrame (copied, CRS checked) or read from a path."""
+    if isinstance(path, gpd.GeoDataFrame):
+        src = path.attrs.get("source", what)
+        if path.crs is None:
+            raise InputError(src, "crs", f"{what} has no coordinate reference system", _CRS_FIX)
+        return path.copy(), src
+    return read_layer(path, layer, what=what, geom_types=(kind,)), str(path)
+
+
 def _find_field(gdf: gpd.GeoDataFrame, name: str) -> str | None:
     """Case-insensitive column lookup."""
     for col in gdf.columns:
@@ -137,13 +148,7 @@ def load_zones(path: str | os.PathLike | gpd.GeoDataFrame, side_a: Side, side_b:
     >>> zones = load_zones("geodata/zones.geojson", parse_side("krg=peshmerga"),
     ...                    parse_side("federal=isf,pmf"))  # doctest: +SKIP
     """
-    if isinstance(path, gpd.GeoDataFrame):
-        gdf, src = path.copy(), path.attrs.get("source", "zones")
-        if gdf.crs is None:
-            raise InputError(src, "crs", "zones have no coordinate reference system", _CRS_FIX)
-    else:
-        gdf = read_layer(path, layer, what="zones", geom_types=("Polygon",))
-        src = str(path)
+    gdf, src = _layer_or_path(path, layer, "zones", "Polygon")
     col = _find_field(gdf, force_field)
     if col is None:
         raise InputError(src, force_field, "force field not found in zones "
@@ -185,13 +190,7 @@ def load_posts(path: str | os.PathLike | gpd.GeoDataFrame, *, layer: str | None 
     >>> posts[["range_km", "height_m"]].dtypes.tolist()  # doctest: +SKIP
     [dtype('float64'), dtype('float64')]
     """
-    if isinstance(path, gpd.GeoDataFrame):
-        gdf, src = path.copy(), path.attrs.get("source", "posts")
-        if gdf.crs is None:
-            raise InputError(src, "crs", "posts have no coordinate reference system", _CRS_FIX)
-    else:
-        gdf = read_layer(path, layer, what="posts", geom_types=("Point",))
-        src = str(path)
+    gdf, src = _layer_or_path(path, layer, "posts", "Point")
     gdf = gdf.explode(index_parts=False) if len(gdf) else gdf
     out = gdf.copy()
     for name, default in (("range_km", default_range_km), ("height_m", default_height_m)):
@@ -217,13 +216,7 @@ def load_posts(path: str | os.PathLike | gpd.GeoDataFrame, *, layer: str | None 
 def load_study_area(path: str | os.PathLike | gpd.GeoDataFrame, *, layer: str | None = None
                     ) -> gpd.GeoDataFrame:
     """Read the study area (polygons), dissolved into one feature."""
-    if isinstance(path, gpd.GeoDataFrame):
-        gdf, src = path.copy(), path.attrs.get("source", "study area")
-        if gdf.crs is None:
-            raise InputError(src, "crs", "study area has no coordinate reference system", _CRS_FIX)
-    else:
-        gdf = read_layer(path, layer, what="study area", geom_types=("Polygon",))
-        src = str(path)
+    gdf, src = _layer_or_path(path, layer, "study area", "Polygon")
     if not len(gdf):
         raise InputError(src, None, "study area has no polygons", "give at least one polygon")
     out = gpd.GeoDataFrame(geometry=[shapely.union_all(gdf.geometry.values)], crs=gdf.crs)
