@@ -659,18 +659,20 @@ def _visibility_unguarded(seam_lines, dist_a, dist_b, reach_m, posts_m, dem, set
 
 
 def _with_terrain(result: Analysis, dem) -> Analysis:
-    """Add slope, ruggedness and crossing time per corridor (terrain stage)."""
+    """Add slope, ruggedness and crossing time per corridor (terrain stage).
+
+    Corridors and minor stretches go through one call, so the DEM window is read once.
+    """
     from .routes import corridor_terrain
 
+    cols = ["slope_mean_deg", "tri_mean_m", "crossing_hours"]
+    both = pd.concat([result.corridors, result.minor], ignore_index=True)
+    if len(both):
+        terr = corridor_terrain(dataclasses.replace(result, corridors=both), dem)
+    else:
+        terr = pd.DataFrame(columns=cols, dtype=float)
     out = {}
     for name in ("corridors", "minor"):
         table = getattr(result, name)
-        if len(table) == 0:
-            for col in ("slope_mean_deg", "tri_mean_m", "crossing_hours"):
-                table = table.assign(**{col: pd.Series(dtype=float)})
-            out[name] = table
-            continue
-        sub = dataclasses.replace(result, corridors=table)
-        terr = corridor_terrain(sub, dem)
-        out[name] = table.merge(terr, left_on="corridor_id", right_index=True, how="left")
+        out[name] = table.merge(terr[cols], left_on="corridor_id", right_index=True, how="left")
     return dataclasses.replace(result, **out)
