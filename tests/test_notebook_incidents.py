@@ -2,25 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import nbformat
-from nbclient import NotebookClient
-
-ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOK = ROOT / "notebooks" / "03_incidents.ipynb"
+from .notebook_runner import run_notebook
 
 
 def test_incidents_notebook_runs(monkeypatch):
-    nb = nbformat.read(NOTEBOOK, as_version=4)
-    monkeypatch.setenv("MPLBACKEND", "Agg")
-    client = NotebookClient(nb, timeout=300, kernel_name="python3",
-                            resources={"metadata": {"path": str(ROOT)}})
-    client.execute()
-    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
-    assert not [o for o in outputs if o.get("output_type") == "error"]
-    text = "\n".join(o.get("text", "") for o in outputs if o.get("output_type") == "stream")
-    assert "exploitation ratio" in text and "95% CI" in text
-    assert "hexagons" in text and "hot" in text
-    images = [o for o in outputs if "image/png" in o.get("data", {})]
-    assert len(images) >= 4  # Gi* map, density, yearly and monthly charts
+    ran = run_notebook("03_incidents.ipynb", monkeypatch, timeout_s=300)
+    assert "exploitation ratio" in ran.text and "95% CI" in ran.text
+    assert "hexagons" in ran.text and "hot" in ran.text
+    assert ran.images >= 4  # Gi* map, density, yearly and monthly charts
