@@ -23,6 +23,36 @@ from .settings import Settings, Side, parse_side
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
+# The later stages pull in numba, folium, matplotlib and PySAL: load them on first use so that
+# ``import gapmap`` (and every CLI start) stays fast.
+_LAZY = {
+    "read_dem": "terrain", "slope": "terrain", "tri": "terrain", "hillshade": "terrain",
+    "build_dem": "terrain", "Dem": "terrain",
+    "coverage": "viewshed", "visible_from_posts": "viewshed",
+    "walking_routes": "routes", "corridor_terrain": "routes", "crossing_routes": "routes",
+    "read_incidents": "incidents", "incident_metrics": "incidents",
+    "with_incidents": "incidents", "exploitation_ratio": "incidents",
+    "gi_star_hexes": "hotspots", "kernel_density": "hotspots", "monthly_counts": "hotspots",
+    "place_posts": "placement", "max_coverage": "placement",
+    "make_map": "maps", "save_map": "maps", "plot_map": "figures", "write_report": "report",
+    "write_metrics": "outputs", "load_scenario": "scenario", "run_scenario": "scenario",
+    "run_demo": "demo",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'gapmap' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 __all__ = [
     "__version__",
     "Analysis",
@@ -43,4 +73,5 @@ __all__ = [
     "Settings",
     "Side",
     "parse_side",
+    *sorted(_LAZY),
 ]
