@@ -123,8 +123,8 @@ def format_summary(analysis: Analysis) -> str:
         r = s["exploitation_ratio"]
         lines.append(f"  incidents            {s.get('incidents_total', 0):10d}   "
                      f"({s.get('incidents_in_gap', 0)} in the gap)")
-        lines.append(f"  exploitation ratio   {r:10.2f}   (95% CI {s['exploitation_ratio_low']:.2f}"
-                     f"–{s['exploitation_ratio_high']:.2f})")
+        lines.append(f"  exploitation ratio   {r:10.3g}   (95% CI {s['exploitation_ratio_low']:.3g}"
+                     f"–{s['exploitation_ratio_high']:.3g})")
     table = corridor_table(analysis)
     if len(table):
         cols = [c for c in ("corridor_id", "length_km", "width_min_km", "width_mean_km",
