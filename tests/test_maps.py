@@ -112,7 +112,7 @@ def test_layers_legend_and_headline():
     # Headline figures: 84 of 100 km unguarded, longest 45 km.
     s = res.summary
     assert f'{s["unguarded_length_km"]:,.1f} km' == "84.0 km"
-    assert "84.0 km" in page and "45.0 km" in page and "84%" in page
+    assert "84.0 km" in page and "45.0 km" in page and "84.0%" in page
     # Legend: each force with its side, the corridor ramp from 17 to 45 km, the illustrative tag.
     for label in ("peshmerga (krg)", "isf (federal)", "pmf (federal)"):
         assert label in page

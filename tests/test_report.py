@@ -40,7 +40,7 @@ def test_summary_and_corridor_table():
     res = strips_analysis()
     page = render_report(res, dpi=60)
     # Headline cards and summary from the analysis: 84 of 100 km, longest 45 km.
-    assert "84.0 km" in page and "84%" in page and "45.0 km" in page and "100.0 km" in page
+    assert "84.0 km" in page and "84.0%" in page and "45.0 km" in page and "100.0 km" in page
     rows = re.findall(r"<tr><td class=\"t\">(C\d+)</td>(.*?)</tr>", page, flags=re.S)
     assert [r[0] for r in rows] == ["C1", "C2", "C3"]
     first = re.findall(r"<td>([^<]*)</td>", rows[0][1])

@@ -292,7 +292,7 @@ def plot_map(analysis, *, incidents: Any = None, placement: Any = None,
               else "")
            + f"; longest corridor {s.get('longest_corridor_km', float('nan')):,.1f} km")
     if s.get("exploitation_ratio") is not None and "exploitation_ratio" in s:
-        sub += f"; exploitation ratio {s['exploitation_ratio']:.2f}"
+        sub += f"; exploitation ratio {s['exploitation_ratio']:.3g}"
     ax.text(0, 1.005, sub, transform=ax.transAxes, fontsize=8, va="bottom", color="#333")
 
     notes = illustrative_notes(zones, inc)

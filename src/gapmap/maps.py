@@ -824,7 +824,7 @@ def _headline_html(analysis, title: str | None) -> str:
             return "—"
         return f"{f:,.{digits}f}" if math.isfinite(f) else "—"
     share = s.get("unguarded_share")
-    share_txt = (f"{100 * float(share):.0f}%" if share is not None and np.isfinite(float(share))
+    share_txt = (f"{100 * float(share):.1f}%" if share is not None and np.isfinite(float(share))
                  else "—")
     name_a, name_b = s.get("side_a", analysis.side_a.name), s.get("side_b", analysis.side_b.name)
     parts = []
@@ -839,8 +839,8 @@ def _headline_html(analysis, title: str | None) -> str:
             ("Gap area", f'{num("gap_area_km2", 0)} km²')]
     if "exploitation_ratio" in s and s.get("exploitation_ratio") is not None:
         rows.append(("Exploitation ratio",
-                     f'{num("exploitation_ratio", 2)} (95% CI {num("exploitation_ratio_low", 2)}'
-                     f'–{num("exploitation_ratio_high", 2)})'))
+                     f'{num("exploitation_ratio", 3)} (95% CI {num("exploitation_ratio_low", 3)}'
+                     f'–{num("exploitation_ratio_high", 3)})'))
     if "incidents_total" in s:
         rows.append(("Incidents", f'{s.get("incidents_total")} ({s.get("incidents_in_gap", "—")} '
                                   "in the gap)"))

@@ -210,15 +210,15 @@ def render_report(analysis, *, incidents: Any = None, monthly: pd.DataFrame | No
     share = s.get("unguarded_share")
     cards = [
         {"value": f"{_num(s.get('unguarded_length_km'))} km", "label": "unguarded seam"},
-        {"value": (f"{100 * float(share):.0f}%" if share is not None and np.isfinite(share)
+        {"value": (f"{100 * float(share):.1f}%" if share is not None and np.isfinite(share)
                    else "—"), "label": "of the seam unguarded"},
         {"value": f"{_num(s.get('longest_corridor_km'))} km", "label": "longest corridor"},
         {"value": f"{s.get('corridors', 0)}", "label": "corridors"},
     ]
     if s.get("exploitation_ratio") is not None and "exploitation_ratio" in s:
-        cards.append({"value": _num(s["exploitation_ratio"], 2),
-                      "label": f"exploitation ratio (95% CI {_num(s.get('exploitation_ratio_low'), 2)}"
-                               f"–{_num(s.get('exploitation_ratio_high'), 2)})"})
+        cards.append({"value": _num(s["exploitation_ratio"], 3),
+                      "label": f"exploitation ratio (95% CI {_num(s.get('exploitation_ratio_low'), 3)}"
+                               f"–{_num(s.get('exploitation_ratio_high'), 3)})"})
     summary_rows = [
         ("Seam length", f"{_num(s.get('seam_length_km'))} km"),
         ("Unguarded length", f"{_num(s.get('unguarded_length_km'))} km"),
