@@ -460,12 +460,13 @@ def test_inputs_are_not_modified(tmp_path, scene):
 def test_incident_options_and_reader(tmp_path):
     import click
 
-    from gapmap.cli.incidents import incident_options, read_incidents_from_options
+    from gapmap.cli._common import analysis_options
+    from gapmap.cli.incidents import read_incidents_from_options
 
     seen = {}
 
     @click.command()
-    @incident_options
+    @analysis_options
     def cmd(**kw):
         seen["kw"] = kw
         seen["inc"] = read_incidents_from_options(**kw)

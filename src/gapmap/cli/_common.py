@@ -158,11 +158,21 @@ def analysis_options(func: Callable) -> Callable:
         click.option("--until", help="Only incidents on or before this date (YYYY-MM-DD)."),
         click.option("--margin-km", type=float, help="Incident assignment margin beyond half "
                                                      "the width [5]."),
+    ]
+    for opt in reversed(opts):
+        func = opt(func)
+    return incident_filter_options(func)
+
+
+def incident_filter_options(func: Callable) -> Callable:
+    """Add ``--type`` and ``--actor`` (repeatable incident filters) to a command."""
+    opts = [
         click.option("--type", "types", multiple=True, metavar="TYPE",
                      help="Only incidents of this type (ACLED event_type or sub_event_type; "
                           "UCDP state-based, non-state, one-sided). Repeatable."),
         click.option("--actor", "actors", multiple=True, metavar="NAME",
-                     help="Only incidents involving this actor (whole words). Repeatable."),
+                     help="Only incidents involving this actor (whole words, either side). "
+                          "Repeatable."),
     ]
     for opt in reversed(opts):
         func = opt(func)

@@ -1,8 +1,8 @@
-"""`gapmap hotspots`, and the incident options other commands share.
+"""`gapmap hotspots`.
 
-``incident_options`` adds ``--incidents``, ``--incidents-format``, ``--since``, ``--until``,
-``--type``, ``--actor`` and ``--margin-km`` to a command; ``read_incidents_from_options`` turns
-their values into :class:`gapmap.incidents.Incidents`.
+The incident options of the analysis commands live with the other shared options in
+``_common``; ``read_incidents_from_options`` turns their values into
+:class:`gapmap.incidents.Incidents`.
 """
 
 from __future__ import annotations
@@ -12,66 +12,17 @@ from typing import Any, Callable
 
 import click
 
-from ._common import ProgressBar
+from ._common import ProgressBar, incident_filter_options
 
-__all__ = ["COMMANDS", "incident_options", "read_incidents_from_options",
-           "incident_filter_options"]
+__all__ = ["COMMANDS", "read_incidents_from_options"]
 
 _PATH = click.Path(dir_okay=False, path_type=Path)
-
-
-def incident_filter_options(func: Callable) -> Callable:
-    """Add ``--type`` and ``--actor`` (repeatable filters) to a command."""
-    opts = [
-        click.option("--type", "types", multiple=True, metavar="TYPE",
-                     help="Only incidents of this type (ACLED event_type or sub_event_type; "
-                          "UCDP state-based, non-state, one-sided). Repeatable."),
-        click.option("--actor", "actors", multiple=True, metavar="NAME",
-                     help="Only incidents involving this actor (whole words, either side). "
-                          "Repeatable."),
-    ]
-    for opt in reversed(opts):
-        func = opt(func)
-    return func
-
-
-def incident_options(func: Callable) -> Callable:
-    """Add the incident options: ``--incidents``, ``--incidents-format``, ``--since``,
-    ``--until``, ``--type``, ``--actor``, ``--margin-km``.
-
-    Examples
-    --------
-    >>> @click.command()
-    ... @incident_options
-    ... def cmd(**kw):
-    ...     inc = read_incidents_from_options(**kw)
-    """
-    opts = [
-        click.option("--incidents", type=_PATH,
-                     help="Incidents: ACLED or UCDP GED export, CSV with lat/lon, or a point "
-                          "layer."),
-        click.option("--incidents-format", type=click.Choice(
-            ["auto", "acled", "ucdp", "csv", "vector"]), default=None,
-            help="Incident file format [auto]."),
-        click.option("--since", help="Only incidents on or after this date (YYYY-MM-DD)."),
-        click.option("--until", help="Only incidents on or before this date (YYYY-MM-DD)."),
-    ]
-    after = [
-        click.option("--margin-km", type=float,
-                     help="Incident assignment margin beyond half the width [5]."),
-    ]
-    for opt in reversed(after):
-        func = opt(func)
-    func = incident_filter_options(func)
-    for opt in reversed(opts):
-        func = opt(func)
-    return func
 
 
 def read_incidents_from_options(**kw: Any):
     """Read the incidents the options name; ``None`` without ``--incidents``.
 
-    Accepts the keyword arguments of a command decorated with :func:`incident_options`
+    Accepts the keyword arguments of a command decorated with ``analysis_options``
     (others are ignored): ``incidents``, ``incidents_format``, ``since``, ``until``,
     ``types``, ``actors``.
     """
