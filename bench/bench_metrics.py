@@ -96,7 +96,7 @@ def main() -> int:
         t = best_of(lambda: run_scenario(sc), repeat)
         z = gpd.read_file(sc.zones)
         nv = int(shapely.get_num_coordinates(z.geometry.values).sum())
-        rows.append(("sample (geodata/)", nv, "–", t))
+        rows.append(("sample (geodata/)", nv, len(gpd.read_file(sc.posts)), t))
     grid = [(25_000, 1000), (50_000, 1000), (100_000, 1000), (100_000, 100), (100_000, 10_000)]
     if args.quick:
         grid = grid[:1]
