@@ -162,3 +162,25 @@ def test_missing_sides_error(files):
     res = CliRunner().invoke(main, ["metrics", "--zones", str(files["zones"]), "--out",
                                     str(files["dir"] / "o")])
     assert res.exit_code == 2 and "--side-a" in res.output
+
+
+def test_incidents_csv_with_named_coordinate_columns(files):
+    d = files["dir"]
+    # Three events on the seam, in the gap; coordinate columns with names nobody guesses.
+    from pyproj import Transformer
+
+    t = Transformer.from_crs(UTM38, 4326, always_xy=True)
+    rows = [t.transform(X0 + 20e3, Y0 + y) for y in (10e3, 30e3, 80e3)]
+    csv = d / "events.csv"
+    pd.DataFrame({"northing_deg": [r[1] for r in rows], "easting_deg": [r[0] for r in rows],
+                  "date": ["2020-01-05", "2020-02-05", "2020-03-05"]}).to_csv(csv, index=False)
+    base = ["metrics", "--zones", str(files["zones"]), *SIDES, "--study-area", str(files["area"]),
+            "--study-area-layer", "area", "--incidents", str(csv)]
+    res = CliRunner().invoke(main, [*base, "--out", str(d / "x")])
+    assert res.exit_code == 2 and "latitude" in res.output.lower()
+    run([*base, "--incidents-lat", "northing_deg", "--incidents-lon", "easting_deg",
+         "--out", str(d / "ok")])
+    table = pd.read_csv(d / "ok" / "corridors.csv")
+    assert table["incidents"].sum() == 3
+    pair = json.loads((d / "ok" / "summary.json").read_text())["pairs"][0]
+    assert pair["incidents_in_gap"] == 3

@@ -1095,10 +1095,7 @@ def scenario_layers(scenario, analysis, *, hillshade: bool = True, coverage: boo
     """
     out: dict[str, Any] = {}
     if scenario.incidents is not None:
-        from .incidents import read_incidents
-
-        out["incidents"] = read_incidents(scenario.incidents, format=scenario.incidents_format,
-                                          since=scenario.since, until=scenario.until)
+        out["incidents"] = scenario.read_incidents()
     dem = None
     if scenario.dem is not None and (hillshade or coverage):
         from .terrain import read_dem

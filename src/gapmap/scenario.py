@@ -42,7 +42,8 @@ else:  # pragma: no cover
 __all__ = ["Scenario", "load_scenario", "run_scenario"]
 
 _LAYER_KEYS = {"zones", "zones_layer", "force_field", "posts", "posts_layer", "study_area",
-               "study_area_layer", "incidents", "incidents_format", "dem", "roads"}
+               "study_area_layer", "incidents", "incidents_format", "incidents_lat",
+               "incidents_lon", "dem", "roads"}
 _PATH_KEYS = {"zones", "posts", "study_area", "incidents", "dem", "roads"}
 _PARAM_KEYS = {f.name for f in dataclasses.fields(Settings)} | {
     "visibility", "margin_km", "since", "until", "types", "actors"}
@@ -69,6 +70,8 @@ class Scenario:
     study_area_layer: str | None = None
     incidents: Path | None = None
     incidents_format: str = "auto"
+    incidents_lat: str | None = None
+    incidents_lon: str | None = None
     dem: Path | None = None
     roads: Path | None = None
     settings: Settings = field(default_factory=Settings)
@@ -79,6 +82,22 @@ class Scenario:
     types: tuple[str, ...] = ()
     actors: tuple[str, ...] = ()
     source: Path | None = None
+
+    def read_incidents(self):
+        """The scenario's incidents, read and filtered as it says (``None`` without any).
+
+        Returns
+        -------
+        gapmap.incidents.Incidents or None
+        """
+        if self.incidents is None:
+            return None
+        from .incidents import read_incidents
+
+        return read_incidents(self.incidents, format=self.incidents_format or "auto",
+                              lat=self.incidents_lat, lon=self.incidents_lon,
+                              since=self.since, until=self.until,
+                              types=list(self.types) or None, actors=list(self.actors) or None)
 
     def inputs(self) -> dict[str, Any]:
         """Input paths for the record (summary.json)."""
@@ -177,14 +196,11 @@ def run_scenario(scenario: Scenario, *, progress=None):
         inputs=scenario.inputs(), progress=progress,
     )
     if scenario.incidents is not None:
-        from .incidents import incident_metrics, read_incidents, with_incidents
+        from .incidents import incident_metrics, with_incidents
 
         if progress:
             progress("incidents")
-        inc = read_incidents(scenario.incidents, format=scenario.incidents_format,
-                             since=scenario.since, until=scenario.until,
-                             types=list(scenario.types) or None,
-                             actors=list(scenario.actors) or None)
+        inc = scenario.read_incidents()
         result = with_incidents(result, incident_metrics(result, inc, margin_km=scenario.margin_km))
     return result
 

@@ -117,8 +117,8 @@ _PATH = click.Path(dir_okay=False, path_type=Path)
 layer_option_names = (
     "config", "zones", "zones_layer", "force_field", "side_a", "side_b", "posts", "posts_layer",
     "study_area", "study_area_layer", "reach_km", "max_width_km", "min_length_km", "spacing_m",
-    "crs", "dem", "visibility", "incidents", "incidents_format", "since", "until", "margin_km",
-    "types", "actors",
+    "crs", "dem", "visibility", "incidents", "incidents_format", "incidents_lat",
+    "incidents_lon", "since", "until", "margin_km", "types", "actors",
 )
 
 
@@ -154,6 +154,10 @@ def analysis_options(func: Callable) -> Callable:
         click.option("--incidents-format", type=click.Choice(
             ["auto", "acled", "ucdp", "csv", "vector"]), default=None,
             help="Incident file format [auto]."),
+        click.option("--incidents-lat", help="Latitude column of a CSV of incidents [found "
+                                             "by name: lat, latitude, y]."),
+        click.option("--incidents-lon", help="Longitude column of a CSV of incidents [found "
+                                             "by name: lon, lng, longitude, x]."),
         click.option("--since", help="Only incidents on or after this date (YYYY-MM-DD)."),
         click.option("--until", help="Only incidents on or before this date (YYYY-MM-DD)."),
         click.option("--margin-km", type=float, help="Incident assignment margin beyond half "

@@ -32,6 +32,7 @@ def read_incidents_from_options(**kw: Any):
     if path is None:
         return None
     return read_incidents(path, format=kw.get("incidents_format") or "auto",
+                          lat=kw.get("incidents_lat"), lon=kw.get("incidents_lon"),
                           since=kw.get("since"), until=kw.get("until"),
                           types=list(kw.get("types") or ()) or None,
                           actors=list(kw.get("actors") or ()) or None)
@@ -57,6 +58,8 @@ def read_incidents_from_options(**kw: Any):
               help="False discovery rate for hot and cold spots.")
 @click.option("--include-coarse", is_flag=True,
               help="Also map incidents placed at district or province centroids.")
+@click.option("--incidents-lat", help="Latitude column of a CSV [found by name].")
+@click.option("--incidents-lon", help="Longitude column of a CSV [found by name].")
 @click.option("--since", help="Only incidents on or after this date (YYYY-MM-DD).")
 @click.option("--until", help="Only incidents on or before this date (YYYY-MM-DD).")
 @incident_filter_options
