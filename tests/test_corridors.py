@@ -325,3 +325,21 @@ def test_visibility_wall_hides_the_seam_behind_it(tmp_path, strips, strips_area)
     # Seen: 45 km to the wall at 51 km; the 4 km beyond it inside the range are hidden.
     assert vis.summary["unguarded_length_km"] == pytest.approx(94 * scale, abs=0.4)
     assert vis.summary["corridors"] == 2
+
+
+def test_roads_crossed_counts_crossings(strips, strips_area):
+    posts = gpd.GeoDataFrame({"range_km": [5.0]}, geometry=[shapely.Point(X0 + 20e3, Y0 + 50e3)],
+                             crs=UTM38)
+    roads = gpd.GeoDataFrame(
+        {"name": ["east-west 1", "east-west 2", "zigzag", "outside"]},
+        geometry=[shapely.LineString([(X0, Y0 + 20e3), (X0 + 40e3, Y0 + 20e3)]),
+                  shapely.LineString([(X0, Y0 + 70e3), (X0 + 40e3, Y0 + 70e3)]),
+                  # crosses the seam three times between 80 and 90 km
+                  shapely.LineString([(X0 + 15e3, Y0 + 80e3), (X0 + 25e3, Y0 + 82e3),
+                                      (X0 + 15e3, Y0 + 84e3), (X0 + 25e3, Y0 + 86e3)]),
+                  # crosses only the covered stretch around the post
+                  shapely.LineString([(X0 + 10e3, Y0 + 50e3), (X0 + 30e3, Y0 + 50e3)])],
+        crs=UTM38).to_crs(4326)
+    res = analyze(strips, A, B, posts=posts, study_area=strips_area, roads=roads)
+    by_start = res.corridors.sort_values("start_lat")
+    assert by_start["roads_crossed"].tolist() == [1, 4]

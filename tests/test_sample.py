@@ -61,4 +61,8 @@ def test_metrics_on_sample_scenario_file_matches_options(tmp_path):
     pair = s["pairs"][0]
     assert pair["seam_length_km"] > 300 and "exploitation_ratio" in pair
     table = pd.read_csv(out / "corridors.csv")
-    assert {"slope_mean_deg", "tri_mean_m", "crossing_hours", "incidents"} <= set(table.columns)
+    assert {"slope_mean_deg", "tri_mean_m", "crossing_hours", "incidents",
+            "roads_crossed"} <= set(table.columns)
+    # The sample's roads run inside the federal road corridors, which are held ground: no
+    # unguarded stretch crosses one.
+    assert (table["roads_crossed"] == 0).all()

@@ -295,6 +295,7 @@ def analyze(
     settings: Settings = Settings(),
     dem: str | os.PathLike | None = None,
     visibility: bool = False,
+    roads: gpd.GeoDataFrame | str | os.PathLike | None = None,
     force_field: str = "force",
     sample_m: float | None = None,
     inputs: dict | None = None,
@@ -320,6 +321,8 @@ def analyze(
         covers only the seam points it can see.
     visibility
         Require line of sight from posts (needs ``dem``).
+    roads
+        Road lines: each corridor then counts the times roads cross it (``roads_crossed``).
     force_field
         Zone field holding the force.
     sample_m
@@ -482,10 +485,37 @@ def analyze(
         gap=gap, summary=summary, inputs=dict(inputs or {}), dem=dem,
         _dist_a=dist_a, _dist_b=dist_b,
     )
+    if roads is not None:
+        result = _with_roads(result, roads)
     if dem is not None:
         step("terrain")
         result = _with_terrain(result, dem)
     return result
+
+
+def _with_roads(result: Analysis, roads) -> Analysis:
+    """Add ``roads_crossed``: how many times road lines cross each corridor."""
+    from .io import read_layer
+
+    if not isinstance(roads, gpd.GeoDataFrame):
+        roads = read_layer(roads, what="roads", geom_types=("LineString",))
+    elif roads.crs is None:
+        raise InputError(roads.attrs.get("source", "roads"), "crs",
+                         "roads have no coordinate reference system", "set the layer's CRS")
+    lines = shapely.segmentize(roads.to_crs(result.crs).geometry.values, 1000.0)
+    out = {}
+    for name in ("corridors", "minor"):
+        table = getattr(result, name)
+        counts = np.zeros(len(table), dtype=int)
+        if len(table) and len(lines):
+            ci, ri = shapely.STRtree(lines).query(table.geometry.values, predicate="intersects")
+            if len(ci):
+                # Each crossing is a point of the intersection (a road running along a corridor
+                # would give a line: it counts once).
+                hits = shapely.intersection(table.geometry.values[ci], lines[ri])
+                np.add.at(counts, ci, shapely.get_num_geometries(hits))
+        out[name] = table.assign(roads_crossed=counts)
+    return dataclasses.replace(result, **out)
 
 
 def _renumber(gdf: gpd.GeoDataFrame, prefix: str) -> gpd.GeoDataFrame:

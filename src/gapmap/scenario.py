@@ -192,7 +192,8 @@ def run_scenario(scenario: Scenario, *, progress=None):
         posts=_layer(scenario.posts, scenario.posts_layer, "posts", "Point"),
         study_area=_layer(scenario.study_area, scenario.study_area_layer, "study area", "Polygon"),
         settings=scenario.settings,
-        dem=scenario.dem, visibility=scenario.visibility, force_field=scenario.force_field,
+        dem=scenario.dem, visibility=scenario.visibility, roads=scenario.roads,
+        force_field=scenario.force_field,
         inputs=scenario.inputs(), progress=progress,
     )
     if scenario.incidents is not None:

@@ -117,7 +117,7 @@ _PATH = click.Path(dir_okay=False, path_type=Path)
 layer_option_names = (
     "config", "zones", "zones_layer", "force_field", "side_a", "side_b", "posts", "posts_layer",
     "study_area", "study_area_layer", "reach_km", "max_width_km", "min_length_km", "spacing_m",
-    "crs", "dem", "visibility", "incidents", "incidents_format", "incidents_lat",
+    "crs", "dem", "visibility", "roads", "incidents", "incidents_format", "incidents_lat",
     "incidents_lon", "since", "until", "margin_km", "types", "actors",
 )
 
@@ -149,6 +149,8 @@ def analysis_options(func: Callable) -> Callable:
         click.option("--dem", type=_PATH, help="DEM GeoTIFF: adds slope, TRI and crossing time."),
         click.option("--visibility/--no-visibility", default=None,
                      help="Posts cover only what they can see over the DEM."),
+        click.option("--roads", type=_PATH, help="Road lines: corridors count the roads "
+                                                  "crossing them (roads_crossed)."),
         click.option("--incidents", type=_PATH, help="Incidents: ACLED or UCDP GED export, CSV "
                                                       "with lat/lon, or a point layer."),
         click.option("--incidents-format", type=click.Choice(
