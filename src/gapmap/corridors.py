@@ -435,10 +435,8 @@ def analyze(
             discs = shapely.buffer(posts_m.geometry.values, posts_m["range_km"].to_numpy() * 1000,
                                    quad_segs=64)
             remove = shapely.union_all(np.concatenate([[all_zones], discs]))
+        # The shared border (d = 0) is held ground even with zero reach: it never enters here.
         unguarded_lines = _clip_lines(_lines_from_segments(pieces), study, remove)
-        if reach_m.size and np.any(reach_m[np.concatenate([ia, ib])] <= 0):
-            # With zero reach, the shared border itself is still held ground (d = 0 ≤ 0).
-            pass
     else:
         unguarded_lines = _visibility_unguarded(seam_lines, dist_a, dist_b, reach_m, posts_m,
                                                 dem, settings, crs)

@@ -23,9 +23,6 @@ __all__ = ["write_metrics", "format_summary", "corridor_table"]
 
 log = logging.getLogger(__name__)
 
-ILLUSTRATIVE_NOTE = "note"
-
-
 def corridor_table(analysis: Analysis) -> pd.DataFrame:
     """The corridor table as written to ``corridors.csv`` (no geometry), rounded sensibly."""
     df = pd.DataFrame(analysis.corridors.drop(columns=analysis.corridors.geometry.name))

@@ -7,7 +7,6 @@ API and write what it returns. Bad input ends with one line on stderr and exit c
 
 from __future__ import annotations
 
-import functools
 import importlib
 import logging
 import sys
@@ -205,20 +204,6 @@ def analysis_from_options(progress: Callable[[str], None] | None = None, **kw: A
     from ..scenario import run_scenario
 
     return run_scenario(scenario_from_options(**kw), progress=progress)
-
-
-def with_progress(stages: int = 7):
-    """Decorator: pass a ProgressBar as ``progress`` to the command, closed afterwards."""
-
-    def deco(func):
-        @functools.wraps(func)
-        def wrapper(*args, **kwargs):
-            with ProgressBar(stages) as bar:
-                return func(*args, progress=bar, **kwargs)
-
-        return wrapper
-
-    return deco
 
 
 for _name in COMMAND_MODULES:
