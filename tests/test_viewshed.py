@@ -16,7 +16,8 @@ from click.testing import CliRunner
 from scipy.ndimage import gaussian_filter
 
 from gapmap.errors import InputError
-from gapmap.viewshed import CURVATURE_COEFF, coverage, read_grid, visible_from_posts
+from gapmap.terrain import as_dem
+from gapmap.viewshed import CURVATURE_COEFF, coverage, visible_from_posts
 
 UTM = "EPSG:32638"
 A_WGS84 = 6378137.0
@@ -192,7 +193,7 @@ def test_bad_input_and_posts_outside_the_dem():
 def test_lonlat_dem_is_reprojected_to_metres():
     lon0, lat0, step = 44.0, 35.0, 1 / 1200  # 3″ cells
     z = np.zeros((60, 60), "float32")
-    g = read_grid((z, Affine(step, 0, lon0, 0, -step, lat0 + 60 * step), "EPSG:4326"))
+    g = as_dem((z, Affine(step, 0, lon0, 0, -step, lat0 + 60 * step), "EPSG:4326"))
     assert g.crs.is_projected and g.crs.to_epsg() == 32638
     assert 60 < abs(g.transform.a) < 95 and abs(g.transform.a) == abs(g.transform.e)
 

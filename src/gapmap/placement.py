@@ -992,9 +992,13 @@ def _visibility_fn(dem, cand: gpd.GeoDataFrame, crs: CRS, target_height_m: float
     point is in range of exactly one post of its batch: every candidate's viewshed is still
     computed only once, in a few dozen calls.
     """
-    from .viewshed import read_grid, visible_from_posts  # terrain stage; only when used
+    from .terrain import as_dem
+    from .viewshed import visible_from_posts  # terrain stage; only when used
 
-    grid = read_grid(dem)  # read (and if need be reproject) the DEM once for all batches
+    # read once for all batches (a Dem is used as it is); lon/lat moves to metres once here,
+    # not in every batch
+    grid = as_dem(dem)
+    grid = as_dem(grid, crs=grid.metric_crs())
     dem_crs = grid.crs if grid.crs is not None else crs
     posts = cand[["range_km", "height_m", "geometry"]].reset_index(drop=True)
     if not CRS.from_user_input(posts.crs).equals(dem_crs):
