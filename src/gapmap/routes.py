@@ -944,11 +944,17 @@ def walking_routes(
     crs = d.crs
     geoms_arr = np.array(geoms, dtype=object)
     out = gpd.GeoDataFrame(rows, geometry=geoms_arr, crs=crs)
-    out["km"] = geodesic_length_km(geoms_arr, crs)
+    # An origin on the target's cell is reached at once: a zero-hour, zero-km route whose line
+    # is that cell's centre twice (GEOS cannot densify or simplify a line of no length).
+    still = shapely.length(geoms_arr) == 0
+    km = np.zeros(len(geoms_arr))
+    km[~still] = geodesic_length_km(geoms_arr[~still], crs)
+    out["km"] = km
     out["exposed_km"] = (_exposed_km(geoms_arr, visible, d, crs) if visible is not None
                          else np.nan)
     out.loc[out["hours"].isna(), "km"] = np.nan
-    geoms_simple = shapely.simplify(geoms_arr, 0.0)  # drop collinear vertices, same line
+    geoms_simple = geoms_arr.copy()
+    geoms_simple[~still] = shapely.simplify(geoms_arr[~still], 0.0)  # drop collinear vertices
     out = out.set_geometry(gpd.GeoSeries(geoms_simple, crs=crs))
     return out[["origin", "target", "hours", "walk_hours", "km", "climb_m", "exposed_km",
                 "geometry"]]

@@ -914,6 +914,32 @@ def _degree_cells(bbox: tuple[float, float, float, float]) -> list[tuple[int, in
     return [(lat, lon) for lat in lats for lon in lons]
 
 
+_PLACEHOLDERS = ("lat", "lon", "NS", "EW", "ns", "ew", "slat", "slon")
+_WIDTH = re.compile(r"^0?\d{0,2}d?$")  # "", "d", "2d", "02d", "03d" ...
+
+
+def _check_template(template: str) -> None:
+    """Only the documented placeholders, each bare or with an integer width: no attribute or
+    index access (``{lat.__class__}``), no conversions, no nested fields."""
+    import string
+
+    fix = ("use only {lat} {lon} {NS} {EW} {ns} {ew} {slat} {slon}, optionally with a width "
+           "such as {lat:02d}")
+    try:
+        fields = list(string.Formatter().parse(template))
+    except ValueError as exc:
+        raise InputError("--tiles", None, f"bad template: {exc}", fix) from exc
+    for _, name, spec, conv in fields:
+        if name is None:
+            continue
+        letters = name in ("NS", "EW", "ns", "ew")
+        if name not in _PLACEHOLDERS or conv is not None or not _WIDTH.match(spec or "") or \
+                (letters and spec):
+            shown = "{" + name + (f"!{conv}" if conv else "") + (f":{spec}" if spec else "") + "}"
+            raise InputError("--tiles", None, f"unsupported placeholder {shown!r} in the "
+                             "template", fix)
+
+
 def tile_urls(template: str, bbox) -> dict[tuple[int, int], str]:
     """Fill a tile-name template for each 1°×1° tile the bbox touches.
 
@@ -938,6 +964,7 @@ def tile_urls(template: str, bbox) -> dict[tuple[int, int], str]:
     >>> tile_urls("{NS}{lat:02d}{EW}{lon:03d}.hgt", (44.2, 35.1, 44.8, 35.9))
     {(35, 44): 'N35E044.hgt'}
     """
+    _check_template(template)
     out = {}
     for lat, lon in _degree_cells(_parse_bbox(bbox)):
         keys = {"lat": abs(lat), "lon": abs(lon), "NS": "N" if lat >= 0 else "S",
@@ -1009,9 +1036,20 @@ def _local_tiles(folder: Path, bbox) -> tuple[list[str], list[str]]:
         area = shapely.box(*bbox)
         gap = shapely.difference(area, shapely.union_all(tif_boxes)).area / area.area
         if gap > 1e-3:
-            warnings.warn(f"the GeoTIFF tiles leave {100 * gap:.1f}% of the bounding box "
-                          "uncovered: left as nodata", stacklevel=4)
+            missing.append(f"{100 * gap:.1f}% of the bounding box")
     return chosen, missing
+
+
+def _check_mosaic_memory(src, bbox, label: str) -> None:
+    """Refuse a mosaic of ``bbox`` at the tile's cell size that would not fit in memory (the
+    merged grid and its float32 copy for reprojection)."""
+    w, s_, e, n = rasterio.warp.transform_bounds("EPSG:4326", src.crs, *bbox, densify_pts=21)
+    dx, dy = src.res
+    cells = (e - w) / dx * ((n - s_) / dy)
+    per_cell = np.dtype(src.dtypes[0]).itemsize + 4
+    check_allocation(cells * per_cell, "--bbox", None,
+                     f"a mosaic of {cells:,.0f} cells at the tiles' {dx:g}×{dy:g} spacing",
+                     "give the study area's bounding box, a few degrees across")
 
 
 def _remote_tiles(template: str, bbox) -> tuple[list[str], list[str]]:
@@ -1023,8 +1061,9 @@ def _remote_tiles(template: str, bbox) -> tuple[list[str], list[str]]:
         elif url.lower().endswith(".zip") and Path(url).exists():
             name = _gdal_name(Path(url))
         try:
-            with rasterio.open(name):
-                pass
+            with rasterio.open(name) as src:
+                if not chosen:  # the first tile tells the cell size: refuse before the rest
+                    _check_mosaic_memory(src, bbox, template)
             chosen.append(name)
         except rasterio.errors.RasterioIOError as exc:
             log.debug("tile %s: %s", url, exc)
@@ -1084,7 +1123,12 @@ def _build_dem(box, tiles: str, target: Path, dst_crs) -> Path:
     if not names:
         raise InputError(where, None, f"no tile covers the bounding box {box}",
                          "check --bbox and the tile folder or template")
-    if missing:
+    with _open_tile(names[0], names[0]) as first:  # refuse a huge mosaic before any notice
+        _check_mosaic_memory(first, box, where)
+    if missing and missing[0].endswith("of the bounding box"):
+        warnings.warn(f"the GeoTIFF tiles leave {missing[0]} uncovered: left as nodata",
+                      stacklevel=3)
+    elif missing:
         warnings.warn(f"{len(missing)} DEM tile(s) missing, left as nodata: "
                       f"{', '.join(missing[:8])}{' ...' if len(missing) > 8 else ''}",
                       stacklevel=3)
@@ -1109,6 +1153,7 @@ def _build_dem(box, tiles: str, target: Path, dst_crs) -> Path:
 def _mosaic(srcs: list, box) -> tuple[np.ndarray, Affine, CRS, float | int]:
     """Merge the tiles on the first tile's grid, clipped to bbox (snapped outwards to cells)."""
     first = srcs[0]
+    _check_mosaic_memory(first, box, first.name)
     crs = first.crs
     # tiles in another CRS are warped onto the first one's on the fly
     vrts = [WarpedVRT(t, crs=crs, resampling=Resampling.bilinear) for t in srcs if t.crs != crs]
