@@ -467,17 +467,21 @@ def read_dem(path: str | os.PathLike, *, bounds: Sequence[float] | None = None,
     >>> dem.crs.to_epsg(), round(dem.res_m)  # doctest: +SKIP
     (32638, 28)
     """
+    with _open_raster(path) as src:
+        dem = _read_dataset(src, str(path), bounds, bounds_crs, dst_crs)
+    return _finish(dem, dst_crs, resolution_m)
+
+
+def _open_raster(path: str | os.PathLike):
+    """The open dataset of a DEM file or URL; InputError when missing or unreadable."""
     p = str(path)
     if "://" not in p and not p.startswith("/vsi") and not Path(p).exists():
         raise InputError(p, None, "DEM file not found", "check the path given with --dem")
     try:
-        src_cm = rasterio.open(p)
+        return rasterio.open(p)
     except rasterio.errors.RasterioError as exc:
         raise InputError(p, None, f"cannot read the DEM: {str(exc).splitlines()[0]}",
                          "give a GeoTIFF (or another raster GDAL reads)") from exc
-    with src_cm as src:
-        dem = _read_dataset(src, p, bounds, bounds_crs, dst_crs)
-    return _finish(dem, dst_crs, resolution_m)
 
 
 def _crop(dem: Dem, bounds, bounds_crs) -> Dem:
@@ -765,33 +769,24 @@ def hillshade(dem: Dem | str | os.PathLike, azimuth_deg: float = 315.0, altitude
     return out
 
 
-def write_derivatives(dem_path: str | os.PathLike, out_dir: str | os.PathLike, *,
+def write_derivatives(dem: Dem | str | os.PathLike, out_dir: str | os.PathLike, *,
                       bounds: Sequence[float] | None = None, bounds_crs=None) -> dict[str, Path]:
     """Write ``slope.tif``, ``tri.tif`` and ``hillshade.tif`` on the DEM's own grid.
 
     Same CRS, transform and shape as the input (no reprojection, also for lon/lat DEMs, whose
     cell sizes are then taken in metres row by row). Slope and TRI are float32 with nodata
     −9999 (as ``gdaldem``), hillshade uint8 with nodata 0. The three files appear together.
-    With ``bounds`` (in ``bounds_crs``, default the DEM's CRS) only that window of the grid,
-    plus a margin of three cells, is read and written.
+    With ``bounds`` (in ``bounds_crs``, default the DEM's CRS) only that window of a file,
+    plus a margin of three cells, is read and written; a :class:`Dem` is written as it is.
 
     Examples
     --------
     >>> write_derivatives("geodata/dem.tif", "out/terrain")  # doctest: +SKIP
     {'slope': PosixPath('out/terrain/slope.tif'), 'tri': ..., 'hillshade': ...}
     """
-    p = Path(dem_path)
-    if not p.exists():
-        raise InputError(p, None, "DEM file not found", "check the path given with --dem")
-    try:
-        with rasterio.open(p) as src:
-            src_crs = src.crs
-    except rasterio.errors.RasterioIOError as exc:
-        raise InputError(p, None, f"cannot read the DEM: {str(exc).splitlines()[0]}",
-                         "give a GeoTIFF (or another raster GDAL reads)") from exc
-    # in its own CRS: read_dem would move a lon/lat DEM into metres, the outputs keep its grid
-    dem = read_dem(p, bounds=bounds, bounds_crs=bounds_crs,
-                   dst_crs=src_crs) if src_crs is not None else read_dem(p)
+    if not isinstance(dem, Dem):
+        with _open_raster(dem) as src:  # opened once; in its own CRS: the outputs keep its grid
+            dem = as_dem(src, bounds=bounds, bounds_crs=bounds_crs, crs=src.crs)
     layers = {
         "slope": (np.nan_to_num(slope(dem), nan=DERIVATIVE_NODATA), DERIVATIVE_NODATA),
         "tri": (np.nan_to_num(tri(dem), nan=DERIVATIVE_NODATA), DERIVATIVE_NODATA),
