@@ -50,8 +50,13 @@ def test_summary_and_corridor_table():
 
 
 def test_monthly_chart_from_incidents():
+    from gapmap.hotspots import monthly_counts
+    from gapmap.incidents import incident_metrics
+
     inc = incidents_frame(80)
-    page = render_report(strips_analysis(), incidents=inc, dpi=60)
+    # The report draws the counts it is given (computed from the assigned incidents).
+    counts = monthly_counts(incident_metrics(strips_analysis(), inc).incidents)
+    page = render_report(strips_analysis(), incidents=inc, monthly=counts, dpi=60)
     assert "Incidents by month" in page
     imgs = _images(page)
     assert len(imgs) == 2 and all(i[:4] == b"\x89PNG" for i in imgs)
