@@ -28,11 +28,13 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from branca.element import MacroElement, Template
+from branca.element import MacroElement
+from folium.template import Template
 from pyproj import CRS
 
 from .crs import to_lonlat
 from .io import atomic_dir
+from .maps import _Data  # the page's one JSON data block (data never enter a template)
 
 __all__ = ["plot_series", "series_map", "compare_map", "write_series", "write_compare"]
 
@@ -105,14 +107,19 @@ def plot_series(table: pd.DataFrame, *, title: str | None = None):
 # map pages
 
 
-class _SeriesLayers(MacroElement):
-    """Each date's lines, drawn when the slider is on that date. Data enter as JSON only."""
+class _SeriesLayers(_Data, MacroElement):
+    """Each date's lines, drawn when the slider is on that date.
+
+    The template holds only this code and generated names: the data travel in the page's JSON
+    block (:func:`gapmap.maps.render_html`) under this element's key, and every text from them
+    is shown with ``textContent``.
+    """
 
     _template = Template("""
         {% macro script(this, kwargs) %}
         (function () {
             var map = {{ this._parent.get_name() }};
-            var data = {{ this.payload|tojson }};
+            var data = gapmap.data({{ this.key()|tojson }});
             var group = L.layerGroup().addTo(map);
             var styles = data.styles;
             function tip(layer, text) {
@@ -177,7 +184,10 @@ class _SeriesLayers(MacroElement):
     def __init__(self, payload: dict) -> None:
         super().__init__()
         self._name = "GapmapSeries"
-        self.payload = payload
+        self._payload = payload
+
+    def payload(self) -> dict:
+        return self._payload
 
 
 def _fc(gdf: gpd.GeoDataFrame | None, crs: CRS, labels: list[str], tol_m: float) -> dict | None:
