@@ -35,7 +35,7 @@ from rasterio.transform import Affine, from_origin
 from scipy import ndimage
 
 from .crs import metric_crs
-from .errors import InputError
+from .errors import DatePrecisionWarning, InputError, ResultWarning
 from .io import atomic_dir, atomic_path, load_study_area
 
 __all__ = ["kernel_density", "hex_grid", "gi_star_hexes", "monthly_counts", "plot_monthly",
@@ -345,20 +345,25 @@ def _study_geometry(study_area, crs, gdf: gpd.GeoDataFrame
     return study_area, CRS.from_user_input(crs)
 
 
-def monthly_counts(table, *, freq: str = "auto", by: str = "corridor_id") -> pd.DataFrame:
+def monthly_counts(table, *, freq: str = "auto", by: str = "corridor_id",
+                   study_area_only: bool = True) -> pd.DataFrame:
     """Incidents per month (or year) and per corridor.
 
     Parameters
     ----------
     table
         The per-incident table of :class:`~gapmap.incidents.IncidentMetrics` (with
-        ``corridor_id``), :class:`~gapmap.incidents.Incidents`, or any frame with ``date``.
+        ``corridor_id`` and ``in_study_area``), :class:`~gapmap.incidents.Incidents`, or any
+        frame with ``date`` (and ``date_precision``).
     freq
         ``"month"``, ``"year"`` or ``"auto"``: monthly, unless some dates are known only to
         the year (UCDP GED yearly files), where monthly counts would pile a year's events on
-        1 July — then yearly, with a warning.
+        1 July — then yearly (logged).
     by
         Column naming the corridor of each incident (NaN outside corridors).
+    study_area_only
+        Count only incidents inside the study area when the table says which are
+        (``in_study_area``); the others are one number, ``attrs["incidents_outside_study_area"]``.
 
     Returns
     -------
@@ -366,7 +371,12 @@ def monthly_counts(table, *, freq: str = "auto", by: str = "corridor_id") -> pd.
         Index: the first day of each period from the first to the last (named ``month`` or
         ``year``, every period present, zeros included). Columns: one per corridor (in
         corridor order), ``not_in_corridor``, then ``total``; just ``total`` without
-        corridors. Incidents without a date are not counted (logged).
+        corridors. An incident counts in a period only when its whole possible date range
+        lies in it (:func:`gapmap.incidents.period_mask`): a week-dated event across a month's
+        end, or a year-dated one in monthly counts, is counted apart in
+        ``attrs["incidents_undated"]`` with one
+        :class:`~gapmap.errors.DatePrecisionWarning`. Incidents without a date are not counted
+        (logged).
 
     Examples
     --------
@@ -376,32 +386,65 @@ def monthly_counts(table, *, freq: str = "auto", by: str = "corridor_id") -> pd.
     >>> monthly_counts(t).to_dict("list")
     {'C1': [1, 0, 1], 'not_in_corridor': [0, 0, 1], 'total': [1, 0, 2]}
     """
+    from .incidents import date_bounds
+
     df = getattr(table, "gdf", table)
     if "date" not in df.columns:
         raise InputError(getattr(df, "attrs", {}).get("source", "incidents"), "date",
                          "incidents have no date column", "give incidents with dates")
+    f = _frequency(df, freq)
+    outside = 0
+    if study_area_only and "in_study_area" in df.columns:
+        inside_area = df["in_study_area"].fillna(False).to_numpy(dtype=bool)
+        outside = int((~inside_area).sum())
+        df = df.loc[inside_area]
+    prec = df["date_precision"] if "date_precision" in df.columns else None
+    lo, hi = date_bounds(df["date"].to_numpy(), prec)
+    has = ~np.isnat(lo)
+    if (~has).any():
+        log.info("%d incident(s) without a date left out of the counts", int((~has).sum()))
+    code = "M" if f == "month" else "Y"
+    first = pd.Series(lo[has]).dt.to_period(code)
+    last = pd.Series(hi[has] - np.timedelta64(1, "ns")).dt.to_period(code)
+    # Calendar periods tile time, so "the whole range inside one period" is this test; it
+    # agrees with period_mask on each period (tested).
+    whole = (first == last).to_numpy()
+    undated = int((~whole).sum())
+    if undated:
+        warnings.warn(f"{undated} incident(s) dated only to a week, month or year straddle "
+                      f"the {f}s counted: counted apart", DatePrecisionWarning, stacklevel=2)
+    period = first[whole].dt.start_time
+    corr = df.loc[has, by].iloc[np.flatnonzero(whole)] if by in df.columns else None
+    out = _period_table(period, corr, f)
+    out.attrs["incidents_undated"] = undated
+    out.attrs["incidents_outside_study_area"] = outside
+    return out
+
+
+def _frequency(df: pd.DataFrame, freq: str) -> str:
+    """``"month"`` or ``"year"``; ``"auto"`` is yearly when some dates are only years."""
     f = str(freq).lower()
     if f not in ("auto", "month", "year", "m", "y", "ms", "ys"):
         raise InputError("freq", None, f"unknown frequency {freq!r}", "use month, year or auto")
-    yearly = "date_precision" in df.columns and (df["date_precision"] == "year").any()
     if f == "auto":
-        f = "year" if yearly else "month"
+        yearly = "date_precision" in df.columns and (df["date_precision"] == "year").any()
         if yearly:
-            log.warning("some incident dates are known only to the year: counting per year")
-    f = "year" if f in ("year", "y", "ys") else "month"
-    dates = pd.to_datetime(df["date"])
-    has = dates.notna().to_numpy()
-    if (~has).any():
-        log.info("%d incident(s) without a date left out of the counts", int((~has).sum()))
-    dates = dates[has]
-    period = dates.dt.to_period("M" if f == "month" else "Y").dt.start_time
-    corr = df.loc[has, by] if by in df.columns else None
+            log.info("some incident dates are known only to the year: counting per year")
+        return "year" if yearly else "month"
+    return "year" if f in ("year", "y", "ys") else "month"
+
+
+def _period_table(period: pd.Series, corr: pd.Series | None, f: str) -> pd.DataFrame:
+    """Counts per period (every period from the first to the last) and corridor."""
     if len(period) == 0:
         idx = pd.DatetimeIndex([], name=f)
         return pd.DataFrame({"total": pd.Series(dtype=int)}, index=idx)
+    period = period.reset_index(drop=True)
     full = pd.date_range(period.min(), period.max(), freq="MS" if f == "month" else "YS",
                          name=f)
     out = pd.DataFrame(index=full)
+    if corr is not None:
+        corr = corr.reset_index(drop=True)
     if corr is not None and corr.notna().any():
         key = corr.astype(object).where(corr.notna(), "not_in_corridor").astype(str)
         tab = pd.crosstab(period.to_numpy(), key.to_numpy())
