@@ -43,7 +43,7 @@ def crossings(repeat: int) -> None:
 
     sc = load_scenario(ROOT / "geodata" / "scenario.toml")
     res = run_scenario(dataclasses.replace(sc, dem=None, visibility=False))
-    w, s_, e, n = res.study_area.total_bounds
+    w, s_, e, n = res.study_area.bounds
     dem = as_dem(sc.dem, bounds=(w - 30e3, s_ - 30e3, e + 30e3, n + 30e3), bounds_crs=res.crs,
                  crs=res.crs)
     t_one, t_two = [], []

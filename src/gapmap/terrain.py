@@ -1,8 +1,12 @@
 """Terrain: reading DEMs, slope / ruggedness / hillshade, and assembling a DEM from tiles.
 
-A :class:`Dem` is a float32 grid (nodata as NaN) with its affine transform and CRS. DEMs in
-lon/lat (SRTM, Copernicus GLO-30) are reprojected on reading to the metric analysis CRS, so
-every derivative is computed on square metric cells.
+A :class:`Dem` is a float32 grid (nodata as NaN) with its affine transform and CRS (always a
+:class:`pyproj.CRS`). :func:`as_dem` is the one way in for every engine (terrain, viewshed,
+routes, placement): a Dem is used as it is, anything else (a path, an open rasterio dataset,
+``(array, transform, crs)``) is read once, only the window needed. DEMs in lon/lat (SRTM,
+Copernicus GLO-30) are reprojected on reading to a metric CRS, so every derivative is computed
+on square metric cells; there is one reprojection rule (bilinear, masked: see
+:func:`read_dem`).
 
 The derivatives follow ``gdaldem`` (GDAL 3.x) cell for cell on projected DEMs:
 
