@@ -482,6 +482,18 @@ def test_corridor_crossings_is_one_search_giving_fields_and_routes(strips, strip
     assert all(a.equals_exact(b, 0.0) for a, b in zip(cr.routes.geometry, r.geometry))
 
 
+def test_corridor_crossings_from_a_dem_equal_those_from_its_file(strips, strips_area, tmp_path,
+                                                                  monkeypatch):
+    res = strips_analysis(strips, strips_area)
+    z = np.tile(np.sin((XC - X0) / 3000.0) * 80.0, (NY, 1))
+    dem = make_dem(z, CELL, DEM_X0, DEM_Y0)
+    from_file = gapmap.routes.corridor_crossings(res, dem.write(tmp_path / "dem.tif"))
+    monkeypatch.setattr(rasterio, "open", lambda *a, **k: pytest.fail("DEM file re-read"))
+    from_dem = gapmap.routes.corridor_crossings(res, dem)
+    assert from_dem.fields.equals(from_file.fields)
+    assert from_dem.routes.geometry[0].equals_exact(from_file.routes.geometry[0], 0.0)
+
+
 def test_route_from_a_point_to_itself_takes_zero_hours():
     dem = make_dem(np.zeros((21, 21)))
     p = points([centre(dem, 10, 10)], ["here"])

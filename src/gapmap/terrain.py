@@ -181,6 +181,21 @@ class Dem:
         box = gpd.GeoSeries([shapely.box(*self.bounds)], crs=self.crs)
         return metric_crs(box)
 
+    def window(self, bounds: Sequence[float], bounds_crs=None) -> Dem:
+        """The part of the grid covering ``bounds`` (in ``bounds_crs``, default the DEM's CRS)
+        plus a margin of three cells: a view, no copy; the same cells :func:`read_dem` reads
+        from a file for those bounds.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from affine import Affine
+        >>> d = Dem(np.zeros((100, 100)), Affine(10, 0, 0, 0, -10, 1000), 32638)
+        >>> d.window((200, 200, 300, 300)).shape
+        (16, 16)
+        """
+        return _crop(self, bounds, bounds_crs)
+
     def write(self, path: str | os.PathLike) -> Path:
         """Write the DEM as a tiled, DEFLATE-compressed float32 GeoTIFF (NaN nodata), atomically.
 
