@@ -508,22 +508,16 @@ _CSS = """
 
 
 def _grid(obj: Any, kind: str):
-    """A drawable :class:`~gapmap.terrain.Dem`: a Dem as it is, a viewshed ``Coverage`` as its
-    per-cell count of posts, or what :func:`gapmap.terrain.read_dem` reads / an
-    ``(array, transform, crs)`` tuple."""
-    from .terrain import Dem, read_dem
+    """A drawable :class:`~gapmap.terrain.Dem`: a viewshed ``Coverage`` as its per-cell count
+    of posts, anything else through :func:`gapmap.terrain.as_dem` (a Dem as it is)."""
+    from .terrain import Dem, as_dem
 
-    if isinstance(obj, Dem):
-        return obj
-    if all(getattr(obj, a, None) is not None for a in ("count", "transform", "crs")):
+    if not isinstance(obj, Dem) and all(getattr(obj, a, None) is not None
+                                        for a in ("count", "transform", "crs")):
         return Dem(np.asarray(obj.count, np.float32), obj.transform, obj.crs, kind)
-    if isinstance(obj, tuple) and len(obj) == 3:
-        arr = np.asarray(obj[0], np.float32)
-        return Dem(arr[0] if arr.ndim == 3 else arr, obj[1], obj[2], kind)
-    if isinstance(obj, (str, os.PathLike)):
-        return read_dem(obj)
-    raise InputError(kind, None, f"cannot draw {type(obj).__name__} as a {kind} raster",
-                     "pass a Dem, a Coverage, a GeoTIFF path or (array, transform, crs)")
+    if isinstance(obj, tuple) and len(obj) == 3 and np.ndim(obj[0]) == 3:
+        obj = (np.asarray(obj[0])[0], obj[1], obj[2])  # first band
+    return as_dem(obj)
 
 
 def _to_web_mercator(dem, resampling: str, max_px: int = 2048
