@@ -67,6 +67,21 @@ class Settings:
         Height above ground of what a post must see, m.
     crs
         Analysis CRS (anything pyproj accepts); ``None`` chooses a metric CRS automatically.
+
+    Examples
+    --------
+    A per-side reach overrides the common one for that side only:
+
+    >>> s = Settings(reach_km=2, reach_b_km=5)
+    >>> s.reach_a, s.reach_b
+    (2, 5)
+
+    Settings are checked when made:
+
+    >>> Settings(max_width_km=-1)
+    Traceback (most recent call last):
+    ...
+    gapmap.errors.InputError: max_width_km: must be a number ≥ 0, got -1 — give --max-width-km a non-negative value
     """
 
     reach_km: float = 2.0
