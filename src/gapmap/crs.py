@@ -200,7 +200,7 @@ def to_lonlat(geoms, crs: CRS, densify_m: float = 1000.0) -> np.ndarray:
     projection's curves."""
     geoms = np.asarray(geoms, dtype=object)
     if densify_m:
-        geoms = shapely.segmentize(geoms, densify_m)
+        geoms = _segmentize(geoms, densify_m)
     t = Transformer.from_crs(crs, 4326, always_xy=True)
     return shapely.transform(geoms, lambda xy: np.column_stack(t.transform(xy[:, 0], xy[:, 1])))
 
@@ -212,7 +212,16 @@ def _lonlat(geoms, crs) -> np.ndarray:
         geoms = geoms.values
     c = CRS.from_user_input(crs)
     arr = np.asarray(geoms, dtype=object)
-    return shapely.segmentize(arr, 0.01) if c.is_geographic else to_lonlat(arr, c)
+    return _segmentize(arr, 0.01) if c.is_geographic else to_lonlat(arr, c)
+
+
+def _segmentize(geoms: np.ndarray, step: float) -> np.ndarray:
+    """shapely.segmentize, leaving alone lines of repeated points (GEOS refuses those)."""
+    geoms = np.array(geoms, dtype=object)
+    ok = ~shapely.is_missing(geoms)
+    ok[ok] = shapely.length(geoms[ok]) > 0
+    geoms[ok] = shapely.segmentize(geoms[ok], step)
+    return geoms
 
 
 def geodesic_length_km(geoms: Iterable | gpd.GeoSeries, crs: CRS | None = None) -> np.ndarray:
