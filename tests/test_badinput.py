@@ -337,7 +337,7 @@ def test_out_is_a_regular_file_fifo_or_device(data, tmp_path):
     check(data, tmp_path, ["metrics", *analysis(data), "--out", str(fifo)], 2,
           "is a FIFO, not a folder")
     assert fifo.is_fifo()
-    dev = tmp_path / "full"
+    dev = tmp_path / "full.html"
     os.mknod(dev, 0o20600, os.makedev(1, 7))
     check(data, tmp_path, ["report", *analysis(data), "--out", str(dev)], 2,
           "is a character device, not a regular file")
