@@ -406,6 +406,10 @@ def _parse_dates(values: pd.Series, date_format: str | None = None) -> pd.Series
         parsed = pd.to_datetime(text.where(todo), format=fmt, errors="coerce")
         if getattr(parsed.dt, "tz", None) is not None:
             parsed = parsed.dt.tz_convert(None)
+        # Years beyond what datetime64[ns] holds (9999-12-31) come back in seconds: such
+        # rows are refused by _out_of_range, not here.
+        year = parsed.dt.year
+        parsed = parsed.where((year >= YEARS[0]) & (year <= YEARS[1]))
         out = out.where(~todo, parsed.astype("datetime64[ns]"))
     return out.astype("datetime64[ns]")
 
