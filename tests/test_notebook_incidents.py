@@ -23,6 +23,7 @@ def test_incidents_notebook_runs(monkeypatch, tmp_path):
     # Hot spots: a count of hexagons, of which some hot, at an FDR-controlled p.
     n_hex, n_hot, n_cold = ran.numbers(r"{} hexagons, {} hot, {} cold")
     assert n_hex > 100 and 0 < n_hot + n_cold < n_hex
+    assert n_hot > 0  # the towns' clusters are found
     # The kernel density integrates to at most the non-coarse events.
     integral = ran.number(r"integral {} events")
     assert 0 < integral <= DEMO["incidents_used"]
