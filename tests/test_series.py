@@ -241,3 +241,21 @@ def test_read_snapshots_mapping_and_errors():
     assert [s.date.isoformat() for s in snaps] == ["2024-01-01", "2024-01-02"]
     with pytest.raises(InputError, match="--date-field"):
         read_snapshots(zones_of(ZB))
+
+
+def test_incidents_windowed_per_snapshot_and_coarse_dates_counted_apart():
+    from gapmap.errors import DatePrecisionWarning
+
+    pts = [shapely.Point(420e3, 3930e3), shapely.Point(420e3, 3960e3),
+           shapely.Point(421e3, 3970e3), shapely.Point(419e3, 3940e3)]
+    events = gpd.GeoDataFrame({
+        "date": pd.to_datetime(["2024-01-01", "2024-01-02", "2024-01-01", "2024-01-03"]),
+        "date_precision": ["day", "day", "year", "day"]}, geometry=pts, crs=CRS)
+    with pytest.warns(DatePrecisionWarning, match="1 incident"):
+        s = analyze_series(zones_of(ZB, ZB, ZB), A, B, date_field="day", study_area=AREA,
+                           settings=Settings(max_width_km=40, reach_km=5), incidents=events,
+                           until="2024-01-31", workers=1)
+    t = s.table.set_index("date")
+    assert t["incidents_total"].tolist() == [1, 1, 1]
+    # The year-only event overlaps every snapshot's period, lies inside none.
+    assert t["incidents_undated"].tolist() == [1, 1, 1]
