@@ -14,6 +14,7 @@ from gapmap import Settings
 from gapmap.series import analyze_series, compare
 from gapmap.series_render import plot_series, write_compare, write_series
 
+from .chromium import browser  # noqa: F401 (fixture)
 from .test_series import AREA, ZB, A, B, posts_switching, zones_of
 
 HOSTILE = 'ZQ{{7*7}}QZ </script><script>window.__pwned=1</script> <img src=x onerror=alert(1)>'
@@ -111,3 +112,23 @@ def test_compare_outputs(tmp_path):
     colours = {row[0]: row[1] for row in data["legend"]}
     assert colours["opened"] != colours["closed"]
     assert data["layers"]["closed"][0] is not None
+
+
+@pytest.mark.browser
+def test_series_map_in_chromium_slider_works_and_payloads_stay_text(series, tmp_path, browser):
+    from .payloads import assert_inert_in_browser, assert_no_live_markup, hostile
+
+    title = hostile("title")
+    write_series(series, tmp_path, title=title)
+    page = (tmp_path / "map.html").read_text()
+    assert_no_live_markup(page)
+    text = assert_inert_in_browser(browser, tmp_path / "map.html", [title])
+    assert "2024-01-03: unguarded" in text  # the last date is shown first
+    # Move the slider to the second date: its caption and the closed stretch appear.
+    browser.execute_script("var s = document.getElementById('gm-date-slider'); s.value = 1;"
+                           "s.dispatchEvent(new Event('input'));")
+    label = browser.execute_script("return document.getElementById('gm-date-label').textContent")
+    assert label.startswith("2024-01-02") and "closed 10.0 km" in label
+    paths = browser.execute_script("return document.querySelectorAll('path.leaflet-interactive')"
+                                   ".length")
+    assert paths >= 3  # seam, two corridor pieces, the closed stretch
