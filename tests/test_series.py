@@ -4,7 +4,6 @@ files or one layer, corridor uids, bad input, and the same table whichever way i
 from __future__ import annotations
 
 import logging
-import warnings
 
 import geopandas as gpd
 import numpy as np
