@@ -139,3 +139,60 @@ def test_parse_range_fixed_and_bad():
     assert parse_range("2.5") == (2.5, 2.5)
     with pytest.raises(InputError):
         parse_range("a:b")
+
+
+# --------------------------------------------------------------------------------------------
+# the command
+
+
+@pytest.fixture
+def cli_files(tmp_path, strips):
+    z, sa = tmp_path / "zones.gpkg", tmp_path / "areas.gpkg"
+    strips.to_file(z)
+    gpd.GeoDataFrame({"ADM1_EN": ["North", "South"]}, crs=UTM38,
+                     geometry=[shapely.box(X0 - 20e3, Y0 + 60e3, X0 + 60e3, Y0 + 100e3),
+                               shapely.box(X0 - 20e3, Y0, X0 + 60e3, Y0 + 60e3)]).to_file(sa)
+    return ["--zones", str(z), "--side-a", "krg=peshmerga", "--side-b", "federal=isf",
+            "--study-area", str(sa)]
+
+
+def test_command_writes_the_contract_files(cli_files, tmp_path):
+    import pandas as pd
+    from click.testing import CliRunner
+
+    from gapmap.cli import main
+
+    out = tmp_path / "out"
+    res = CliRunner().invoke(main, ["uncertainty", *cli_files, "--draws", "40", "--edge-km",
+                                    "4", "--reach-km", "6:10", "--by", "ADM1_EN", "--out",
+                                    str(out)], catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    assert "90% range" in res.output and "unguarded" in res.output
+    table = pd.read_csv(out / "uncertainty.csv")
+    assert list(table.columns) == ["field", "p05", "p50", "p95", "mean", "base"]
+    assert {"seam_length_km", "unguarded_length_km", "gap_area_km2"} <= set(table["field"])
+    assert (table["p05"] <= table["p95"]).all()
+    layer = gpd.read_file(out / "unguarded_probability.gpkg", layer="unguarded_probability")
+    assert layer["p_unguarded"].between(0, 1).all() and len(layer) > 300
+    by = pd.read_csv(out / "by_area.csv")
+    assert list(by["ADM1_EN"]) == ["North", "South"]
+    assert (by["unguarded_length_km_p05"] <= by["unguarded_length_km_p95"]).all()
+
+
+@pytest.mark.parametrize("extra, match", [
+    (["--draws", "1"], "--draws"),
+    (["--draws", "200000"], "--force"),
+    (["--edge-km", "-2"], "--edge-km"),
+    (["--reach-km", "5:1"], "LOW > HIGH"),
+    (["--by", "district"], "ADM1_EN"),
+])
+def test_command_bad_input_exit_2_nothing_written(cli_files, tmp_path, extra, match):
+    from click.testing import CliRunner
+
+    from gapmap.cli import main
+
+    out = tmp_path / "never"
+    res = CliRunner().invoke(main, ["uncertainty", *cli_files, *extra, "--out", str(out)])
+    assert res.exit_code == 2
+    assert match in res.output and len(res.output.strip().splitlines()) == 1
+    assert not out.exists()

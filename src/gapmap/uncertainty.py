@@ -75,7 +75,7 @@ from .crs import geodesic_area_km2
 from .errors import InputError
 from .frontier import SideDistance, _boundary_segments, _bbox_distance
 
-__all__ = ["Uncertainty", "simulate", "parse_range", "UNCERTAINTY_FIELDS", "MAX_DRAWS",
+__all__ = ["Uncertainty", "simulate", "parse_range", "check_parameters", "write_uncertainty", "UNCERTAINTY_FIELDS", "MAX_DRAWS",
            "format_uncertainty"]
 
 log = logging.getLogger(__name__)
@@ -162,7 +162,16 @@ def parse_range(text: str | float | tuple | None, option: str = "--reach-km"
     return lo, hi
 
 
-def _check(draws: int, edge_km: float, post_range_frac: float, force: bool) -> None:
+def check_parameters(draws: int, edge_km: float = 0.0, post_range_frac: float = 0.0,
+                     force: bool = False) -> None:
+    """Raise :class:`InputError` for a number of draws or a perturbation gapmap cannot use.
+
+    >>> check_parameters(200, 1.0, 0.2)
+    >>> check_parameters(1)
+    Traceback (most recent call last):
+    ...
+    gapmap.errors.InputError: --draws: needs at least 2 copies, got 1 — give --draws 2 or more (200 is the default)
+    """
     if not isinstance(draws, (int, np.integer)) or draws < 2:
         raise InputError("--draws", None, f"needs at least 2 copies, got {draws!r}",
                          "give --draws 2 or more (200 is the default)")
@@ -612,7 +621,7 @@ def simulate(analysis, *, draws: int = 200, edge_km: float = 0.0, post_range_fra
     """
     step = progress or (lambda name: None)
     reach = parse_range(reach_km) if reach_km is not None else None
-    _check(draws, float(edge_km), float(post_range_frac), force)
+    check_parameters(draws, float(edge_km), float(post_range_frac), force)
     spacing = float(spacing_m or analysis.settings.spacing_m)
     step("sampling")
     fr, along, seam_id = _frame(analysis, float(edge_km), reach, spacing)
@@ -684,13 +693,15 @@ def _sample_areas(fr: _Frame, areas: gpd.GeoDataFrame, by: str, crs):
     check_field(areas, by)
     a = areas.to_crs(crs) if areas.crs is not None else areas
     names = list(pd.unique(a[by].astype(object).where(a[by].notna(), "(none)")))
-    lab = np.full(len(fr.samples), len(names))
+    # Each sample counts for the nearest area (0 m for the one holding it): samples in the
+    # slivers traced boundaries leave between neighbours still count once.
     tree = shapely.STRtree(a.geometry.values)
-    pi, ai = tree.query(shapely.points(fr.samples), predicate="intersects")
+    pi, ai = tree.query_nearest(shapely.points(fr.samples), all_matches=False)
     vals = a[by].astype(object).where(a[by].notna(), "(none)").to_numpy()
     index = {n: i for i, n in enumerate(names)}
+    lab = np.zeros(len(fr.samples), int)
     lab[pi] = [index[vals[x]] for x in ai]
-    return lab, names + ["(outside the areas)"]
+    return lab, names
 
 
 def _by_area_table(analysis, areas, by, names, per: np.ndarray) -> pd.DataFrame:
@@ -729,3 +740,31 @@ def format_uncertainty(analysis, result: Uncertainty) -> str:
         rng = f"{fmt(row['p05'])}–{fmt(row['p95'])} {unit}".rstrip()
         lines.append(f"  {label:<22}{fmt(row['base']):>10} {unit:<4}{rng:>19}")
     return "\n".join(lines)
+
+
+def write_uncertainty(result: Uncertainty, out_dir, *, by_field: str | None = None) -> dict:
+    """Write ``uncertainty.csv``, ``unguarded_probability.gpkg`` and ``draws.csv`` (and
+    ``by_area.csv`` when the result has a breakdown) into ``out_dir``, atomically.
+
+    Returns the written paths by name.
+    """
+    import warnings
+    from pathlib import Path
+
+    from .io import atomic_dir
+
+    out = Path(out_dir)
+    with atomic_dir(out) as stage:
+        result.table.round(6).reset_index().to_csv(stage / "uncertainty.csv", index=False)
+        result.draws.round(6).rename_axis("draw").reset_index().to_csv(stage / "draws.csv",
+                                                                       index=False)
+        layer = result.p_unguarded.copy()
+        layer["seam_id"] = layer["seam_id"].astype("string")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            layer.to_file(stage / "unguarded_probability.gpkg", layer="unguarded_probability",
+                          driver="GPKG")
+        if result.by_area is not None:
+            result.by_area.round(4).to_csv(stage / "by_area.csv", index=False)
+        names = [p.name for p in stage.iterdir()]
+    return {n: out / n for n in names}

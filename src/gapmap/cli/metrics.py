@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from ._common import ProgressBar, analysis_from_options, analysis_options
+from ._common import ProgressBar, analysis_from_options, analysis_options, scenario_from_options
 
 __all__ = ["COMMANDS"]
 
@@ -15,11 +15,14 @@ __all__ = ["COMMANDS"]
 @analysis_options
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Output folder (created if needed).")
-def metrics_cmd(out_dir: Path, **kw) -> None:
+@click.option("--by", "by", metavar="FIELD",
+              help="Study-area field to break the figures down by (writes by_area.csv), e.g. "
+                   "ADM1_EN.")
+def metrics_cmd(out_dir: Path, by: str | None = None, **kw) -> None:
     """Seam, unguarded corridors and gap region between two sides.
 
     Writes corridors.csv, corridors.geojson, seam.geojson, gap.geojson, summary.json and
-    gapmap.gpkg into OUT, and prints a summary.
+    gapmap.gpkg into OUT (and by_area.csv with --by), and prints a summary.
 
     \b
     Example:
@@ -29,10 +32,16 @@ def metrics_cmd(out_dir: Path, **kw) -> None:
     """
     from ..outputs import format_summary, write_metrics
 
+    from ..by_area import areas_of_scenario, breakdown, write_breakdown
+
+    areas = areas_of_scenario(scenario_from_options(**kw), by) if by else None
     with ProgressBar(8, "metrics") as bar:
         result = analysis_from_options(progress=bar, **kw)
+        table = breakdown(result, areas, by) if areas is not None else None
         bar("writing")
         write_metrics(result, out_dir)
+        if table is not None:
+            write_breakdown(table, out_dir)
     click.echo(format_summary(result))
     click.echo(f"\nResults in {out_dir}/")
 
