@@ -26,7 +26,7 @@ def test_gap_closes_with_the_chance_the_edges_give(strips, strips_area):
     e_a + e_b ≥ 20 − 2·8 = 4 km; with e ~ U[−4, 4] that chance is (8 − 4)² / (8·4²) = 1/8."""
     res = analyze(strips, A, B, study_area=strips_area, settings=Settings(reach_km=8))
     assert res.summary["unguarded_share"] == pytest.approx(1.0)
-    sim = simulate(res, draws=500, edge_km=4.0, seed=3)
+    sim = simulate(res, draws=500, edge_km=4.0, seed=3, grid_points=2000)
     p = sim.p_unguarded["p_unguarded"].to_numpy()
     assert p.mean() == pytest.approx(7 / 8, abs=0.045)  # 3 standard errors
     assert np.ptp(p) <= 0.01  # one draw per zone: the whole seam closes or stays open
@@ -49,7 +49,7 @@ def test_post_range_gives_a_linear_probability(strips, strips_area):
     post = gpd.GeoDataFrame({"force": ["joint"], "range_km": [10.0]},
                             geometry=[shapely.Point(X0 + 20e3, Y0 + 50e3)], crs=UTM38)
     res = analyze(strips, A, B, posts=post, study_area=strips_area)
-    sim = simulate(res, draws=600, post_range_frac=0.5, seed=7)
+    sim = simulate(res, draws=600, post_range_frac=0.5, seed=7, grid_points=2000)
     s = sim.p_unguarded
     rho = np.abs(s.geometry.y.to_numpy() - (Y0 + 50e3)) / 1000.0
     p = s["p_unguarded"].to_numpy()
@@ -67,7 +67,7 @@ def test_post_range_gives_a_linear_probability(strips, strips_area):
 def test_reach_range_drawn_per_copy(strips, strips_area):
     """Half-width 10 km, reach ~ U[8, 12]: guarded in half the copies."""
     res = analyze(strips, A, B, study_area=strips_area)
-    sim = simulate(res, draws=200, reach_km="8:12", seed=1)
+    sim = simulate(res, draws=200, reach_km="8:12", seed=1, grid_points=2000)
     assert sim.p_unguarded["p_unguarded"].mean() == pytest.approx(0.5, abs=0.1)
     assert sim.draws["reach_km"].between(8, 12).all()
 
@@ -87,7 +87,7 @@ def test_one_copy_matches_the_analysis_of_grown_zones():
     e = np.array([1500.0, 700.0])
     grown = zones.assign(geometry=[a.buffer(1500, quad_segs=64), b.buffer(700, quad_segs=64)])
     ref = analyze(grown, A, B, posts=posts, study_area=area, settings=settings).summary
-    fr, _, _ = _frame(base, 2.0, None, 250.0)
+    fr, _, _ = _frame(base, 2.0, None, 250.0, grid_points=10_000)
     out, _, _ = _copy(fr, e, fr.zone_reach_m, np.ones(1), _base_states(fr))
     for name in ("seam_length_km", "width_mean_km"):
         assert out[name] == pytest.approx(ref[name], rel=5e-3), name
@@ -100,7 +100,7 @@ def test_one_copy_matches_the_analysis_of_grown_zones():
 
 def test_no_perturbation_reproduces_the_analysis(strips, strips_area):
     res = analyze(strips, A, B, study_area=strips_area)
-    sim = simulate(res, draws=3, seed=0)
+    sim = simulate(res, draws=3, seed=0, grid_points=2000)
     for name in ("seam_length_km", "unguarded_length_km", "gap_area_km2", "corridors"):
         row = sim.table.loc[name]
         assert row["p05"] == pytest.approx(row["base"], rel=1e-3)
@@ -109,15 +109,16 @@ def test_no_perturbation_reproduces_the_analysis(strips, strips_area):
 
 def test_same_seed_same_result_however_it_runs(strips, strips_area):
     res = analyze(strips, A, B, study_area=strips_area, settings=Settings(reach_km=8))
-    one = simulate(res, draws=30, edge_km=3.0, post_range_frac=0.1, seed=5)
+    one = simulate(res, draws=30, edge_km=3.0, post_range_frac=0.1, seed=5, grid_points=2000)
 
     def backwards(fn, items, *, shared=None):  # a runner that works through the tasks reversed
         return [fn(shared, it) for it in items[::-1]][::-1]
 
-    two = simulate(res, draws=30, edge_km=3.0, post_range_frac=0.1, seed=5, run_tasks=backwards)
+    two = simulate(res, draws=30, edge_km=3.0, post_range_frac=0.1, seed=5, run_tasks=backwards,
+                   grid_points=2000)
     assert one.table.equals(two.table)
     assert np.array_equal(one.p_unguarded["p_unguarded"], two.p_unguarded["p_unguarded"])
-    other = simulate(res, draws=30, edge_km=3.0, post_range_frac=0.1, seed=6)
+    other = simulate(res, draws=30, edge_km=3.0, post_range_frac=0.1, seed=6, grid_points=2000)
     assert not one.draws["width_mean_km"].equals(other.draws["width_mean_km"])
 
 
