@@ -50,8 +50,13 @@ def test_summary_and_corridor_table():
 
 
 def test_monthly_chart_from_incidents():
+    from gapmap.hotspots import monthly_counts
+    from gapmap.incidents import incident_metrics
+
     inc = incidents_frame(80)
-    page = render_report(strips_analysis(), incidents=inc, dpi=60)
+    # The report draws the counts it is given (computed from the assigned incidents).
+    counts = monthly_counts(incident_metrics(strips_analysis(), inc).incidents)
+    page = render_report(strips_analysis(), incidents=inc, monthly=counts, dpi=60)
     assert "Incidents by month" in page
     imgs = _images(page)
     assert len(imgs) == 2 and all(i[:4] == b"\x89PNG" for i in imgs)
@@ -101,3 +106,13 @@ def test_report_command(tmp_path):
     page = out.read_text()
     assert "<h1>Strips</h1>" in page and "84.0 km" in page
     assert "--title" in CliRunner().invoke(main, ["report", "--help"]).output
+
+
+def test_unknown_report_format_is_refused(tmp_path):
+    import pytest
+
+    from gapmap import InputError
+
+    with pytest.raises(InputError, match=r"unknown page format \.pdf"):
+        write_report(strips_analysis(), tmp_path / "report.pdf")
+    assert list(tmp_path.iterdir()) == []

@@ -34,7 +34,7 @@ from ._version import __version__
 from .crs import geodesic_area_km2, geodesic_length_km, metric_crs
 from .errors import InputError
 from .frontier import SideDistance, clip_to_discs, seam_ridges, segment_pieces
-from .io import load_posts, load_study_area, load_zones
+from .io import check_layout, load_posts, load_study_area, load_zones
 from .settings import Settings, Side
 
 __all__ = ["Analysis", "analyze", "CORRIDOR_COLUMNS", "SUMMARY_FIELDS"]
@@ -358,6 +358,7 @@ def analyze(
                                default_height_m=settings.post_height_m)
         posts_gdf = _pair_posts(posts_gdf, side_a, side_b)
     study_gdf = load_study_area(study_area) if study_area is not None else None
+    check_layout(zones, study_gdf, posts=posts_gdf, max_width_km=settings.max_width_km)
 
     # The analysis happens in the study area: centre the projection there when there is one.
     crs = metric_crs(*((study_gdf,) if study_gdf is not None else (zones, posts_gdf)),

@@ -55,8 +55,9 @@ def run_demo(out_dir: str | os.PathLike, *, data_dir: str | os.PathLike | None =
     PosixPath('out/demo/map.html')
     """
     from .figures import plot_map, save_figure
-    from .hotspots import write_hotspots
-    from .maps import make_map, save_map, scenario_layers
+    from .hotspots import monthly_counts, write_hotspots
+    from .layers import scenario_layers
+    from .maps import make_map, save_map
     from .placement import place_posts, write_placement
     from .report import write_report
 
@@ -113,5 +114,6 @@ def run_demo(out_dir: str | os.PathLike, *, data_dir: str | os.PathLike | None =
     step("report")
     files["report.html"] = write_report(result, out / "report.html",
                                         incidents=layers.get("incidents"), placement=placement,
-                                        title=title)
+                                        monthly=None if result.incidents is None
+                                        else monthly_counts(result.incidents), title=title)
     return DemoResult(result, placement, files)

@@ -15,7 +15,7 @@ _FILE = click.Path(dir_okay=False, path_type=Path)
 
 def _run(kw: dict, bar: ProgressBar, **layer_flags):
     """Analysis and the scenario's extra layers (incidents, hillshade, ...)."""
-    from ..maps import scenario_layers
+    from ..layers import scenario_layers
     from ..scenario import run_scenario
 
     scenario = scenario_from_options(**kw)
@@ -101,12 +101,15 @@ def report_cmd(out: Path, title: str | None, **kw) -> None:
     Example:
       gapmap report --config geodata/scenario.toml --out out/report.html
     """
+    from ..hotspots import monthly_counts
     from ..report import write_report
 
     with ProgressBar(10, "report") as bar:
         result, layers = _run(kw, bar, hillshade=False)
         bar("report")
-        path = write_report(result, out, incidents=layers.get("incidents"), title=title)
+        path = write_report(result, out, incidents=layers.get("incidents"), title=title,
+                            monthly=None if result.incidents is None
+                            else monthly_counts(result.incidents))
     click.echo(f"Report written to {path}")
 
 
