@@ -18,8 +18,9 @@ from pyproj import Geod, Transformer
 from scipy import stats
 
 from gapmap import InputError, analyze, parse_side
+from gapmap.cli import main
 from gapmap.errors import DatePrecisionWarning, InputWarning
-from gapmap.incidents import (Incidents, date_bounds, exploitation_ratio, format_dates,
+from gapmap.incidents import (Incidents, admin_mismatches, date_bounds, place_similarity, exploitation_ratio, format_dates,
                               incident_metrics, nearest_seam_points, period_mask,
                               read_incidents, with_incidents)
 
@@ -167,7 +168,9 @@ def test_hand_computed_assignment(scene, tmp_path, fmt):
     assert per.loc[north, "first_date"] == pd.Timestamp("2020-03-05")
     assert per.loc[north, "last_date"] == pd.Timestamp("2020-04-20")
     s = m.summary
-    assert (s["incidents_total"], s["incidents_coarse"], s["incidents_assigned"]) == (9, 1, 5)
+    # Totals count the study area; the one event beyond it is reported apart.
+    assert (s["incidents_total"], s["incidents_outside_study_area"]) == (8, 1)
+    assert (s["incidents_coarse"], s["incidents_assigned"]) == (1, 5)
     assert (s["incidents_in_gap"], s["incidents_in_rest"]) == (5, 2)
 
 
@@ -576,3 +579,151 @@ def test_format_dates_at_their_precision():
                         ["year", "month", "day"]).tolist() == ["2007", "2007-07", "2007-07-01"]
     with pytest.raises(InputError, match="unknown precision"):
         period_mask(["2020-01-01"], "decade")
+
+
+# --------------------------------------------------------------------------------------------
+# stated places
+
+
+def test_place_names_match_tolerantly():
+    for a, b in (("Tooz", "Tuz Khurmatu"), ("al-Hawija District", "Hawija"),
+                 ("KIRKUK", "Kirkuk"), ("Salah al-Din", "Salahuddin"), ("Daqouq", "Daquq")):
+        assert place_similarity(a, b) >= 0.8, (a, b)
+    for a, b in (("Kirkuk", "Diyala"), ("Tooz", "Daquq"), ("Erbil", "Mosul")):
+        assert place_similarity(a, b) < 0.8, (a, b)
+
+
+def test_admin_mismatches_by_hand(tmp_path):
+    # Two districts side by side along the 35th parallel (edges densified: the test's
+    # distances follow the parallel); events stated in one, found in the other.
+    areas = gpd.GeoDataFrame(
+        {"ADM2_EN": ["Tuz Khurmatu", "Kirkuk"], "ADM1_EN": ["Salah al-Din", "Kirkuk"]},
+        geometry=shapely.segmentize(np.array([shapely.box(44.0, 34.6, 44.8, 35.0),
+                                              shapely.box(44.0, 35.0, 44.8, 35.6)]), 0.001),
+        crs=4326)
+    inc = gpd.GeoDataFrame(
+        {"source_id": ["ok", "wrong", "coarse", "unknown", "outside"],
+         "admin1": ["Salah al-Din", "Salahuddin", "Salah al-Din", "Basra", "Kirkuk"],
+         "admin2": ["Tooz", "Tuz", "Tooz", "Basra", "Kirkuk"],
+         "coarse": [False, False, True, False, False]},
+        geometry=shapely.points([(44.5, 34.8), (44.5, 35.3), (44.5, 35.3), (44.5, 35.3),
+                                 (46.0, 35.3)]), crs=4326)
+    for field in ("ADM2_EN", "ADM1_EN"):
+        out = admin_mismatches(inc, areas, field)
+        assert out.columns.tolist() == ["event_id", "stated", "found", "distance_km"]
+        assert out["event_id"].tolist() == ["wrong"]
+        assert out["found"].tolist() == ["Kirkuk"]
+        ref = Geod(ellps="WGS84").inv(44.5, 35.3, 44.5, 35.0)[2] / 1000
+        assert out["distance_km"].iloc[0] == pytest.approx(ref, rel=1e-3)
+    assert admin_mismatches(inc, areas, "ADM2_EN")["stated"].tolist() == ["Tuz"]
+    with pytest.raises(InputError, match="ADM2_EN"):
+        admin_mismatches(inc, areas, "NAME")
+
+
+def test_acled_keeps_the_stated_place_names(tmp_path):
+    p = write_acled(tmp_path / "a.csv")
+    raw = pd.read_csv(p, dtype=str, keep_default_na=False)
+    raw["admin1"], raw["admin2"] = "Kirkuk", ["Daquq", "Hawija", ""] * 3
+    raw["location"] = [f"Village {k}" for k in range(len(raw))]
+    raw.to_csv(p, index=False)
+    inc = read_incidents(p)
+    assert inc.gdf["admin1"].tolist() == ["Kirkuk"] * 9
+    assert inc.gdf["admin2"].fillna("").tolist() == ["Daquq", "Hawija", ""] * 3
+    assert inc.gdf["location"].tolist() == raw["location"].tolist()
+
+
+# --------------------------------------------------------------------------------------------
+# bad input
+
+
+def _csv(path, n=200, **over):
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"id": [f"E{k}" for k in range(n)],
+                       "latitude": rng.uniform(35.0, 35.5, n).round(5),
+                       "longitude": rng.uniform(44.0, 44.5, n).round(5),
+                       "date": pd.Timestamp("2020-01-01") + pd.to_timedelta(np.arange(n), "D"),
+                       "type": np.where(np.arange(n) % 2, "attack", "clash"),
+                       "fatalities": 1})
+    df["date"] = df["date"].dt.strftime("%Y-%m-%d")
+    for k, v in over.items():
+        df[k] = v
+    df.to_csv(path, index=False)
+    return path, df
+
+
+def test_dates_outside_1900_2100_are_refused_per_row(tmp_path):
+    dates = [pd.Timestamp("2020-01-01") + pd.Timedelta(days=k) for k in range(199)]
+    p, _ = _csv(tmp_path / "a.csv", date=[d.strftime("%Y-%m-%d") for d in dates] +
+                ["9999-12-31"])
+    with pytest.warns(InputWarning, match=r"1 dated outside 1900–2100"):
+        inc = read_incidents(p)
+    assert len(inc) == 199 and inc.dropped["date_out_of_range"] == 1
+    assert inc.dropped["unreadable_date"] == 0
+    p2, _ = _csv(tmp_path / "b.csv", n=3, date=["1850-05-01", "2020-01-01", "2150-01-01"])
+    with pytest.warns(InputWarning):
+        assert read_incidents(p2).dropped["date_out_of_range"] == 2
+    with pytest.raises(InputError, match="--since"):
+        read_incidents(p, since="9999-01-01")
+
+
+def test_duplicate_event_ids_keep_one(tmp_path):
+    p = write_acled(tmp_path / "a.csv", events=EVENTS[:1] * 200)
+    raw = pd.read_csv(p, dtype=str)
+    raw["event_id_cnty"] = "IRQ1"
+    raw.to_csv(p, index=False)
+    with pytest.warns(InputWarning, match="event_id_cnty: 199 duplicate event id"):
+        inc = read_incidents(p)
+    assert len(inc) == 1 and inc.dropped["duplicate_id"] == 199
+
+
+def test_negative_fatalities_are_refused(tmp_path):
+    p, _ = _csv(tmp_path / "a.csv", fatalities=[1] * 199 + [-1000])
+    with pytest.raises(InputError, match=r"a\.csv: fatalities: 1 negative fatality"):
+        read_incidents(p)
+
+
+def test_swapped_coordinates(tmp_path, scene):
+    # Columns exchanged wholesale: latitudes of 44 are fine, longitudes of 35 too; with the
+    # study area known, the swap shows.
+    p, df = _csv(tmp_path / "a.csv", n=40)
+    lon, lat = TO_LL.transform(X0 + 20e3 + np.zeros(40), Y0 + np.linspace(5e3, 95e3, 40))
+    pd.DataFrame({"id": df["id"], "latitude": lon, "longitude": lat, "date": df["date"]}
+                 ).to_csv(p, index=False)
+    inc = read_incidents(p)
+    with pytest.warns(InputWarning, match="latitude and longitude look swapped"):
+        m = incident_metrics(scene, inc)
+    assert m.summary["incidents_outside_study_area"] == 40
+    # Latitudes beyond ±90 in most rows: refused, naming the columns.
+    far = tmp_path / "b.csv"
+    pd.DataFrame({"latitude": [120.0, 130.0, 35.0], "longitude": [35.0, 36.0, 44.0],
+                  "date": "2020-01-01"}).to_csv(far, index=False)
+    with pytest.raises(InputError, match="latitude/longitude: latitude and longitude look "
+                                         "swapped"):
+        read_incidents(far)
+
+
+def test_type_matching_nothing_lists_the_types_present(tmp_path):
+    p, _ = _csv(tmp_path / "a.csv")
+    with pytest.raises(InputError, match="no incident has type 'atack'; types present: "
+                                         "attack, clash"):
+        read_incidents(p, types=["atack"])
+    with pytest.warns(InputWarning, match="'raid'; types present: attack, clash"):
+        assert len(read_incidents(p, types=["attack", "raid"])) == 100
+
+
+def test_date_format_option_and_warning(tmp_path):
+    dates = [f"{k % 28 + 1:02d}/03/2019" for k in range(200)]
+    p, _ = _csv(tmp_path / "a.csv", date=dates)
+    with pytest.warns(InputWarning, match=r"--date-format '%d/%m/%Y'") as rec:
+        with pytest.raises(InputError, match="no usable incident"):
+            read_incidents(p)
+    assert any("200 date(s) in an unrecognised format, e.g. '01/03/2019'" in str(w.message)
+               for w in rec)
+    inc = read_incidents(p, date_format="%d/%m/%Y")
+    assert len(inc) == 200 and (inc.gdf["date"].dt.month == 3).all()
+    assert inc.gdf["date"].dt.day.tolist() == [k % 28 + 1 for k in range(200)]
+    res = CliRunner().invoke(main, ["hotspots", "--incidents", str(p), "--date-format",
+                                    "%d/%m/%Y", "--hex-km", "20", "--out",
+                                    str(tmp_path / "out")])
+    assert res.exit_code == 0, res.output
+    assert pd.read_csv(tmp_path / "out" / "monthly.csv")["total"].sum() == 200

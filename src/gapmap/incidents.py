@@ -24,10 +24,12 @@ Exploitation ratio
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import logging
 import math
 import os
 import re
+import unicodedata
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -38,10 +40,10 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from pyproj import CRS
+from pyproj import CRS, Geod, Transformer
 from scipy.stats import binomtest
 
-from .crs import geodesic_area_km2
+from .crs import geodesic_area_km2, metric_crs
 from .errors import DatePrecisionWarning, InputError, InputWarning
 
 __all__ = [
@@ -49,6 +51,8 @@ __all__ = [
     "IncidentMetrics",
     "read_incidents",
     "period_mask",
+    "admin_mismatches",
+    "place_similarity",
     "date_bounds",
     "format_dates",
     "PRECISIONS",
@@ -160,7 +164,9 @@ class IncidentMetrics:
     minor
         The same for the minor (shorter) stretches.
     summary
-        ``incidents_total``, ``incidents_used``, ``incidents_coarse``, ``incidents_assigned``,
+        ``incidents_total`` (inside the study area: the events outside are one number,
+        ``incidents_outside_study_area``), ``incidents_used``, ``incidents_coarse``,
+        ``incidents_assigned``,
         ``incidents_in_corridors``, ``incidents_in_study_area``, ``incidents_in_gap``,
         ``incidents_in_rest``, ``rest_area_km2``, ``exploitation_ratio``,
         ``exploitation_ratio_low``, ``exploitation_ratio_high``, ``incident_margin_km``.
@@ -400,6 +406,10 @@ def _parse_dates(values: pd.Series, date_format: str | None = None) -> pd.Series
         parsed = pd.to_datetime(text.where(todo), format=fmt, errors="coerce")
         if getattr(parsed.dt, "tz", None) is not None:
             parsed = parsed.dt.tz_convert(None)
+        # Years beyond what datetime64[ns] holds (9999-12-31) come back in seconds: such
+        # rows are refused by _out_of_range, not here.
+        year = parsed.dt.year
+        parsed = parsed.where((year >= YEARS[0]) & (year <= YEARS[1]))
         out = out.where(~todo, parsed.astype("datetime64[ns]"))
     return out.astype("datetime64[ns]")
 
@@ -999,6 +1009,146 @@ def _describe_drops(dropped: Mapping[str, int]) -> str:
 
 
 # --------------------------------------------------------------------------------------------
+# stated places
+
+#: Words dropped before place names are compared ("al-Hawija district" ~ "Hawija").
+_PLACE_WORDS = {"al", "el", "an", "ad", "as", "ar", "at", "az", "ash", "district", "governorate",
+                "province", "qadha", "qada", "qadaa", "kaza", "nahiya", "nahia", "subdistrict",
+                "sub", "city", "town", "muhafazat", "markaz", "center", "centre", "of", "the"}
+#: Transliteration variants folded together (Tooz ~ Tuz, Khurmatu ~ Kurmatu).
+_FOLDS = (("ou", "u"), ("oo", "u"), ("o", "u"), ("ee", "i"), ("e", "i"), ("y", "i"),
+          ("kh", "k"), ("gh", "g"), ("q", "k"), ("dh", "d"), ("th", "t"), ("sh", "s"),
+          ("ph", "f"), ("w", "u"), ("v", "u"))
+
+
+def place_key(name) -> tuple[str, ...]:
+    """A name folded for tolerant comparison: accents, case, punctuation, common words
+    (``al-``, ``district`` …) and transliteration variants removed, as tokens.
+
+    Examples
+    --------
+    >>> place_key("Tooz"), place_key("Tuz Khurmatu District")
+    (('tuz',), ('tuz', 'kurmatu'))
+    >>> place_key("Salah al-Din")
+    ('salah', 'din')
+    """
+    if name is None or (isinstance(name, float) and math.isnan(name)):
+        return ()
+    text = unicodedata.normalize("NFKD", str(name)).encode("ascii", "ignore").decode().lower()
+    text = re.sub(r"[^a-z]+", " ", text.replace("'", "").replace("`", ""))
+    tokens = []
+    for tok in text.split():
+        if tok in _PLACE_WORDS:
+            continue
+        for a, b in _FOLDS:
+            tok = tok.replace(a, b)
+        tokens.append(re.sub(r"(.)\1+", r"\1", tok))  # doubled letters: Hawijja ~ Hawija
+    return tuple(t for t in tokens if t)
+
+
+def place_similarity(a, b) -> float:
+    """How alike two place names are, 0–1: 1 when their folded keys are equal or one key's
+    tokens begin the other's (``Tooz`` ~ ``Tuz Khurmatu``), else the
+    :class:`difflib.SequenceMatcher` ratio of the joined keys.
+
+    Examples
+    --------
+    >>> place_similarity("Tooz", "Tuz Khurmatu"), round(place_similarity("Kirkuk", "Diyala"), 2)
+    (1.0, 0.18)
+    >>> round(place_similarity("Salah al-Din", "Salahuddin"), 2)
+    0.94
+    """
+    ka, kb = place_key(a), place_key(b)
+    if not ka or not kb:
+        return 0.0
+    short, long_ = sorted((ka, kb), key=len)
+    if long_[:len(short)] == short:
+        return 1.0
+    return difflib.SequenceMatcher(None, "".join(ka), "".join(kb)).ratio()
+
+
+def _best_area(stated: str, names: Sequence[str], min_similarity: float) -> str | None:
+    scores = [place_similarity(stated, n) for n in names]
+    k = int(np.argmax(scores)) if scores else -1
+    return names[k] if k >= 0 and scores[k] >= min_similarity else None
+
+
+def admin_mismatches(incidents, areas: gpd.GeoDataFrame, field: str, *,
+                     min_similarity: float = 0.8) -> pd.DataFrame:
+    """Events whose stated admin area (as the source gave it) is not the area holding their
+    point.
+
+    Parameters
+    ----------
+    incidents
+        :class:`Incidents` (with ``admin1``/``admin2``) or a point GeoDataFrame with them.
+    areas
+        Polygons with a name ``field`` (e.g. the study area's governorates or districts).
+    field
+        The name field of ``areas``. The incident level compared (``admin1`` or ``admin2``)
+        is the one whose names match the most area names.
+    min_similarity
+        Names at least this alike (:func:`place_similarity`) are the same place; a stated name
+        is taken as the area name it is most alike.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per mismatch: ``event_id``, ``stated`` (the source's name), ``found`` (the
+        area holding the point), ``distance_km`` (from the point to the stated area, in a
+        local metric CRS). Coarse locations (centroids), events outside every area and
+        stated names like no area's are left out.
+
+    Examples
+    --------
+    >>> import geopandas as gpd, shapely
+    >>> areas = gpd.GeoDataFrame({"ADM2_EN": ["Tuz Khurmatu", "Kirkuk"]},
+    ...     geometry=[shapely.box(44.0, 34.6, 44.8, 35.0), shapely.box(44.0, 35.0, 44.8, 35.6)],
+    ...     crs=4326)
+    >>> inc = gpd.GeoDataFrame({"source_id": ["a", "b"], "admin2": ["Tooz", "Tooz"],
+    ...     "coarse": [False, False]}, geometry=shapely.points([(44.5, 34.8), (44.5, 35.2)]),
+    ...     crs=4326)
+    >>> admin_mismatches(inc, areas, "ADM2_EN").round(1).to_dict("records")
+    [{'event_id': 'b', 'stated': 'Tooz', 'found': 'Kirkuk', 'distance_km': 22.1}]
+    """
+    gdf = _as_gdf(incidents)
+    if field not in areas.columns:
+        raise InputError(areas.attrs.get("source", "study area"), field, "field not found",
+                         f"use one of {', '.join(c for c in areas.columns if c != 'geometry')}")
+    cols = ["event_id", "stated", "found", "distance_km"]
+    levels = [c for c in ("admin1", "admin2") if c in gdf.columns]
+    located = gdf.loc[~gdf["coarse"].fillna(False).to_numpy(dtype=bool)]
+    names = sorted(set(areas[field].dropna().astype(str)))
+    if not levels or len(located) == 0 or not names:
+        return pd.DataFrame({c: pd.Series(dtype=float if c == "distance_km" else object)
+                             for c in cols})
+    known = {n: _best_area(n, names, min_similarity)
+             for lv in levels for n in set(located[lv].dropna().astype(str))}
+    level = max(levels, key=lambda lv: located[lv].map(known).notna().sum())
+    crs = metric_crs(areas)
+    polys = areas.to_crs(crs)
+    pts = located.geometry.to_crs(crs).values
+    pi, ai = shapely.STRtree(polys.geometry.values).query(pts, predicate="within")
+    found = pd.Series(None, index=range(len(pts)), dtype=object)
+    found.iloc[pi] = polys[field].astype(str).to_numpy()[ai]
+    stated = located[level].astype(object).to_numpy()
+    matched = pd.Series(stated).map(lambda v: known.get(str(v)) if pd.notna(v) else None)
+    wrong = (matched.notna() & found.notna() & (matched != found)).to_numpy()
+    by_name = polys.dissolve(by=field).geometry
+    rows = np.flatnonzero(wrong)
+    # Nearest point found in the metric CRS, its length measured on the ellipsoid.
+    ends = shapely.get_coordinates(shapely.shortest_line(
+        pts[rows], by_name.loc[matched.iloc[rows].to_numpy()].values)).reshape(-1, 2, 2)
+    ll = Transformer.from_crs(crs, 4326, always_xy=True)
+    lon, lat = ll.transform(ends[..., 0], ends[..., 1])
+    dist = Geod(ellps="WGS84").inv(lon[:, 0], lat[:, 0], lon[:, 1], lat[:, 1])[2] / 1000.0
+    return pd.DataFrame({"event_id": located["source_id"].to_numpy()[rows]
+                         if "source_id" in located.columns else located.index.to_numpy()[rows],
+                         "stated": stated[rows], "found": found.to_numpy()[rows],
+                         "distance_km": np.asarray(dist, dtype=float)})[cols]
+
+
+# --------------------------------------------------------------------------------------------
 # assignment
 
 
@@ -1255,6 +1405,31 @@ def _as_gdf(incidents: Incidents | gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     raise TypeError(f"expected Incidents or a GeoDataFrame, got {type(incidents).__name__}")
 
 
+def _check_extent(gdf: gpd.GeoDataFrame, crs: CRS, study, in_study: np.ndarray) -> None:
+    """Warn when no incident lies in the study area, and when most lie outside it but would
+    lie inside with latitude and longitude exchanged (swapped columns)."""
+    n = len(gdf)
+    if n == 0 or study is None or study.is_empty or in_study.sum() * 2 >= n:
+        return
+    source = gdf.attrs.get("source", "incidents")
+    swapped = 0
+    if gdf.crs is not None and CRS.from_user_input(gdf.crs).is_geographic:
+        lon, lat = shapely.get_coordinates(gdf.geometry.values).T
+        ok = np.abs(lon) <= 90
+        if ok.any():
+            pts = gpd.GeoSeries(shapely.points(lat[ok], lon[ok]), crs=gdf.crs).to_crs(crs)
+            xy = shapely.get_coordinates(pts.values)
+            swapped = int(shapely.contains_xy(study, xy[:, 0], xy[:, 1]).sum())
+    if swapped * 2 > n and swapped > 2 * in_study.sum():
+        warnings.warn(f"{source}: latitude and longitude look swapped: {n - int(in_study.sum())}"
+                      f" of {n} incidents lie outside the study area, {swapped} would lie "
+                      "inside with the two exchanged — name the columns with "
+                      "--incidents-lat/--incidents-lon", InputWarning, stacklevel=3)
+    elif not in_study.any():
+        warnings.warn(f"{source}: none of the {n} incidents lies in the study area",
+                      InputWarning, stacklevel=3)
+
+
 def exploitation_ratio(n_gap: int, n_rest: int, area_gap_km2: float, area_rest_km2: float,
                        confidence: float = 0.95) -> tuple[float, float, float]:
     """Ratio of incident densities (gap ÷ rest) with an exact conditional interval.
@@ -1390,6 +1565,7 @@ def incident_metrics(analysis, incidents: Incidents | gpd.GeoDataFrame, *,
         if not gap_geom.is_empty:
             shapely.prepare(gap_geom)
             in_gap = in_study & shapely.contains_xy(gap_geom, xy[:, 0], xy[:, 1])
+    _check_extent(gdf, crs, study, in_study)
     area_gap = float(analysis.gap["area_km2"].iloc[0]) if len(analysis.gap) else 0.0
     area_study = float(geodesic_area_km2([study], crs)[0]) if not study.is_empty else 0.0
     area_rest = max(area_study - area_gap, 0.0)
@@ -1410,7 +1586,8 @@ def incident_metrics(analysis, incidents: Incidents | gpd.GeoDataFrame, *,
     per_major = _per_corridor(table, analysis.corridors)
     per_minor = _per_corridor(table, analysis.minor)
     summary = {
-        "incidents_total": int(n),
+        "incidents_total": int(in_study.sum()),
+        "incidents_outside_study_area": int(n - in_study.sum()),
         "incidents_used": int(used.sum()),
         "incidents_coarse": int(coarse.sum()),
         "incidents_assigned": int(assigned.sum()),
