@@ -154,3 +154,21 @@ def test_metrics_by_writes_by_area_csv(tmp_path, strips, areas):
     bad = CliRunner().invoke(main, [*args, "--by", "ADM3_EN", "--out", str(tmp_path / "no")])
     assert bad.exit_code == 2 and "use one of: ADM1_EN, ADM2_EN" in bad.output
     assert not (tmp_path / "no").exists()
+
+
+def test_admin_check_counts_events_stated_elsewhere(result, areas):
+    from gapmap.by_area import admin_check
+
+    pts = gpd.GeoDataFrame(
+        {"source_id": ["right", "wrong"], "admin1": ["north", "North"], "coarse": [False, False],
+         "date": pd.to_datetime(["2017-01-01"] * 2)},
+        geometry=[shapely.Point(X0 + 20e3, Y0 + 80e3), shapely.Point(X0 + 20e3, Y0 + 20e3)],
+        crs=UTM38)
+    res = with_incidents(result, incident_metrics(result, pts))
+    checked, table = admin_check(res, areas, "ADM1_EN")
+    assert checked.summary["admin_mismatches"] == 1
+    assert table["stated"].tolist() == ["North"] and table["found"].tolist() == ["South"]
+    # the point lies 40 km south of the North area (y 20 km vs its edge at y 60 km)
+    assert table["distance_km"].iloc[0] == pytest.approx(40.0, rel=2e-3)
+    plain, none = admin_check(result, areas, "ADM1_EN")
+    assert none is None and "admin_mismatches" not in plain.summary

@@ -94,7 +94,7 @@ def test_one_copy_matches_the_analysis_of_grown_zones():
     # covered/uncovered changes are placed midway between samples: ≤ 125 m off at each of
     # the four corridor ends
     assert out["unguarded_length_km"] == pytest.approx(ref["unguarded_length_km"], abs=0.5)
-    assert out["gap_area_km2"] == pytest.approx(ref["gap_area_km2"], rel=1e-2)
+    assert out["gap_area_km2"] == pytest.approx(ref["gap_area_km2"], rel=2e-3)
     assert out["corridors"] == ref["corridors"]
 
 
@@ -108,6 +108,7 @@ def test_no_perturbation_reproduces_the_analysis(strips, strips_area):
 
 
 def test_same_seed_same_result_however_it_runs(strips, strips_area):
+    """In-process, on a reversed runner and on the Dask engine: identical results."""
     res = analyze(strips, A, B, study_area=strips_area, settings=Settings(reach_km=8))
     one = simulate(res, draws=30, edge_km=3.0, post_range_frac=0.1, seed=5, grid_points=2000)
 
@@ -118,6 +119,13 @@ def test_same_seed_same_result_however_it_runs(strips, strips_area):
                    grid_points=2000)
     assert one.table.equals(two.table)
     assert np.array_equal(one.p_unguarded["p_unguarded"], two.p_unguarded["p_unguarded"])
+    from functools import partial
+
+    from gapmap.engine import run_tasks
+
+    dask = simulate(res, draws=30, edge_km=3.0, post_range_frac=0.1, seed=5, grid_points=2000,
+                    run_tasks=partial(run_tasks, workers=2))
+    assert one.table.equals(dask.table)
     other = simulate(res, draws=30, edge_km=3.0, post_range_frac=0.1, seed=6, grid_points=2000)
     assert not one.draws["width_mean_km"].equals(other.draws["width_mean_km"])
 
@@ -165,8 +173,8 @@ def test_command_writes_the_contract_files(cli_files, tmp_path):
 
     out = tmp_path / "out"
     res = CliRunner().invoke(main, ["uncertainty", *cli_files, "--draws", "40", "--edge-km",
-                                    "4", "--reach-km", "6:10", "--by", "ADM1_EN", "--out",
-                                    str(out)], catch_exceptions=False)
+                                    "4", "--reach-km", "6:10", "--by", "ADM1_EN", "--workers",
+                                    "1", "--out", str(out)], catch_exceptions=False)
     assert res.exit_code == 0, res.output
     assert "90% range" in res.output and "unguarded" in res.output
     table = pd.read_csv(out / "uncertainty.csv")
@@ -186,6 +194,7 @@ def test_command_writes_the_contract_files(cli_files, tmp_path):
     (["--edge-km", "-2"], "--edge-km"),
     (["--reach-km", "5:1"], "LOW > HIGH"),
     (["--by", "district"], "ADM1_EN"),
+    (["--workers", "0"], "--workers"),
 ])
 def test_command_bad_input_exit_2_nothing_written(cli_files, tmp_path, extra, match):
     from click.testing import CliRunner

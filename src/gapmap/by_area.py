@@ -40,7 +40,7 @@ from .crs import geodesic_area_km2, geodesic_length_km
 from .errors import InputError
 
 __all__ = ["BY_AREA_COLUMNS", "OVERLAP_TOLERANCE", "breakdown", "load_areas", "check_field",
-           "areas_of_scenario", "write_breakdown"]
+           "areas_of_scenario", "write_breakdown", "admin_check"]
 
 #: Columns of ``by_area.csv`` after the field itself (see the contract, "Breakdowns by area").
 BY_AREA_COLUMNS = ["seam_length_km", "unguarded_length_km", "unguarded_share",
@@ -253,13 +253,38 @@ def areas_of_scenario(scenario, field: str) -> gpd.GeoDataFrame:
     return load_areas(scenario.study_area, field, layer=scenario.study_area_layer)
 
 
-def write_breakdown(table: pd.DataFrame, out_dir: str | os.PathLike) -> dict:
-    """Write ``by_area.csv`` into ``out_dir`` atomically; return its path by name."""
+def admin_check(analysis, areas: gpd.GeoDataFrame, field: str):
+    """Compare each event's stated admin name with the area holding its point.
+
+    Returns the analysis with ``admin_mismatches`` (a count) in its summary and the table of
+    :func:`gapmap.incidents.admin_mismatches` (``admin_mismatches.csv``); without incidents,
+    the analysis unchanged and ``None``.
+    """
+    import dataclasses
+
+    if analysis.incidents is None:
+        return analysis, None
+    from .incidents import admin_mismatches
+
+    table = admin_mismatches(analysis.incidents, areas, field)
+    summary = {**analysis.summary, "admin_mismatches": int(len(table))}
+    return dataclasses.replace(analysis, summary=summary), table
+
+
+def write_breakdown(table: pd.DataFrame, out_dir: str | os.PathLike,
+                    mismatches: pd.DataFrame | None = None) -> dict:
+    """Write ``by_area.csv`` (and ``admin_mismatches.csv`` when given) into ``out_dir``,
+    each atomically; return the paths by name."""
     from pathlib import Path
 
     from .io import atomic_path
 
-    path = Path(out_dir) / "by_area.csv"
-    with atomic_path(path) as tmp:
-        table.round(4).to_csv(tmp, index=False)
-    return {"by_area.csv": path}
+    out = {}
+    for name, frame in (("by_area.csv", table), ("admin_mismatches.csv", mismatches)):
+        if frame is None:
+            continue
+        path = Path(out_dir) / name
+        with atomic_path(path) as tmp:
+            frame.round(4).to_csv(tmp, index=False)
+        out[name] = path
+    return out

@@ -30,10 +30,11 @@ subtracts its offsets and takes minima:
   (``d_i - e_i ≤ reach``), or within the copy's range of a post; covered/uncovered changes are
   placed midway between samples, as the visibility mode does. Line of sight is not used.
 - **Corridors**: maximal runs of uncovered samples, joined where seam branches meet.
-- **Gap area** on a grid of about 40,000 points over the study area, and **incidents in the
-  gap** at the events themselves, both as *changes* from the unperturbed analysis: a grid point
-  (an event) whose state the copy leaves unchanged keeps the exact state of the unperturbed gap
-  polygon, so the grid's resolution touches only the strip where the edge moved.
+- **Gap area** on a grid of about 40,000 points over the study area (each cell counted by the
+  share of it inside the copy's gap, from the signed distance to the gap's edge), and
+  **incidents in the gap** at the events themselves, both as *changes* from the unperturbed
+  analysis: the area is the exact unperturbed gap area plus the change the grid measures, and an
+  event whose state the copy leaves unchanged keeps its exact unperturbed state.
 
 ``p_unguarded`` at a seam sample is the share of copies in which the copy's seam point on that
 sample's transect (the nearest seam point of the copy, when the seam moves parallel to itself) is
@@ -269,7 +270,7 @@ class _Frame:
     transect: _Field  # at samples[k] + offsets[j] * normals[k], point index k * J + j
     grid: _Field  # gap-area grid
     grid_cell_km2: np.ndarray
-    grid_base_gap: np.ndarray  # exact unperturbed gap state at the grid points
+    grid_cell_m: float
     events: _Field | None  # incidents used and in the study area
     events_base_gap: np.ndarray | None
     zone_group: np.ndarray
@@ -386,10 +387,6 @@ def _frame(analysis, edge_km: float, reach: tuple | None, spacing_m: float,
         np.abs(near[0] + near[1] - settings.max_width_km * 1000.0) <= 2 * edge_m + 2 * cell)
     gxy, cell_km2 = gxy[keep], cell_km2[keep]
     grid = _distance_field(gxy, geoms, group, margin)
-    gap = analysis.gap.geometry.values[0] if len(analysis.gap) else shapely.Polygon()
-    shapely.prepare(gap)
-    grid_base = shapely.contains_xy(gap, gxy[:, 0], gxy[:, 1]) if len(gxy) and not gap.is_empty \
-        else np.zeros(len(gxy), bool)
 
     events = events_base = None
     n_study = 0
@@ -410,7 +407,7 @@ def _frame(analysis, edge_km: float, reach: tuple | None, spacing_m: float,
     frame = _Frame(
         samples=xy, normals=normals, part=owner, seg_scale=scale, node_start=ns, node_end=ne,
         offsets=offsets, transect=transect, grid=grid, grid_cell_km2=cell_km2,
-        grid_base_gap=grid_base, events=events, events_base_gap=events_base, zone_group=group,
+        grid_cell_m=max(cell / 1.01, 1.0), events=events, events_base_gap=events_base, zone_group=group,
         zone_reach_m=reach_m, zone_own_reach=own, post_xy=post_xy, post_range_m=post_r,
         study=study, max_width_m=settings.max_width_km * 1000.0,
         min_length_km=settings.min_length_km,
@@ -511,11 +508,24 @@ def _runs(fr: _Frame, bad: np.ndarray, share: np.ndarray) -> np.ndarray:
     return length
 
 
-def _gap_state(fld: _Field, e: np.ndarray, reach_m: np.ndarray, max_w: float) -> np.ndarray:
+def _gap_margin(fld: _Field, e: np.ndarray, reach_m: np.ndarray, max_w: float) -> np.ndarray:
+    """Signed distance (m, about) from each point to the copy's gap boundary, > 0 inside."""
     v = fld.dist - e[fld.zone]
-    held = fld.minimum(v - reach_m[fld.zone], None) <= 0
+    outside = fld.minimum(v - reach_m[fld.zone], None)
     width = fld.minimum(v, 0) + fld.minimum(v, 1)
-    return ~held & (width <= max_w)
+    return np.minimum(outside, (max_w - width) / 2)
+
+
+def _gap_state(fld: _Field, e: np.ndarray, reach_m: np.ndarray, max_w: float) -> np.ndarray:
+    return _gap_margin(fld, e, reach_m, max_w) > 0
+
+
+def _gap_fraction(fr: _Frame, e: np.ndarray, reach_m: np.ndarray) -> np.ndarray:
+    """Share of each grid cell in the copy's gap: a boundary at signed distance m from the
+    cell's centre leaves 1/2 + m/cell of it inside (exact for a boundary along the grid; on
+    the strips-and-wedge test scene this halves the area error of counting whole cells)."""
+    m = _gap_margin(fr.grid, e, reach_m, fr.max_width_m)
+    return np.clip(0.5 + m / fr.grid_cell_m, 0.0, 1.0)
 
 
 def _copy(fr: _Frame, e: np.ndarray, reach_m: np.ndarray, factor: np.ndarray,
@@ -548,10 +558,7 @@ def _copy(fr: _Frame, e: np.ndarray, reach_m: np.ndarray, factor: np.ndarray,
     }
     if base_states is not None:
         grid_b, ev_b = base_states
-        state = _gap_state(fr.grid, e, reach_m, fr.max_width_m)
-        changed = state != grid_b
-        delta = fr.grid_cell_km2[changed] @ (state[changed].astype(float)
-                                            - fr.grid_base_gap[changed].astype(float))
+        delta = fr.grid_cell_km2 @ (_gap_fraction(fr, e, reach_m) - grid_b)
         out["gap_area_km2"] = max(fr.base_gap_km2 + float(delta), 0.0)
         if fr.has_incidents:
             st = _gap_state(fr.events, e, reach_m, fr.max_width_m)
@@ -574,7 +581,7 @@ def _reach_of(fr: _Frame, reach_km: float | None) -> np.ndarray:
 
 def _base_states(fr: _Frame):
     zero = np.zeros(len(fr.zone_group))
-    grid = _gap_state(fr.grid, zero, fr.zone_reach_m, fr.max_width_m)
+    grid = _gap_fraction(fr, zero, fr.zone_reach_m)
     ev = _gap_state(fr.events, zero, fr.zone_reach_m, fr.max_width_m) if fr.has_incidents \
         else None
     return grid, ev
@@ -759,9 +766,11 @@ def format_uncertainty(analysis, result: Uncertainty) -> str:
     return "\n".join(lines)
 
 
-def write_uncertainty(result: Uncertainty, out_dir, *, by_field: str | None = None) -> dict:
+def write_uncertainty(result: Uncertainty, out_dir, *,
+                      mismatches: pd.DataFrame | None = None) -> dict:
     """Write ``uncertainty.csv``, ``unguarded_probability.gpkg`` and ``draws.csv`` (and
-    ``by_area.csv`` when the result has a breakdown) into ``out_dir``, atomically.
+    ``by_area.csv`` when the result has a breakdown, ``admin_mismatches.csv`` when given) into
+    ``out_dir``, atomically.
 
     Returns the written paths by name.
     """
@@ -783,5 +792,7 @@ def write_uncertainty(result: Uncertainty, out_dir, *, by_field: str | None = No
                           driver="GPKG")
         if result.by_area is not None:
             result.by_area.round(4).to_csv(stage / "by_area.csv", index=False)
+        if mismatches is not None:
+            mismatches.round(4).to_csv(stage / "admin_mismatches.csv", index=False)
         names = [p.name for p in stage.iterdir()]
     return {n: out / n for n in names}

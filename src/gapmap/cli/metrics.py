@@ -22,7 +22,8 @@ def metrics_cmd(out_dir: Path, by: str | None = None, **kw) -> None:
     """Seam, unguarded corridors and gap region between two sides.
 
     Writes corridors.csv, corridors.geojson, seam.geojson, gap.geojson, summary.json and
-    gapmap.gpkg into OUT (and by_area.csv with --by), and prints a summary.
+    gapmap.gpkg into OUT (with --by also by_area.csv and, with incidents,
+    admin_mismatches.csv), and prints a summary.
 
     \b
     Example:
@@ -30,19 +31,24 @@ def metrics_cmd(out_dir: Path, by: str | None = None, **kw) -> None:
           --side-b federal=isf,pmf --posts posts.geojson --study-area districts.geojson \\
           --out out/run1
     """
+    from ..by_area import admin_check, areas_of_scenario, breakdown, write_breakdown
     from ..outputs import format_summary, write_metrics
 
-    from ..by_area import areas_of_scenario, breakdown, write_breakdown
-
     areas = areas_of_scenario(scenario_from_options(**kw), by) if by else None
+    table = mismatches = None
     with ProgressBar(8, "metrics") as bar:
         result = analysis_from_options(progress=bar, **kw)
-        table = breakdown(result, areas, by) if areas is not None else None
+        if areas is not None:
+            table = breakdown(result, areas, by)
+            result, mismatches = admin_check(result, areas, by)
         bar("writing")
         write_metrics(result, out_dir)
         if table is not None:
-            write_breakdown(table, out_dir)
+            write_breakdown(table, out_dir, mismatches)
     click.echo(format_summary(result))
+    if mismatches is not None:
+        click.echo(f"  events whose stated {by} is not where they lie: {len(mismatches)} "
+                   "(admin_mismatches.csv)")
     click.echo(f"\nResults in {out_dir}/")
 
 
