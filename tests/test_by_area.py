@@ -130,3 +130,45 @@ def test_slivers_go_to_first_area(areas):
     inter = shapely.intersection(fixed.geometry.iloc[0], fixed.geometry.iloc[1])
     assert inter.area == pytest.approx(0.0, abs=1e-6)
     assert np.isclose(fixed.geometry.iloc[0].area, areas.geometry.iloc[0].area)
+
+
+def test_metrics_by_writes_by_area_csv(tmp_path, strips, areas):
+    from click.testing import CliRunner
+
+    from gapmap.cli import main
+
+    z, sa = tmp_path / "zones.gpkg", tmp_path / "areas.gpkg"
+    strips.to_file(z)
+    areas.to_file(sa)
+    args = ["metrics", "--zones", str(z), "--side-a", "krg=peshmerga", "--side-b",
+            "federal=isf", "--study-area", str(sa)]
+    out = tmp_path / "out"
+    res = CliRunner().invoke(main, [*args, "--by", "ADM2_EN", "--out", str(out)],
+                             catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    table = pd.read_csv(out / "by_area.csv")
+    assert list(table.columns) == ["ADM2_EN", "seam_length_km", "unguarded_length_km",
+                                   "unguarded_share", "longest_corridor_km", "gap_area_km2",
+                                   "incidents", "incidents_in_gap"]
+    assert sorted(table["ADM2_EN"]) == ["n1", "s1"]
+    bad = CliRunner().invoke(main, [*args, "--by", "ADM3_EN", "--out", str(tmp_path / "no")])
+    assert bad.exit_code == 2 and "use one of: ADM1_EN, ADM2_EN" in bad.output
+    assert not (tmp_path / "no").exists()
+
+
+def test_admin_check_counts_events_stated_elsewhere(result, areas):
+    from gapmap.by_area import admin_check
+
+    pts = gpd.GeoDataFrame(
+        {"source_id": ["right", "wrong"], "admin1": ["north", "North"], "coarse": [False, False],
+         "date": pd.to_datetime(["2017-01-01"] * 2)},
+        geometry=[shapely.Point(X0 + 20e3, Y0 + 80e3), shapely.Point(X0 + 20e3, Y0 + 20e3)],
+        crs=UTM38)
+    res = with_incidents(result, incident_metrics(result, pts))
+    checked, table = admin_check(res, areas, "ADM1_EN")
+    assert checked.summary["admin_mismatches"] == 1
+    assert table["stated"].tolist() == ["North"] and table["found"].tolist() == ["South"]
+    # the point lies 40 km south of the North area (y 20 km vs its edge at y 60 km)
+    assert table["distance_km"].iloc[0] == pytest.approx(40.0, rel=2e-3)
+    plain, none = admin_check(result, areas, "ADM1_EN")
+    assert none is None and "admin_mismatches" not in plain.summary

@@ -36,7 +36,7 @@ _LAZY = {
     "place_posts": "placement", "max_coverage": "placement",
     "make_map": "maps", "save_map": "maps", "plot_map": "figures", "write_report": "report",
     "write_metrics": "outputs", "load_scenario": "scenario", "run_scenario": "scenario",
-    "run_demo": "demo",
+    "run_demo": "demo", "simulate": "uncertainty", "breakdown": "by_area",
     "analyze_series": "series", "run_tasks": "engine",
 }
 

@@ -30,10 +30,11 @@ subtracts its offsets and takes minima:
   (``d_i - e_i ≤ reach``), or within the copy's range of a post; covered/uncovered changes are
   placed midway between samples, as the visibility mode does. Line of sight is not used.
 - **Corridors**: maximal runs of uncovered samples, joined where seam branches meet.
-- **Gap area** on a grid of about 40,000 points over the study area, and **incidents in the
-  gap** at the events themselves, both as *changes* from the unperturbed analysis: a grid point
-  (an event) whose state the copy leaves unchanged keeps the exact state of the unperturbed gap
-  polygon, so the grid's resolution touches only the strip where the edge moved.
+- **Gap area** on a grid of about 40,000 points over the study area (each cell counted by the
+  share of it inside the copy's gap, from the signed distance to the gap's edge), and
+  **incidents in the gap** at the events themselves, both as *changes* from the unperturbed
+  analysis: the area is the exact unperturbed gap area plus the change the grid measures, and an
+  event whose state the copy leaves unchanged keeps its exact unperturbed state.
 
 ``p_unguarded`` at a seam sample is the share of copies in which the copy's seam point on that
 sample's transect (the nearest seam point of the copy, when the seam moves parallel to itself) is
@@ -48,7 +49,7 @@ Examples
 ...               shapely.box(430e3, 3900e3, 440e3, 4000e3)])
 >>> area = gpd.GeoDataFrame(geometry=[shapely.box(380e3, 3900e3, 460e3, 4000e3)], crs=32638)
 >>> res = analyze(zones, parse_side("A=a"), parse_side("B=b"), study_area=area)
->>> sim = simulate(res, draws=50, edge_km=1.0, seed=1)
+>>> sim = simulate(res, draws=50, edge_km=1.0, seed=1, grid_points=2000)
 >>> round(float(sim.table.loc["seam_length_km", "p50"]), 1)
 100.0
 >>> bool(sim.p_unguarded["p_unguarded"].eq(1.0).all())  # 20 km apart, reach 2: never closes
@@ -75,7 +76,7 @@ from .crs import geodesic_area_km2
 from .errors import InputError
 from .frontier import SideDistance, _boundary_segments, _bbox_distance
 
-__all__ = ["Uncertainty", "simulate", "parse_range", "UNCERTAINTY_FIELDS", "MAX_DRAWS",
+__all__ = ["Uncertainty", "simulate", "parse_range", "check_parameters", "write_uncertainty", "UNCERTAINTY_FIELDS", "MAX_DRAWS",
            "format_uncertainty"]
 
 log = logging.getLogger(__name__)
@@ -162,7 +163,16 @@ def parse_range(text: str | float | tuple | None, option: str = "--reach-km"
     return lo, hi
 
 
-def _check(draws: int, edge_km: float, post_range_frac: float, force: bool) -> None:
+def check_parameters(draws: int, edge_km: float = 0.0, post_range_frac: float = 0.0,
+                     force: bool = False) -> None:
+    """Raise :class:`InputError` for a number of draws or a perturbation gapmap cannot use.
+
+    >>> check_parameters(200, 1.0, 0.2)
+    >>> check_parameters(1)
+    Traceback (most recent call last):
+    ...
+    gapmap.errors.InputError: --draws: needs at least 2 copies, got 1 — give --draws 2 or more (200 is the default)
+    """
     if not isinstance(draws, (int, np.integer)) or draws < 2:
         raise InputError("--draws", None, f"needs at least 2 copies, got {draws!r}",
                          "give --draws 2 or more (200 is the default)")
@@ -260,7 +270,7 @@ class _Frame:
     transect: _Field  # at samples[k] + offsets[j] * normals[k], point index k * J + j
     grid: _Field  # gap-area grid
     grid_cell_km2: np.ndarray
-    grid_base_gap: np.ndarray  # exact unperturbed gap state at the grid points
+    grid_cell_m: float
     events: _Field | None  # incidents used and in the study area
     events_base_gap: np.ndarray | None
     zone_group: np.ndarray
@@ -341,8 +351,8 @@ def _grid(study: shapely.Geometry, crs: CRS, n_target: int):
     return np.column_stack([gx, gy]), cell * cell / 1e6 / np.asarray(factors.areal_scale)
 
 
-def _frame(analysis, edge_km: float, reach: tuple | None, spacing_m: float
-           ) -> tuple[_Frame, np.ndarray, np.ndarray]:
+def _frame(analysis, edge_km: float, reach: tuple | None, spacing_m: float,
+           grid_points: int = _GRID_POINTS) -> tuple[_Frame, np.ndarray, np.ndarray]:
     crs = CRS.from_user_input(analysis.crs)
     settings = analysis.settings
     zones = analysis.zones
@@ -364,12 +374,19 @@ def _frame(analysis, edge_km: float, reach: tuple | None, spacing_m: float
     transect = _distance_field(pts, geoms, group, margin)
 
     study = analysis.study_area
-    gxy, cell_km2 = _grid(study, crs, _GRID_POINTS)
+    gxy, cell_km2 = _grid(study, crs, grid_points)
+    # Only grid points that a copy can move into or out of the gap matter (the area is counted
+    # as a change from the exact unperturbed gap): those within the edge and reach changes of a
+    # zone, or of the width limit. On the sample that is a fifth of the grid for edges ±2 km.
+    cell = math.sqrt(float(cell_km2.max(initial=0.0))) * 1000.0 * 1.01
+    lo_reach = min(float(reach_m.min(initial=0.0)), reach[0] * 1000.0 if reach else np.inf)
+    band = edge_m + hi_reach - min(lo_reach, 0.0) + cell
+    near = [SideDistance(geoms[group == g])(gxy)[0] if (group == g).any()
+            else np.full(len(gxy), np.inf) for g in range(3)]
+    keep = (np.minimum.reduce(near) <= band) | (
+        np.abs(near[0] + near[1] - settings.max_width_km * 1000.0) <= 2 * edge_m + 2 * cell)
+    gxy, cell_km2 = gxy[keep], cell_km2[keep]
     grid = _distance_field(gxy, geoms, group, margin)
-    gap = analysis.gap.geometry.values[0] if len(analysis.gap) else shapely.Polygon()
-    shapely.prepare(gap)
-    grid_base = shapely.contains_xy(gap, gxy[:, 0], gxy[:, 1]) if len(gxy) and not gap.is_empty \
-        else np.zeros(len(gxy), bool)
 
     events = events_base = None
     n_study = 0
@@ -390,7 +407,7 @@ def _frame(analysis, edge_km: float, reach: tuple | None, spacing_m: float
     frame = _Frame(
         samples=xy, normals=normals, part=owner, seg_scale=scale, node_start=ns, node_end=ne,
         offsets=offsets, transect=transect, grid=grid, grid_cell_km2=cell_km2,
-        grid_base_gap=grid_base, events=events, events_base_gap=events_base, zone_group=group,
+        grid_cell_m=max(cell / 1.01, 1.0), events=events, events_base_gap=events_base, zone_group=group,
         zone_reach_m=reach_m, zone_own_reach=own, post_xy=post_xy, post_range_m=post_r,
         study=study, max_width_m=settings.max_width_km * 1000.0,
         min_length_km=settings.min_length_km,
@@ -445,7 +462,11 @@ def _crossings(fr: _Frame, e: np.ndarray, reach_m: np.ndarray):
     ok &= np.isfinite(d) & (2 * d <= fr.max_width_m) & ~(n_other < 0)
     if ok.any() and not fr.study.is_empty:
         # a seam end on the border stays in, whatever rounding moves it by (≤ 1 mm)
-        ok[ok] &= shapely.dwithin(fr.study, shapely.points(xy[ok]), 1e-3)
+        inside = shapely.contains_xy(fr.study, xy[:, 0], xy[:, 1])
+        edge = ok & ~inside
+        if edge.any():
+            inside[edge] = shapely.dwithin(fr.study, shapely.points(xy[edge]), 1e-3)
+        ok &= inside
     covered = (at(ga) <= 0) | (at(gb) <= 0) | (d <= 0)
     return ok, xy, np.maximum(d, 0.0), covered
 
@@ -487,11 +508,24 @@ def _runs(fr: _Frame, bad: np.ndarray, share: np.ndarray) -> np.ndarray:
     return length
 
 
-def _gap_state(fld: _Field, e: np.ndarray, reach_m: np.ndarray, max_w: float) -> np.ndarray:
+def _gap_margin(fld: _Field, e: np.ndarray, reach_m: np.ndarray, max_w: float) -> np.ndarray:
+    """Signed distance (m, about) from each point to the copy's gap boundary, > 0 inside."""
     v = fld.dist - e[fld.zone]
-    held = fld.minimum(v - reach_m[fld.zone], None) <= 0
+    outside = fld.minimum(v - reach_m[fld.zone], None)
     width = fld.minimum(v, 0) + fld.minimum(v, 1)
-    return ~held & (width <= max_w)
+    return np.minimum(outside, (max_w - width) / 2)
+
+
+def _gap_state(fld: _Field, e: np.ndarray, reach_m: np.ndarray, max_w: float) -> np.ndarray:
+    return _gap_margin(fld, e, reach_m, max_w) > 0
+
+
+def _gap_fraction(fr: _Frame, e: np.ndarray, reach_m: np.ndarray) -> np.ndarray:
+    """Share of each grid cell in the copy's gap: a boundary at signed distance m from the
+    cell's centre leaves 1/2 + m/cell of it inside (exact for a boundary along the grid; on
+    the strips-and-wedge test scene this halves the area error of counting whole cells)."""
+    m = _gap_margin(fr.grid, e, reach_m, fr.max_width_m)
+    return np.clip(0.5 + m / fr.grid_cell_m, 0.0, 1.0)
 
 
 def _copy(fr: _Frame, e: np.ndarray, reach_m: np.ndarray, factor: np.ndarray,
@@ -524,10 +558,7 @@ def _copy(fr: _Frame, e: np.ndarray, reach_m: np.ndarray, factor: np.ndarray,
     }
     if base_states is not None:
         grid_b, ev_b = base_states
-        state = _gap_state(fr.grid, e, reach_m, fr.max_width_m)
-        changed = state != grid_b
-        delta = fr.grid_cell_km2[changed] @ (state[changed].astype(float)
-                                            - fr.grid_base_gap[changed].astype(float))
+        delta = fr.grid_cell_km2 @ (_gap_fraction(fr, e, reach_m) - grid_b)
         out["gap_area_km2"] = max(fr.base_gap_km2 + float(delta), 0.0)
         if fr.has_incidents:
             st = _gap_state(fr.events, e, reach_m, fr.max_width_m)
@@ -550,7 +581,7 @@ def _reach_of(fr: _Frame, reach_km: float | None) -> np.ndarray:
 
 def _base_states(fr: _Frame):
     zero = np.zeros(len(fr.zone_group))
-    grid = _gap_state(fr.grid, zero, fr.zone_reach_m, fr.max_width_m)
+    grid = _gap_fraction(fr, zero, fr.zone_reach_m)
     ev = _gap_state(fr.events, zero, fr.zone_reach_m, fr.max_width_m) if fr.has_incidents \
         else None
     return grid, ev
@@ -576,7 +607,7 @@ def simulate(analysis, *, draws: int = 200, edge_km: float = 0.0, post_range_fra
              reach_km: tuple[float, float] | str | None = None, seed: int = 0,
              spacing_m: float | None = None, areas: gpd.GeoDataFrame | None = None,
              by: str | None = None, run_tasks: Callable | None = None, force: bool = False,
-             progress: Callable[[str], None] | None = None) -> Uncertainty:
+             grid_points: int = _GRID_POINTS, progress: Callable[[str], None] | None = None) -> Uncertainty:
     """The analysis over ``draws`` perturbed copies of its inputs.
 
     Parameters
@@ -603,6 +634,8 @@ def simulate(analysis, *, draws: int = 200, edge_km: float = 0.0, post_range_fra
         for each item); ``None`` runs in-process.
     force
         Allow more than :data:`MAX_DRAWS` copies.
+    grid_points
+        Points of the study-area grid on which the gap area's changes are measured.
     progress
         Called with the name of each stage.
 
@@ -612,10 +645,10 @@ def simulate(analysis, *, draws: int = 200, edge_km: float = 0.0, post_range_fra
     """
     step = progress or (lambda name: None)
     reach = parse_range(reach_km) if reach_km is not None else None
-    _check(draws, float(edge_km), float(post_range_frac), force)
+    check_parameters(draws, float(edge_km), float(post_range_frac), force)
     spacing = float(spacing_m or analysis.settings.spacing_m)
     step("sampling")
-    fr, along, seam_id = _frame(analysis, float(edge_km), reach, spacing)
+    fr, along, seam_id = _frame(analysis, float(edge_km), reach, spacing, grid_points)
     base_states = _base_states(fr)
     area_of = area_names = None
     if areas is not None and by is not None:
@@ -684,13 +717,15 @@ def _sample_areas(fr: _Frame, areas: gpd.GeoDataFrame, by: str, crs):
     check_field(areas, by)
     a = areas.to_crs(crs) if areas.crs is not None else areas
     names = list(pd.unique(a[by].astype(object).where(a[by].notna(), "(none)")))
-    lab = np.full(len(fr.samples), len(names))
+    # Each sample counts for the nearest area (0 m for the one holding it): samples in the
+    # slivers traced boundaries leave between neighbours still count once.
     tree = shapely.STRtree(a.geometry.values)
-    pi, ai = tree.query(shapely.points(fr.samples), predicate="intersects")
+    pi, ai = tree.query_nearest(shapely.points(fr.samples), all_matches=False)
     vals = a[by].astype(object).where(a[by].notna(), "(none)").to_numpy()
     index = {n: i for i, n in enumerate(names)}
+    lab = np.zeros(len(fr.samples), int)
     lab[pi] = [index[vals[x]] for x in ai]
-    return lab, names + ["(outside the areas)"]
+    return lab, names
 
 
 def _by_area_table(analysis, areas, by, names, per: np.ndarray) -> pd.DataFrame:
@@ -729,3 +764,35 @@ def format_uncertainty(analysis, result: Uncertainty) -> str:
         rng = f"{fmt(row['p05'])}–{fmt(row['p95'])} {unit}".rstrip()
         lines.append(f"  {label:<22}{fmt(row['base']):>10} {unit:<4}{rng:>19}")
     return "\n".join(lines)
+
+
+def write_uncertainty(result: Uncertainty, out_dir, *,
+                      mismatches: pd.DataFrame | None = None) -> dict:
+    """Write ``uncertainty.csv``, ``unguarded_probability.gpkg`` and ``draws.csv`` (and
+    ``by_area.csv`` when the result has a breakdown, ``admin_mismatches.csv`` when given) into
+    ``out_dir``, atomically.
+
+    Returns the written paths by name.
+    """
+    import warnings
+    from pathlib import Path
+
+    from .io import atomic_dir
+
+    out = Path(out_dir)
+    with atomic_dir(out) as stage:
+        result.table.round(6).reset_index().to_csv(stage / "uncertainty.csv", index=False)
+        result.draws.round(6).rename_axis("draw").reset_index().to_csv(stage / "draws.csv",
+                                                                       index=False)
+        layer = result.p_unguarded.copy()
+        layer["seam_id"] = layer["seam_id"].astype("string")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            layer.to_file(stage / "unguarded_probability.gpkg", layer="unguarded_probability",
+                          driver="GPKG")
+        if result.by_area is not None:
+            result.by_area.round(4).to_csv(stage / "by_area.csv", index=False)
+        if mismatches is not None:
+            mismatches.round(4).to_csv(stage / "admin_mismatches.csv", index=False)
+        names = [p.name for p in stage.iterdir()]
+    return {n: out / n for n in names}

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from ._common import ProgressBar, analysis_from_options, analysis_options
+from ._common import ProgressBar, analysis_from_options, analysis_options, scenario_from_options
 
 __all__ = ["COMMANDS"]
 
@@ -15,11 +15,15 @@ __all__ = ["COMMANDS"]
 @analysis_options
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Output folder (created if needed).")
-def metrics_cmd(out_dir: Path, **kw) -> None:
+@click.option("--by", "by", metavar="FIELD",
+              help="Study-area field to break the figures down by (writes by_area.csv), e.g. "
+                   "ADM1_EN.")
+def metrics_cmd(out_dir: Path, by: str | None = None, **kw) -> None:
     """Seam, unguarded corridors and gap region between two sides.
 
     Writes corridors.csv, corridors.geojson, seam.geojson, gap.geojson, summary.json and
-    gapmap.gpkg into OUT, and prints a summary.
+    gapmap.gpkg into OUT (with --by also by_area.csv and, with incidents,
+    admin_mismatches.csv), and prints a summary.
 
     \b
     Example:
@@ -27,13 +31,24 @@ def metrics_cmd(out_dir: Path, **kw) -> None:
           --side-b federal=isf,pmf --posts posts.geojson --study-area districts.geojson \\
           --out out/run1
     """
+    from ..by_area import admin_check, areas_of_scenario, breakdown, write_breakdown
     from ..outputs import format_summary, write_metrics
 
+    areas = areas_of_scenario(scenario_from_options(**kw), by) if by else None
+    table = mismatches = None
     with ProgressBar(8, "metrics") as bar:
         result = analysis_from_options(progress=bar, **kw)
+        if areas is not None:
+            table = breakdown(result, areas, by)
+            result, mismatches = admin_check(result, areas, by)
         bar("writing")
         write_metrics(result, out_dir)
+        if table is not None:
+            write_breakdown(table, out_dir, mismatches)
     click.echo(format_summary(result))
+    if mismatches is not None:
+        click.echo(f"  events whose stated {by} is not where they lie: {len(mismatches)} "
+                   "(admin_mismatches.csv)")
     click.echo(f"\nResults in {out_dir}/")
 
 
