@@ -493,7 +493,9 @@ def write_hotspots(incidents, out_dir: str | os.PathLike, *, study_area=None,
                    hex_km: float = 10.0, bandwidth_km: float = 10.0, cell_m: float | None = None,
                    permutations: int = 999, alpha: float = 0.05, include_coarse: bool = False,
                    seed: int | None = 0, crs=None,
-                   progress: Callable[[str], None] | None = None) -> dict[str, Path]:
+                   progress: Callable[[str], None] | None = None,
+                   hexes: gpd.GeoDataFrame | None = None,
+                   monthly: pd.DataFrame | None = None) -> dict[str, Path]:
     """Density surface, Gi* hot spots and counts over time, written into ``out_dir``.
 
     Writes ``density.tif`` (incidents per km², float32 GeoTIFF in the metric CRS),
@@ -512,6 +514,9 @@ def write_hotspots(incidents, out_dir: str | os.PathLike, *, study_area=None,
     cell_m
         Density cell size; default a fifth of the bandwidth (at least 100 m, coarser if the
         grid would exceed :data:`MAX_CELLS`).
+    hexes, monthly
+        The Gi* hexagons and the counts over time when already computed (by
+        :class:`gapmap.Run`): written as they are instead of computed again.
 
     Returns
     -------
@@ -546,10 +551,13 @@ def write_hotspots(incidents, out_dir: str | os.PathLike, *, study_area=None,
                                      bounds=(xmin, ymin, xmax, ymax), crs=crs,
                                      include_coarse=True)
     step("hot spots")
-    hexes = gi_star_hexes(located, area_geom, hex_km=hex_km, permutations=permutations,
-                          alpha=alpha, crs=crs, seed=seed, include_coarse=True)
+    if hexes is None:
+        hexes = gi_star_hexes(located, area_geom, hex_km=hex_km, permutations=permutations,
+                              alpha=alpha, crs=crs, seed=seed, include_coarse=True)
     step("counts over time")
-    counts = monthly_counts(gdf) if gdf["date"].notna().any() else None
+    counts = monthly
+    if counts is None:
+        counts = monthly_counts(gdf) if gdf["date"].notna().any() else None
     step("writing")
     import rasterio
 

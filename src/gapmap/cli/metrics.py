@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import click
 
-from ._common import ProgressBar, analysis_from_options, analysis_options
+from ._common import ProgressBar, analysis_options, scenario_from_options
 
 __all__ = ["COMMANDS"]
 
@@ -15,7 +16,8 @@ __all__ = ["COMMANDS"]
 @analysis_options
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Output folder (created if needed).")
-def metrics_cmd(out_dir: Path, **kw) -> None:
+@click.option("--profile", is_flag=True, help="Log the seconds each stage takes.")
+def metrics_cmd(out_dir: Path, profile: bool, **kw) -> None:
     """Seam, unguarded corridors and gap region between two sides.
 
     Writes corridors.csv, corridors.geojson, seam.geojson, gap.geojson, summary.json and
@@ -28,11 +30,13 @@ def metrics_cmd(out_dir: Path, **kw) -> None:
           --out out/run1
     """
     from ..outputs import format_summary, write_metrics
+    from ..run import Run
 
+    _profile_logging(profile)
     with ProgressBar(8, "metrics") as bar:
-        result = analysis_from_options(progress=bar, **kw)
-        bar("writing")
-        write_metrics(result, out_dir)
+        run = Run(scenario_from_options(**kw), progress=bar, profile=profile)
+        result = run.analysis
+        run.timed("writing", lambda: write_metrics(result, out_dir))
     click.echo(format_summary(result))
     click.echo(f"\nResults in {out_dir}/")
 
@@ -43,15 +47,18 @@ def metrics_cmd(out_dir: Path, **kw) -> None:
 @click.option("--data", "data_dir", default=None, type=click.Path(file_okay=False, path_type=Path),
               help="Sample data folder [the geodata/ folder of the gapmap source tree].")
 @click.option("--quick", is_flag=True, help="Skip the terrain and placement steps.")
-def demo_cmd(out_dir: Path, data_dir: Path | None, quick: bool) -> None:
+@click.option("--profile", is_flag=True, help="Log the seconds each stage takes.")
+def demo_cmd(out_dir: Path, data_dir: Path | None, quick: bool, profile: bool) -> None:
     """Run the whole analysis on the shipped sample of Iraq's disputed territories.
 
     The force layout of the sample is illustrative, not an assessment; its terrain is synthetic.
     """
     from ..demo import run_demo
 
-    with ProgressBar(12, "demo") as bar:
-        result = run_demo(out_dir, data_dir=data_dir, quick=quick, progress=bar)
+    _profile_logging(profile)
+    with ProgressBar(16, "demo") as bar:
+        result = run_demo(out_dir, data_dir=data_dir, quick=quick, progress=bar,
+                          profile=profile)
     from ..outputs import format_summary
 
     click.echo(format_summary(result.analysis))
@@ -60,6 +67,14 @@ def demo_cmd(out_dir: Path, data_dir: Path | None, quick: bool) -> None:
         click.echo(f"  {name:<22} {path}")
     click.echo(f"\nResults in {out_dir}/ — open {out_dir}/map.html or {out_dir}/report.html"
                if "map.html" in result.files else f"\nResults in {out_dir}/")
+
+
+def _profile_logging(profile: bool) -> None:
+    """With --profile, show the stage timings (INFO) even without -v."""
+    if profile:
+        logger = logging.getLogger("gapmap.run")
+        logger.setLevel(logging.INFO)
+        logging.getLogger("gapmap.demo").setLevel(logging.INFO)
 
 
 COMMANDS = [metrics_cmd, demo_cmd]
