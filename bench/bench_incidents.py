@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
-import time
 import warnings
 from pathlib import Path
 
@@ -23,19 +22,11 @@ import geopandas as gpd
 import numpy as np
 import shapely
 
+from _util import best_run as best_of
 from gapmap import analyze, parse_side
 from gapmap.incidents import SeamIndex, incident_metrics
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def best_of(fn, repeat: int) -> tuple[float, object]:
-    best, out = float("inf"), None
-    for _ in range(repeat):
-        t = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t)
-    return best, out
 
 
 def sample_analysis():

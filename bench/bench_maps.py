@@ -22,29 +22,21 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import shapely
 
+from _util import ROOT  # noqa: F401  (puts tests/ on the path)
 from gapmap import Side, analyze, parse_side
 from gapmap.maps import CLUSTER_MAX, make_map, save_map
+from tests import scenes
+from tests.scenes import UTM38, X0, Y0
 
-X0, Y0, UTM38 = 400_000.0, 3_900_000.0, 32638
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
          "--disable-component-update", "--disable-sync", "--no-first-run",
          "--window-size=1400,1000"]
 
 
 def scene():
-    zones = gpd.GeoDataFrame(
-        {"force": ["peshmerga", "isf"]},
-        geometry=[shapely.box(X0, Y0, X0 + 10e3, Y0 + 100e3),
-                  shapely.box(X0 + 30e3, Y0, X0 + 40e3, Y0 + 100e3)], crs=UTM38)
-    area = gpd.GeoDataFrame(geometry=[shapely.box(X0 - 20e3, Y0, X0 + 60e3, Y0 + 100e3)],
-                            crs=UTM38)
-    posts = gpd.GeoDataFrame({"range_km": [5.0, 5.0]},
-                             geometry=[shapely.Point(X0 + 20e3, Y0 + 50e3),
-                                       shapely.Point(X0 + 24e3, Y0 + 20e3)], crs=UTM38)
-    return analyze(zones, parse_side("krg=peshmerga"), Side("federal", ("isf",)), posts=posts,
-                   study_area=area)
+    return analyze(scenes.strips(), parse_side("krg=peshmerga"), Side("federal", ("isf",)),
+                   posts=scenes.two_posts(), study_area=scenes.strips_area())
 
 
 def incidents(n: int, seed: int = 0) -> gpd.GeoDataFrame:

@@ -20,6 +20,7 @@ import geopandas as gpd
 import numpy as np
 import shapely
 
+from _util import best_of
 from gapmap import Settings, analyze, parse_side
 from gapmap.frontier import boundary_samples
 
@@ -53,15 +54,6 @@ def synthetic(vertices: int, posts: int, seed: int = 0):
     pts = gpd.GeoDataFrame({"range_km": rng.uniform(2, 6, posts)},
                            geometry=shapely.points(px, py), crs=32638)
     return zones, pts
-
-
-def best_of(fn, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
 
 
 def peer_voronoi_polygons(zones: gpd.GeoDataFrame, sample_m: float):

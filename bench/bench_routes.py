@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import argparse
 import math
-import resource
-import time
 
 import numpy as np
 from affine import Affine
 from scipy import ndimage
 from skimage.graph import MCP_Geometric
 
+from _util import best_of, peak_rss_mb
 from gapmap.routes import TOBLER_FLAT_KMH, cost_distance, tobler_speed_kmh
 from gapmap.terrain import Dem, slope
 
@@ -36,15 +35,6 @@ def rugged_dem(n: int, cell: float = 30.0, seed: int = 0) -> Dem:
     z += np.clip(400 - 8 * np.abs(cols - n // 2), 0, None)[None, :] * (np.arange(n)[:, None] > n // 5)
     return Dem(z.astype(np.float32), Affine(cell, 0, 400_000, 0, -cell, 3_900_000 + n * cell),
                32638)
-
-
-def best_of(fn, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
 
 
 def main() -> None:
@@ -84,7 +74,7 @@ def main() -> None:
         m.find_costs([start])
 
     t_peer_full = best_of(peer_full, repeat)
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak_mb = peak_rss_mb()
 
     # Accuracy on flat ground: worst error over all directions, ring 40–50 % of the grid.
     m = 401

@@ -13,13 +13,13 @@ import platform
 import shutil
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import rasterio
 from affine import Affine
 
+from _util import best_of
 from gapmap.terrain import hillshade, read_dem, slope, tri, write_derivatives
 
 
@@ -39,15 +39,6 @@ def make_dem(path: Path, size: int, seed: int = 1) -> None:
         dst.write(z, 1)
 
 
-def best_of(repeat: int, func) -> float:
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        func()
-        times.append(time.perf_counter() - t0)
-    return min(times)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--size", type=int, default=4000)
@@ -59,7 +50,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         src = Path(tmp) / "dem.tif"
         make_dem(src, args.size)
-        t_read = best_of(args.repeat, lambda: read_dem(src))
+        t_read = best_of(lambda: read_dem(src), args.repeat)
         dem = read_dem(src)
         print(f"{args.size}×{args.size} DEM, {platform.machine()}, read_dem {t_read:.2f} s\n")
         print("| derivative | cells | gapmap (s) | gdaldem (s) | ratio | max abs diff |")
@@ -68,9 +59,9 @@ def main() -> None:
         for name, func in (("slope", slope), ("TRI", tri), ("hillshade", hillshade)):
             out = Path(tmp) / f"{name}.tif"
             mine = func(dem)
-            t_mine = best_of(args.repeat, lambda f=func: f(dem))
+            t_mine = best_of(lambda f=func: f(dem), args.repeat)
             cmd = [gdaldem, name, str(src), str(out), "-q"]
-            t_gdal = best_of(args.repeat, lambda c=cmd: subprocess.run(c, check=True))
+            t_gdal = best_of(lambda c=cmd: subprocess.run(c, check=True), args.repeat)
             with rasterio.open(out) as r:
                 ref = r.read(1, masked=True)
             ok = ~np.ma.getmaskarray(ref)
@@ -79,7 +70,7 @@ def main() -> None:
                   f"{t_mine / t_gdal:.2f} | {diff:.3g} |")
             gdal_total += t_gdal
         # end to end: read + three GeoTIFFs written, against the three gdaldem runs
-        t_all = best_of(args.repeat, lambda: write_derivatives(src, Path(tmp) / "mine"))
+        t_all = best_of(lambda: write_derivatives(src, Path(tmp) / "mine"), args.repeat)
         print(f"| all three, files written | {args.size}×{args.size} | {t_all:.2f} | "
               f"{gdal_total:.2f} | {t_all / gdal_total:.2f} | |")
 

@@ -36,6 +36,8 @@ from pathlib import Path
 
 import numpy as np
 
+from _util import peak_rss_mb
+
 CASES = {
     "a": dict(n=2000, posts=100, range_km=6.0, subset=100, grass_subset=25),
     "b": dict(n=5000, posts=500, range_km=15.0, subset=30, grass_subset=10),
@@ -81,7 +83,7 @@ def post_xy(n: int, count: int, range_km: float, seed: int = 1) -> np.ndarray:
 
 
 def peak_mb(who=resource.RUSAGE_SELF) -> float:
-    return resource.getrusage(who).ru_maxrss / 1024.0
+    return peak_rss_mb(children=who == resource.RUSAGE_CHILDREN)
 
 
 # ------------------------------------------------------------------------------------------

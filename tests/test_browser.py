@@ -169,9 +169,12 @@ def test_heat_map_page_offline(browser, tmp_path):
 
 
 def test_report_offline_images_and_no_injection(browser, tmp_path):
+    from gapmap.hotspots import monthly_counts
+
     res = strips_analysis(hostile=True)
-    page = write_report(res, tmp_path / "report.html", incidents=incidents_frame(60, hostile=True),
-                        title="Report " + SCRIPT)
+    inc = incidents_frame(60, hostile=True)
+    page = write_report(res, tmp_path / "report.html", incidents=inc,
+                        monthly=monthly_counts(inc), title="Report " + SCRIPT)
     urls, severe = open_page(browser, page)
     assert web_requests(urls) == [] and severe == []
     d = browser

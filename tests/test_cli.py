@@ -102,7 +102,7 @@ BAD = [
     (["--force-field", "holder"], "holder: force field not found"),
     (["--crs", "EPSG:4326"], "not a projected CRS"),
     (["--crs", "nonsense"], "unknown CRS"),
-    (["--reach-km", "-1"], "reach_km"),
+    (["--reach-km", "-1"], "--reach-km: must be between 0 and"),
     (["--visibility"], "visibility needs a DEM"),
     (["--posts", "{zones}"], "posts must be Point"),
     (["--config", "{bad_toml}"], "not valid TOML"),

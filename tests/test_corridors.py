@@ -145,10 +145,12 @@ def test_partly_touching_zones_mix_border_and_gap():
     res = analyze(zones, A, B, study_area=study)
     assert res.seam["width_min_km"].min() == pytest.approx(0, abs=1e-6)
     assert res.seam["width_max_km"].max() == pytest.approx(10.0, rel=1e-3)
-    # The gap part runs along x = X0 + 15 km from about y = 15 km (where it leaves the step's
-    # corner zone) to 40 km; all of it is more than 2 km from both sides.
+    # The gap part runs along x = X0 + 15 km from y = 15 km (where it leaves the step's
+    # corner) to 40 km; all of it is more than 2 km from both sides.
+    # Below it the seam is the bisector of the step's corner (X0 + 10, Y0 + 10) km, from the
+    # corner to (15, 15): more than 2 km from A from (12, 12) on, 3·√2 km of it unguarded.
     unguarded = res.corridors.geometry.union_all()
-    assert unguarded.length / 1e3 == pytest.approx(25 + 5 * (math.sqrt(2) - 1) / 1, rel=0.15)
+    assert unguarded.length / 1e3 == pytest.approx(25 + 3 * math.sqrt(2), rel=1e-3)
 
 
 def test_lonlat_input_matches_projected(strips, strips_area):
@@ -343,3 +345,156 @@ def test_roads_crossed_counts_crossings(strips, strips_area):
     res = analyze(strips, A, B, posts=posts, study_area=strips_area, roads=roads)
     by_start = res.corridors.sort_values("start_lat")
     assert by_start["roads_crossed"].tolist() == [1, 4]
+
+
+# --------------------------------------------------------------------------------------------
+# Lengths and areas are geodesic even where the analysis CRS is far from true scale.
+
+
+def _mercator_strips():
+    """The strips as lon/lat boxes at 55–56° N, analysed in a pinned Web Mercator.
+
+    There the grid stretches lengths by 1/cos(55.5°) ≈ 1.77, so a grid length reported as km
+    is off by 77%. Boxes in lon/lat are rectangles in Mercator: edges run along meridians and
+    parallels, the seam is the meridian 44.4° E (equidistant from both sides in the grid and
+    on the ellipsoid alike, by symmetry).
+    """
+    a = shapely.box(44.0, 55.0, 44.2, 56.0)
+    b = shapely.box(44.6, 55.0, 44.8, 56.0)
+    zones = gpd.GeoDataFrame({"force": ["peshmerga", "isf"]},
+                             geometry=shapely.segmentize(np.array([a, b]), 0.01), crs=4326)
+    study = gpd.GeoDataFrame(geometry=[shapely.segmentize(shapely.box(43.8, 55.0, 45.0, 56.0),
+                                                          0.01)], crs=4326)
+    return zones, study
+
+
+def _lonlat_box_area_km2(lon0, lat0, lon1, lat1):
+    """Geodesic area of a lon/lat box (edges along meridians and parallels), by pyproj.Geod."""
+    lons = np.concatenate([np.linspace(lon0, lon1, 200), np.full(200, lon1),
+                           np.linspace(lon1, lon0, 200), np.full(200, lon0)])
+    lats = np.concatenate([np.full(200, lat0), np.linspace(lat0, lat1, 200),
+                           np.full(200, lat1), np.linspace(lat1, lat0, 200)])
+    return abs(GEOD.polygon_area_perimeter(lons, lats)[0]) / 1e6
+
+
+def test_lengths_and_areas_are_geodesic_in_web_mercator():
+    zones, study = _mercator_strips()
+    res = analyze(zones, A, B, study_area=study, settings=Settings(crs="EPSG:3857"))
+    assert res.crs.to_epsg() == 3857
+    seam_ref = GEOD.inv(44.4, 55.0, 44.4, 56.0)[2] / 1000  # the meridian arc, ≈ 111.3 km
+    s = res.summary
+    assert s["seam_length_km"] == pytest.approx(seam_ref, rel=1e-4)
+    # Reach 2 km is far below the half-width: the whole seam is one corridor.
+    assert s["corridors"] == 1
+    assert s["unguarded_length_km"] == pytest.approx(seam_ref, rel=1e-4)
+    assert s["longest_corridor_km"] == pytest.approx(seam_ref, rel=1e-4)
+    assert res.corridors["length_km"].iloc[0] == pytest.approx(seam_ref, rel=1e-4)
+    assert res.seam["length_km"].sum() == pytest.approx(seam_ref, rel=1e-4)
+    # The gap region is the study area minus the zones grown by 2 km of the grid (the grid's
+    # metre is 1/6378137 rad of longitude in Web Mercator): three lon/lat boxes.
+    d = math.degrees(2000.0 / 6378137.0)
+    gap_ref = sum(_lonlat_box_area_km2(w, 55.0, e, 56.0) for w, e in
+                  ((43.8, 44.0 - d), (44.2 + d, 44.6 - d), (44.8 + d, 45.0)))
+    assert s["gap_area_km2"] == pytest.approx(gap_ref, rel=1e-3)
+    assert res.gap["area_km2"].iloc[0] == pytest.approx(gap_ref, rel=1e-3)
+
+
+def test_neighbouring_utm_zone_at_high_latitude_gives_geodesic_lengths():
+    # The same scene in UTM 37N (central meridian 39° E): 5.4° off the central meridian at
+    # 55.5° N the grid scale is ≈ 1.0014, beyond the 0.1% the figures must meet.
+    zones, study = _mercator_strips()
+    posts = gpd.GeoDataFrame({"range_km": [5.0]}, geometry=[shapely.Point(44.4, 55.5)], crs=4326)
+    res = analyze(zones, A, B, posts=posts, study_area=study, settings=Settings(crs="EPSG:32637"))
+    seam_ref = GEOD.inv(44.4, 55.0, 44.4, 56.0)[2] / 1000
+    assert res.summary["seam_length_km"] == pytest.approx(seam_ref, rel=2e-4)
+    # The post splits the seam into two corridors; their ends, back in lon/lat, must sum up
+    # geodesically to the seam minus the post's covered stretch (≈ 10 km of the grid).
+    ends = res.corridors[["start_lon", "start_lat", "end_lon", "end_lat"]].to_numpy()
+    by_geod = sum(GEOD.inv(*e)[2] for e in ends) / 1000
+    assert res.summary["corridors"] == 2
+    assert res.summary["unguarded_length_km"] == pytest.approx(by_geod, rel=2e-4)
+    assert res.corridors["length_km"].tolist() == pytest.approx(
+        [GEOD.inv(*e)[2] / 1000 for e in ends], rel=2e-4)
+
+
+# --------------------------------------------------------------------------------------------
+# Per-side and per-zone reach, and the gap region's width limit, by hand geometry.
+
+
+def _gap_x_extent_km(res, y_km=50.0):
+    """The gap region's cross-section at y = Y0 + y_km, as (start, end) km from X0, sorted."""
+    line = shapely.LineString([(X0 - 300e3, Y0 + y_km * 1e3), (X0 + 300e3, Y0 + y_km * 1e3)])
+    cut = shapely.intersection(res.gap.geometry.iloc[0], line)
+    parts = [p for p in shapely.get_parts(cut) if p.length > 0]
+    return sorted((round((p.bounds[0] - X0) / 1e3, 3), round((p.bounds[2] - X0) / 1e3, 3))
+                  for p in parts)
+
+
+def test_per_side_reach_grows_each_side_by_its_own_reach(strips, strips_area):
+    # A (x 0–10 km) grows by 1 km, B (x 30–40 km) by 5 km: the gap region's cross-section is
+    # [-20, -1] ∪ [11, 25] ∪ [45, 60] km. Swapping the reaches would give [-20, -5] ∪ [15, 29]
+    # ∪ [41, 60] (same total area: only the geometry tells them apart).
+    res = analyze(strips, A, B, study_area=strips_area,
+                  settings=Settings(reach_a_km=1, reach_b_km=5))
+    got = _gap_x_extent_km(res)
+    assert len(got) == 3
+    for (g0, g1), (e0, e1) in zip(got, [(-20, -1), (11, 25), (45, 60)]):
+        assert g0 == pytest.approx(e0, abs=0.01) and g1 == pytest.approx(e1, abs=0.01)
+    scale = res.summary["seam_length_km"] / 100  # UTM scale factor there (≈ 1.0003)
+    assert res.summary["gap_area_km2"] == pytest.approx((19 + 14 + 15) * 100 * scale**2,
+                                                        rel=1e-3)
+    da, db = res.distances(np.array([[X0 + 11.5e3, Y0 + 50e3]]))
+    assert (da[0], db[0]) == pytest.approx((1.5, 18.5))  # in the gap: beyond both reaches
+
+
+def test_per_side_reach_on_the_seam_and_by_side_name(strips, strips_area):
+    # On the seam d_A = d_B = 10 km: covered by A's reach 10.5 alone, or B's alone.
+    for ra, rb in ((10.5, 0.0), (0.0, 10.5)):
+        res = analyze(strips, A, B, study_area=strips_area,
+                      settings=Settings(reach_a_km=ra, reach_b_km=rb))
+        assert res.summary["unguarded_length_km"] == 0, (ra, rb)
+    # Which zone is A follows the sides, not the row order: reversed rows, same gap region.
+    flipped = strips.iloc[::-1].reset_index(drop=True)
+    res = analyze(flipped, A, B, study_area=strips_area,
+                  settings=Settings(reach_a_km=1, reach_b_km=5))
+    assert _gap_x_extent_km(res)[1] == pytest.approx((11, 25), abs=0.01)
+
+
+def test_per_zone_reach_overrides_the_side_reach(strips, strips_area):
+    # Zone A carries reach_km = 11: the whole seam (10 km from it) is covered, and the gap
+    # region between the strips shrinks to [21, 28] km; B keeps the side reach of 2 km.
+    zones = strips.assign(reach_km=[11.0, np.nan])
+    res = analyze(zones, A, B, study_area=strips_area)
+    assert res.summary["unguarded_length_km"] == 0 and res.summary["corridors"] == 0
+    assert res.zones["reach_km"].tolist()[0] == 11.0
+    got = _gap_x_extent_km(res)
+    expected = [(-20, -11), (21, 28), (42, 60)]
+    assert len(got) == 3
+    for (g0, g1), (e0, e1) in zip(got, expected):
+        assert g0 == pytest.approx(e0, abs=0.01) and g1 == pytest.approx(e1, abs=0.01)
+    # A per-zone reach of 0 wins over the side reach too: A's zone is not grown at all.
+    res0 = analyze(strips.assign(reach_km=[0.0, np.nan]), A, B, study_area=strips_area)
+    assert _gap_x_extent_km(res0)[0] == pytest.approx((-20, 0), abs=0.01)
+    assert res0.summary["unguarded_share"] == pytest.approx(1.0, abs=1e-9)
+
+
+def test_gap_region_is_limited_to_max_width(strips):
+    # A wide study area, max width 50 km. East of B at distance e: d_B = e, d_A = e + 30, so
+    # d_A + d_B ≤ 50 up to e = 10 km; the same west of A. Between the strips w = 20 ≤ 50.
+    # The gap region is x ∈ [-10, -2] ∪ [12, 28] ∪ [42, 50] km; without the limit it would
+    # run out to the study area's edges at -100 and 140 km.
+    study = gpd.GeoDataFrame(geometry=[shapely.box(X0 - 100e3, Y0, X0 + 140e3, Y0 + 100e3)],
+                             crs=UTM38)
+    res = analyze(strips, A, B, study_area=study, settings=Settings(max_width_km=50))
+    got = _gap_x_extent_km(res)
+    assert len(got) == 3
+    # The limit is placed on a grid of 1500 cells across the extent (≈ 0.23 km here).
+    for (g0, g1), (e0, e1) in zip(got, [(-10, -2), (12, 28), (42, 50)]):
+        assert g0 == pytest.approx(e0, abs=0.5) and g1 == pytest.approx(e1, abs=0.5)
+    scale = res.summary["seam_length_km"] / 100
+    assert res.summary["gap_area_km2"] == pytest.approx((8 + 16 + 8) * 100 * scale**2,
+                                                        rel=0.02)
+    # With 300 km the limit (e ≤ 135 km) lies beyond the study area: nothing is cut.
+    wide = analyze(strips, A, B, study_area=study, settings=Settings(max_width_km=300))
+    assert wide.summary["gap_area_km2"] == pytest.approx((98 + 16 + 98) * 100 * scale**2,
+                                                         rel=1e-3)

@@ -61,7 +61,9 @@ def test_demo_placement_closes_ground(demo):
     assert doc["unguarded_after_km"] < doc["unguarded_before_km"]
     gains = [s["gain_km"] for s in doc["sites"]]
     assert sum(gains) == pytest.approx(doc["closed_km"], rel=1e-3)
-    assert gains == sorted(gains, reverse=True) or doc["method"] == "milp"
+    # Sites are listed in order of marginal gain whichever method chose them (coverage is
+    # submodular, so the gains never grow).
+    assert gains == sorted(gains, reverse=True)
     assert len(gpd.read_file(out / "placement" / "sites.geojson")) == 4
 
 

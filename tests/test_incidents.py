@@ -21,6 +21,7 @@ from gapmap import InputError, analyze, parse_side
 from gapmap.incidents import (Incidents, exploitation_ratio, incident_metrics,
                               nearest_seam_points, read_incidents, with_incidents)
 
+from . import scenes
 from .conftest import GEODATA, UTM38, X0, Y0
 
 TO_LL = Transformer.from_crs(UTM38, 4326, always_xy=True)
@@ -120,15 +121,8 @@ def write_ucdp(path, events=EVENTS):
 @pytest.fixture(scope="module")
 def scene():
     """The strips, their study area and one post at the middle of the seam."""
-    zones = gpd.GeoDataFrame(
-        {"force": ["peshmerga", "isf"]},
-        geometry=[shapely.box(X0, Y0, X0 + 10e3, Y0 + 100e3),
-                  shapely.box(X0 + 30e3, Y0, X0 + 40e3, Y0 + 100e3)], crs=UTM38)
-    area = gpd.GeoDataFrame(geometry=[shapely.box(X0 - 20e3, Y0, X0 + 60e3, Y0 + 100e3)],
-                            crs=UTM38)
-    posts = gpd.GeoDataFrame({"force": ["isf"], "range_km": [5.0]},
-                             geometry=[shapely.Point(X0 + 20e3, Y0 + 50e3)], crs=UTM38)
-    return analyze(zones, KRG, FED, posts=posts, study_area=area)
+    return analyze(scenes.strips(), KRG, FED, posts=scenes.posts([(20, 50)], forces=["isf"]),
+                   study_area=scenes.strips_area())
 
 
 def _north_south(analysis):

@@ -76,6 +76,14 @@ def script_blocks(page: str) -> list[str]:
     return re.findall(r"<script>(.*?)</script>", page, flags=re.S)
 
 
+def page_data(page: str) -> dict:
+    """The page's JSON data block (every layer's features, popups, legend, panels) by key."""
+    blocks = re.findall(r'<script type="application/json" id="gapmap-data">(.*?)</script>',
+                        page, flags=re.S)
+    assert len(blocks) == 1
+    return json.loads(blocks[0])
+
+
 # --------------------------------------------------------------------------------------------
 
 
@@ -131,7 +139,8 @@ def test_corridor_colours_follow_length():
     assert len(feats) == 3
     # Corridor popups carry length and widths (45.01 km is the longest, listed first).
     pops = [f["properties"]["_popup"] for f in feats]
-    assert pops[0].startswith("<b>Corridor C1</b>")
+    top = res.corridors.loc[res.corridors["rank"] == 1, "corridor_id"].item()
+    assert pops[0].startswith(f"<b>Corridor {top}</b>")
     assert "Length (km)</th><td>45.01" in pops[0] and "Width mean (km)</th><td>20" in pops[0]
     # Longer corridors are darker (YlOrRd): brightness falls with length 45 > 22 > 17 km.
     bright = [sum(to_rgb(layer.style_function(f)["color"])) for f in feats]
@@ -260,7 +269,7 @@ def test_hotspots_routes_and_placement_layers():
     assert "unguarded 84.0 \\u2192 74.0 km" in page  # JSON-escaped arrow
     assert SCRIPT not in page
     # Only the two significant hexagons are drawn.
-    hot = [json.loads(x) for x in re.findall(r"_add\((\{.*?\})\);", page)]
+    hot = [d["geojson"] for d in page_data(page).values() if "geojson" in d]
     hexlayers = [d for d in hot if d["features"] and "Hexagon" in
                  d["features"][0]["properties"].get("_popup", "")]
     assert len(hexlayers) == 1 and len(hexlayers[0]["features"]) == 2
@@ -327,7 +336,7 @@ def test_scenario_layers_feed_the_map(tmp_path):
     sc = make_scenario(zones=tmp_path / "zones.geojson", side_a="krg=peshmerga",
                        side_b="federal=isf,pmf", posts=tmp_path / "posts.geojson",
                        study_area=tmp_path / "area.geojson", incidents=csv, dem=dem_path)
-    from gapmap.maps import scenario_layers
+    from gapmap.layers import scenario_layers
 
     layers = scenario_layers(sc, strips_analysis(), hillshade=True, coverage=True,
                              hotspots=True, hex_km=20)

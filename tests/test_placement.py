@@ -153,9 +153,10 @@ def test_time_limit_keeps_a_solution_and_says_so():
     greedy = max_coverage(lines, pts, 6, range_km=radii, exact="never")
     assert len(cov.chosen) == 6
     assert cov.covered_km >= greedy.covered_km - 1e-9
-    if not cov.optimal:  # HiGHS may still prove a small instance optimal in presolve
-        assert any("time limit" in n or "without proving" in n for n in cov.notes)
-        assert "1 − 1/e" in cov.guarantee
+    # 400 candidates: far beyond what HiGHS proves optimal in a microsecond (or in presolve).
+    assert not cov.optimal
+    assert any("without proving" in n for n in cov.notes)
+    assert "1 − 1/e" in cov.guarantee and cov.guarantee != "proven optimal"
 
 
 def test_lengths_are_geodesic_even_in_a_distorting_projection():

@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import re
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -24,9 +23,11 @@ from pyproj import CRS, Proj, Transformer
 
 from .errors import InputError
 from .io import atomic_path
-from .maps import force_colors, illustrative_notes, incident_frame
+from .style import (CORRIDOR_CMAP, PALETTE_OTHER, crs_label, fmt, force_colors,
+                    illustrative_notes, incident_frame, is_synthetic, side_label, sites_frame)
 
-__all__ = ["plot_map", "save_figure", "scale_bar_km", "PRINT_DPI"]
+__all__ = ["plot_map", "save_figure", "scale_bar_km", "check_size", "figure_format",
+           "PRINT_DPI", "MAX_PIXELS", "FORMATS"]
 
 log = logging.getLogger(__name__)
 
@@ -120,19 +121,65 @@ def _draw_north_arrow(ax, crs: CRS) -> float:
     return conv
 
 
-def _crs_label(crs: CRS) -> str:
-    """A short readable name of the CRS for the figure's footer."""
-    epsg = crs.to_epsg()
-    if epsg:
-        return f"EPSG:{epsg} ({crs.name})"
-    op = crs.coordinate_operation
-    params = {p.name: p.value for p in (op.params if op else [])}
-    lat = params.get("Latitude of natural origin")
-    lon = params.get("Longitude of natural origin")
-    method = op.method_name if op else crs.name
-    if lat is not None and lon is not None:
-        return f"{method}, centred {lat:.2f}°, {lon:.2f}°"
-    return method
+#: Largest figure drawn, in pixels (an RGBA canvas of 100 Mpx takes 400 MB of memory).
+MAX_PIXELS = 100_000_000
+#: Figure formats by file suffix.
+FORMATS = ("png", "pdf", "svg", "jpg", "jpeg", "tif", "tiff")
+
+
+def check_size(figsize: tuple[float, float], dpi: float = PRINT_DPI, *,
+               source: str = "figure") -> tuple[float, float]:
+    """Refuse a figure size that is not a positive finite number of inches, or whose canvas
+    at ``dpi`` would exceed :data:`MAX_PIXELS`, before anything is drawn.
+
+    Raises
+    ------
+    InputError
+        Naming the size asked for and its estimated pixels and memory.
+
+    Examples
+    --------
+    >>> check_size((8, 6))
+    (8.0, 6.0)
+    >>> check_size((3000, 3000))
+    Traceback (most recent call last):
+    ...
+    gapmap.errors.InputError: figure: figsize: a figure of 600,000 × 600,000 px (360,000 Mpx, about 1.4 TB in memory) at 200 dpi is larger than the 100 Mpx gapmap draws — give a smaller width (--width-in) or --dpi
+    """
+    try:
+        w, h = (float(v) for v in figsize)
+    except (TypeError, ValueError) as exc:
+        raise InputError(source, "figsize", f"figure size {figsize!r} is not two numbers",
+                         "give the width and height in inches, e.g. --width-in 8") from exc
+    if not (math.isfinite(w) and math.isfinite(h) and w > 0 and h > 0):
+        raise InputError(source, "figsize", f"figure size {w:g} × {h:g} in is not a positive "
+                         "finite size", "give a width above 0 inches, e.g. --width-in 8")
+    px_w, px_h = w * dpi, h * dpi
+    if px_w * px_h > MAX_PIXELS:
+        tb = px_w * px_h * 4 / 1e12
+        mem = f"{tb:.1f} TB" if tb >= 1 else f"{tb * 1000:.1f} GB"
+        raise InputError(source, "figsize",
+                         f"a figure of {px_w:,.0f} × {px_h:,.0f} px ({px_w * px_h / 1e6:,.0f} "
+                         f"Mpx, about {mem} in memory) at {dpi:g} dpi is larger than the "
+                         f"{MAX_PIXELS / 1e6:,.0f} Mpx gapmap draws",
+                         "give a smaller width (--width-in) or --dpi")
+    return w, h
+
+
+def figure_format(path: str | os.PathLike) -> str:
+    """The format of a figure file from its suffix; an unknown or missing suffix refused.
+
+    Examples
+    --------
+    >>> figure_format("out/map.PDF")
+    'pdf'
+    """
+    target = Path(path)
+    fmt = target.suffix.lower().lstrip(".")
+    if fmt not in FORMATS:
+        raise InputError(target, None, f"unknown figure format {target.suffix or '(no suffix)'}",
+                         "name the output .png, .pdf or .svg")
+    return fmt
 
 
 def _auto_figsize(geom: shapely.Geometry, width_in: float) -> tuple[float, float]:
@@ -140,6 +187,189 @@ def _auto_figsize(geom: shapely.Geometry, width_in: float) -> tuple[float, float
     x0, y0, x1, y1 = geom.bounds
     ratio = (y1 - y0) / (x1 - x0) if x1 > x0 else 1.0
     return width_in, width_in * float(np.clip(ratio, 0.6, 1.4)) * 0.82 + 0.9
+
+
+def _new_axes(size: tuple[float, float], legend: bool):
+    """A figure with the map on the left and, when wide enough, a narrow column on the right
+    for the colour bar and legend, so the legend hides none of the map."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=size, layout="constrained")
+    gs = fig.add_gridspec(1, 2, width_ratios=[4.0, 1.0]) if legend and size[0] >= 5.5 else None
+    ax = fig.add_subplot(gs[0, 0] if gs is not None else 111)
+    side = None
+    if gs is not None:
+        side = fig.add_subplot(gs[0, 1])
+        side.axis("off")
+    return fig, ax, side
+
+
+def _draw_study_area(ax, analysis) -> list:
+    from matplotlib.lines import Line2D
+
+    if analysis.study_area.is_empty:
+        return []
+    gpd.GeoSeries([analysis.study_area], crs=analysis.crs).plot(
+        ax=ax, facecolor="none", edgecolor="#666", lw=0.8, ls=":", zorder=1)
+    return [Line2D([], [], color="#666", lw=0.8, ls=":", label="Study area")]
+
+
+def _draw_gap(ax, analysis) -> list:
+    from matplotlib.patches import Patch
+
+    gap = analysis.gap
+    if gap is None or not len(gap) or gap.geometry.iloc[0].is_empty:
+        return []
+    gap.plot(ax=ax, facecolor="#fdb863", alpha=0.35, edgecolor="#7f3b08", lw=0.4, zorder=2)
+    return [Patch(facecolor="#fdb863", alpha=0.5, edgecolor="#7f3b08", label="Gap region")]
+
+
+def _draw_zones(ax, analysis) -> list:
+    from matplotlib.patches import Patch
+
+    zones = analysis.zones
+    if not len(zones):
+        return []
+    colors = force_colors(zones)
+    fc = zones["force"].astype(str).map(colors).fillna(PALETTE_OTHER[0])
+    zones.plot(ax=ax, color=fc.tolist(), alpha=0.55, edgecolor="#333", lw=0.3, zorder=3)
+    return [Patch(facecolor=col, alpha=0.7, edgecolor="#333",
+                  label=_plain(side_label(analysis, force))) for force, col in colors.items()]
+
+
+def _draw_seam(ax, analysis) -> list:
+    from matplotlib.lines import Line2D
+
+    seam = analysis.seam
+    if seam is None or not len(seam):
+        return []
+    seam.plot(ax=ax, color="#252525", lw=0.8, ls="--", zorder=4)
+    return [Line2D([], [], color="#252525", lw=0.8, ls="--", label="Seam (median line)")]
+
+
+def _draw_corridors(ax, analysis) -> tuple[list, Any]:
+    """Corridors coloured by length, the longest few labelled; (handles, colour mappable)."""
+    import matplotlib.colors as mcolors
+    from matplotlib import colormaps
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.lines import Line2D
+
+    cor = analysis.corridors
+    if cor is None or not len(cor):
+        return [], None
+    lengths = cor["length_km"].to_numpy(float)
+    lo, hi = float(np.nanmin(lengths)), float(np.nanmax(lengths))
+    norm = mcolors.Normalize(vmin=lo, vmax=hi if hi > lo else lo + 1.0)
+    # From 0.25 of the colour map: the palest yellows vanish on a light background.
+    cmap = mcolors.ListedColormap(colormaps[CORRIDOR_CMAP](np.linspace(0.25, 1.0, 256)))
+    cor.plot(ax=ax, column="length_km", cmap=cmap, norm=norm, lw=2.6, zorder=5)
+    # Label the longest few so the table and the map can be read together.
+    for _, row in cor.nlargest(min(8, len(cor)), "length_km").iterrows():
+        pt = row.geometry.interpolate(0.5, normalized=True)
+        ax.annotate(_plain(row["corridor_id"]), (pt.x, pt.y), xytext=(4, 4),
+                    textcoords="offset points", fontsize=7, zorder=21,
+                    bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=0.8))
+    handle = Line2D([], [], color=cmap(0.7), lw=2.6, label="Unguarded corridor")
+    return [handle], ScalarMappable(norm=norm, cmap=cmap)
+
+
+def _draw_posts(ax, analysis) -> list:
+    from matplotlib.lines import Line2D
+
+    posts = analysis.posts
+    if posts is None or not len(posts):
+        return []
+    rng = posts["range_km"].to_numpy(float) if "range_km" in posts.columns else 5.0
+    discs = gpd.GeoSeries(shapely.buffer(posts.geometry.values, np.asarray(rng) * 1000,
+                                         quad_segs=16), crs=analysis.crs)
+    discs.plot(ax=ax, facecolor="#1a9850", alpha=0.12, edgecolor="#1a9850", lw=0.4, zorder=6)
+    posts.plot(ax=ax, color="#111", markersize=8, marker="^", zorder=7)
+    return [Line2D([], [], color="#111", marker="^", ls="none", markersize=5,
+                   label="Posts and ranges")]
+
+
+def _draw_incidents(ax, inc, crs) -> list:
+    from matplotlib.lines import Line2D
+
+    if inc is None or not len(inc):
+        return []
+    inc.to_crs(crs).plot(ax=ax, color="#dd3497", markersize=4 if len(inc) < 2000 else 1,
+                         alpha=0.7, zorder=8, edgecolor="none")
+    return [Line2D([], [], color="#dd3497", marker="o", ls="none", markersize=4,
+                   label=f"Incidents ({fmt(len(inc))})")]
+
+
+def _draw_sites(ax, placement, crs) -> list:
+    from matplotlib.lines import Line2D
+
+    sites = sites_frame(placement)
+    if sites is None or not len(sites):
+        return []
+    sites.to_crs(crs).plot(ax=ax, color="#00429d", marker="*", markersize=90,
+                           edgecolor="white", lw=0.6, zorder=9)
+    return [Line2D([], [], color="#00429d", marker="*", ls="none", markersize=10,
+                   label="Proposed new posts")]
+
+
+def _frame(ax, frame: shapely.Geometry, crs: CRS) -> None:
+    """Frame the study area (or everything drawn) with a small margin; scale bar and arrow."""
+    x0, y0, x1, y1 = frame.bounds
+    pad = 0.04 * max(x1 - x0, y1 - y0, 1.0)
+    ax.set_xlim(x0 - pad, x1 + pad)
+    ax.set_ylim(y0 - pad, y1 + pad)
+    ax.set_aspect("equal")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_xlabel("")
+    ax.set_ylabel("")
+    for sp in ax.spines.values():
+        sp.set_linewidth(0.6)
+    _draw_scale_bar(ax, crs)
+    _draw_north_arrow(ax, crs)
+
+
+def _draw_titles(ax, analysis, title: str | None) -> None:
+    s = analysis.summary or {}
+    if title is None:
+        title = f"{analysis.side_a.name} – {analysis.side_b.name}: unguarded corridors"
+    ax.set_title(_plain(title), fontsize=12, fontweight="bold", loc="left", pad=16)
+    share = s.get("unguarded_share")
+    sub = (f"Unguarded {fmt(s.get('unguarded_length_km', float('nan')), 1)} km"
+           + (f" ({fmt(100 * share, 1)}% of the seam)" if share is not None
+              and np.isfinite(share) else "")
+           + f"; longest corridor {fmt(s.get('longest_corridor_km', float('nan')), 1)} km")
+    if s.get("exploitation_ratio") is not None:
+        sub += f"; exploitation ratio {fmt(s['exploitation_ratio'], sig=3)}"
+    ax.text(0, 1.005, _plain(sub), transform=ax.transAxes, fontsize=8, va="bottom",
+            color="#333")
+
+
+def _draw_notes(ax, analysis, inc) -> list[str]:
+    """The illustrative-data note over the map; returns the notes."""
+    notes = illustrative_notes(analysis.zones, inc)
+    if analysis.inputs and any(is_synthetic(v) for v in analysis.inputs.values()):
+        notes.append("Terrain is synthetic.")
+    if notes:
+        note = textwrap.fill(" · ".join(notes)[:300], width=90)
+        ax.text(0.5, 0.985, _plain(note), transform=ax.transAxes, ha="center",
+                va="top", fontsize=7.5, style="italic", color="#8a4b00", zorder=22,
+                bbox=dict(boxstyle="round,pad=0.3", fc="#fff7e6", ec="#d9a25f", lw=0.6))
+    return notes
+
+
+def _draw_legend(fig, ax, side, handles: list, sm, illustrative: bool) -> None:
+    host = side if side is not None else ax
+    if sm is not None:
+        cax = (side.inset_axes([0.02, 0.66, 0.12, 0.32]) if side is not None
+               else ax.inset_axes([0.02, 0.45, 0.025, 0.3]))
+        cb = fig.colorbar(sm, cax=cax)
+        cb.set_label("Corridor length (km)", fontsize=7.5)
+        cb.ax.tick_params(labelsize=7)
+    leg = host.legend(handles=handles, loc="lower left" if side is not None else "lower right",
+                      fontsize=7, framealpha=0.92,
+                      title="Illustrative data" if illustrative else None, title_fontsize=7.5,
+                      borderaxespad=0.0 if side is not None else 0.5)
+    leg.set_zorder(30)
 
 
 def plot_map(analysis, *, incidents: Any = None, placement: Any = None,
@@ -158,7 +388,9 @@ def plot_map(analysis, *, incidents: Any = None, placement: Any = None,
     title
         Figure title; default "<side A> – <side B>: unguarded corridors".
     figsize
-        Inches; by default 8 wide and as tall as the study area's shape needs.
+        Inches; by default 8 wide and as tall as the study area's shape needs. Refused
+        (:class:`~gapmap.errors.InputError`) when not positive and finite or beyond
+        :data:`MAX_PIXELS` at print resolution.
     ax
         Draw into this Axes instead of a new figure.
     legend
@@ -173,151 +405,27 @@ def plot_map(analysis, *, incidents: Any = None, placement: Any = None,
     >>> fig = plot_map(result, title="Disputed territories")  # doctest: +SKIP
     >>> save_figure(fig, "out/map.png")  # doctest: +SKIP
     """
-    import matplotlib.colors as mcolors
-    from matplotlib import colormaps
-    from matplotlib.cm import ScalarMappable
-    from matplotlib.figure import Figure
-    from matplotlib.lines import Line2D
-    from matplotlib.patches import Patch
-
     crs = analysis.crs
     frame = analysis.study_area if not analysis.study_area.is_empty else shapely.union_all(
         analysis.zones.geometry.values)
     side = None
     if ax is None:
-        size = figsize or _auto_figsize(frame, 8.0)
-        fig = Figure(figsize=size, layout="constrained")
-        # Map on the left, a narrow column on the right for colour bar and legend, so the
-        # legend hides none of the map (small figures keep the legend on the map).
-        gs = fig.add_gridspec(1, 2, width_ratios=[4.0, 1.0]) if legend and size[0] >= 5.5 \
-            else None
-        ax = fig.add_subplot(gs[0, 0] if gs is not None else 111)
-        if gs is not None:
-            side = fig.add_subplot(gs[0, 1])
-            side.axis("off")
+        size = check_size(figsize) if figsize is not None else _auto_figsize(frame, 8.0)
+        fig, ax, side = _new_axes(size, legend)
     else:
         fig = ax.figure
-    handles: list = []
-    zones = analysis.zones
-    colors = force_colors(zones)
-    side_names = {"a": analysis.side_a.name, "b": analysis.side_b.name}
-    study = gpd.GeoSeries([analysis.study_area], crs=crs)
-    if not analysis.study_area.is_empty:
-        study.plot(ax=ax, facecolor="none", edgecolor="#666", lw=0.8, ls=":", zorder=1)
-        handles.append(Line2D([], [], color="#666", lw=0.8, ls=":", label="Study area"))
-    gap = analysis.gap
-    if gap is not None and len(gap) and not gap.geometry.iloc[0].is_empty:
-        gap.plot(ax=ax, facecolor="#fdb863", alpha=0.35, edgecolor="#7f3b08", lw=0.4, zorder=2)
-        handles.append(Patch(facecolor="#fdb863", alpha=0.5, edgecolor="#7f3b08",
-                             label="Gap region"))
-    if len(zones):
-        fc = zones["force"].astype(str).map(colors).fillna("#737373")
-        zones.plot(ax=ax, color=fc.tolist(), alpha=0.55, edgecolor="#333", lw=0.3, zorder=3)
-        for force, col in colors.items():
-            sides = zones.loc[zones["force"].astype(str) == force, "side"]
-            sname = side_names.get(sides.iloc[0], "neither side") if len(sides) else ""
-            handles.append(Patch(facecolor=col, alpha=0.7, edgecolor="#333",
-                                 label=_plain(f"{force} ({sname})")))
-    seam = analysis.seam
-    if seam is not None and len(seam):
-        seam.plot(ax=ax, color="#252525", lw=0.8, ls="--", zorder=4)
-        handles.append(Line2D([], [], color="#252525", lw=0.8, ls="--",
-                              label="Seam (median line)"))
-    cor = analysis.corridors
-    sm = None
-    if cor is not None and len(cor):
-        lengths = cor["length_km"].to_numpy(float)
-        norm = mcolors.Normalize(vmin=float(np.nanmin(lengths)), vmax=float(np.nanmax(lengths))
-                                 if np.nanmax(lengths) > np.nanmin(lengths) else
-                                 float(np.nanmin(lengths)) + 1.0)
-        base = colormaps["YlOrRd"]
-        cmap = mcolors.ListedColormap(base(np.linspace(0.25, 1.0, 256)))
-        cor.plot(ax=ax, column="length_km", cmap=cmap, norm=norm, lw=2.6, zorder=5)
-        sm = ScalarMappable(norm=norm, cmap=cmap)
-        handles.append(Line2D([], [], color=cmap(0.7), lw=2.6, label="Unguarded corridor"))
-        # Label the longest few so the table and the map can be read together.
-        for _, row in cor.nlargest(min(8, len(cor)), "length_km").iterrows():
-            pt = row.geometry.interpolate(0.5, normalized=True)
-            ax.annotate(_plain(row["corridor_id"]), (pt.x, pt.y), xytext=(4, 4),
-                        textcoords="offset points", fontsize=7, zorder=21,
-                        bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=0.8))
-    posts = analysis.posts
-    if posts is not None and len(posts):
-        rng = posts["range_km"].to_numpy(float) if "range_km" in posts.columns else 5.0
-        discs = gpd.GeoSeries(shapely.buffer(posts.geometry.values, np.asarray(rng) * 1000,
-                                             quad_segs=16), crs=crs)
-        discs.plot(ax=ax, facecolor="#1a9850", alpha=0.12, edgecolor="#1a9850", lw=0.4, zorder=6)
-        posts.plot(ax=ax, color="#111", markersize=8, marker="^", zorder=7)
-        handles.append(Line2D([], [], color="#111", marker="^", ls="none", markersize=5,
-                              label="Posts and ranges"))
     inc = incident_frame(incidents)
-    if inc is not None and len(inc):
-        pts = inc.to_crs(crs)
-        pts.plot(ax=ax, color="#dd3497", markersize=4 if len(inc) < 2000 else 1, alpha=0.7,
-                 zorder=8, edgecolor="none")
-        handles.append(Line2D([], [], color="#dd3497", marker="o", ls="none", markersize=4,
-                              label=f"Incidents ({len(inc):,})"))
-    if placement is not None:
-        from .maps import _sites_frame
-
-        sites = _sites_frame(placement)
-        if sites is not None and len(sites):
-            sites.to_crs(crs).plot(ax=ax, color="#00429d", marker="*", markersize=90,
-                                   edgecolor="white", lw=0.6, zorder=9)
-            handles.append(Line2D([], [], color="#00429d", marker="*", ls="none", markersize=10,
-                                  label="Proposed new posts"))
-
-    # Frame: the study area (or everything drawn), with a small margin.
-    x0, y0, x1, y1 = frame.bounds
-    pad = 0.04 * max(x1 - x0, y1 - y0, 1.0)
-    ax.set_xlim(x0 - pad, x1 + pad)
-    ax.set_ylim(y0 - pad, y1 + pad)
-    ax.set_aspect("equal")
-    ax.set_xticks([])
-    ax.set_yticks([])
-    ax.set_xlabel("")
-    ax.set_ylabel("")
-    for sp in ax.spines.values():
-        sp.set_linewidth(0.6)
-    _draw_scale_bar(ax, crs)
-    _draw_north_arrow(ax, crs)
-
-    s = analysis.summary or {}
-    if title is None:
-        title = f"{analysis.side_a.name} – {analysis.side_b.name}: unguarded corridors"
-    ax.set_title(_plain(title), fontsize=12, fontweight="bold", loc="left", pad=16)
-    share = s.get("unguarded_share")
-    sub = (f"Unguarded {s.get('unguarded_length_km', float('nan')):,.1f} km"
-           + (f" ({100 * share:.1f}% of the seam)" if share is not None and np.isfinite(share)
-              else "")
-           + f"; longest corridor {s.get('longest_corridor_km', float('nan')):,.1f} km")
-    if s.get("exploitation_ratio") is not None and "exploitation_ratio" in s:
-        sub += f"; exploitation ratio {s['exploitation_ratio']:.3g}"
-    ax.text(0, 1.005, sub, transform=ax.transAxes, fontsize=8, va="bottom", color="#333")
-
-    notes = illustrative_notes(zones, inc)
-    if analysis.inputs and any(re.search(r"synthetic", str(v), re.I)
-                               for v in analysis.inputs.values()):
-        notes.append("Terrain is synthetic.")
-    if notes:
-        note = textwrap.fill(" · ".join(notes)[:300], width=90)
-        ax.text(0.5, 0.985, _plain(note), transform=ax.transAxes, ha="center",
-                va="top", fontsize=7.5, style="italic", color="#8a4b00", zorder=22,
-                bbox=dict(boxstyle="round,pad=0.3", fc="#fff7e6", ec="#d9a25f", lw=0.6))
+    handles = _draw_study_area(ax, analysis) + _draw_gap(ax, analysis) \
+        + _draw_zones(ax, analysis) + _draw_seam(ax, analysis)
+    cor_handles, sm = _draw_corridors(ax, analysis)
+    handles += cor_handles + _draw_posts(ax, analysis) + _draw_incidents(ax, inc, crs) \
+        + _draw_sites(ax, placement, crs)
+    _frame(ax, frame, crs)
+    _draw_titles(ax, analysis, title)
+    notes = _draw_notes(ax, analysis, inc)
     if legend:
-        host = side if side is not None else ax
-        if sm is not None:
-            cax = (side.inset_axes([0.02, 0.66, 0.12, 0.32]) if side is not None
-                   else ax.inset_axes([0.02, 0.45, 0.025, 0.3]))
-            cb = fig.colorbar(sm, cax=cax)
-            cb.set_label("Corridor length (km)", fontsize=7.5)
-            cb.ax.tick_params(labelsize=7)
-        leg = host.legend(handles=handles, loc="lower left" if side is not None else
-                          "lower right", fontsize=7, framealpha=0.92,
-                          title="Illustrative data" if notes else None, title_fontsize=7.5,
-                          borderaxespad=0.0 if side is not None else 0.5)
-        leg.set_zorder(30)
-    fig.text(0.005, 0.002, f"CRS: {_crs_label(crs)}", fontsize=5.5, color="#777", ha="left",
+        _draw_legend(fig, ax, side, handles, sm, bool(notes))
+    fig.text(0.005, 0.002, f"CRS: {crs_label(crs)}", fontsize=5.5, color="#777", ha="left",
              va="bottom")
     return fig
 
@@ -331,19 +439,17 @@ def save_figure(fig, path: str | os.PathLike, *, dpi: int = PRINT_DPI) -> Path:
     PosixPath('out/map.png')
     """
     target = Path(path)
-    fmt = target.suffix.lower().lstrip(".") or "png"
-    if fmt not in ("png", "pdf", "svg", "jpg", "jpeg", "tif", "tiff"):
-        raise InputError(target, None, f"unknown figure format .{fmt}",
-                         "name the output .png, .pdf or .svg")
+    form = figure_format(target)
     if dpi < PRINT_DPI:
         log.warning("figure resolution raised from %d to %d dpi (print quality)", dpi, PRINT_DPI)
         dpi = PRINT_DPI
+    check_size(fig.get_size_inches(), dpi, source=str(target))
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     if fig.canvas is None or not isinstance(fig.canvas, FigureCanvasAgg):
         FigureCanvasAgg(fig)
     with atomic_path(target) as tmp:
-        fig.savefig(tmp, dpi=dpi, format=fmt, metadata=None if fmt != "png" else
+        fig.savefig(tmp, dpi=dpi, format=form, metadata=None if form != "png" else
                     {"Software": "gapmap"})
     log.info("wrote %s", target)
     return target

@@ -9,23 +9,30 @@ opens without network access and asks no third-party server for anything. With
 ``offline=True`` (the default) the page also carries a Content-Security-Policy that forbids
 every network request.
 
-Every string that comes from input data (force names, notes, actors, field values, titles) is
-HTML-escaped before it reaches a popup, tooltip, legend or panel, and JSON embedded in
-``<script>`` is escaped so that no ``</script>`` inside the data can end the script early.
+Data stay data. folium renders each element's script with Jinja and branca then parses that
+output *again* as a template (``MacroElement.render`` wraps it in ``Element(template=…)``), so
+any text from the inputs that reached a script would be evaluated as Jinja: ``{{7*7}}`` in a
+zone name would print 49, and worse. Here no string from the data ever enters a template:
+every layer's features, popups, legend and panel text travel in ONE JSON block
+(``<script type="application/json" id="gapmap-data">``, with ``<``, ``>`` and ``&`` escaped)
+that :func:`render_html` adds after folium has rendered, and the element scripts only name
+their block by its (generated) key. Text inside that JSON is HTML-escaped before it reaches a
+popup, tooltip, legend or panel. The page's CSP admits only the inline scripts gapmap wrote,
+by their SHA-256 hashes (no ``'unsafe-inline'``), so a script smuggled into the page would not
+run either.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import html
 import io
 import json
 import logging
-import math
 import os
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -41,9 +48,12 @@ from pyproj import CRS, Transformer
 from .crs import to_lonlat
 from .errors import GapmapError, InputError
 from .io import atomic_path
+from .style import (CORRIDOR_CMAP, HOTSPOT_CLASSES, PALETTE_OTHER, check_html_path, fmt,
+                    force_colors, illustrative_notes, incident_frame, is_illustrative,
+                    is_synthetic, label, side_label, sites_frame)
 
-__all__ = ["make_map", "save_map", "render_html", "CLUSTER_MAX", "ASSET_DIR", "illustrative_notes",
-           "force_colors", "incident_frame", "scenario_layers"]
+__all__ = ["make_map", "save_map", "render_html", "CLUSTER_MAX", "ASSET_DIR",
+           "illustrative_notes", "force_colors", "incident_frame"]
 
 log = logging.getLogger(__name__)
 
@@ -63,30 +73,9 @@ _ASSETS = {
 _BASEMAPS = ("none", "osm")
 _OSM_TILES = "https://{s}.tile.openstreetmap.org/{z}/{x}/{y}.png"
 _OSM_ATTR = '&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> contributors'
-
-# Side A in blues/greens, side B in reds/oranges, forces of neither side in greys: an analyst
-# reads the two camps at a glance, and forces within a camp stay distinguishable.
-_PALETTE_A = ["#2166ac", "#4393c3", "#1b7837", "#5aae61", "#053061"]
-_PALETTE_B = ["#b2182b", "#d6604d", "#e08214", "#8c510a", "#67001f"]
-_PALETTE_OTHER = ["#737373", "#969696", "#525252", "#bdbdbd"]
-_CORRIDOR_CMAP = "YlOrRd"
-_LABELS = {
-    "corridor_id": "Corridor", "side_a": "Side A", "side_b": "Side B",
-    "length_km": "Length (km)", "width_min_km": "Width min (km)",
-    "width_mean_km": "Width mean (km)", "width_max_km": "Width max (km)",
-    "slope_mean_deg": "Mean slope (°)", "tri_mean_m": "Ruggedness TRI (m)",
-    "crossing_hours": "Crossing time (h)", "roads_crossed": "Roads crossed",
-    "incidents": "Incidents", "fatalities": "Fatalities",
-    "incidents_per_100km": "Incidents per 100 km", "first_date": "First incident",
-    "last_date": "Last incident", "force": "Force", "side": "Side", "reach_km": "Reach (km)",
-    "range_km": "Range (km)", "height_m": "Height (m)", "note": "Note", "name": "Name",
-    "date": "Date", "type": "Type", "sub_type": "Sub-type", "actor": "Actor",
-    "actor2": "Actor 2", "notes": "Notes", "coarse": "Coarse location",
-    "date_precision": "Date precision", "source_id": "Source id", "rank": "Rank",
-    "gain_km": "Gain (km)", "gain_incidents": "Gain (incidents)", "count": "Incidents",
-    "gi_z": "Gi* z", "p_sim": "p (permutation)", "hot": "Hot spot", "cold": "Cold spot",
-}
 _HIDDEN = {"start_lon", "start_lat", "end_lon", "end_lat"}
+_DATA_ID = "gapmap-data"
+_JS_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 # --------------------------------------------------------------------------------------------
@@ -95,35 +84,7 @@ _HIDDEN = {"start_lon", "start_lat", "end_lon", "end_lat"}
 
 def _esc(value: Any) -> str:
     """Escape any value for HTML text or attribute context."""
-    return html.escape(_fmt(value), quote=True)
-
-
-def _fmt(value: Any) -> str:
-    """A readable string for a table cell (numbers rounded, missing values as a dash)."""
-    if value is None:
-        return "—"
-    if isinstance(value, (pd.Timestamp, np.datetime64)):
-        ts = pd.Timestamp(value)
-        return "—" if pd.isna(ts) else ts.strftime("%Y-%m-%d")
-    if isinstance(value, (bool, np.bool_)):
-        return "yes" if value else "no"
-    if isinstance(value, (int, np.integer)):
-        return f"{int(value):,}"
-    if isinstance(value, (float, np.floating)):
-        if not math.isfinite(float(value)):
-            return "—"
-        v = float(value)
-        return f"{v:,.0f}" if abs(v) >= 1000 else f"{v:,.2f}".rstrip("0").rstrip(".")
-    try:
-        if pd.isna(value):
-            return "—"
-    except (TypeError, ValueError):
-        pass
-    return str(value)
-
-
-def _label(col: str) -> str:
-    return _LABELS.get(col, col.replace("_", " "))
+    return html.escape(fmt(value), quote=True)
 
 
 def _table_html(pairs: Sequence[tuple[str, Any]], title: str | None = None) -> str:
@@ -144,7 +105,7 @@ def _popups(gdf: pd.DataFrame, columns: Sequence[str], title_col: str | None = N
         if col not in gdf.columns:
             continue
         vals = gdf[col].map(_esc)
-        rows = rows + f"<tr><th>{html.escape(_label(str(col)))}</th><td>" + vals + "</td></tr>"
+        rows = rows + f"<tr><th>{html.escape(label(str(col)))}</th><td>" + vals + "</td></tr>"
     if title_col is not None and title_col in gdf.columns:
         heads = "<b>" + html.escape(title_prefix) + gdf[title_col].map(_esc) + "</b>"
     else:
@@ -161,34 +122,6 @@ def _find_col(df: pd.DataFrame, *names: str) -> str | None:
     return None
 
 
-def illustrative_notes(*frames: pd.DataFrame | None) -> list[str]:
-    """Distinct ``note`` values of the given layers (e.g. "illustrative layout, not an
-    assessment"), in order of appearance.
-
-    Examples
-    --------
-    >>> import pandas as pd
-    >>> illustrative_notes(pd.DataFrame({"note": ["illustrative", None, "illustrative"]}))
-    ['illustrative']
-    """
-    out: list[str] = []
-    for df in frames:
-        if df is None or not isinstance(df, pd.DataFrame):
-            continue
-        # "note" marks illustrative/synthetic layers; ACLED's "notes" are event descriptions.
-        col = _find_col(df, "note")
-        if col is None:
-            continue
-        for v in df[col].dropna().astype(str).str.strip().unique():
-            if v and v not in out:
-                out.append(v)
-    return out
-
-
-def _is_illustrative(notes: Sequence[str]) -> bool:
-    return any(re.search(r"illustrat|synthetic|fictional|hypothetical", n, re.I) for n in notes)
-
-
 def _round_coords(geoms: np.ndarray, decimals: int = 5) -> np.ndarray:
     """Round lon/lat to ~1 m (5 decimals): the page shrinks by half, nothing visible changes."""
     return shapely.transform(geoms, lambda xy: np.round(xy, decimals))
@@ -201,8 +134,7 @@ def _to_ll(gdf: gpd.GeoDataFrame, crs: CRS | None, densify_m: float = 1000.0) ->
         raise InputError(gdf.attrs.get("source", "layer"), "crs", "layer has no CRS",
                          "give the layer a coordinate reference system")
     c = CRS.from_user_input(src)
-    geoms = gdf.geometry.values
-    arr = np.asarray(geoms, dtype=object)
+    arr = np.asarray(gdf.geometry.values, dtype=object)
     if c.is_geographic and c.equals(CRS.from_epsg(4326), ignore_axis_order=True):
         return _round_coords(arr)
     if c.is_projected:
@@ -229,35 +161,39 @@ def _hex_colors(values: np.ndarray, cmap: str, vmin: float, vmax: float) -> list
     return [to_hex(c) for c in cm(0.25 + 0.75 * t)]
 
 
-def force_colors(zones: pd.DataFrame) -> dict[str, str]:
-    """Colour per force: side A blues/greens, side B reds/oranges, others greys.
+def json_for_html(obj: Any) -> str:
+    """JSON safe inside an HTML ``<script>`` data block: ``<``, ``>`` and ``&`` as ``\\u``
+    escapes (so no ``</script>`` or ``<!--`` can appear), non-ASCII escaped, no NaN.
 
     Examples
     --------
-    >>> import pandas as pd
-    >>> force_colors(pd.DataFrame({"force": ["isf", "peshmerga"], "side": ["b", "a"]}))
-    {'peshmerga': '#2166ac', 'isf': '#b2182b'}
+    >>> json_for_html({"name": "</script><b>&"})
+    '{"name": "\\\\u003c/script\\\\u003e\\\\u003cb\\\\u003e\\\\u0026"}'
     """
-    out: dict[str, str] = {}
-    if "force" not in zones.columns:
-        return out
-    side = zones["side"] if "side" in zones.columns else pd.Series([None] * len(zones),
-                                                                     index=zones.index)
-    pairs = (pd.DataFrame({"force": zones["force"].astype(str), "side": side.astype(object)})
-             .drop_duplicates("force"))
-    for tag, palette in (("a", _PALETTE_A), ("b", _PALETTE_B), (None, _PALETTE_OTHER)):
-        sel = pairs[pairs["side"] == tag] if tag else pairs[~pairs["side"].isin(["a", "b"])]
-        for i, f in enumerate(sorted(sel["force"])):
-            out[f] = palette[i % len(palette)]
-    return out
+    text = json.dumps(obj, ensure_ascii=True, allow_nan=False)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
 # --------------------------------------------------------------------------------------------
-# page elements
+# page elements: their templates hold only gapmap's own code and generated names; their data
+# go to the page's JSON block under their key (see the module docstring)
+
+
+class _Data:
+    """Mixin of elements whose data travel in the page's JSON block under :meth:`key`."""
+
+    def key(self) -> str:
+        name = self.get_name()
+        if not _JS_NAME.match(name):  # generated by folium/branca; checked all the same
+            raise GapmapError(f"unexpected element name {name!r}")
+        return name
+
+    def payload(self) -> Any:  # pragma: no cover - every subclass defines it
+        raise NotImplementedError
 
 
 class _Css(MacroElement):
-    """A ``<style>`` block in the page head."""
+    """A ``<style>`` block in the page head (gapmap's own constant style sheet)."""
 
     _template = Template("""
         {% macro header(this, kwargs) %}<style>{{ this.css }}</style>{% endmacro %}
@@ -269,22 +205,12 @@ class _Css(MacroElement):
         self.css = css
 
 
-class _Panel(MacroElement):
+class _Panel(_Data, MacroElement):
     """A Leaflet control holding HTML built (and escaped) by gapmap."""
 
     _template = Template("""
         {% macro script(this, kwargs) %}
-        (function () {
-            var ctl = L.control({position: {{ this.position|tojson }}});
-            ctl.onAdd = function () {
-                var div = L.DomUtil.create("div", {{ this.css_class|tojson }});
-                div.innerHTML = {{ this.html|tojson }};
-                L.DomEvent.disableClickPropagation(div);
-                L.DomEvent.disableScrollPropagation(div);
-                return div;
-            };
-            ctl.addTo({{ this._parent.get_name() }});
-        })();
+        gapmap.panel({{ this.key()|tojson }}, {{ this._parent.get_name() }});
         {% endmacro %}
     """)
 
@@ -294,6 +220,9 @@ class _Panel(MacroElement):
         self.html = html_text
         self.position = position
         self.css_class = css_class
+
+    def payload(self) -> dict:
+        return {"html": self.html, "position": self.position, "cls": self.css_class}
 
 
 class _ScaleBar(MacroElement):
@@ -323,95 +252,49 @@ class _MaxZoom(MacroElement):
         self.zoom = int(zoom)
 
 
-class _BindPopups(MacroElement):
-    """Bind each feature's pre-escaped ``_popup`` / ``_tip`` HTML to its layer.
+class _Vector(_Data, folium.map.Layer):
+    """A GeoJSON layer: features with pre-escaped ``_popup``/``_tip`` HTML and a style index
+    ``_s`` into ``styles``, drawn by the page's ``gapmap.vector``.
 
-    folium's GeoJsonPopup/GeoJsonTooltip insert field values as raw HTML; here the HTML is built
-    in Python with every value escaped, and only bound in the page.
+    (folium's GeoJson embeds the features in its script, which branca parses as a template.)
     """
 
     _template = Template("""
         {% macro script(this, kwargs) %}
-        {{ this._parent.get_name() }}.eachLayer(function (l) {
-            var p = l.feature && l.feature.properties;
-            if (!p) { return; }
-            if (p._popup) { l.bindPopup(p._popup, {maxWidth: 360}); }
-            if (p._tip) { l.bindTooltip(p._tip, {sticky: true}); }
-        });
+        var {{ this.get_name() }} = gapmap.vector({{ this.key()|tojson }});
         {% endmacro %}
     """)
 
+    def __init__(self, data: dict, styles: list[dict], *, name: str, control: bool = True,
+                 show: bool = True, radius: float | None = None,
+                 interactive: bool = True) -> None:
+        super().__init__(name=name, overlay=True, control=control, show=show)
+        self._name = "GapmapVector"
+        self.data = data
+        self.styles = styles
+        self.radius = radius
+        self.interactive = interactive
 
-class _Incidents(folium.map.Layer):
+    def style_function(self, feature: dict) -> dict:
+        """The style of one feature (as folium's GeoJson gives it)."""
+        return self.styles[feature["properties"]["_s"]]
+
+    def payload(self) -> dict:
+        return {"geojson": self.data, "styles": self.styles, "radius": self.radius,
+                "interactive": self.interactive}
+
+
+class _Incidents(_Data, folium.map.Layer):
     """Incidents as clustered markers (≤ ``CLUSTER_MAX``) or a heat map, with a month slider.
 
-    The data travel as compact arrays (lat, lon, month index, escaped popup HTML); a small
-    Leaflet control filters them by month.
+    The data travel as compact arrays (lat, lon, month index, escaped popup HTML); the page's
+    ``gapmap.incidents`` draws them and adds a control that filters them by month.
     """
 
     _template = Template("""
-        {% macro header(this, kwargs) %}{% endmacro %}
         {% macro script(this, kwargs) %}
-        var {{ this.get_name() }} = (function () {
-            var d = {{ this.data|tojson }};
-            var map = {{ this._parent.get_name() }};
-            var n = d.lat.length, group;
-            if (d.mode === "cluster") {
-                group = L.markerClusterGroup({chunkedLoading: true, maxClusterRadius: 45});
-                var markers = new Array(n);
-                var style = {radius: 5, color: "#49006a", weight: 1, fillColor: "#dd3497",
-                             fillOpacity: 0.85};
-                for (var i = 0; i < n; i++) {
-                    markers[i] = L.circleMarker([d.lat[i], d.lon[i]], style);
-                    if (d.popup) {
-                        markers[i].bindPopup((function (k) {
-                            return function () { return d.popup[k]; };
-                        })(i), {maxWidth: 360});
-                    }
-                }
-                group._gmShow = function (k) {
-                    var sel = [];
-                    for (var i = 0; i < n; i++) { if (k < 0 || d.month[i] === k) sel.push(markers[i]); }
-                    group.clearLayers();
-                    group.addLayers(sel);
-                    return sel.length;
-                };
-            } else {
-                group = L.heatLayer([], {radius: 12, blur: 15, maxZoom: 12, minOpacity: 0.35});
-                group._gmShow = function (k) {
-                    var pts = [];
-                    for (var i = 0; i < n; i++) {
-                        if (k < 0 || d.month[i] === k) pts.push([d.lat[i], d.lon[i]]);
-                    }
-                    group.setLatLngs(pts);
-                    return pts.length;
-                };
-            }
-            var total = group._gmShow(-1);
-            if (d.months.length > 1) {
-                var ctl = L.control({position: "bottomleft"});
-                ctl.onAdd = function () {
-                    var div = L.DomUtil.create("div", "gm-panel gm-slider");
-                    var lab = L.DomUtil.create("div", "", div);
-                    var input = L.DomUtil.create("input", "", div);
-                    input.type = "range"; input.min = 0; input.max = d.months.length;
-                    input.step = 1; input.value = 0;
-                    input.setAttribute("aria-label", "Incidents by period");
-                    lab.textContent = "Incidents: all " + d.unit + " (" + total + ")";
-                    input.addEventListener("input", function () {
-                        var k = parseInt(input.value, 10) - 1;
-                        var shown = group._gmShow(k);
-                        lab.textContent = "Incidents: " + (k < 0 ? "all " + d.unit : d.months[k])
-                            + " (" + shown + ")";
-                    });
-                    L.DomEvent.disableClickPropagation(div);
-                    return div;
-                };
-                group.on("add", function () { ctl.addTo(map); });
-                group.on("remove", function () { ctl.remove(); });
-            }
-            return group;
-        })();
+        var {{ this.get_name() }} = gapmap.incidents({{ this.key()|tojson }},
+                                                     {{ this._parent.get_name() }});
         {% endmacro %}
     """)
 
@@ -427,6 +310,9 @@ class _Incidents(folium.map.Layer):
             self.default_js = [("leaflet.heat", _ASSET_SCHEME + "leaflet-heat.js")]
             self.default_css = []
 
+    def payload(self) -> dict:
+        return self.data
+
     def render(self, **kwargs) -> None:
         # Link the plugin's script and styles the way folium's own plugins do (inlined later).
         figure = self.get_root()
@@ -436,6 +322,160 @@ class _Incidents(folium.map.Layer):
             figure.header.add_child(folium.elements.CssLink(url), name=name)
         super().render(**kwargs)
 
+
+class _LayerControl(_Data, MacroElement):
+    """Leaflet's layer switcher; the labels travel as data, the layers by their names.
+
+    (Leaflet inserts the labels as HTML, so they are escaped here.)
+    """
+
+    _template = Template("""
+        {% macro script(this, kwargs) %}
+        gapmap.layers({{ this.key()|tojson }}, {{ this._parent.get_name() }},
+                      [{{ this.names(False)|join(", ") }}], [{{ this.names(True)|join(", ") }}]);
+        {% endmacro %}
+    """)
+
+    def __init__(self, position: str = "topright", collapsed: bool = False) -> None:
+        super().__init__()
+        self._name = "GapmapLayers"
+        self.options = {"position": position, "collapsed": bool(collapsed)}
+
+    def _layers(self, overlay: bool) -> list:
+        return [c for c in self._parent._children.values()
+                if isinstance(c, folium.map.Layer) and c.control and bool(c.overlay) == overlay]
+
+    def names(self, overlay: bool) -> list[str]:
+        names = [c.get_name() for c in self._layers(overlay)]
+        for n in names:
+            if not _JS_NAME.match(n):
+                raise GapmapError(f"unexpected layer name {n!r}")
+        return names
+
+    def payload(self) -> dict:
+        return {"base": [html.escape(str(c.layer_name)) for c in self._layers(False)],
+                "overlays": [html.escape(str(c.layer_name)) for c in self._layers(True)],
+                "options": self.options}
+
+
+# The page's own script: builds the layers from the JSON block. It is inserted by render_html
+# as it is (it never passes through a template engine) and admitted by its CSP hash.
+_RUNTIME_JS = r"""
+var gapmap = (function () {
+    "use strict";
+    var store = null;
+    function data(key) {
+        if (store === null) {
+            store = JSON.parse(document.getElementById("gapmap-data").textContent);
+        }
+        return store[key];
+    }
+    function bind(layer) {
+        layer.eachLayer(function (l) {
+            var p = l.feature && l.feature.properties;
+            if (!p) { return; }
+            if (p._popup) { l.bindPopup(p._popup, {maxWidth: 360}); }
+            if (p._tip) { l.bindTooltip(p._tip, {sticky: true}); }
+        });
+    }
+    function vector(key) {
+        var d = data(key);
+        var opts = {
+            interactive: d.interactive,
+            style: function (f) { return d.styles[f.properties._s]; }
+        };
+        if (d.radius !== null) {
+            opts.pointToLayer = function (f, ll) {
+                return L.circleMarker(ll, {radius: d.radius, fill: true,
+                                           interactive: d.interactive});
+            };
+        }
+        var layer = L.geoJSON(d.geojson, opts);
+        if (d.interactive) { bind(layer); }
+        return layer;
+    }
+    function panel(key, map) {
+        var d = data(key);
+        var ctl = L.control({position: d.position});
+        ctl.onAdd = function () {
+            var div = L.DomUtil.create("div", d.cls);
+            div.innerHTML = d.html;
+            L.DomEvent.disableClickPropagation(div);
+            L.DomEvent.disableScrollPropagation(div);
+            return div;
+        };
+        ctl.addTo(map);
+        return ctl;
+    }
+    function layers(key, map, base, overlays) {
+        var d = data(key), b = {}, o = {}, i;
+        for (i = 0; i < base.length; i++) { b[d.base[i]] = base[i]; }
+        for (i = 0; i < overlays.length; i++) { o[d.overlays[i]] = overlays[i]; }
+        return L.control.layers(b, o, d.options).addTo(map);
+    }
+    function clusterGroup(d, n) {
+        var group = L.markerClusterGroup({chunkedLoading: true, maxClusterRadius: 45});
+        var markers = new Array(n);
+        var style = {radius: 5, color: "#49006a", weight: 1, fillColor: "#dd3497",
+                     fillOpacity: 0.85};
+        function popup(k) { return function () { return d.popup[k]; }; }
+        for (var i = 0; i < n; i++) {
+            markers[i] = L.circleMarker([d.lat[i], d.lon[i]], style);
+            if (d.popup) { markers[i].bindPopup(popup(i), {maxWidth: 360}); }
+        }
+        group._gmShow = function (k) {
+            var sel = [];
+            for (var i = 0; i < n; i++) { if (k < 0 || d.month[i] === k) { sel.push(markers[i]); } }
+            group.clearLayers();
+            group.addLayers(sel);
+            return sel.length;
+        };
+        return group;
+    }
+    function heatGroup(d, n) {
+        var group = L.heatLayer([], {radius: 12, blur: 15, maxZoom: 12, minOpacity: 0.35});
+        group._gmShow = function (k) {
+            var pts = [];
+            for (var i = 0; i < n; i++) {
+                if (k < 0 || d.month[i] === k) { pts.push([d.lat[i], d.lon[i]]); }
+            }
+            group.setLatLngs(pts);
+            return pts.length;
+        };
+        return group;
+    }
+    function slider(d, group, total, map) {
+        var ctl = L.control({position: "bottomleft"});
+        ctl.onAdd = function () {
+            var div = L.DomUtil.create("div", "gm-panel gm-slider");
+            var lab = L.DomUtil.create("div", "", div);
+            var input = L.DomUtil.create("input", "", div);
+            input.type = "range"; input.min = 0; input.max = d.months.length;
+            input.step = 1; input.value = 0;
+            input.setAttribute("aria-label", "Incidents by period");
+            lab.textContent = "Incidents: all " + d.unit + " (" + total + ")";
+            input.addEventListener("input", function () {
+                var k = parseInt(input.value, 10) - 1;
+                var shown = group._gmShow(k);
+                lab.textContent = "Incidents: " + (k < 0 ? "all " + d.unit : d.months[k])
+                    + " (" + shown + ")";
+            });
+            L.DomEvent.disableClickPropagation(div);
+            return div;
+        };
+        group.on("add", function () { ctl.addTo(map); });
+        group.on("remove", function () { ctl.remove(); });
+    }
+    function incidents(key, map) {
+        var d = data(key), n = d.lat.length;
+        var group = d.mode === "cluster" ? clusterGroup(d, n) : heatGroup(d, n);
+        var total = group._gmShow(-1);
+        if (d.months.length > 1) { slider(d, group, total, map); }
+        return group;
+    }
+    return {data: data, vector: vector, panel: panel, layers: layers, incidents: incidents};
+})();
+"""
 
 _CSS = """
 .leaflet-container { background: #eef0ea; font: 13px/1.35 system-ui, -apple-system, "Segoe UI",
@@ -467,85 +507,51 @@ _CSS = """
 # rasters (hillshade, coverage)
 
 
-@dataclass(frozen=True)
-class _Raster:
-    array: np.ma.MaskedArray
-    transform: Any
-    crs: CRS
-    note: str | None = None
+def _grid(obj: Any, kind: str):
+    """A drawable :class:`~gapmap.terrain.Dem`: a Dem as it is, a viewshed ``Coverage`` as its
+    per-cell count of posts, or what :func:`gapmap.terrain.read_dem` reads / an
+    ``(array, transform, crs)`` tuple."""
+    from .terrain import Dem, read_dem
 
-
-def _read_raster(obj: Any, what: str) -> _Raster:
-    """A single-band raster from a path, an open rasterio dataset, an ``(array, transform,
-    crs)`` tuple, or an object with ``array``/``data``/``values``, ``transform`` and ``crs``."""
-    import rasterio
-
-    if isinstance(obj, (str, os.PathLike)):
-        p = Path(obj)
-        if not p.exists():
-            raise InputError(p, None, f"{what} raster not found", "check the path")
-        try:
-            with rasterio.open(p) as ds:
-                return _raster_from_dataset(ds, p.name)
-        except rasterio.errors.RasterioIOError as exc:
-            raise InputError(p, None, f"cannot read {what} raster: {exc}",
-                             "give a GeoTIFF") from exc
-    if hasattr(obj, "read") and hasattr(obj, "transform") and hasattr(obj, "crs"):
-        return _raster_from_dataset(obj, str(getattr(obj, "name", what)))
+    if isinstance(obj, Dem):
+        return obj
+    if all(getattr(obj, a, None) is not None for a in ("count", "transform", "crs")):
+        return Dem(np.asarray(obj.count, np.float32), obj.transform, obj.crs, kind)
     if isinstance(obj, tuple) and len(obj) == 3:
-        arr, transform, crs = obj
-    else:
-        # "count" first: a viewshed Coverage carries both the 0/1 and the per-post count.
-        arr = next((getattr(obj, a) for a in ("count", "array", "data", "values", "visible")
-                    if getattr(obj, a, None) is not None), None)
-        transform, crs = getattr(obj, "transform", None), getattr(obj, "crs", None)
-    if arr is None or transform is None or crs is None:
-        raise InputError(what, None, f"cannot use {type(obj).__name__} as a raster",
-                         "give a GeoTIFF path or (array, transform, crs)")
-    a = np.ma.masked_invalid(np.ma.asarray(arr, dtype=float))
-    if a.ndim == 3:
-        a = a[0]
-    note = getattr(obj, "note", None)
-    return _Raster(a, transform, CRS.from_user_input(crs), note)
+        arr = np.asarray(obj[0], np.float32)
+        return Dem(arr[0] if arr.ndim == 3 else arr, obj[1], obj[2], kind)
+    if isinstance(obj, (str, os.PathLike)):
+        return read_dem(obj)
+    raise InputError(kind, None, f"cannot draw {type(obj).__name__} as a {kind} raster",
+                     "pass a Dem, a Coverage, a GeoTIFF path or (array, transform, crs)")
 
 
-def _raster_from_dataset(ds, name: str) -> _Raster:
-    if ds.crs is None:
-        raise InputError(name, "crs", "raster has no CRS", "assign one with gdal_edit.py -a_srs")
-    arr = ds.read(1, masked=True).astype(float)
-    tags = {k.lower(): v for k, v in ds.tags().items()}
-    note = tags.get("note") or tags.get("description")
-    if note is None and re.search(r"synthetic|illustrat", name, re.I):
-        note = "synthetic"
-    return _Raster(np.ma.masked_invalid(arr), ds.transform, CRS.from_user_input(ds.crs), note)
-
-
-def _to_web_mercator(r: _Raster, resampling: str, max_px: int = 2048
-                     ) -> tuple[np.ma.MaskedArray, list[list[float]]]:
+def _to_web_mercator(dem, resampling: str, max_px: int = 2048
+                     ) -> tuple[np.ndarray, list[list[float]]]:
     """Warp to EPSG:3857 (what Leaflet stretches image overlays in) and give lat/lon bounds."""
     from rasterio.transform import array_bounds
     from rasterio.warp import Resampling, calculate_default_transform, reproject
 
-    h, w = r.array.shape
-    west, south, east, north = array_bounds(h, w, r.transform)
+    h, w = dem.shape
+    west, south, east, north = array_bounds(h, w, dem.transform)
+    src_crs = CRS.from_user_input(dem.crs)
     dst_crs = CRS.from_epsg(3857)
-    transform, dw, dh = calculate_default_transform(r.crs, dst_crs, w, h, west, south, east,
+    transform, dw, dh = calculate_default_transform(src_crs, dst_crs, w, h, west, south, east,
                                                     north)
     scale = max(dw / max_px, dh / max_px, 1.0)
     if scale > 1:
         transform, dw, dh = calculate_default_transform(
-            r.crs, dst_crs, w, h, west, south, east, north,
+            src_crs, dst_crs, w, h, west, south, east, north,
             dst_width=int(dw / scale), dst_height=int(dh / scale))
-    src = np.where(np.ma.getmaskarray(r.array), np.nan, r.array.filled(np.nan)).astype("float32")
     dst = np.full((dh, dw), np.nan, dtype="float32")
-    reproject(src, dst, src_transform=r.transform, src_crs=r.crs, dst_transform=transform,
-              dst_crs=dst_crs, resampling=getattr(Resampling, resampling), src_nodata=np.nan,
-              dst_nodata=np.nan)
+    reproject(np.asarray(dem.array, np.float32), dst, src_transform=dem.transform,
+              src_crs=src_crs, dst_transform=transform, dst_crs=dst_crs,
+              resampling=getattr(Resampling, resampling), src_nodata=np.nan, dst_nodata=np.nan)
     x0, y1, x1, y0 = array_bounds(dh, dw, transform)
     t = Transformer.from_crs(dst_crs, 4326, always_xy=True)
     lons, lats = t.transform([x0, x1], [y0, y1])
     bounds = [[min(lats), min(lons)], [max(lats), max(lons)]]
-    return np.ma.masked_invalid(dst), bounds
+    return dst, bounds
 
 
 def _png_data_uri(rgba: np.ndarray) -> str:
@@ -556,9 +562,8 @@ def _png_data_uri(rgba: np.ndarray) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def _hillshade_rgba(a: np.ma.MaskedArray) -> np.ndarray:
-    """Grey shading with transparency where there is no data."""
-    v = a.filled(np.nan)
+def _hillshade_rgba(v: np.ndarray) -> np.ndarray:
+    """Grey shading with transparency where there is no data (NaN)."""
     finite = np.isfinite(v)
     hi = np.nanmax(v) if finite.any() else 1.0
     scale = 255.0 if hi > 1.0 else 1.0  # gdaldem gives 0–255; some tools give 0–1
@@ -569,9 +574,9 @@ def _hillshade_rgba(a: np.ma.MaskedArray) -> np.ndarray:
     return rgba
 
 
-def _coverage_rgba(a: np.ma.MaskedArray) -> np.ndarray:
+def _coverage_rgba(v: np.ndarray) -> np.ndarray:
     """Visible cells green (darker where more posts see them); unseen and no data clear."""
-    v = np.nan_to_num(a.filled(np.nan), nan=0.0)
+    v = np.nan_to_num(v, nan=0.0)
     seen = v > 0
     top = max(float(v.max()), 1.0)
     alpha = np.where(seen, 90 + 110 * np.clip(v / top, 0, 1), 0)
@@ -581,33 +586,38 @@ def _coverage_rgba(a: np.ma.MaskedArray) -> np.ndarray:
     return rgba
 
 
-def _add_raster(m: folium.Map, obj: Any, kind: str, name: str, show: bool) -> str | None:
-    from .terrain import Dem, hillshade as shade
-
-    if kind == "hillshade" and isinstance(obj, Dem):
-        # An elevation grid: shade it here (gdaldem's 1–255, 0 where there is no data).
-        sh = shade(obj).astype(float)
-        obj = _Raster(np.ma.masked_equal(sh, 0), obj.transform, CRS.from_user_input(obj.crs),
-                      "synthetic" if re.search(r"synthetic", str(obj.source or ""), re.I) else None)
-    r = obj if isinstance(obj, _Raster) else _read_raster(obj, kind)
-    arr, bounds = _to_web_mercator(r, "bilinear" if kind == "hillshade" else "nearest")
-    rgba = _hillshade_rgba(arr) if kind == "hillshade" else _coverage_rgba(arr)
+def _raster_layer(m: folium.Map, obj: Any, kind: str, notes: list[str]) -> list[str]:
+    """Hillshade (a Dem of shade values 0–255) or coverage (counts of posts) as an image
+    overlay; returns its legend entry and adds "synthetic" to ``notes`` for synthetic data."""
+    if obj is None:
+        return []
+    dem = _grid(obj, kind)
+    hill = kind == "hillshade"
+    arr, bounds = _to_web_mercator(dem, "bilinear" if hill else "nearest")
+    rgba = _hillshade_rgba(arr) if hill else _coverage_rgba(arr)
+    name = "Hillshade" if hill else "Visible from posts"
     folium.raster_layers.ImageOverlay(
         image=_png_data_uri(rgba), bounds=bounds, name=name, overlay=True, control=True,
-        show=show, opacity=0.55 if kind == "hillshade" else 1.0, mercator_project=False,
-        interactive=False, cross_origin=False, zindex=1 if kind == "hillshade" else 2,
+        show=True, opacity=0.55 if hill else 1.0, mercator_project=False,
+        interactive=False, cross_origin=False, zindex=1 if hill else 2,
     ).add_to(m)
-    return r.note
+    synthetic = is_synthetic(dem.source)
+    if synthetic and "synthetic" not in notes:
+        notes.append("synthetic")
+    if hill:
+        tag = ' <span class="gm-note">(synthetic)</span>' if synthetic else ""
+        return [_swatch("fill", "linear-gradient(90deg,#333,#eee)", name, tag)]
+    return [_swatch("fill", "rgba(26,152,80,0.6)", name)]
 
 
 # --------------------------------------------------------------------------------------------
-# vector layers
+# vector layers: each adds its layer and returns its legend entries
 
 
-def _geojson_layer(m: folium.Map, gdf: gpd.GeoDataFrame, crs: CRS, name: str, *,
-                   style: dict | list[dict], popups: list[str] | None = None,
-                   tips: list[str] | None = None, point_radius: float | None = None,
-                   show: bool = True, densify_m: float = 1000.0) -> folium.GeoJson:
+def _vector(parent, gdf: gpd.GeoDataFrame, crs: CRS, name: str, *,
+            style: dict | list[dict], popups: list[str] | None = None,
+            tips: list[str] | None = None, radius: float | None = None, control: bool = True,
+            interactive: bool = True, densify_m: float = 1000.0) -> _Vector:
     """Add a GeoJSON layer whose per-feature styles are computed here, popups pre-escaped."""
     geoms = _to_ll(gdf, crs, densify_m)
     n = len(geoms)
@@ -617,132 +627,189 @@ def _geojson_layer(m: folium.Map, gdf: gpd.GeoDataFrame, crs: CRS, name: str, *,
         props["_popup"] = popups
     if tips is not None:
         props["_tip"] = tips
-    data = _feature_collection(geoms, props)
-    kwargs: dict[str, Any] = {}
-    if point_radius is not None:
-        kwargs["marker"] = folium.CircleMarker(radius=point_radius, fill=True)
-    layer = folium.GeoJson(
-        data, name=name, show=show, overlay=True, control=True,
-        style_function=lambda f: styles[f["properties"]["_s"]],
-        highlight_function=None, embed=True, zoom_on_click=False, **kwargs)
-    layer.add_child(_BindPopups())
-    layer.add_to(m)
+    layer = _Vector(_feature_collection(geoms, props), styles, name=name, control=control,
+                    radius=radius, interactive=interactive)
+    layer.add_to(parent)
     return layer
 
 
-def _zones_layer(m, analysis, colors: dict[str, str]) -> None:
+def _zones_layer(m, analysis, colors: dict[str, str]) -> list[str]:
     z = analysis.zones
     if z is None or len(z) == 0:
-        return
+        return []
     side_names = {"a": analysis.side_a.name, "b": analysis.side_b.name}
     z = z.copy()
     z["side"] = z["side"].map(lambda s: side_names.get(s, "neither side") if s else "neither side")
     cols = [c for c in ("force", "side", "name", "reach_km", "note") if c in z.columns]
     extra = [c for c in z.columns if c not in cols and c != z.geometry.name
              and str(c).lower() in ("label", "notes", "source")]
-    styles = [{"color": colors.get(str(f), "#737373"), "weight": 1,
-               "fillColor": colors.get(str(f), "#737373"), "fillOpacity": 0.45}
+    styles = [{"color": colors.get(str(f), PALETTE_OTHER[0]), "weight": 1,
+               "fillColor": colors.get(str(f), PALETTE_OTHER[0]), "fillOpacity": 0.45}
               for f in z["force"].astype(str)]
     tips = (z["force"].map(_esc) + " (" + z["side"].map(_esc) + ")").tolist()
-    _geojson_layer(m, z, analysis.crs, "Zones (by force)", style=styles,
-                   popups=_popups(z, cols + extra, title_col=None, title_prefix="Zone"), tips=tips)
+    _vector(m, z, analysis.crs, "Zones (by force)", style=styles,
+            popups=_popups(z, cols + extra, title_col=None, title_prefix="Zone"), tips=tips)
+    tag = (' <span class="gm-note">(illustrative)</span>'
+           if is_illustrative(illustrative_notes(analysis.zones)) else "")
+    rows = [_swatch("fill", col, side_label(analysis, force)) for force, col in colors.items()]
+    return [f"<h2>Zones{tag}</h2>" + "".join(rows)] if rows else []
 
 
-def _corridor_layer(m, analysis) -> tuple[float, float] | None:
+def _gap_layer(m, analysis) -> list[str]:
+    gap = analysis.gap
+    if gap is not None and len(gap) and not gap.geometry.iloc[0].is_empty:
+        _vector(m, gap, analysis.crs, "Gap region",
+                style={"color": "#7f3b08", "weight": 0.8, "dashArray": "4 3",
+                       "fillColor": "#fdb863", "fillOpacity": 0.25},
+                popups=[_table_html([("Area (km²)", gap["area_km2"].iloc[0])], "Gap region")],
+                densify_m=1000.0)
+    return ["<h2>Analysis</h2>", _swatch("fill", "rgba(253,184,99,0.5)", "Gap region")]
+
+
+def _seam_layer(m, analysis) -> list[str]:
+    seam = analysis.seam
+    if seam is None or not len(seam):
+        return []
+    cols = [c for c in seam.columns if c != seam.geometry.name and c not in _HIDDEN]
+    _vector(m, seam, analysis.crs, "Seam (median line)",
+            style={"color": "#252525", "weight": 1.5, "dashArray": "6 4", "opacity": 0.9},
+            popups=_popups(seam, cols, title_prefix="Seam"), densify_m=250.0)
+    return [_swatch("line", "#252525", "Seam (median line)")]
+
+
+def _corridor_layer(m, analysis) -> list[str]:
     c = analysis.corridors
     if c is None or len(c) == 0:
-        return None
+        return []
     lengths = c["length_km"].to_numpy(float)
     lo, hi = float(np.nanmin(lengths)), float(np.nanmax(lengths))
-    colors = _hex_colors(lengths, _CORRIDOR_CMAP, lo, hi)
+    colors = _hex_colors(lengths, CORRIDOR_CMAP, lo, hi)
     styles = [{"color": col, "weight": 5, "opacity": 0.95, "lineCap": "round"} for col in colors]
     cols = [col for col in c.columns if col != c.geometry.name and col not in _HIDDEN
             and col != "corridor_id"]
     tips = ("Corridor " + c["corridor_id"].map(_esc) + ": "
-            + c["length_km"].map(lambda v: _esc(round(float(v), 1))) + " km").tolist()
-    _geojson_layer(m, c, analysis.crs, "Unguarded corridors", style=styles,
-                   popups=_popups(c, cols, title_col="corridor_id", title_prefix="Corridor "),
-                   tips=tips, densify_m=250.0)
-    return lo, hi
+            + c["length_km"].map(lambda v: _esc(float(v))) + " km").tolist()
+    _vector(m, c, analysis.crs, "Unguarded corridors", style=styles,
+            popups=_popups(c, cols, title_col="corridor_id", title_prefix="Corridor "),
+            tips=tips, densify_m=250.0)
+    stops = _hex_colors(np.linspace(0, 1, 6), CORRIDOR_CMAP, 0, 1)
+    return ['<div class="gm-row"><span>Unguarded corridor length</span></div>'
+            f'<div class="gm-ramp" style="background:linear-gradient(90deg,{",".join(stops)})">'
+            f'</div><div class="gm-row" style="justify-content:space-between;width:142px">'
+            f"<span>{_esc(fmt(lo, 0))} km</span><span>{_esc(fmt(hi, 0))} km</span></div>"]
 
 
-def _posts_layer(m, analysis, colors: dict[str, str]) -> bool:
+def _posts_layer(m, analysis, colors: dict[str, str]) -> list[str]:
     p = analysis.posts
     if p is None or len(p) == 0:
-        return False
+        return []
     group = folium.FeatureGroup(name="Posts and ranges", overlay=True, control=True, show=True)
     rng = p["range_km"].to_numpy(float) if "range_km" in p.columns else np.full(len(p), 5.0)
     # Range discs are drawn in the metric CRS and then projected, so they are true circles on
     # the ground (Leaflet's own circles are Web Mercator approximations).
     discs = gpd.GeoDataFrame(geometry=shapely.buffer(p.geometry.values, rng * 1000,
                                                      quad_segs=16), crs=p.crs or analysis.crs)
-    fc = _feature_collection(_to_ll(discs, analysis.crs, 2000.0), {"_s": list(range(len(p)))})
-    folium.GeoJson(fc, name="ranges", control=False,
-                   style_function=lambda f: {"color": "#1a9850", "weight": 1, "opacity": 0.7,
-                                             "fillColor": "#1a9850", "fillOpacity": 0.12},
-                   interactive=False).add_to(group)
+    _vector(group, discs, analysis.crs, "ranges", control=False, interactive=False,
+            style={"color": "#1a9850", "weight": 1, "opacity": 0.7, "fillColor": "#1a9850",
+                   "fillOpacity": 0.12}, densify_m=2000.0)
     forces = p["force"].astype(str) if "force" in p.columns else pd.Series(["post"] * len(p))
     styles = [{"color": "#111", "weight": 1, "fillColor": colors.get(f, "#fee08b"),
                "fillOpacity": 1.0} for f in forces]
     cols = [c for c in p.columns if c != p.geometry.name][:10]
-    pts = _to_ll(p, analysis.crs, 0)
-    data = _feature_collection(pts, {"_s": list(range(len(p))),
-                                     "_popup": _popups(p, cols, title_prefix="Post")})
-    layer = folium.GeoJson(data, name="posts", control=False,
-                           marker=folium.CircleMarker(radius=5, fill=True),
-                           style_function=lambda f: styles[f["properties"]["_s"]])
-    layer.add_child(_BindPopups())
-    layer.add_to(group)
+    _vector(group, p, analysis.crs, "posts", control=False, style=styles, radius=5,
+            popups=_popups(p, cols, title_prefix="Post"), densify_m=0)
     group.add_to(m)
-    return True
+    return [_swatch("dot", "#fee08b", "Posts (filled by force), ranges")]
 
 
-def incident_frame(incidents: Any) -> gpd.GeoDataFrame | None:
-    """The point table of ``Incidents`` (``.gdf``), ``IncidentMetrics`` (``.incidents``) or a
-    GeoDataFrame as it is.
+def _routes_layer(m, routes: gpd.GeoDataFrame | None, crs: CRS, notes: list[str]) -> list[str]:
+    if routes is None or not len(routes):
+        return []
+    rcols = [c for c in routes.columns if c != routes.geometry.name][:8]
+    _vector(m, routes, crs, "Walking routes",
+            style={"color": "#542788", "weight": 2.5, "dashArray": "2 4"},
+            popups=_popups(routes, rcols, title_prefix="Route"), densify_m=0)
+    notes += [n for n in illustrative_notes(routes) if n not in notes]
+    return [_swatch("line", "#542788", "Walking routes")]
 
-    Examples
-    --------
-    >>> incident_frame(None) is None
-    True
-    """
-    if incidents is None or isinstance(incidents, gpd.GeoDataFrame):
-        return incidents
-    for attr in ("gdf", "incidents"):
-        v = getattr(incidents, attr, None)
-        if isinstance(v, gpd.GeoDataFrame):
-            return v
-    raise InputError("incidents", None, f"cannot use {type(incidents).__name__} as incidents",
-                     "pass read_incidents(...) or a point GeoDataFrame with a date column")
+
+def _hotspot_classes(hot: gpd.GeoDataFrame) -> np.ndarray:
+    """Gi* class key per hexagon (see :data:`gapmap.style.HOTSPOT_CLASSES`), "" when not
+    significant: ``hot``/``cold`` flags when given, else p < 0.05 on ``p_sim``/``p``."""
+    n = len(hot)
+    zc = _find_col(hot, "gi_z", "z", "z_score", "zscore")
+    pc = _find_col(hot, "p_sim", "gi_p", "p", "p_value")
+    z = pd.to_numeric(hot[zc], errors="coerce").to_numpy(float) if zc else np.zeros(n)
+    p = pd.to_numeric(hot[pc], errors="coerce").to_numpy(float) if pc else np.ones(n)
+    if "hot" in hot.columns and "cold" in hot.columns:
+        is_hot = hot["hot"].fillna(False).to_numpy(bool)
+        is_cold = hot["cold"].fillna(False).to_numpy(bool)
+    else:
+        is_hot, is_cold = (p < 0.05) & (z > 0), (p < 0.05) & (z < 0)
+    strong = np.nan_to_num(p, nan=1.0) < 0.01
+    return np.where(is_hot, np.where(strong, "hot_strong", "hot"),
+                    np.where(is_cold, np.where(strong, "cold_strong", "cold"), ""))
+
+
+def _hotspot_layer(m, hot: gpd.GeoDataFrame | None, crs: CRS) -> list[str]:
+    """Significant Gi* hexagons: hot in reds, cold in purples; the legend lists only the
+    classes drawn."""
+    if hot is None or not len(hot):
+        return []
+    classes = _hotspot_classes(hot)
+    keep = classes != ""
+    if not keep.any():
+        log.info("no significant hot or cold spots to draw")
+        return []
+    color = {key: col for key, col, _ in HOTSPOT_CLASSES}
+    sub = hot.loc[keep]
+    styles = [{"color": color[k], "weight": 0.5, "fillColor": color[k], "fillOpacity": 0.55}
+              for k in classes[keep]]
+    cols = [c for c in sub.columns if c != sub.geometry.name][:8]
+    _vector(m, sub, crs, "Hot spots (Gi*)", style=styles,
+            popups=_popups(sub, cols, title_prefix="Hexagon"), densify_m=0)
+    present = set(classes[keep])
+    return ["<h2>Hot spots (Gi*)</h2>" + "".join(
+        _swatch("fill", col, text) for key, col, text in HOTSPOT_CLASSES if key in present)]
+
+
+def _sites_layer(m, placement: Any, crs: CRS) -> list[str]:
+    sites = sites_frame(placement)
+    if sites is None or not len(sites):
+        return []
+    group = folium.FeatureGroup(name="Proposed new posts", overlay=True, control=True)
+    if "range_km" in sites.columns:
+        discs = gpd.GeoDataFrame(geometry=shapely.buffer(
+            sites.to_crs(crs).geometry.values if sites.crs else sites.geometry.values,
+            sites["range_km"].to_numpy(float) * 1000, quad_segs=16), crs=crs)
+        _vector(group, discs, crs, "new ranges", control=False, interactive=False,
+                style={"color": "#00429d", "weight": 1.5, "dashArray": "5 4",
+                       "fillOpacity": 0.05}, densify_m=2000.0)
+    closed = getattr(placement, "closed", None)
+    if isinstance(closed, gpd.GeoDataFrame) and len(closed):
+        ccols = [c for c in closed.columns if c != closed.geometry.name][:6]
+        _vector(group, closed, crs, "closed", control=False,
+                style={"color": "#00429d", "weight": 7, "opacity": 0.45},
+                popups=_popups(closed, ccols, title_prefix="Closed by new post"), densify_m=250.0)
+    scols = [c for c in sites.columns if c != sites.geometry.name][:8]
+    _vector(group, sites, crs, "sites", control=False, radius=7, densify_m=0,
+            style={"color": "#fff", "weight": 2, "fillColor": "#00429d", "fillOpacity": 1},
+            popups=_popups(sites, scols, title_prefix="New post"))
+    group.add_to(m)
+    text = f"Proposed new posts ({fmt(len(sites))})"
+    before = getattr(placement, "unguarded_before_km", None)
+    after = getattr(placement, "unguarded_after_km", None)
+    if before is not None and after is not None:
+        text += f": unguarded {fmt(float(before), 1)} → {fmt(float(after), 1)} km"
+    return [_swatch("dot", "#00429d", text)]
 
 
 def _incident_data(inc: gpd.GeoDataFrame, crs: CRS | None, cluster_max: int) -> dict:
     """Compact arrays for the page: lat, lon, month index, escaped popups (cluster mode)."""
     inc = inc[~(inc.geometry.isna() | inc.geometry.is_empty)]
-    pts = _to_ll(inc, crs, 0)
-    xy = shapely.get_coordinates(pts)
+    xy = shapely.get_coordinates(_to_ll(inc, crs, 0))
     mode = "cluster" if len(inc) <= cluster_max else "heat"
-    dcol = _find_col(inc, "date", "event_date", "date_start")
-    if dcol is not None:
-        dates = pd.to_datetime(inc[dcol], errors="coerce")
-        if getattr(dates.dt, "tz", None) is not None:
-            dates = dates.dt.tz_localize(None)
-        # Dates known only to the year (UCDP GED yearly files sit on 1 July) would pile up in
-        # July: step through years then, as gapmap.hotspots.monthly_counts does.
-        pcol = _find_col(inc, "date_precision")
-        freq = "Y" if pcol is not None and (inc[pcol].astype(str) == "year").any() else "M"
-        unit = "years" if freq == "Y" else "months"
-        period = dates.dt.to_period(freq)
-        known = period.dropna()
-        # Every period from the first to the last, empty ones included, so the slider steps
-        # through time evenly.
-        months = (pd.period_range(known.min(), known.max(), freq=freq) if len(known)
-                  else pd.PeriodIndex([], freq=freq))
-        index = {p: i for i, p in enumerate(months)}
-        month = period.map(index).fillna(-2).astype(int).to_numpy()
-        month_names = [str(p) for p in months]
-    else:
-        month, month_names, unit = np.full(len(inc), -2, dtype=int), [], "months"
+    month, month_names, unit = _incident_periods(inc)
     decimals = 5 if mode == "cluster" else 4
     data = {"mode": mode, "lat": np.round(xy[:, 1], decimals).tolist(),
             "lon": np.round(xy[:, 0], decimals).tolist(), "month": month.tolist(),
@@ -760,96 +827,136 @@ def _incident_data(inc: gpd.GeoDataFrame, crs: CRS | None, cluster_max: int) -> 
     return data
 
 
-def _hotspot_layer(m, hot: gpd.GeoDataFrame, crs: CRS) -> None:
-    """Significant Gi* hexagons: hot in reds, cold in blues (``hot``/``cold`` flags when given,
-    else p < 0.05 on ``p_sim``/``p``)."""
-    n = len(hot)
-    zc = _find_col(hot, "gi_z", "z", "z_score", "zscore")
-    pc = _find_col(hot, "p_sim", "gi_p", "p", "p_value")
-    z = pd.to_numeric(hot[zc], errors="coerce").to_numpy(float) if zc else np.zeros(n)
-    p = pd.to_numeric(hot[pc], errors="coerce").to_numpy(float) if pc else np.ones(n)
-    if "hot" in hot.columns and "cold" in hot.columns:
-        is_hot = hot["hot"].fillna(False).to_numpy(bool)
-        is_cold = hot["cold"].fillna(False).to_numpy(bool)
-    else:
-        is_hot, is_cold = (p < 0.05) & (z > 0), (p < 0.05) & (z < 0)
-    strong = np.nan_to_num(p, nan=1.0) < 0.01
-    keep = is_hot | is_cold
-    sub = hot.loc[keep]
-    if len(sub) == 0:
-        log.info("no significant hot or cold spots to draw")
-        return
-    fill = np.where(is_hot, np.where(strong, "#b2182b", "#ef8a62"),
-                    np.where(strong, "#5e3c99", "#b2abd2"))[keep]
-    styles = [{"color": c, "weight": 0.5, "fillColor": c, "fillOpacity": 0.55} for c in fill]
-    cols = [c for c in sub.columns if c != sub.geometry.name][:8]
-    _geojson_layer(m, sub, crs, "Hot spots (Gi*)", style=styles,
-                   popups=_popups(sub, cols, title_prefix="Hexagon"), densify_m=0)
+def _incident_periods(inc: gpd.GeoDataFrame) -> tuple[np.ndarray, list[str], str]:
+    """Period index of each incident (-2 when undated), the period names, and their unit."""
+    dcol = _find_col(inc, "date", "event_date", "date_start")
+    if dcol is None:
+        return np.full(len(inc), -2, dtype=int), [], "months"
+    dates = pd.to_datetime(inc[dcol], errors="coerce")
+    if getattr(dates.dt, "tz", None) is not None:
+        dates = dates.dt.tz_localize(None)
+    # Dates known only to the year (UCDP GED yearly files sit on 1 July) would pile up in
+    # July: step through years then, as gapmap.hotspots.monthly_counts does.
+    pcol = _find_col(inc, "date_precision")
+    freq = "Y" if pcol is not None and (inc[pcol].astype(str) == "year").any() else "M"
+    period = dates.dt.to_period(freq)
+    known = period.dropna()
+    # Every period from the first to the last, empty ones included, so the slider steps
+    # through time evenly.
+    periods = (pd.period_range(known.min(), known.max(), freq=freq) if len(known)
+               else pd.PeriodIndex([], freq=freq))
+    index = {p: i for i, p in enumerate(periods)}
+    month = period.map(index).fillna(-2).astype(int).to_numpy()
+    return month, [str(p) for p in periods], "years" if freq == "Y" else "months"
 
 
-def _sites_frame(placement: Any) -> gpd.GeoDataFrame | None:
-    if placement is None:
-        return None
-    if isinstance(placement, gpd.GeoDataFrame):
-        return placement
-    for attr in ("sites", "chosen", "posts", "selected"):
-        v = getattr(placement, attr, None)
-        if isinstance(v, gpd.GeoDataFrame):
-            return v
-    raise InputError("placement", None, f"cannot draw {type(placement).__name__}",
-                     "pass a Placement or a GeoDataFrame of sites")
+def _incidents_layer(m, incidents: Any, crs: CRS, cluster_max: int,
+                     notes: list[str]) -> list[str]:
+    inc = incident_frame(incidents)
+    if inc is None or not len(inc):
+        return []
+    data = _incident_data(inc, crs, cluster_max)
+    _Incidents(data, name="Incidents").add_to(m)
+    notes += [n for n in illustrative_notes(inc) if n not in notes]
+    how = "" if data["mode"] == "cluster" else " (density: too many for markers)"
+    return [_swatch("dot", "#dd3497", f"Incidents, {fmt(len(data['lat']))}{how}")]
 
 
 # --------------------------------------------------------------------------------------------
 # legend and headline panel
 
 
-def _swatch(kind: str, color: str, label: str, extra: str = "") -> str:
+def _swatch(kind: str, color: str, text: str, extra: str = "") -> str:
+    """A legend row; ``text`` is escaped, ``extra`` is gapmap's own markup."""
     cls = {"fill": "gm-sw", "line": "gm-line", "dot": "gm-dot"}[kind]
-    if kind == "line":
-        sty = f"border-top-color:{color}"
-    else:
-        sty = f"background:{color}"
+    sty = f"border-top-color:{color}" if kind == "line" else f"background:{color}"
     return (f'<div class="gm-row"><span class="{cls}" style="{sty}"></span>'
-            f"<span>{html.escape(label)}{extra}</span></div>")
+            f"<span>{html.escape(text)}{extra}</span></div>")
+
+
+def _notes_entry(notes: list[str]) -> list[str]:
+    if not notes:
+        return []
+    shown = [n if len(n) <= 200 else n[:199] + "…" for n in notes[:4]]
+    return ["<h2>Notes</h2>" + "".join(f'<div class="gm-note">{html.escape(n)}</div>'
+                                       for n in shown)]
 
 
 def _headline_html(analysis, title: str | None) -> str:
     s = analysis.summary or {}
+
     def num(key: str, digits: int = 1) -> str:
         v = s.get(key)
-        try:
-            f = float(v)
-        except (TypeError, ValueError):
-            return "—"
-        return f"{f:,.{digits}f}" if math.isfinite(f) else "—"
+        return fmt(float(v), digits) if isinstance(v, (int, float, np.number)) else fmt(None)
+
     share = s.get("unguarded_share")
-    share_txt = (f"{100 * float(share):.1f}%" if share is not None and np.isfinite(float(share))
-                 else "—")
+    share_txt = (f"{fmt(100 * float(share), 1)}%" if isinstance(share, (int, float, np.number))
+                 and np.isfinite(float(share)) else fmt(None))
     name_a, name_b = s.get("side_a", analysis.side_a.name), s.get("side_b", analysis.side_b.name)
-    parts = []
-    if title:
-        parts.append(f"<h1>{html.escape(title)}</h1>")
+    parts = [f"<h1>{html.escape(title)}</h1>"] if title else []
     parts.append(f'<div class="gm-sub">{_esc(name_a)} – {_esc(name_b)}</div>')
     parts.append(f'<div><span class="gm-big">{num("unguarded_length_km")} km</span> unguarded '
                  f'({share_txt} of {num("seam_length_km")} km of seam)</div>')
-    rows = [("Corridors", f'{s.get("corridors", 0)} (+{s.get("minor_corridors", 0)} short)'),
+    rows = [("Corridors", f'{fmt(s.get("corridors", 0))} (+{fmt(s.get("minor_corridors", 0))} '
+                          "short)"),
             ("Longest corridor", f'{num("longest_corridor_km")} km'),
             ("Mean width", f'{num("width_mean_km")} km'),
             ("Gap area", f'{num("gap_area_km2", 0)} km²')]
-    if "exploitation_ratio" in s and s.get("exploitation_ratio") is not None:
+    if s.get("exploitation_ratio") is not None:
         rows.append(("Exploitation ratio",
                      f'{num("exploitation_ratio", 3)} (95% CI {num("exploitation_ratio_low", 3)}'
                      f'–{num("exploitation_ratio_high", 3)})'))
     if "incidents_total" in s:
-        rows.append(("Incidents", f'{s.get("incidents_total")} ({s.get("incidents_in_gap", "—")} '
-                                  "in the gap)"))
+        rows.append(("Incidents", f'{fmt(s.get("incidents_total"))} '
+                                  f'({fmt(s.get("incidents_in_gap"))} in the gap)'))
     parts.append(_table_html(rows))
     return '<div class="gm-head-inner">' + "".join(parts) + "</div>"
 
 
 # --------------------------------------------------------------------------------------------
 # public API
+
+
+def _base_map(analysis, m: folium.Map | None, *, title: str | None, basemap: str,
+              offline: bool) -> folium.Map:
+    """The folium map framed on the study area: Leaflet only, scale bar, style, basemap."""
+    if basemap not in _BASEMAPS:
+        raise InputError("--basemap", None, f"unknown basemap {basemap!r}",
+                         f"use one of {', '.join(_BASEMAPS)}")
+    crs = analysis.crs
+    area = gpd.GeoDataFrame(geometry=[analysis.study_area], crs=crs)
+    bounds_geom = area if not analysis.study_area.is_empty else analysis.zones
+    w, s, e, n = gpd.GeoSeries(_to_ll(bounds_geom, crs), crs=4326).total_bounds
+    if m is None:
+        m = folium.Map(location=[(s + n) / 2, (w + e) / 2], zoom_start=8, tiles=None,
+                       control_scale=False, prefer_canvas=False)
+    if not getattr(m, "control_scale", False):
+        m.add_child(_ScaleBar())
+    # Only Leaflet itself is needed: folium's jQuery, Bootstrap and icon fonts are dropped.
+    m.default_js = [("leaflet", _ASSET_SCHEME + "leaflet.js")]
+    m.default_css = [("leaflet_css", _ASSET_SCHEME + "leaflet.css")]
+    m._gapmap_offline = bool(offline)
+    m._gapmap_basemap = basemap
+    m.fit_bounds([[s, w], [n, e]])
+    if title:
+        # The figure's own template prints the title as a variable (rendered once).
+        m.get_root().title = html.escape(title)
+    m.add_child(_Css(_CSS))
+    m.add_child(_MaxZoom(18))
+    if offline:
+        # A map passed in may carry web tiles (folium's default): offline wins.
+        for key, child in list(m._children.items()):
+            if isinstance(child, folium.raster_layers.TileLayer):
+                log.warning("tile layer %r removed: the map is offline", child.layer_name)
+                del m._children[key]
+    if basemap == "osm":
+        if offline:
+            log.warning("basemap 'osm' not loaded: the map is offline (pass offline=False, or "
+                        "--online, to load web tiles)")
+        else:
+            folium.TileLayer(_OSM_TILES, attr=_OSM_ATTR, name="OpenStreetMap", overlay=False,
+                             control=True, max_zoom=19).add_to(m)
+    return m
 
 
 def make_map(analysis, *, incidents: gpd.GeoDataFrame | None = None, coverage: Any = None,
@@ -864,13 +971,16 @@ def make_map(analysis, *, incidents: gpd.GeoDataFrame | None = None, coverage: A
     analysis
         A :class:`gapmap.Analysis` (zones, seam, corridors, gap, posts, summary, crs).
     incidents
-        Incident points (any CRS) with a ``date`` column; up to ``cluster_max`` are drawn as
-        clustered markers with popups, more as a heat map; a slider filters by month.
+        Incident points (``Incidents``, ``IncidentMetrics`` or a GeoDataFrame in any CRS) with
+        a ``date`` column; up to ``cluster_max`` are drawn as clustered markers with popups,
+        more as a heat map; a slider filters by month.
     coverage
-        Visibility coverage raster (GeoTIFF path, open rasterio dataset, or
-        ``(array, transform, crs)``): cells seen by at least one post, darker where more see.
+        Visibility already computed: a :class:`gapmap.viewshed.Coverage` or a
+        :class:`~gapmap.terrain.Dem` of counts of posts; cells seen by at least one post are
+        green, darker where more see.
     hillshade
-        Hillshade raster (same forms), drawn as a grey image under the vector layers.
+        A :class:`~gapmap.terrain.Dem` of shade values 0–255 already computed (e.g.
+        :func:`gapmap.layers.shade`), drawn as a grey image under the vector layers.
     routes
         Walking routes (lines, any CRS).
     hotspots
@@ -899,237 +1009,36 @@ def make_map(analysis, *, incidents: gpd.GeoDataFrame | None = None, coverage: A
     >>> m = make_map(result, incidents=events, title="Disputed territories")  # doctest: +SKIP
     >>> save_map(m, "out/map.html")  # doctest: +SKIP
     """
-    if basemap not in _BASEMAPS:
-        raise InputError("--basemap", None, f"unknown basemap {basemap!r}",
-                         f"use one of {', '.join(_BASEMAPS)}")
+    m = _base_map(analysis, m, title=title, basemap=basemap, offline=offline)
     crs = analysis.crs
-    area = gpd.GeoDataFrame(geometry=[analysis.study_area], crs=crs)
-    bounds_geom = area if not analysis.study_area.is_empty else analysis.zones
-    w, s, e, n = gpd.GeoSeries(_to_ll(bounds_geom, crs), crs=4326).total_bounds
-    if m is None:
-        m = folium.Map(location=[(s + n) / 2, (w + e) / 2], zoom_start=8, tiles=None,
-                       control_scale=False, prefer_canvas=False)
-    if not getattr(m, "control_scale", False):
-        m.add_child(_ScaleBar())
-    # Only Leaflet itself is needed: folium's jQuery, Bootstrap and icon fonts are dropped.
-    m.default_js = [("leaflet", _ASSET_SCHEME + "leaflet.js")]
-    m.default_css = [("leaflet_css", _ASSET_SCHEME + "leaflet.css")]
-    m._gapmap_offline = bool(offline)
-    m._gapmap_basemap = basemap
-    m.fit_bounds([[s, w], [n, e]])
-    if title:
-        m.get_root().title = html.escape(title)
-    m.add_child(_Css(_CSS))
-    m.add_child(_MaxZoom(18))
-    if offline:
-        # A map passed in may carry web tiles (folium's default): offline wins.
-        for key, child in list(m._children.items()):
-            if isinstance(child, folium.raster_layers.TileLayer):
-                log.warning("tile layer %r removed: the map is offline", child.layer_name)
-                del m._children[key]
-    if basemap == "osm":
-        if offline:
-            log.warning("basemap 'osm' not loaded: the map is offline (pass offline=False, or "
-                        "--online, to load web tiles)")
-        else:
-            folium.TileLayer(_OSM_TILES, attr=_OSM_ATTR, name="OpenStreetMap", overlay=False,
-                             control=True, max_zoom=19).add_to(m)
-
-    legend: list[str] = []
-    notes: list[str] = []
-
-    zone_notes = illustrative_notes(analysis.zones)
-    tag_z = " <span class=\"gm-note\">(illustrative)</span>" if _is_illustrative(zone_notes) else ""
-    notes += zone_notes
-    if hillshade is not None:
-        hn = _add_raster(m, hillshade, "hillshade", "Hillshade", show=True)
-        tag = " <span class=\"gm-note\">(synthetic)</span>" if hn and re.search(
-            r"synthetic", hn, re.I) else ""
-        if hn and hn not in notes:
-            notes.append(hn)
-        legend.append(_swatch("fill", "linear-gradient(90deg,#333,#eee)", "Hillshade", tag))
-    if coverage is not None:
-        cn = _add_raster(m, coverage, "coverage", "Visible from posts", show=True)
-        if cn and cn not in notes:
-            notes.append(cn)
-        legend.append(_swatch("fill", "rgba(26,152,80,0.6)", "Visible from posts"))
-
+    notes = illustrative_notes(analysis.zones)
     colors = force_colors(analysis.zones)
-    _zones_layer(m, analysis, colors)
-    side_names = {"a": analysis.side_a.name, "b": analysis.side_b.name}
-    zone_rows = []
-    for force, col in colors.items():
-        sides = analysis.zones.loc[analysis.zones["force"].astype(str) == force, "side"]
-        sname = side_names.get(sides.iloc[0], "neither side") if len(sides) else ""
-        zone_rows.append(_swatch("fill", col, f"{force} ({sname})"))
-    if zone_rows:
-        legend.append(f"<h2>Zones{tag_z}</h2>" + "".join(zone_rows))
-
-    gap = analysis.gap
-    if gap is not None and len(gap) and not gap.geometry.iloc[0].is_empty:
-        _geojson_layer(m, gap, crs, "Gap region",
-                       style={"color": "#7f3b08", "weight": 0.8, "dashArray": "4 3",
-                              "fillColor": "#fdb863", "fillOpacity": 0.25},
-                       popups=[_table_html([("Area (km²)", gap["area_km2"].iloc[0])],
-                                           "Gap region")], densify_m=1000.0)
-    legend.append("<h2>Analysis</h2>")
-    legend.append(_swatch("fill", "rgba(253,184,99,0.5)", "Gap region"))
-    if analysis.seam is not None and len(analysis.seam):
-        sc = [c for c in analysis.seam.columns if c != analysis.seam.geometry.name
-              and c not in _HIDDEN]
-        _geojson_layer(m, analysis.seam, crs, "Seam (median line)",
-                       style={"color": "#252525", "weight": 1.5, "dashArray": "6 4",
-                              "opacity": 0.9},
-                       popups=_popups(analysis.seam, sc, title_prefix="Seam"), densify_m=250.0)
-        legend.append(_swatch("line", "#252525", "Seam (median line)"))
-    rng = _corridor_layer(m, analysis)
-    if rng is not None:
-        stops = _hex_colors(np.linspace(0, 1, 6), _CORRIDOR_CMAP, 0, 1)
-        legend.append(
-            '<div class="gm-row"><span>Unguarded corridor length</span></div>'
-            f'<div class="gm-ramp" style="background:linear-gradient(90deg,{",".join(stops)})">'
-            f'</div><div class="gm-row" style="justify-content:space-between;width:142px">'
-            f"<span>{_esc(round(rng[0], 1))} km</span><span>{_esc(round(rng[1], 1))} km</span></div>")
-    if _posts_layer(m, analysis, colors):
-        legend.append(_swatch("dot", "#fee08b", "Posts (filled by force), ranges"))
-
-    if routes is not None and len(routes):
-        rcols = [c for c in routes.columns if c != routes.geometry.name][:8]
-        _geojson_layer(m, routes, crs, "Walking routes",
-                       style={"color": "#542788", "weight": 2.5, "dashArray": "2 4"},
-                       popups=_popups(routes, rcols, title_prefix="Route"), densify_m=0)
-        legend.append(_swatch("line", "#542788", "Walking routes"))
-        notes += [n for n in illustrative_notes(routes) if n not in notes]
-    if hotspots is not None and len(hotspots):
-        _hotspot_layer(m, hotspots, crs)
-        legend.append("<h2>Hot spots (Gi*)</h2>"
-                      + _swatch("fill", "#b2182b", "hot, p < 0.01")
-                      + _swatch("fill", "#ef8a62", "hot, significant")
-                      + _swatch("fill", "#5e3c99", "cold, p < 0.01")
-                      + _swatch("fill", "#b2abd2", "cold, significant"))
-    sites = _sites_frame(placement)
-    if sites is not None and len(sites):
-        scols = [c for c in sites.columns if c != sites.geometry.name][:8]
-        group = folium.FeatureGroup(name="Proposed new posts", overlay=True, control=True)
-        if "range_km" in sites.columns:
-            discs = gpd.GeoDataFrame(geometry=shapely.buffer(
-                sites.to_crs(crs).geometry.values if sites.crs else sites.geometry.values,
-                sites["range_km"].to_numpy(float) * 1000, quad_segs=16), crs=crs)
-            folium.GeoJson(_feature_collection(_to_ll(discs, crs, 2000.0), {"_s": [0] * len(discs)}),
-                           name="new ranges", control=False, interactive=False,
-                           style_function=lambda f: {"color": "#00429d", "weight": 1.5,
-                                                     "dashArray": "5 4", "fillOpacity": 0.05}
-                           ).add_to(group)
-        data = _feature_collection(_to_ll(sites, crs, 0), {
-            "_s": [0] * len(sites), "_popup": _popups(sites, scols, title_prefix="New post")})
-        lay = folium.GeoJson(data, name="sites", control=False,
-                             marker=folium.CircleMarker(radius=7, fill=True),
-                             style_function=lambda f: {"color": "#fff", "weight": 2,
-                                                       "fillColor": "#00429d", "fillOpacity": 1})
-        lay.add_child(_BindPopups())
-        closed = getattr(placement, "closed", None)
-        if isinstance(closed, gpd.GeoDataFrame) and len(closed):
-            ccols = [c for c in closed.columns if c != closed.geometry.name][:6]
-            cl = folium.GeoJson(
-                _feature_collection(_to_ll(closed, crs, 250.0), {
-                    "_s": [0] * len(closed),
-                    "_popup": _popups(closed, ccols, title_prefix="Closed by new post")}),
-                name="closed", control=False,
-                style_function=lambda f: {"color": "#00429d", "weight": 7, "opacity": 0.45})
-            cl.add_child(_BindPopups())
-            cl.add_to(group)
-        lay.add_to(group)
-        group.add_to(m)
-        label = f"Proposed new posts ({len(sites)})"
-        before = getattr(placement, "unguarded_before_km", None)
-        after = getattr(placement, "unguarded_after_km", None)
-        if before is not None and after is not None:
-            label += f": unguarded {float(before):,.1f} → {float(after):,.1f} km"
-        legend.append(_swatch("dot", "#00429d", label))
-    incidents = incident_frame(incidents)
-    if incidents is not None and len(incidents):
-        data = _incident_data(incidents, crs, cluster_max)
-        _Incidents(data, name="Incidents").add_to(m)
-        how = "" if data["mode"] == "cluster" else " (density: too many for markers)"
-        legend.append(_swatch("dot", "#dd3497", f"Incidents, {len(data['lat']):,}{how}"))
-        notes += [n for n in illustrative_notes(incidents) if n not in notes]
-
-    if notes:
-        shown = [n if len(n) <= 200 else n[:199] + "…" for n in notes[:4]]
-        legend.append("<h2>Notes</h2>" + "".join(
-            f'<div class="gm-note">{html.escape(n)}</div>' for n in shown))
+    legend = _raster_layer(m, hillshade, "hillshade", notes)
+    legend += _raster_layer(m, coverage, "coverage", notes)
+    legend += _zones_layer(m, analysis, colors)
+    legend += _gap_layer(m, analysis)
+    legend += _seam_layer(m, analysis)
+    legend += _corridor_layer(m, analysis)
+    legend += _posts_layer(m, analysis, colors)
+    legend += _routes_layer(m, routes, crs, notes)
+    legend += _hotspot_layer(m, hotspots, crs)
+    legend += _sites_layer(m, placement, crs)
+    legend += _incidents_layer(m, incidents, crs, cluster_max, notes)
+    legend += _notes_entry(notes)
     m.add_child(_Panel(_headline_html(analysis, title), "topleft", "gm-panel gm-head"))
     m.add_child(_Panel("".join(legend), "bottomright", "gm-panel gm-legend"))
-    folium.LayerControl(position="topright", collapsed=False).add_to(m)
+    m.add_child(_LayerControl(position="topright", collapsed=False))
     return m
 
 
-def scenario_layers(scenario, analysis, *, hillshade: bool = True, coverage: bool = False,
-                    hotspots: bool = False, hex_km: float = 10.0) -> dict[str, Any]:
-    """The extra layers a scenario names, ready for :func:`make_map`, ``plot_map`` and
-    ``write_report``: its incidents (read as the analysis read them), a hillshade of its DEM,
-    and optionally visibility coverage of its posts and Gi* hot spots of its incidents.
-
-    Parameters
-    ----------
-    scenario
-        A :class:`gapmap.scenario.Scenario`.
-    analysis
-        The analysis of that scenario (gives the CRS and the study area).
-    hillshade
-        Shade the scenario's DEM (when it has one).
-    coverage
-        Compute which cells the posts see over the DEM (needs a DEM and posts).
-    hotspots
-        Compute Gi* hot spots of the incidents on ``hex_km`` hexagons.
-
-    Returns
-    -------
-    dict
-        Keys among ``incidents``, ``hillshade``, ``coverage``, ``hotspots``.
-
-    Examples
-    --------
-    >>> layers = scenario_layers(sc, result)  # doctest: +SKIP
-    >>> save_map(make_map(result, **layers), "out/map.html")  # doctest: +SKIP
-    """
-    out: dict[str, Any] = {}
-    if scenario.incidents is not None:
-        out["incidents"] = scenario.read_incidents()
-    dem = None
-    if scenario.dem is not None and (hillshade or coverage):
-        from .terrain import read_dem
-
-        area = analysis.study_area if not analysis.study_area.is_empty else shapely.union_all(
-            analysis.zones.geometry.values)
-        w, so, e, n = area.bounds
-        margin = 0.05 * max(e - w, n - so)
-        # The overlay is drawn at most ~2000 px wide, so a finer grid would only cost time.
-        res = max(e - w, n - so) / 2000.0
-        dem = read_dem(scenario.dem, bounds=(w - margin, so - margin, e + margin, n + margin),
-                       bounds_crs=analysis.crs, dst_crs=analysis.crs,
-                       resolution_m=res if coverage is False else None)
-        if hillshade:
-            out["hillshade"] = dem
-    if coverage and dem is not None and analysis.posts is not None and len(analysis.posts):
-        from .viewshed import coverage as visibility_coverage
-
-        st = analysis.settings
-        out["coverage"] = visibility_coverage(dem, analysis.posts, range_km=st.post_range_km,
-                                              height_m=st.post_height_m,
-                                              target_height_m=st.target_height_m)
-    elif coverage:
-        log.warning("coverage needs a DEM and posts; not drawn")
-    if hotspots and "incidents" in out and len(out["incidents"]):
-        from .hotspots import gi_star_hexes
-
-        out["hotspots"] = gi_star_hexes(out["incidents"], analysis.study_area, hex_km=hex_km,
-                                        crs=analysis.crs)
-    return out
-
+# --------------------------------------------------------------------------------------------
+# the page: folium's rendering, then assets inlined, the data block, the runtime and the CSP
 
 _SCRIPT_LINK = re.compile(r'<script src="([^"]+)"></script>')
 _CSS_LINK = re.compile(r'<link rel="stylesheet" href="([^"]+)"\s*/?>')
+# Executable inline scripts (every <script> that is not a data block), for the CSP hashes.
+_INLINE_SCRIPT = re.compile(r'<script(?![^>]*\stype="application/json")(?:\s[^>]*)?>(.*?)'
+                            r"</script>", re.S | re.I)
 
 
 def _asset_text(name: str) -> str:
@@ -1166,13 +1075,58 @@ def _inline_css(name: str, css: str) -> str:
     return "<style>\n" + re.sub(r"</(style)", r"<\\/\1", css, flags=re.I) + "\n</style>"
 
 
-def _csp(offline: bool) -> str:
-    """Content-Security-Policy: inline code and data: images only; tiles only when online."""
+def _payloads(root) -> dict[str, Any]:
+    """The data of every data-carrying element of the page, by key."""
+    out: dict[str, Any] = {}
+    stack = [root]
+    while stack:
+        el = stack.pop()
+        if isinstance(el, _Data):
+            out[el.key()] = el.payload()
+        stack.extend(getattr(el, "_children", {}).values())
+    return out
+
+
+def _script_hashes(page: str) -> list[str]:
+    """CSP sources admitting exactly the page's inline scripts (SHA-256 of each)."""
+    out = []
+    for body in _INLINE_SCRIPT.findall(page):
+        digest = hashlib.sha256(body.encode("utf-8")).digest()
+        source = f"'sha256-{base64.b64encode(digest).decode('ascii')}'"
+        if source not in out:
+            out.append(source)
+    return out
+
+
+def _csp(offline: bool, script_sources: Sequence[str]) -> str:
+    """Content-Security-Policy: gapmap's own inline scripts (by hash), inline styles and data:
+    images only; tiles only when online."""
     img = "data: blob:" + ("" if offline else " https://*.tile.openstreetmap.org")
     return ("<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
-            "script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+            f"script-src {' '.join(script_sources)}; style-src 'unsafe-inline'; "
             f"img-src {img}; font-src data:; connect-src 'none'; form-action 'none'; "
             "base-uri 'none'\">")
+
+
+def _inline_assets(page: str, offline: bool) -> tuple[str, list[str]]:
+    """Replace links to shipped scripts and styles by their text; the links left unshipped."""
+    seen: set[str] = set()
+    missing: list[str] = []
+
+    def inline(match: re.Match, as_js: bool) -> str:
+        name = _asset_for(match.group(1))
+        if name is None:
+            missing.append(match.group(1))
+            return match.group(0)
+        if name in seen:
+            return ""
+        seen.add(name)
+        text = _asset_text(name)
+        return _inline_js(text) if as_js else _inline_css(name, text)
+
+    page = _SCRIPT_LINK.sub(lambda mt: inline(mt, True), page)
+    page = _CSS_LINK.sub(lambda mt: inline(mt, False), page)
+    return page, missing
 
 
 def render_html(m: folium.Map, *, offline: bool | None = None) -> str:
@@ -1184,39 +1138,24 @@ def render_html(m: folium.Map, *, offline: bool | None = None) -> str:
         If the map links a script or style gapmap does not ship and ``offline`` is on.
     """
     offline = getattr(m, "_gapmap_offline", True) if offline is None else offline
-    page = m.get_root().render()
-    seen: set[str] = set()
-    missing: list[str] = []
-
-    def js(match: re.Match) -> str:
-        name = _asset_for(match.group(1))
-        if name is None:
-            missing.append(match.group(1))
-            return match.group(0)
-        if name in seen:
-            return ""
-        seen.add(name)
-        return _inline_js(_asset_text(name))
-
-    def css(match: re.Match) -> str:
-        name = _asset_for(match.group(1))
-        if name is None:
-            missing.append(match.group(1))
-            return match.group(0)
-        if name in seen:
-            return ""
-        seen.add(name)
-        return _inline_css(name, _asset_text(name))
-
-    page = _SCRIPT_LINK.sub(js, page)
-    page = _CSS_LINK.sub(css, page)
+    root = m.get_root()
+    page = root.render()
+    page, missing = _inline_assets(page, offline)
+    if missing and offline:
+        raise GapmapError(f"the map links resources gapmap does not ship: {', '.join(missing)}"
+                          " — remove the plugins that need them, or save with offline=False")
+    # The data block and the runtime go in last, as text: neither passes through Jinja.
+    extra = (f'<script type="application/json" id="{_DATA_ID}">'
+             f"{json_for_html(_payloads(root))}</script>\n"
+             f"<script>{_RUNTIME_JS}</script>\n")
+    head_end = page.index("</head>")
+    page = page[:head_end] + extra + page[head_end:]
+    # The HTML parser turns CR LF into LF before it hashes a script: hash what it will see.
+    page = page.replace("\r\n", "\n").replace("\r", "\n")
     if missing:
-        if offline:
-            raise GapmapError(f"the map links resources gapmap does not ship: {', '.join(missing)}"
-                              " — remove the plugins that need them, or save with offline=False")
         log.warning("map links external resources: %s", ", ".join(missing))
     else:
-        page = page.replace("<head>", "<head>\n    " + _csp(offline), 1)
+        page = page.replace("<head>", "<head>\n    " + _csp(offline, _script_hashes(page)), 1)
     return page
 
 
@@ -1229,7 +1168,7 @@ def save_map(m: folium.Map, path: str | os.PathLike, *, offline: bool | None = N
         A map from :func:`make_map` (or any folium map using only Leaflet, MarkerCluster and
         Leaflet.heat).
     path
-        Output file (``.html``).
+        Output file (``.html``; another suffix is refused).
     offline
         Override the map's own offline setting.
 
@@ -1243,8 +1182,8 @@ def save_map(m: folium.Map, path: str | os.PathLike, *, offline: bool | None = N
     >>> save_map(make_map(result), "out/map.html")  # doctest: +SKIP
     PosixPath('out/map.html')
     """
+    target = check_html_path(path)
     page = render_html(m, offline=offline)
-    target = Path(path)
     with atomic_path(target) as tmp:
         tmp.write_text(page, encoding="utf-8")
     log.info("wrote %s (%.1f MB)", target, target.stat().st_size / 1e6)

@@ -19,9 +19,41 @@ import pandas as pd
 from .corridors import CORRIDOR_COLUMNS, Analysis
 from .io import atomic_dir
 
-__all__ = ["write_metrics", "format_summary", "corridor_table"]
+__all__ = ["write_metrics", "format_summary", "corridor_table", "safe_cells"]
 
 log = logging.getLogger(__name__)
+
+#: First characters that make a spreadsheet read a cell as a formula (OWASP CSV injection).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def safe_cells(df: pd.DataFrame) -> pd.DataFrame:
+    """A copy of ``df`` whose text cells cannot run as spreadsheet formulas.
+
+    Text that starts with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return gets a single
+    quote in front (the OWASP rule for CSV injection), so ``=HYPERLINK(…)`` in a force name
+    shows as text when ``corridors.csv`` is opened in a spreadsheet. Numbers, including
+    negative ones, and the geometry are left as they are. Every table writer here uses it.
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"force": ["=1+2", "isf", "-x"], "dz": [-1.5, 0.0, 2.0]})
+    >>> safe_cells(df).to_dict("list")
+    {'force': ["'=1+2", 'isf', "'-x"], 'dz': [-1.5, 0.0, 2.0]}
+    """
+    out = df.copy()
+    geom = out.geometry.name if isinstance(out, gpd.GeoDataFrame) else None
+    for c in out.columns:
+        if c == geom or not (out[c].dtype == object or pd.api.types.is_string_dtype(out[c])):
+            continue
+        out[c] = out[c].map(_safe_text)
+    return out
+
+
+def _safe_text(value):
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
 
 def corridor_table(analysis: Analysis) -> pd.DataFrame:
     """The corridor table as written to ``corridors.csv`` (no geometry), rounded sensibly."""
@@ -79,7 +111,7 @@ def write_metrics(analysis: Analysis, out_dir: str | os.PathLike,
     layers = _layers(analysis)
     layers.update(extra_layers or {})
     with atomic_dir(out) as stage:
-        corridor_table(analysis).to_csv(stage / "corridors.csv", index=False)
+        safe_cells(corridor_table(analysis)).to_csv(stage / "corridors.csv", index=False)
         for name in ("corridors", "seam", "gap"):
             _to_wgs84(layers[name]).to_file(stage / f"{name}.geojson", driver="GeoJSON")
         (stage / "summary.json").write_text(json.dumps(analysis.to_dict(), indent=2,
@@ -90,7 +122,7 @@ def write_metrics(analysis: Analysis, out_dir: str | os.PathLike,
             for name, layer in layers.items():
                 if layer is None:
                     continue
-                lay = layer.copy()
+                lay = safe_cells(layer)
                 for c in lay.columns:
                     if c != lay.geometry.name and lay[c].dtype == object:
                         lay[c] = lay[c].astype("string")

@@ -16,13 +16,15 @@ import os
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 from jinja2 import Environment, select_autoescape
 
 from ._version import __version__
+from .figures import plot_map
 from .io import atomic_path
-from .maps import illustrative_notes, incident_frame
+from .outputs import corridor_table
+from .style import (cell, check_html_path, crs_label, fmt, illustrative_notes,
+                    incident_frame, is_synthetic, label, sites_frame)
 
 __all__ = ["write_report", "render_report", "figure_data_uri"]
 
@@ -133,104 +135,58 @@ def figure_data_uri(fig, dpi: int = 200) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def _num(v: Any, digits: int = 1) -> str:
-    try:
-        f = float(v)
-    except (TypeError, ValueError):
-        return "—" if v is None else str(v)
-    if not math.isfinite(f):
-        return "—"
-    return f"{f:,.{digits}f}"
-
-
-def _cell(v: Any) -> str:
-    if v is None:
-        return "—"
-    if isinstance(v, (pd.Timestamp, np.datetime64)):
-        ts = pd.Timestamp(v)
-        return "—" if pd.isna(ts) else ts.strftime("%Y-%m-%d")
-    if isinstance(v, (bool, np.bool_)):
-        return "yes" if v else "no"
-    if isinstance(v, (int, np.integer)):
-        return f"{int(v):,}"
-    if isinstance(v, (float, np.floating)):
-        return _num(v, 2 if abs(float(v)) < 100 else 1) if math.isfinite(float(v)) else "—"
-    try:
-        if pd.isna(v):
-            return "—"
-    except (TypeError, ValueError):
-        pass
-    return str(v)
-
-
-def _integral(v: Any) -> bool:
-    return isinstance(v, (float, np.floating)) and math.isfinite(float(v)) and float(v).is_integer()
-
-
-def _monthly(analysis, incidents: Any, monthly: pd.DataFrame | None
-             ) -> tuple[pd.DataFrame | None, str]:
-    """Monthly counts by corridor: given, or from the incidents (assigned to this analysis's
-    corridors when possible)."""
-    if monthly is not None:
-        return monthly, str(monthly.index.name or "month")
-    if incidents is None:
-        return None, "month"
-    from .hotspots import monthly_counts
-
-    table = incidents
-    if isinstance(incidents, pd.DataFrame) and "corridor_id" in incidents.columns:
-        table = incidents
-    elif getattr(incidents, "incidents", None) is not None and not hasattr(incidents, "gdf"):
-        table = incidents.incidents  # IncidentMetrics: per-incident table with corridor_id
-    else:
-        try:
-            from .incidents import incident_metrics
-
-            table = incident_metrics(analysis, incidents).incidents
-        except Exception as exc:  # the chart is still useful without corridor assignment
-            log.warning("incidents not assigned to corridors for the monthly chart: %s", exc)
-            table = incident_frame(incidents)
-    counts = monthly_counts(table)
-    return counts, str(counts.index.name or "month")
+def _placement_section(placement: Any) -> dict | None:
+    """The proposed new posts: their effect and one row per site."""
+    sites = sites_frame(placement)
+    if sites is None:
+        return None
+    pcols = [c for c in ("rank", "name", "gain_km", "gain_incidents", "range_km", "height_m")
+             if c in sites.columns]
+    ll = sites.to_crs(4326).geometry if sites.crs is not None else sites.geometry
+    rows = [[cell(v, c) for v, c in zip(r, pcols)] + [f"{p.y:.5f}, {p.x:.5f}"]
+            for r, p in zip(sites[pcols].itertuples(index=False), ll)]
+    return {"k": getattr(placement, "k", len(sites)),
+            "before": fmt(getattr(placement, "unguarded_before_km", None), 1),
+            "after": fmt(getattr(placement, "unguarded_after_km", None), 1),
+            "guarantee": getattr(placement, "guarantee", "") or "",
+            "head": [label(c) for c in pcols] + ["Lat, lon"], "rows": rows}
 
 
 def render_report(analysis, *, incidents: Any = None, monthly: pd.DataFrame | None = None,
                   placement: Any = None, title: str | None = None, max_rows: int = 40,
                   dpi: int = 200) -> str:
     """The report as an HTML string (see :func:`write_report`)."""
-    from .figures import _crs_label, plot_map
-    from .outputs import corridor_table
-
     s = analysis.summary or {}
     title = title or f"gapmap report: {analysis.side_a.name} – {analysis.side_b.name}"
     inc = incident_frame(incidents)
     notes = illustrative_notes(analysis.zones, inc)
-    if analysis.inputs and any("synthetic" in str(v).lower() for v in analysis.inputs.values()):
+    if analysis.inputs and any(is_synthetic(v) for v in analysis.inputs.values()):
         notes.append("The terrain (DEM) is synthetic.")
     share = s.get("unguarded_share")
     cards = [
-        {"value": f"{_num(s.get('unguarded_length_km'))} km", "label": "unguarded seam"},
-        {"value": (f"{100 * float(share):.1f}%" if share is not None and np.isfinite(share)
-                   else "—"), "label": "of the seam unguarded"},
-        {"value": f"{_num(s.get('longest_corridor_km'))} km", "label": "longest corridor"},
+        {"value": f"{fmt(s.get('unguarded_length_km'), 1)} km", "label": "unguarded seam"},
+        {"value": (f"{fmt(100 * float(share), 1)}%" if share is not None
+                   and math.isfinite(float(share)) else fmt(None)),
+         "label": "of the seam unguarded"},
+        {"value": f"{fmt(s.get('longest_corridor_km'), 1)} km", "label": "longest corridor"},
         {"value": f"{s.get('corridors', 0)}", "label": "corridors"},
     ]
     if s.get("exploitation_ratio") is not None and "exploitation_ratio" in s:
-        cards.append({"value": _num(s["exploitation_ratio"], 3),
-                      "label": f"exploitation ratio (95% CI {_num(s.get('exploitation_ratio_low'), 3)}"
-                               f"–{_num(s.get('exploitation_ratio_high'), 3)})"})
+        cards.append({"value": fmt(s["exploitation_ratio"], 3),
+                      "label": f"exploitation ratio (95% CI {fmt(s.get('exploitation_ratio_low'), 3)}"
+                               f"–{fmt(s.get('exploitation_ratio_high'), 3)})"})
     summary_rows = [
-        ("Seam length", f"{_num(s.get('seam_length_km'))} km"),
-        ("Unguarded length", f"{_num(s.get('unguarded_length_km'))} km"),
-        ("Corridors (≥ min length)", _cell(s.get("corridors"))),
-        ("Shorter stretches", _cell(s.get("minor_corridors"))),
-        ("Mean seam width", f"{_num(s.get('width_mean_km'))} km"),
-        ("Gap region area", f"{_num(s.get('gap_area_km2'), 0)} km²"),
+        ("Seam length", f"{fmt(s.get('seam_length_km'), 1)} km"),
+        ("Unguarded length", f"{fmt(s.get('unguarded_length_km'), 1)} km"),
+        ("Corridors (≥ min length)", cell(s.get("corridors"))),
+        ("Shorter stretches", cell(s.get("minor_corridors"))),
+        ("Mean seam width", f"{fmt(s.get('width_mean_km'), 1)} km"),
+        ("Gap region area", f"{fmt(s.get('gap_area_km2'), 0)} km²"),
     ]
-    for key, label in (("incidents_total", "Incidents"), ("incidents_in_gap", "Incidents in the gap"),
+    for key, name in (("incidents_total", "Incidents"), ("incidents_in_gap", "Incidents in the gap"),
                        ("incidents_coarse", "Incidents with coarse location (left out)")):
         if key in s:
-            summary_rows.append((label, _cell(s[key])))
+            summary_rows.append((label, cell(s[key])))
 
     fig = plot_map(analysis, incidents=inc, placement=placement)
     map_png = figure_data_uri(fig, dpi=dpi)
@@ -240,37 +196,18 @@ def render_report(analysis, *, incidents: Any = None, monthly: pd.DataFrame | No
                         "width_max_km", "slope_mean_deg", "tri_mean_m", "crossing_hours",
                         "roads_crossed", "incidents", "fatalities", "incidents_per_100km",
                         "first_date", "last_date") if c in table.columns]
-    from .maps import _label
-
-    head = [_label(c) for c in cols]
-    # Counts stored as floats (NaN-able) print as integers; measures keep their decimals.
-    measure = [c.endswith(("_km", "_deg", "_m", "_hours", "_100km")) for c in cols]
-    rows = [[_cell(v) if m or not _integral(v) else _cell(int(v)) for v, m in zip(r, measure)]
+    head = [label(c) for c in cols]
+    rows = [[cell(v, c) for v, c in zip(r, cols)]
             for r in table[cols].head(max_rows).itertuples(index=False)]
 
-    counts, period = _monthly(analysis, incidents, monthly)
-    monthly_png = None
-    if counts is not None and len(counts):
+    monthly_png, period = None, "month"
+    if monthly is not None and len(monthly):
         from .hotspots import plot_monthly
 
-        mfig = plot_monthly(counts, title=None)
-        monthly_png = figure_data_uri(mfig, dpi=dpi)
+        period = str(monthly.index.name or "month")
+        monthly_png = figure_data_uri(plot_monthly(monthly, title=None), dpi=dpi)
 
-    place = None
-    if placement is not None:
-        from .maps import _sites_frame
-
-        sites = _sites_frame(placement)
-        pcols = [c for c in ("rank", "name", "gain_km", "gain_incidents", "range_km", "height_m")
-                 if c in sites.columns]
-        ll = sites.to_crs(4326).geometry if sites.crs is not None else sites.geometry
-        prow = [[_cell(v) for v in r] + [f"{p.y:.5f}, {p.x:.5f}"]
-                for r, p in zip(sites[pcols].itertuples(index=False), ll)]
-        place = {"k": getattr(placement, "k", len(sites)),
-                 "before": _num(getattr(placement, "unguarded_before_km", None)),
-                 "after": _num(getattr(placement, "unguarded_after_km", None)),
-                 "guarantee": getattr(placement, "guarantee", "") or "",
-                 "head": [_label(c) for c in pcols] + ["Lat, lon"], "rows": prow}
+    place = _placement_section(placement)
 
     st = analysis.settings
     params = [("Side A", f"{analysis.side_a.name} = {', '.join(analysis.side_a.forces)}"),
@@ -278,7 +215,7 @@ def render_report(analysis, *, incidents: Any = None, monthly: pd.DataFrame | No
               ("Reach", f"{st.reach_a:g} km (A), {st.reach_b:g} km (B)"),
               ("Max width", f"{st.max_width_km:g} km"),
               ("Min corridor length", f"{st.min_length_km:g} km"),
-              ("CRS", _crs_label(analysis.crs))]
+              ("CRS", crs_label(analysis.crs))]
     params += [(f"Input: {k}", str(v)) for k, v in (analysis.inputs or {}).items()]
     return _ENV.from_string(_TEMPLATE).render(
         title=title, side_a=analysis.side_a.name, side_b=analysis.side_b.name,
@@ -301,10 +238,11 @@ def write_report(analysis, path: str | os.PathLike, *, incidents: Any = None,
     path
         Output ``.html`` file.
     incidents
-        ``Incidents``, ``IncidentMetrics`` or a point GeoDataFrame with ``date``: adds the
-        incidents to the map and a monthly chart by corridor.
+        ``Incidents``, ``IncidentMetrics`` or a point GeoDataFrame: adds the incidents to the
+        map.
     monthly
-        Precomputed :func:`gapmap.hotspots.monthly_counts` (skips computing it).
+        Incident counts by period (:func:`gapmap.hotspots.monthly_counts`), drawn as a chart;
+        no chart without it.
     placement
         A ``Placement``: adds the proposed new posts and their effect.
     title
@@ -318,12 +256,14 @@ def write_report(analysis, path: str | os.PathLike, *, incidents: Any = None,
 
     Examples
     --------
-    >>> write_report(result, "out/report.html", incidents=inc)  # doctest: +SKIP
+    >>> write_report(result, "out/report.html", incidents=inc,
+    ...              monthly=monthly_counts(result.incidents))  # doctest: +SKIP
     PosixPath('out/report.html')
     """
+    target = Path(path)
+    check_html_path(target)
     page = render_report(analysis, incidents=incidents, monthly=monthly, placement=placement,
                          title=title, dpi=dpi)
-    target = Path(path)
     with atomic_path(target) as tmp:
         tmp.write_text(page, encoding="utf-8")
     log.info("wrote %s", target)

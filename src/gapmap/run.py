@@ -522,8 +522,12 @@ class Run:
             return None
         from .hotspots import gi_star_hexes
 
+        from .layers import HOTSPOT_ALPHA, HOTSPOT_PERMUTATIONS
+
+        # The settings of `gapmap hotspots`, so that map, files and command agree.
         return self.timed("hot spots", lambda: gi_star_hexes(
-            self.incidents, self.base.study_area, hex_km=self.hex_km, crs=self.crs))
+            self.incidents, self.base.study_area, hex_km=self.hex_km,
+            permutations=HOTSPOT_PERMUTATIONS, alpha=HOTSPOT_ALPHA, crs=self.crs))
 
     @cached_property
     def monthly(self) -> pd.DataFrame | None:
@@ -541,18 +545,15 @@ class Run:
         :class:`gapmap.terrain.Dem` at most :data:`HILLSHADE_MAX_CELLS` across."""
         if self.dem is None:
             return None
-        from .terrain import Dem, hillshade
+        from .layers import shade
 
-        def shade():
+        def shaded():
             area = self.base.study_area
             w, s, e, n = area.bounds
             margin = 0.05 * max(e - w, n - s)
             crop = _crop(self.dem, (w - margin, s - margin, e + margin, n + margin), self.crs)
-            small = _coarsen(crop, HILLSHADE_MAX_CELLS)
-            values = hillshade(small).astype(np.float32)
-            values[values == 0] = np.nan  # gdaldem's 0 = no data
-            return Dem(values, small.transform, small.crs, source=small.source)
-        return self.timed("hillshade", shade)
+            return shade(_coarsen(crop, HILLSHADE_MAX_CELLS))
+        return self.timed("hillshade", shaded)
 
     def coverage(self):
         """Cells the analysis' posts see over the DEM (``viewshed.Coverage``), or ``None``."""
@@ -592,8 +593,7 @@ class Run:
         if self.incidents is not None:
             out["incidents"] = self.incidents
         if hillshade and self.hillshade is not None:
-            hs = self.hillshade
-            out["hillshade"] = (hs.array, hs.transform, hs.crs)  # shade values, drawn as they are
+            out["hillshade"] = self.hillshade
         if coverage:
             cov = self.coverage()
             if cov is not None:

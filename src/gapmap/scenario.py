@@ -25,6 +25,8 @@ Paths in the file are relative to the file itself.
 from __future__ import annotations
 
 import dataclasses
+import datetime
+import math
 import os
 import sys
 from dataclasses import dataclass, field
@@ -108,49 +110,141 @@ class Scenario:
         return out
 
 
+_TEXT_KEYS = {"force_field", "zones_layer", "posts_layer", "study_area_layer",
+              "incidents_format", "incidents_lat", "incidents_lon"}
+_NUMBER_KEYS = {f.name for f in dataclasses.fields(Settings)} - {"crs"} | {"margin_km"}
+_DATE_KEYS = {"since", "until"}
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return f"a boolean ({str(value).lower()})"
+    if isinstance(value, (int, float)):
+        return f"a number ({value!r})"
+    if isinstance(value, str):
+        return f"text ({value!r})"
+    return f"{type(value).__name__} ({value!r})"
+
+
+def _check_type(src, key: str, name: str, value: Any) -> Any:
+    """A scenario value of the right TOML type for ``name``, or an InputError naming it."""
+    if value is None:
+        return value
+    if name in _PATH_KEYS and isinstance(value, os.PathLike):
+        return value
+    if name in _PATH_KEYS or name in _TEXT_KEYS:
+        if not isinstance(value, str) or not value.strip():
+            raise InputError(src, key, f"must be text, got {_kind(value)}",
+                             f'write it in quotes, e.g. {name} = "{_EXAMPLES.get(name, "...")}"')
+    elif name in _NUMBER_KEYS:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise InputError(src, key, f"must be a number, got {_kind(value)}",
+                             f"write a bare number, e.g. {name} = 2")
+        if not math.isfinite(value):
+            raise InputError(src, key, f"must be a finite number, got {value}",
+                             f"write a finite number, e.g. {name} = 2")
+    elif name == "visibility":
+        if not isinstance(value, bool):
+            raise InputError(src, key, f"must be a boolean, got {_kind(value)}",
+                             "write visibility = true or visibility = false (no quotes)")
+    elif name == "crs":
+        if isinstance(value, bool) or not isinstance(value, (str, int)):
+            raise InputError(src, key, f"must be a CRS string, got {_kind(value)}",
+                             'write e.g. crs = "EPSG:32638"')
+    elif name in _DATE_KEYS:
+        if isinstance(value, datetime.date):
+            return value.isoformat()[:10]
+        if not isinstance(value, str):
+            raise InputError(src, key, f"must be a date, got {_kind(value)}",
+                             f"write e.g. {name} = 2020-01-01")
+    elif name in ("types", "actors"):
+        items = [value] if isinstance(value, str) else value
+        if not isinstance(items, (list, tuple)) or not all(isinstance(v, str) for v in items):
+            raise InputError(src, key, f"must be text or a list of text, got {_kind(value)}",
+                             f'write e.g. {name} = ["{_EXAMPLES[name]}"]')
+    elif name in ("side_a", "side_b"):
+        if not isinstance(value, (str, Side)):
+            raise InputError(src, key, f"must be text, got {_kind(value)}",
+                             'write it as NAME=force1,force2, e.g. a = "krg=peshmerga"')
+    return value
+
+
+_EXAMPLES = {"force_field": "force", "zones": "zones.geojson", "posts": "posts.geojson",
+             "study_area": "study_area.geojson", "incidents": "incidents.csv",
+             "dem": "dem.tif", "roads": "roads.geojson", "zones_layer": "zones",
+             "posts_layer": "posts", "study_area_layer": "area", "incidents_format": "acled",
+             "incidents_lat": "latitude", "incidents_lon": "longitude", "types": "Battles",
+             "actors": "ISIS"}
+
+
 def load_scenario(path: str | os.PathLike, **overrides: Any) -> Scenario:
-    """Read a scenario TOML file; keyword overrides (e.g. from the CLI) win over the file."""
+    """Read a scenario TOML file; keyword overrides (e.g. from the CLI) win over the file.
+
+    Every value must have its TOML type: text in quotes for paths, layer and field names;
+    bare numbers for parameters; ``true``/``false`` for ``visibility``. A value of the wrong
+    type is refused with the file and key named (``visibility = "false"`` is text, not false).
+    """
     p = Path(path)
     if not p.exists():
         raise InputError(p, None, "scenario file not found", "check the --config path")
+    if not p.is_file():
+        raise InputError(p, None, "scenario is not a file", "give --config a TOML file")
     try:
         doc = tomllib.loads(p.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise InputError(p, None, f"not valid TOML: {exc}", "fix the syntax") from exc
-    values: dict[str, Any] = {}
-    layers = doc.get("layers", {})
-    for k, v in layers.items():
-        if k not in _LAYER_KEYS:
-            raise InputError(p, f"layers.{k}", "unknown key",
-                             f"use one of {', '.join(sorted(_LAYER_KEYS))}")
-        values[k] = (p.parent / v) if k in _PATH_KEYS else v
-    sides = doc.get("sides", {})
-    for k in sides:
-        if k not in ("a", "b"):
-            raise InputError(p, f"sides.{k}", "unknown key", "use a and b")
-    if "a" in sides:
-        values["side_a"] = sides["a"]
-    if "b" in sides:
-        values["side_b"] = sides["b"]
-    for k, v in doc.get("parameters", {}).items():
-        if k not in _PARAM_KEYS:
-            raise InputError(p, f"parameters.{k}", "unknown parameter",
-                             f"use one of {', '.join(sorted(_PARAM_KEYS))}")
-        values[k] = v
+    except OSError as exc:
+        raise InputError(p, None, f"cannot read: {exc.strerror}", "check the --config path"
+                         ) from exc
     unknown = set(doc) - {"layers", "sides", "parameters"}
     if unknown:
         raise InputError(p, sorted(unknown)[0], "unknown section",
                          "use [layers], [sides] and [parameters]")
+    for section in ("layers", "sides", "parameters"):
+        if not isinstance(doc.get(section, {}), dict):
+            raise InputError(p, section, "must be a table", f"write it as [{section}]")
+    values: dict[str, Any] = {}
+    for k, v in doc.get("layers", {}).items():
+        if k not in _LAYER_KEYS:
+            raise InputError(p, f"layers.{k}", "unknown key",
+                             f"use one of {', '.join(sorted(_LAYER_KEYS))}")
+        _check_type(p, f"layers.{k}", k, v)
+        values[k] = (p.parent / v) if k in _PATH_KEYS else v
+    sides = doc.get("sides", {})
+    for k, v in sides.items():
+        if k not in ("a", "b"):
+            raise InputError(p, f"sides.{k}", "unknown key", "use a and b")
+        _check_type(p, f"sides.{k}", f"side_{k}", v)
+        values[f"side_{k}"] = v
+    for k, v in doc.get("parameters", {}).items():
+        if k not in _PARAM_KEYS:
+            raise InputError(p, f"parameters.{k}", "unknown parameter",
+                             f"use one of {', '.join(sorted(_PARAM_KEYS))}")
+        values[k] = _check_type(p, f"parameters.{k}", k, v)
     values.update({k: v for k, v in overrides.items() if v is not None})
     return make_scenario(source=p, **values)
 
 
 def make_scenario(**values: Any) -> Scenario:
-    """Build a :class:`Scenario` from loose values (strings for sides, numbers for settings)."""
+    """Build a :class:`Scenario` from loose values (strings for sides, numbers for settings).
+
+    Examples
+    --------
+    >>> sc = make_scenario(zones="zones.geojson", side_a="krg=peshmerga", side_b="fed=isf",
+    ...                    reach_km=3)
+    >>> sc.settings.reach_a
+    3.0
+    >>> make_scenario(zones="z.geojson", side_a="a=x", side_b="b=y", reach_km="far")
+    Traceback (most recent call last):
+    ...
+    gapmap.errors.InputError: reach_km: must be a number, got text ('far') — write a bare number, e.g. reach_km = 2
+    """
     src = values.pop("source", None)
     if values.get("zones") is None:
         raise InputError(src or "--zones", "zones", "no zones layer given",
                          "pass --zones FILE or set layers.zones in the scenario file")
+    for k in list(values):
+        values[k] = _check_type(src, k, k, values[k])
     for key, opt in (("side_a", "--side-a"), ("side_b", "--side-b")):
         v = values.get(key)
         if v is None:
@@ -161,12 +255,21 @@ def make_scenario(**values: Any) -> Scenario:
     setting_names = {f.name for f in dataclasses.fields(Settings)}
     sett = {k: values.pop(k) for k in list(values) if k in setting_names}
     for k, v in sett.items():
-        if k != "crs":
-            try:
-                sett[k] = None if v is None else float(v)
-            except (TypeError, ValueError) as exc:
-                raise InputError(src, k, f"not a number: {v!r}", "give a number") from exc
-    settings = Settings(**sett)
+        if k != "crs" and v is not None:
+            sett[k] = float(v)
+    try:
+        settings = Settings(**sett)
+    except InputError as exc:
+        if src is None:
+            raise
+        raise InputError(src, exc.field, exc.problem, exc.fix) from exc
+    margin = values.get("margin_km")
+    if margin is not None:
+        if not 0 <= margin <= 1000:
+            raise InputError(src or "--margin-km", "margin_km", f"out of range, got {margin:g}",
+                             "give --margin-km (or margin_km in a scenario) a number from 0 "
+                             "to 1,000 km")
+        values["margin_km"] = float(margin)
     for k in _PATH_KEYS:
         if values.get(k) is not None:
             values[k] = Path(values[k])

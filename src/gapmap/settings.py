@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 
 from .errors import InputError
@@ -45,6 +46,40 @@ def parse_side(text: str, option: str = "--side") -> Side:
     return Side(name.strip(), items)
 
 
+#: Accepted range of each numeric setting: (low, high, low excluded).
+LIMITS: dict[str, tuple[float, float, bool]] = {
+    "reach_km": (0.0, 1000.0, False),
+    "reach_a_km": (0.0, 1000.0, False),
+    "reach_b_km": (0.0, 1000.0, False),
+    "max_width_km": (0.0, 5000.0, True),
+    "min_length_km": (0.0, 5000.0, False),
+    "spacing_m": (1.0, 100_000.0, False),
+    "post_range_km": (0.0, 1000.0, False),
+    "post_height_m": (0.0, 10_000.0, False),
+    "target_height_m": (0.0, 10_000.0, False),
+}
+
+
+#: Settings that the analysis commands take as options (the others come from scenario files).
+_CLI_OPTIONS = {"reach_km", "max_width_km", "min_length_km", "spacing_m"}
+
+
+def _check_limit(name: str, value, low: float, high: float, low_open: bool) -> None:
+    unit = name.rsplit("_", 1)[-1]
+    rng = f"{'above' if low_open else 'from'} {low:g} {'and up' if low_open else ''} to {high:,g}"
+    rng = f"{' '.join(rng.split())} {unit}"
+    if name in _CLI_OPTIONS:
+        fix = f"give --{name.replace('_', '-')} (or {name} in a scenario) a number {rng}"
+    else:
+        fix = f"set {name} under [parameters] in the scenario to a number {rng}"
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InputError(None, name, f"must be a number, got {value!r}", fix)
+    if not math.isfinite(value):
+        raise InputError(None, name, f"must be a finite number, got {value}", fix)
+    if value < low or (low_open and value == low) or value > high:
+        raise InputError(None, name, f"out of range, got {value:g}", fix)
+
+
 @dataclass(frozen=True)
 class Settings:
     """Parameters of the seam and corridor metrics (see docs/metrics.md).
@@ -67,6 +102,20 @@ class Settings:
         Height above ground of what a post must see, m.
     crs
         Analysis CRS (anything pyproj accepts); ``None`` chooses a metric CRS automatically.
+
+    Every number must be finite and within :data:`LIMITS` (an :class:`InputError` names the
+    parameter otherwise): reaches and post ranges up to 1,000 km (beyond the horizon of any
+    post and of the local metric CRS), widths and lengths up to 5,000 km, heights up to
+    10,000 m, seam spacing from 1 m to 100 km.
+
+    Examples
+    --------
+    >>> Settings(reach_km=3.0).reach_b
+    3.0
+    >>> Settings(reach_km=float("inf"))
+    Traceback (most recent call last):
+    ...
+    gapmap.errors.InputError: reach_km: must be a finite number, got inf — give --reach-km (or reach_km in a scenario) a number from 0 to 1,000 km
     """
 
     reach_km: float = 2.0
@@ -81,17 +130,14 @@ class Settings:
     crs: str | None = None
 
     def __post_init__(self) -> None:
-        for name in ("reach_km", "max_width_km", "min_length_km", "post_range_km",
-                     "post_height_m", "target_height_m"):
+        for name, (low, high, low_open) in LIMITS.items():
             value = getattr(self, name)
-            if value is None or not (float(value) >= 0):
-                raise InputError(None, name, f"must be a number ≥ 0, got {value!r}",
-                                 f"give --{name.replace('_', '-')} a non-negative value")
-        if not self.spacing_m > 0:
-            raise InputError(None, "spacing_m", f"must be > 0, got {self.spacing_m!r}",
-                             "give --spacing-m a positive value")
-        if not self.max_width_km > 0:
-            raise InputError(None, "max_width_km", "must be > 0", "give --max-width-km a positive value")
+            if value is None and name in ("reach_a_km", "reach_b_km"):
+                continue
+            _check_limit(name, value, low, high, low_open)
+        if self.crs is not None and not isinstance(self.crs, (str, int)):
+            raise InputError(None, "crs", f"must be text such as 'EPSG:32638', got {self.crs!r}",
+                             "give --crs a CRS string, e.g. EPSG:32638")
 
     @property
     def reach_a(self) -> float:

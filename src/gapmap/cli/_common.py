@@ -7,8 +7,10 @@ API and write what it returns. Bad input ends with one line on stderr and exit c
 
 from __future__ import annotations
 
+import functools
 import importlib
 import logging
+import math
 import sys
 import warnings
 from pathlib import Path
@@ -29,38 +31,87 @@ COMMAND_MODULES = ("metrics", "terrain", "viewshed", "routes", "incidents", "map
 
 
 class GapmapGroup(click.Group):
-    """Click group that turns gapmap's input errors into one-line messages, exit code 2."""
+    """Click group that turns every failure into one line on stderr.
+
+    Bad input (gapmap's :class:`~gapmap.errors.InputError` and click's usage errors) exits
+    with code 2, failures to write outputs with code 1, an interrupt with 130; each distinct
+    warning is printed once per run.
+    """
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True,
+             **extra: Any) -> Any:
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.exceptions.UsageError as exc:
+            hint = ""
+            if exc.ctx is not None:
+                hint = f" (see '{exc.ctx.command_path} --help')"
+            click.echo(f"gapmap: error: {_one_line(exc.format_message())}{hint}", err=True)
+            sys.exit(exc.exit_code)
+        except click.ClickException as exc:
+            click.echo(f"gapmap: error: {_one_line(exc.format_message())}", err=True)
+            sys.exit(exc.exit_code)
+        except click.exceptions.Abort:
+            click.echo("gapmap: interrupted", err=True)
+            sys.exit(130)
+        sys.exit(code if isinstance(code, int) else 0)
 
     def invoke(self, ctx: click.Context) -> Any:
         debug = bool(ctx.params.get("debug"))
-        try:
-            return super().invoke(ctx)
-        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
-            raise
-        except InputError as exc:
-            if debug:
+        with warnings.catch_warnings():
+            _shown.clear()
+            try:
+                return super().invoke(ctx)
+            except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
                 raise
-            click.echo(f"gapmap: error: {exc}", err=True)
-            ctx.exit(2)
-        except GapmapError as exc:
-            if debug:
+            except InputError as exc:
+                if debug:
+                    raise
+                click.echo(f"gapmap: error: {_one_line(str(exc))}", err=True)
+                ctx.exit(2)
+            except GapmapError as exc:
+                if debug:
+                    raise
+                click.echo(f"gapmap: error: {_one_line(str(exc))}", err=True)
+                ctx.exit(1)
+            except KeyboardInterrupt:
+                click.echo("gapmap: interrupted", err=True)
+                ctx.exit(130)
+            except SystemExit as exc:  # SIGTERM (gapmap.io turns it into SystemExit(143))
+                if exc.code == 143:
+                    click.echo("gapmap: terminated", err=True)
                 raise
-            click.echo(f"gapmap: error: {exc}", err=True)
-            ctx.exit(1)
-        except KeyboardInterrupt:
-            click.echo("gapmap: interrupted", err=True)
-            ctx.exit(130)
-        except Exception as exc:  # unexpected: say so in one line, keep the traceback for --debug
-            if debug:
-                raise
-            first = str(exc).splitlines()[0] if str(exc) else ""
-            click.echo(f"gapmap: internal error: {type(exc).__name__}: {first} "
-                       "(run with --debug for the traceback)", err=True)
-            ctx.exit(1)
+            except OSError as exc:  # a write outside gapmap.io's writers: still one line, exit 1
+                if debug:
+                    raise
+                where = f"{exc.filename}: " if exc.filename else ""
+                click.echo(f"gapmap: error: {where}{exc.strerror or exc}", err=True)
+                ctx.exit(1)
+            except Exception as exc:  # unexpected: one line, the traceback with --debug
+                if debug:
+                    raise
+                first = str(exc).splitlines()[0] if str(exc) else ""
+                click.echo(f"gapmap: internal error: {type(exc).__name__}: {first} "
+                           "(run with --debug for the traceback)", err=True)
+                ctx.exit(1)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+#: Warnings already printed in this run (each distinct one is printed once).
+_shown: set[str] = set()
 
 
 def _showwarning(message, category, filename, lineno, file=None, line=None):
-    click.echo(f"gapmap: warning: {message}", err=True)
+    text = _one_line(str(message))
+    if text in _shown:
+        return
+    _shown.add(text)
+    click.echo(f"gapmap: warning: {text}", err=True)
 
 
 @click.group(cls=GapmapGroup, context_settings={"help_option_names": ["-h", "--help"],
@@ -80,6 +131,7 @@ def main(debug: bool, verbose: int, quiet: bool) -> None:
     if quiet:
         warnings.simplefilter("ignore")
     else:
+        warnings.simplefilter("always", UserWarning)  # _showwarning drops repeats: once per run
         warnings.showwarning = _showwarning
 
 
@@ -206,7 +258,43 @@ def analysis_from_options(progress: Callable[[str], None] | None = None, **kw: A
     return run_scenario(scenario_from_options(**kw), progress=progress)
 
 
+#: Largest distance an option may give, km: no two points on Earth are further apart.
+MAX_OPTION_KM = 20_000.0
+
+
+def _check_numbers(ctx: click.Context, params: dict[str, Any]) -> None:
+    """Refuse non-finite numbers in every option, and negative or impossible distances.
+
+    Options in km or m (``--reach-km``, ``--height-m`` …) are lengths: 0 to 20,000 km.
+    Options in s are durations ≥ 0. Each command checks its own finer limits.
+    """
+    opts = {p.name: (p.opts[0] if p.opts else p.name) for p in ctx.command.params}
+    for name, value in params.items():
+        if isinstance(value, bool) or not isinstance(value, float):
+            continue
+        opt = opts.get(name, f"--{name.replace('_', '-')}")
+        if not math.isfinite(value):
+            raise InputError(opt, None, f"must be a finite number, got {value}",
+                             f"give {opt} a number")
+        unit = name.rsplit("_", 1)[-1]
+        limit = {"km": MAX_OPTION_KM, "m": MAX_OPTION_KM * 1000, "s": math.inf}.get(unit)
+        if limit is not None and not 0 <= value <= limit:
+            raise InputError(opt, None, f"must be between 0 and {limit:,.0f} {unit}, "
+                             f"got {value:g}", f"give {opt} a value in that range")
+
+
+def _checked(callback: Callable) -> Callable:
+    @functools.wraps(callback)
+    def wrapper(**params: Any) -> Any:
+        _check_numbers(click.get_current_context(), params)
+        return callback(**params)
+
+    return wrapper
+
+
 for _name in COMMAND_MODULES:
     _mod = importlib.import_module(f"{__package__}.{_name}")
     for _cmd in getattr(_mod, "COMMANDS", []):
+        if _cmd.callback is not None:
+            _cmd.callback = _checked(_cmd.callback)
         main.add_command(_cmd)

@@ -1,0 +1,731 @@
+"""Uncertainty: the summary figures over perturbed copies of the inputs (Monte Carlo).
+
+Nobody knows a zone's edge or a post's range exactly. :func:`simulate` draws ``draws`` copies in
+which each zone's boundary moves outward or inward by ``e ~ U[-edge_km, edge_km]`` (one draw per
+zone per copy), each post's range is multiplied by ``u ~ U[1 - F, 1 + F]`` and, optionally, the
+reach is drawn from ``U[low, high]`` per copy, and measures each copy's summary figures and, at
+every sample of the unperturbed seam, whether the copy's seam there is unguarded.
+
+How a copy is measured (and why it is cheap)
+--------------------------------------------
+Growing large jagged zones is the slowest step of the pipeline (214 s for one 50k-vertex zone),
+so no copy grows or shrinks a polygon. A zone moved by ``e`` has the distance function
+``d - e`` (``d`` the signed distance to the zone: negative inside): this is exact everywhere
+outside the grown zone for ``e ≥ 0`` (the distance to ``Z ⊕ B(e)`` is ``d(p, Z) - e``), and for
+``e < 0`` wherever the nearest boundary point of the zone lies on an edge at least ``|e|`` from
+its other edges (straight stretches and convex zones away from corners); near reflex corners the
+shrunk zone lies slightly further than ``d + |e|``, so there a shrinking zone is taken a little
+larger than it is. The per-zone distances are computed once, at fixed points; a copy only
+subtracts its offsets and takes minima:
+
+- **Seam**: along a transect through every seam sample (every ``spacing_m``, normal to the seam,
+  ``±4·edge_km``) the copy's seam is where ``min_A(d_i - e_i) = min_B(d_j - e_j)``: the sign
+  change of that difference nearest to the sample, placed by linear interpolation. The copy's
+  seam is the chain of these points, measured geodesically; where a transect holds no sign change
+  (the seam moved further, beyond the study area or the maximum width, or into a third force's
+  zone) the copy has no seam there. The copy's seam is a deformation of the unperturbed one:
+  seam that a copy would grow beyond the unperturbed seam's ends (at most about ``edge_km``) is
+  not counted.
+- **Coverage** at the copy's seam point: within the copy's reach of a zone
+  (``d_i - e_i ≤ reach``), or within the copy's range of a post; covered/uncovered changes are
+  placed midway between samples, as the visibility mode does. Line of sight is not used.
+- **Corridors**: maximal runs of uncovered samples, joined where seam branches meet.
+- **Gap area** on a grid of about 40,000 points over the study area, and **incidents in the
+  gap** at the events themselves, both as *changes* from the unperturbed analysis: a grid point
+  (an event) whose state the copy leaves unchanged keeps the exact state of the unperturbed gap
+  polygon, so the grid's resolution touches only the strip where the edge moved.
+
+``p_unguarded`` at a seam sample is the share of copies in which the copy's seam point on that
+sample's transect (the nearest seam point of the copy, when the seam moves parallel to itself) is
+unguarded.
+
+Examples
+--------
+>>> import geopandas as gpd, shapely
+>>> from gapmap import analyze, parse_side
+>>> zones = gpd.GeoDataFrame({"force": ["a", "b"]}, crs=32638,
+...     geometry=[shapely.box(400e3, 3900e3, 410e3, 4000e3),
+...               shapely.box(430e3, 3900e3, 440e3, 4000e3)])
+>>> area = gpd.GeoDataFrame(geometry=[shapely.box(380e3, 3900e3, 460e3, 4000e3)], crs=32638)
+>>> res = analyze(zones, parse_side("A=a"), parse_side("B=b"), study_area=area)
+>>> sim = simulate(res, draws=50, edge_km=1.0, seed=1)
+>>> round(float(sim.table.loc["seam_length_km", "p50"]), 1)
+100.0
+>>> bool(sim.p_unguarded["p_unguarded"].eq(1.0).all())  # 20 km apart, reach 2: never closes
+True
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from pyproj import CRS, Geod, Proj, Transformer
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+from scipy.spatial import cKDTree
+
+from .crs import geodesic_area_km2
+from .errors import InputError
+from .frontier import SideDistance, _boundary_segments, _bbox_distance
+
+__all__ = ["Uncertainty", "simulate", "parse_range", "UNCERTAINTY_FIELDS", "MAX_DRAWS",
+           "format_uncertainty"]
+
+log = logging.getLogger(__name__)
+
+#: Summary fields each copy recomputes (the incident ones only with incidents).
+UNCERTAINTY_FIELDS = ["seam_length_km", "unguarded_length_km", "unguarded_share", "corridors",
+                      "minor_corridors", "longest_corridor_km", "width_mean_km", "gap_area_km2",
+                      "incidents_in_gap", "exploitation_ratio"]
+#: More draws than this need ``force=True`` (a typo such as 2000000 would run for hours).
+MAX_DRAWS = 100_000
+_GEOD = Geod(ellps="WGS84")
+_TRANSECT_HALF = 20  # points each side of the seam sample along a transect
+_GRID_POINTS = 40_000  # gap-area grid over the study area
+_BATCH = 25  # draws per task
+
+
+@dataclass(frozen=True)
+class Uncertainty:
+    """Result of :func:`simulate`.
+
+    Attributes
+    ----------
+    table
+        One row per summary field (index ``field``) with ``p05``, ``p50``, ``p95``, ``mean``,
+        ``base`` (the unperturbed value): ``uncertainty.csv``.
+    p_unguarded
+        Samples of the unperturbed seam every ``spacing_m`` (points, in the analysis CRS) with
+        ``seam_id``, ``along_km``, ``unguarded_base`` and ``p_unguarded``.
+    draws
+        One row per copy: its parameters' summary (``reach_km``) and its figures.
+    parameters
+        ``draws``, ``seed``, ``edge_km``, ``post_range_frac``, ``reach_km`` (low, high or None),
+        ``spacing_m``.
+    by_area
+        With ``areas``: per area the unperturbed ``seam_length_km`` and ``unguarded_length_km``
+        with ``unguarded_length_km_p05`` / ``_p50`` / ``_p95`` over the copies (seam samples are
+        counted for the area holding them in the unperturbed analysis).
+    """
+
+    table: pd.DataFrame
+    p_unguarded: gpd.GeoDataFrame
+    draws: pd.DataFrame
+    parameters: dict = field(default_factory=dict)
+    by_area: pd.DataFrame | None = None
+
+    def range_of(self, name: str) -> tuple[float, float]:
+        """The 90% range (p05, p95) of a summary field."""
+        row = self.table.loc[name]
+        return float(row["p05"]), float(row["p95"])
+
+
+def parse_range(text: str | float | tuple | None, option: str = "--reach-km"
+                ) -> tuple[float, float] | None:
+    """Read ``LOW:HIGH`` (or one number, a fixed value) into ``(low, high)``.
+
+    >>> parse_range("1:5")
+    (1.0, 5.0)
+    >>> parse_range("3")
+    (3.0, 3.0)
+    >>> parse_range("5:1")
+    Traceback (most recent call last):
+    ...
+    gapmap.errors.InputError: --reach-km: range 5:1 has LOW > HIGH — write it as LOW:HIGH, e.g. 1:5
+    """
+    if text is None:
+        return None
+    if isinstance(text, tuple):
+        lo, hi = (float(v) for v in text)
+    else:
+        parts = str(text).split(":")
+        try:
+            vals = [float(p) for p in parts]
+        except ValueError:
+            vals = []
+        if len(vals) not in (1, 2) or not all(math.isfinite(v) for v in vals):
+            raise InputError(option, None, f"cannot read {text!r}",
+                             "give a number or a range LOW:HIGH, e.g. 1:5")
+        lo, hi = vals[0], vals[-1]
+    if lo > hi:
+        raise InputError(option, None, f"range {lo:g}:{hi:g} has LOW > HIGH",
+                         "write it as LOW:HIGH, e.g. 1:5")
+    if lo < 0:
+        raise InputError(option, None, f"must be ≥ 0, got {lo:g}", "give a non-negative reach")
+    return lo, hi
+
+
+def _check(draws: int, edge_km: float, post_range_frac: float, force: bool) -> None:
+    if not isinstance(draws, (int, np.integer)) or draws < 2:
+        raise InputError("--draws", None, f"needs at least 2 copies, got {draws!r}",
+                         "give --draws 2 or more (200 is the default)")
+    if draws > MAX_DRAWS and not force:
+        raise InputError("--draws", None, f"{draws:,} copies is more than {MAX_DRAWS:,}",
+                         "give fewer, or add --force to run them anyway")
+    if not (edge_km >= 0) or not math.isfinite(edge_km):
+        raise InputError("--edge-km", None, f"must be ≥ 0, got {edge_km!r}",
+                         "give the edge uncertainty as a non-negative distance in km")
+    if not (0 <= post_range_frac <= 1):
+        raise InputError("--post-range-frac", None, f"must be in [0, 1], got {post_range_frac!r}",
+                         "give a fraction such as 0.2 (ranges ×0.8–1.2)")
+
+
+# --------------------------------------------------------------------------------------------
+# fixed points and their per-zone distances (computed once)
+
+
+@dataclass(frozen=True)
+class _Field:
+    """Signed distances from ``n`` points to the zones that can matter there (sparse pairs).
+
+    Pair k joins point ``point[k]`` to zone ``zone[k]`` at signed distance ``dist[k]`` (m,
+    negative inside); pairs are sorted by group (side A, side B, other forces), then by point,
+    so per-point minima are one ``np.minimum.reduceat`` per group.
+    """
+
+    n: int
+    zone: np.ndarray
+    dist: np.ndarray
+    groups: tuple  # per group: (slice of pairs, points with pairs, reduceat starts)
+
+    def minimum(self, values: np.ndarray, group: int | None) -> np.ndarray:
+        """Per point, the minimum of ``values`` (one per pair) over one group (or all)."""
+        if group is None:
+            return np.minimum.reduce([self.minimum(values, g) for g in range(3)])
+        out = np.full(self.n, np.inf)
+        sl, pts, starts = self.groups[group]
+        if len(pts):
+            out[pts] = np.minimum.reduceat(values[sl], starts)
+        return out
+
+
+def _distance_field(xy: np.ndarray, geoms: np.ndarray, group: np.ndarray, margin_m: float
+                    ) -> _Field:
+    """Signed distances from ``xy`` to every zone that could be nearest (within the side's
+    nearest distance + ``margin_m``) or could hold the point after moving by ``margin_m``."""
+    n = len(xy)
+    near = np.zeros((3, n))
+    for g in range(3):
+        polys = geoms[group == g]
+        near[g] = SideDistance(polys)(xy)[0] if len(polys) else np.inf
+    zs, ds, ps, gs = [], [], [], []
+    for z, poly in enumerate(geoms):  # per zone (tens): the points it can matter for
+        lb = _bbox_distance(xy, np.asarray(shapely.bounds(poly)))
+        pts = np.flatnonzero(lb <= near[group[z]] + margin_m)
+        if len(pts) == 0:
+            continue
+        segs = _boundary_segments(np.array([poly], dtype=object), max_len=2000.0)
+        tree = shapely.STRtree(shapely.linestrings(segs.reshape(-1, 2, 2)))
+        (qi, _), d = tree.query_nearest(shapely.points(xy[pts]), return_distance=True,
+                                        all_matches=False)
+        dist = np.empty(len(pts))
+        dist[qi] = d
+        shapely.prepare(poly)
+        dist[shapely.contains_xy(poly, xy[pts, 0], xy[pts, 1])] *= -1
+        zs.append(np.full(len(pts), z))
+        ds.append(dist)
+        ps.append(pts)
+        gs.append(np.full(len(pts), group[z]))
+    cat = (lambda parts, dt: np.concatenate(parts) if parts else np.empty(0, dt))
+    zone, dist, point, grp = cat(zs, int), cat(ds, float), cat(ps, int), cat(gs, int)
+    order = np.lexsort((point, grp))
+    zone, dist, point, grp = zone[order], dist[order], point[order], grp[order]
+    groups = []
+    for g in range(3):
+        lo, hi = np.searchsorted(grp, [g, g + 1])
+        p = point[lo:hi]
+        starts = np.flatnonzero(np.r_[True, p[1:] != p[:-1]]) if len(p) else np.empty(0, int)
+        groups.append((slice(lo, hi), p[starts], starts))
+    return _Field(n, zone, dist, tuple(groups))
+
+
+@dataclass(frozen=True)
+class _Frame:
+    """Everything a copy needs, computed once from the unperturbed analysis (shared by tasks)."""
+
+    samples: np.ndarray  # (K, 2) seam samples
+    normals: np.ndarray  # (K, 2)
+    part: np.ndarray  # (K,) seam part of each sample
+    seg_scale: np.ndarray  # (K,) geodesic/planar factor of the segment k → k+1 (NaN at part ends)
+    node_start: np.ndarray  # (P,) node id of each part's first / last point
+    node_end: np.ndarray
+    offsets: np.ndarray  # (J,) transect offsets (m)
+    transect: _Field  # at samples[k] + offsets[j] * normals[k], point index k * J + j
+    grid: _Field  # gap-area grid
+    grid_cell_km2: np.ndarray
+    grid_base_gap: np.ndarray  # exact unperturbed gap state at the grid points
+    events: _Field | None  # incidents used and in the study area
+    events_base_gap: np.ndarray | None
+    zone_group: np.ndarray
+    zone_reach_m: np.ndarray  # per-zone reach of the unperturbed analysis (m)
+    zone_own_reach: np.ndarray  # bool: zone carries its own reach_km
+    post_xy: np.ndarray
+    post_range_m: np.ndarray
+    study: shapely.Geometry
+    max_width_m: float
+    min_length_km: float
+    base_gap_km2: float
+    study_km2: float
+    events_in_study: int
+    has_incidents: bool
+
+
+def _seam_samples(seam: gpd.GeoDataFrame, spacing: float, crs: CRS):
+    parts, seam_id = [], []
+    for sid, g in zip(seam["corridor_id"] if "corridor_id" in seam.columns else seam.index,
+                      seam.geometry.values):
+        for p in shapely.get_parts(shapely.line_merge(g) if g.geom_type != "LineString" else g):
+            if p.geom_type == "LineString" and p.length > 0:
+                parts.append(p)
+                seam_id.append(sid)
+    parts = np.array(parts, dtype=object)
+    if len(parts) == 0:
+        z = np.empty((0, 2))
+        return parts, z, z, np.empty(0, int), np.empty(0), np.empty(0), np.empty(0, object)
+    lengths = shapely.length(parts)
+    counts = np.maximum(np.ceil(lengths / spacing).astype(int), 1) + 1
+    owner = np.repeat(np.arange(len(parts)), counts)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    k = np.arange(counts.sum()) - np.repeat(starts, counts)
+    along = np.minimum(k * spacing, lengths[owner])
+    xy = shapely.get_coordinates(shapely.line_interpolate_point(parts[owner], along))
+    h = np.minimum(1.0, lengths[owner] / 4)
+    a = shapely.get_coordinates(shapely.line_interpolate_point(parts[owner], np.maximum(along - h, 0)))
+    b = shapely.get_coordinates(shapely.line_interpolate_point(
+        parts[owner], np.minimum(along + h, lengths[owner])))
+    t = b - a
+    t /= np.maximum(np.hypot(*t.T), 1e-12)[:, None]
+    normals = np.column_stack([-t[:, 1], t[:, 0]])
+    # geodesic / planar length of each chord between consecutive samples (projection scale)
+    tr = Transformer.from_crs(crs, 4326, always_xy=True)
+    lon, lat = tr.transform(xy[:, 0], xy[:, 1])
+    scale = np.full(len(xy), np.nan)
+    same = owner[:-1] == owner[1:]
+    i = np.flatnonzero(same)
+    planar = np.hypot(*(xy[i + 1] - xy[i]).T)
+    geo = _GEOD.inv(lon[i], lat[i], lon[i + 1], lat[i + 1])[2]
+    scale[i] = np.where(planar > 0, geo / np.maximum(planar, 1e-12), 1.0)
+    return parts, xy, normals, owner, along, scale, np.asarray(seam_id, dtype=object)[owner]
+
+
+def _nodes(parts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    ends = np.vstack([shapely.get_coordinates(shapely.get_point(parts, 0)),
+                      shapely.get_coordinates(shapely.get_point(parts, -1))])
+    _, inv = np.unique(np.round(ends, 1), axis=0, return_inverse=True)
+    inv = inv.ravel()
+    return inv[: len(parts)], inv[len(parts):]
+
+
+def _grid(study: shapely.Geometry, crs: CRS, n_target: int):
+    area = study.area
+    if area <= 0:
+        return np.empty((0, 2)), np.empty(0)
+    cell = math.sqrt(area / n_target)
+    x0, y0, x1, y1 = study.bounds
+    xs = np.arange(x0 + cell / 2, x1, cell)
+    ys = np.arange(y0 + cell / 2, y1, cell)
+    gx, gy = np.meshgrid(xs, ys)
+    gx, gy = gx.ravel(), gy.ravel()
+    shapely.prepare(study)
+    inside = shapely.contains_xy(study, gx, gy)
+    gx, gy = gx[inside], gy[inside]
+    lon, lat = Transformer.from_crs(crs, 4326, always_xy=True).transform(gx, gy)
+    factors = Proj(crs).get_factors(lon, lat)
+    return np.column_stack([gx, gy]), cell * cell / 1e6 / np.asarray(factors.areal_scale)
+
+
+def _frame(analysis, edge_km: float, reach: tuple | None, spacing_m: float
+           ) -> tuple[_Frame, np.ndarray, np.ndarray]:
+    crs = CRS.from_user_input(analysis.crs)
+    settings = analysis.settings
+    zones = analysis.zones
+    side = zones["side"].to_numpy(dtype=object)
+    group = np.where(side == "a", 0, np.where(side == "b", 1, 2))
+    own = zones["reach_km"].notna().to_numpy()
+    side_reach = np.where(group == 0, settings.reach_a, np.where(group == 1, settings.reach_b, 0.0))
+    reach_m = np.where(own, zones["reach_km"].to_numpy(dtype=float, na_value=0.0),
+                       side_reach) * 1000.0
+    geoms = zones.geometry.values
+    edge_m = edge_km * 1000.0
+    hi_reach = max(float(reach_m.max(initial=0.0)), (reach[1] * 1000.0) if reach else 0.0)
+    margin = 2 * edge_m + hi_reach + 1.0
+
+    parts, xy, normals, owner, along, scale, seam_id = _seam_samples(analysis.seam, spacing_m, crs)
+    half = 4 * edge_m
+    offsets = np.linspace(-half, half, 2 * _TRANSECT_HALF + 1) if half > 0 else np.zeros(1)
+    pts = (xy[:, None, :] + offsets[None, :, None] * normals[:, None, :]).reshape(-1, 2)
+    transect = _distance_field(pts, geoms, group, margin)
+
+    study = analysis.study_area
+    gxy, cell_km2 = _grid(study, crs, _GRID_POINTS)
+    grid = _distance_field(gxy, geoms, group, margin)
+    gap = analysis.gap.geometry.values[0] if len(analysis.gap) else shapely.Polygon()
+    shapely.prepare(gap)
+    grid_base = shapely.contains_xy(gap, gxy[:, 0], gxy[:, 1]) if len(gxy) and not gap.is_empty \
+        else np.zeros(len(gxy), bool)
+
+    events = events_base = None
+    n_study = 0
+    inc = analysis.incidents
+    has_inc = inc is not None and "in_gap" in getattr(inc, "columns", [])
+    if has_inc:
+        pts_inc = inc.to_crs(crs) if inc.crs is not None else inc
+        keep = pts_inc["used"].to_numpy(bool) & pts_inc["in_study_area"].to_numpy(bool)
+        exy = shapely.get_coordinates(pts_inc.geometry.values[keep])
+        events = _distance_field(exy, geoms, group, margin)
+        events_base = pts_inc["in_gap"].to_numpy(bool)[keep]
+        n_study = int(keep.sum())
+    posts = analysis.posts
+    post_xy = shapely.get_coordinates(posts.geometry.values) if posts is not None and len(posts) \
+        else np.empty((0, 2))
+    post_r = posts["range_km"].to_numpy(float) * 1000.0 if len(post_xy) else np.empty(0)
+    ns, ne = _nodes(parts) if len(parts) else (np.empty(0, int), np.empty(0, int))
+    frame = _Frame(
+        samples=xy, normals=normals, part=owner, seg_scale=scale, node_start=ns, node_end=ne,
+        offsets=offsets, transect=transect, grid=grid, grid_cell_km2=cell_km2,
+        grid_base_gap=grid_base, events=events, events_base_gap=events_base, zone_group=group,
+        zone_reach_m=reach_m, zone_own_reach=own, post_xy=post_xy, post_range_m=post_r,
+        study=study, max_width_m=settings.max_width_km * 1000.0,
+        min_length_km=settings.min_length_km,
+        base_gap_km2=float(analysis.summary.get("gap_area_km2", 0.0)),
+        study_km2=float(geodesic_area_km2([study], crs)[0]) if not study.is_empty else 0.0,
+        events_in_study=n_study, has_incidents=has_inc)
+    return frame, along, seam_id
+
+
+# --------------------------------------------------------------------------------------------
+# one copy
+
+
+def _crossings(fr: _Frame, e: np.ndarray, reach_m: np.ndarray):
+    """The copy's seam point on each transect: (valid, xy, half-width D, covered by zones)."""
+    tf = fr.transect
+    v = tf.dist - e[tf.zone]
+    da, db, dn = (tf.minimum(v, g) for g in (0, 1, 2))
+    ga = tf.minimum(v - reach_m[tf.zone], 0)
+    gb = tf.minimum(v - reach_m[tf.zone], 1)
+    k, j = len(fr.samples), len(fr.offsets)
+    f = (da - db).reshape(k, j)
+    centre = j // 2
+    if j == 1:  # edges fixed: the seam stays where it is
+        ok = np.isfinite(f[:, 0])
+        lo = np.zeros(k, int)
+        frac = np.zeros(k)
+    else:
+        s = np.sign(f)
+        change = (s[:, :-1] * s[:, 1:] <= 0) & np.isfinite(f[:, :-1]) & np.isfinite(f[:, 1:]) \
+            & ~((s[:, :-1] == 0) & (s[:, 1:] == 0))
+        dist_c = np.abs(np.arange(j - 1) + 0.5 - centre)
+        score = np.where(change, dist_c[None, :], np.inf)
+        lo = np.argmin(score, axis=1)
+        ok = np.isfinite(score[np.arange(k), lo])
+        f0, f1 = f[np.arange(k), lo], f[np.arange(k), lo + 1]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            frac = np.where(f1 != f0, f0 / (f0 - f1), 0.0)
+        frac = np.clip(np.nan_to_num(frac), 0.0, 1.0)
+    idx0 = np.arange(k) * j + lo
+    idx1 = np.minimum(idx0 + (1 if j > 1 else 0), k * j - 1)
+
+    def at(a):
+        a0, a1 = a[idx0], a[idx1]
+        with np.errstate(invalid="ignore"):
+            return np.where(np.isfinite(a0) & np.isfinite(a1), a0 + frac * (a1 - a0), a0)
+
+    t = fr.offsets[lo] + frac * (fr.offsets[np.minimum(lo + 1, j - 1)] - fr.offsets[lo]) \
+        if j > 1 else np.zeros(k)
+    xy = fr.samples + t[:, None] * fr.normals
+    d, n_other = at(da), at(dn)
+    ok &= np.isfinite(d) & (2 * d <= fr.max_width_m) & ~(n_other < 0)
+    if ok.any() and not fr.study.is_empty:
+        # a seam end on the border stays in, whatever rounding moves it by (≤ 1 mm)
+        ok[ok] &= shapely.dwithin(fr.study, shapely.points(xy[ok]), 1e-3)
+    covered = (at(ga) <= 0) | (at(gb) <= 0) | (d <= 0)
+    return ok, xy, np.maximum(d, 0.0), covered
+
+
+def _post_cover(fr: _Frame, xy: np.ndarray, factor: np.ndarray) -> np.ndarray:
+    out = np.zeros(len(xy), bool)
+    if len(fr.post_xy) == 0 or len(xy) == 0:
+        return out
+    r = fr.post_range_m * factor
+    pairs = cKDTree(fr.post_xy).sparse_distance_matrix(cKDTree(xy), float(r.max()),
+                                                       output_type="ndarray")
+    hit = pairs["v"] <= r[pairs["i"]]
+    out[pairs["j"][hit]] = True
+    return out
+
+
+def _runs(fr: _Frame, bad: np.ndarray, share: np.ndarray) -> np.ndarray:
+    """Lengths (km) of the copy's corridors: runs of uncovered samples, joined at junctions."""
+    k = len(bad)
+    if not bad.any():
+        return np.empty(0)
+    prev_same = np.r_[False, fr.part[1:] == fr.part[:-1]]
+    start = bad & ~(prev_same & np.r_[False, bad[:-1]])
+    run = np.cumsum(start) - 1
+    run = np.where(bad, run, -1)
+    nrun = int(start.sum())
+    length = np.bincount(run[bad], weights=share[bad], minlength=nrun)
+    # join runs that reach a shared part end (a junction of seam branches)
+    first = np.r_[True, fr.part[1:] != fr.part[:-1]]
+    last = np.r_[fr.part[1:] != fr.part[:-1], True]
+    node = np.concatenate([fr.node_start[fr.part[first & bad]], fr.node_end[fr.part[last & bad]]])
+    rid = np.concatenate([run[first & bad], run[last & bad]])
+    if len(node):
+        nn = int(node.max()) + 1
+        g = coo_matrix((np.ones(len(node)), (rid, node + nrun)), shape=(nrun + nn, nrun + nn))
+        _, lab = connected_components(g, directed=False)
+        length = np.bincount(lab[:nrun], weights=length)
+        length = length[np.isin(np.arange(len(length)), lab[:nrun])]
+    return length
+
+
+def _gap_state(fld: _Field, e: np.ndarray, reach_m: np.ndarray, max_w: float) -> np.ndarray:
+    v = fld.dist - e[fld.zone]
+    held = fld.minimum(v - reach_m[fld.zone], None) <= 0
+    width = fld.minimum(v, 0) + fld.minimum(v, 1)
+    return ~held & (width <= max_w)
+
+
+def _copy(fr: _Frame, e: np.ndarray, reach_m: np.ndarray, factor: np.ndarray,
+          base_states=None) -> tuple[dict, np.ndarray, np.ndarray]:
+    """Summary figures of one copy, its per-sample unguarded state and unguarded km per sample."""
+    ok, xy, d, covered = _crossings(fr, e, reach_m)
+    covered |= _post_cover(fr, xy, factor)
+    nxt = np.r_[fr.part[1:] == fr.part[:-1], False]
+    seg_ok = nxt & ok & np.r_[ok[1:], False]
+    seg_km = np.zeros(len(ok))
+    i = np.flatnonzero(seg_ok)
+    seg_km[i] = np.hypot(*(xy[i + 1] - xy[i]).T) * fr.seg_scale[i] / 1000.0
+    seg_w = np.zeros(len(ok))
+    seg_w[i] = (d[i] + d[i + 1]) / 1000.0  # mean of the two widths 2·D
+    bad = ok & ~covered
+    share = 0.5 * (seg_km + np.r_[0.0, seg_km[:-1]])  # each sample holds half of each segment
+    share = np.where(bad, share, 0.0)
+    seam_km = float(seg_km.sum())
+    ung_km = float(share.sum())
+    runs = _runs(fr, bad, share)
+    major = runs[runs >= fr.min_length_km]
+    out = {
+        "seam_length_km": seam_km,
+        "unguarded_length_km": ung_km,
+        "unguarded_share": ung_km / seam_km if seam_km > 0 else math.nan,
+        "corridors": int(len(major)),
+        "minor_corridors": int(len(runs) - len(major)),
+        "longest_corridor_km": float(major.max()) if len(major) else 0.0,
+        "width_mean_km": float((seg_w * seg_km).sum() / seam_km) if seam_km > 0 else math.nan,
+    }
+    if base_states is not None:
+        grid_b, ev_b = base_states
+        state = _gap_state(fr.grid, e, reach_m, fr.max_width_m)
+        changed = state != grid_b
+        delta = fr.grid_cell_km2[changed] @ (state[changed].astype(float)
+                                            - fr.grid_base_gap[changed].astype(float))
+        out["gap_area_km2"] = max(fr.base_gap_km2 + float(delta), 0.0)
+        if fr.has_incidents:
+            st = _gap_state(fr.events, e, reach_m, fr.max_width_m)
+            in_gap = np.where(st != ev_b, st, fr.events_base_gap)
+            n_gap = int(in_gap.sum())
+            n_rest = fr.events_in_study - n_gap
+            a_gap, a_rest = out["gap_area_km2"], max(fr.study_km2 - out["gap_area_km2"], 0.0)
+            out["incidents_in_gap"] = n_gap
+            out["exploitation_ratio"] = (n_gap / n_rest * a_rest / a_gap
+                                         if n_rest > 0 and a_gap > 0 and a_rest > 0 else math.nan)
+    return out, bad, share
+
+
+def _reach_of(fr: _Frame, reach_km: float | None) -> np.ndarray:
+    if reach_km is None:
+        return fr.zone_reach_m
+    drawn = np.where(fr.zone_group < 2, reach_km * 1000.0, 0.0)
+    return np.where(fr.zone_own_reach, fr.zone_reach_m, drawn)
+
+
+def _base_states(fr: _Frame):
+    zero = np.zeros(len(fr.zone_group))
+    grid = _gap_state(fr.grid, zero, fr.zone_reach_m, fr.max_width_m)
+    ev = _gap_state(fr.events, zero, fr.zone_reach_m, fr.max_width_m) if fr.has_incidents \
+        else None
+    return grid, ev
+
+
+def _batch(shared, item):
+    """Run one batch of copies (a task for the engine): figures and unguarded counts."""
+    fr, base_states, area_of = shared
+    e_rows, f_rows, reaches = item
+    rows, counts = [], np.zeros(len(fr.samples))
+    per_area = []
+    for e, f, r in zip(e_rows, f_rows, reaches):
+        out, bad, share = _copy(fr, e, _reach_of(fr, None if np.isnan(r) else r), f, base_states)
+        out["reach_km"] = r
+        rows.append(out)
+        counts += bad
+        if area_of is not None:
+            per_area.append(np.bincount(area_of[0], weights=share, minlength=area_of[1]))
+    return rows, counts, per_area
+
+
+def simulate(analysis, *, draws: int = 200, edge_km: float = 0.0, post_range_frac: float = 0.0,
+             reach_km: tuple[float, float] | str | None = None, seed: int = 0,
+             spacing_m: float | None = None, areas: gpd.GeoDataFrame | None = None,
+             by: str | None = None, run_tasks: Callable | None = None, force: bool = False,
+             progress: Callable[[str], None] | None = None) -> Uncertainty:
+    """The analysis over ``draws`` perturbed copies of its inputs.
+
+    Parameters
+    ----------
+    analysis
+        The unperturbed :class:`gapmap.Analysis` (with incidents for the incident fields).
+    draws
+        Number of copies (2 to 100,000; more with ``force=True``).
+    edge_km
+        Each zone's boundary moves by ``U[-edge_km, edge_km]`` km, one draw per zone per copy.
+    post_range_frac
+        Each post's range is multiplied by ``U[1 - F, 1 + F]``.
+    reach_km
+        ``(low, high)`` or ``"LOW:HIGH"``: the reach of both sides is drawn from ``U[low, high]``
+        per copy (zones with their own ``reach_km`` keep it); ``None`` keeps the analysis' reach.
+    seed
+        Seed of the random draws: the same seed gives the same result however it runs.
+    spacing_m
+        Seam sampling interval [the analysis' ``spacing_m``].
+    areas, by
+        A study-area layer and one of its fields: adds :attr:`Uncertainty.by_area`.
+    run_tasks
+        A task runner with the signature of ``gapmap.engine.run_tasks`` (``fn(shared, item)``
+        for each item); ``None`` runs in-process.
+    force
+        Allow more than :data:`MAX_DRAWS` copies.
+    progress
+        Called with the name of each stage.
+
+    Returns
+    -------
+    Uncertainty
+    """
+    step = progress or (lambda name: None)
+    reach = parse_range(reach_km) if reach_km is not None else None
+    _check(draws, float(edge_km), float(post_range_frac), force)
+    spacing = float(spacing_m or analysis.settings.spacing_m)
+    step("sampling")
+    fr, along, seam_id = _frame(analysis, float(edge_km), reach, spacing)
+    base_states = _base_states(fr)
+    area_of = area_names = None
+    if areas is not None and by is not None:
+        area_of, area_names = _sample_areas(fr, areas, by, analysis.crs)
+
+    rng = np.random.default_rng(seed)
+    nz, npost = len(fr.zone_group), len(fr.post_xy)
+    e_all = rng.uniform(-edge_km * 1000.0, edge_km * 1000.0, (draws, nz)) if edge_km > 0 \
+        else np.zeros((draws, nz))
+    f_all = rng.uniform(1 - post_range_frac, 1 + post_range_frac, (draws, npost)) \
+        if post_range_frac > 0 else np.ones((draws, npost))
+    r_all = rng.uniform(reach[0], reach[1], draws) if reach is not None \
+        else np.full(draws, np.nan)
+    items = [(e_all[s:s + _BATCH], f_all[s:s + _BATCH], r_all[s:s + _BATCH])
+             for s in range(0, draws, _BATCH)]
+    step("draws")
+    shared = (fr, base_states, None if area_of is None else (area_of, len(area_names)))
+    results = run_tasks(_batch, items, shared=shared) if run_tasks is not None \
+        else [_batch(shared, it) for it in items]
+    rows = [r for res in results for r in res[0]]
+    counts = np.sum([res[1] for res in results], axis=0)
+    table_draws = pd.DataFrame(rows)
+    base_out, base_bad, _ = _copy(fr, np.zeros(nz), fr.zone_reach_m, np.ones(npost))
+    # Chords between samples run slightly inside a bending seam (0.18% short on the sample):
+    # scale every length by the unperturbed seam's exact / sampled ratio.
+    exact = float(analysis.summary.get("seam_length_km", math.nan))
+    if base_out["seam_length_km"] > 0 and exact > 0:
+        ratio = exact / base_out["seam_length_km"]
+        for c in ("seam_length_km", "unguarded_length_km", "longest_corridor_km"):
+            table_draws[c] = table_draws[c] * ratio
+    table = _table(table_draws, analysis.summary)
+    samples = gpd.GeoDataFrame({
+        "seam_id": seam_id, "along_km": along / 1000.0,
+        "unguarded_base": base_bad, "p_unguarded": counts / draws,
+    }, geometry=shapely.points(fr.samples), crs=analysis.crs)
+    by_area = None
+    if area_of is not None:
+        per = np.vstack([a for res in results for a in res[2]])
+        by_area = _by_area_table(analysis, areas, by, area_names, per)
+    params = {"draws": int(draws), "seed": int(seed), "edge_km": float(edge_km),
+              "post_range_frac": float(post_range_frac),
+              "reach_km": None if reach is None else list(reach), "spacing_m": spacing}
+    log.info("%d copies: %d seam samples, base sampled seam %.1f km", draws, len(fr.samples),
+             base_out["seam_length_km"])
+    return Uncertainty(table=table, p_unguarded=samples, draws=table_draws, parameters=params,
+                       by_area=by_area)
+
+
+def _table(draws: pd.DataFrame, summary: dict) -> pd.DataFrame:
+    names = [c for c in UNCERTAINTY_FIELDS if c in draws.columns]
+    rows = []
+    for c in names:
+        vals = draws[c].to_numpy(dtype=float)
+        fin = vals[np.isfinite(vals)]
+        q = np.percentile(fin, [5, 50, 95]) if len(fin) else [math.nan] * 3
+        base = summary.get(c, math.nan)
+        rows.append({"field": c, "p05": q[0], "p50": q[1], "p95": q[2],
+                     "mean": float(fin.mean()) if len(fin) else math.nan,
+                     "base": float(base) if base is not None else math.nan})
+    return pd.DataFrame(rows).set_index("field")
+
+
+def _sample_areas(fr: _Frame, areas: gpd.GeoDataFrame, by: str, crs):
+    from .by_area import check_field
+
+    check_field(areas, by)
+    a = areas.to_crs(crs) if areas.crs is not None else areas
+    names = list(pd.unique(a[by].astype(object).where(a[by].notna(), "(none)")))
+    lab = np.full(len(fr.samples), len(names))
+    tree = shapely.STRtree(a.geometry.values)
+    pi, ai = tree.query(shapely.points(fr.samples), predicate="intersects")
+    vals = a[by].astype(object).where(a[by].notna(), "(none)").to_numpy()
+    index = {n: i for i, n in enumerate(names)}
+    lab[pi] = [index[vals[x]] for x in ai]
+    return lab, names + ["(outside the areas)"]
+
+
+def _by_area_table(analysis, areas, by, names, per: np.ndarray) -> pd.DataFrame:
+    from .by_area import breakdown
+
+    base = breakdown(analysis, areas, by)
+    q = np.percentile(per, [5, 50, 95], axis=0)
+    extra = pd.DataFrame({by: names, "unguarded_length_km_p05": q[0],
+                          "unguarded_length_km_p50": q[1], "unguarded_length_km_p95": q[2]})
+    return base.merge(extra, on=by, how="left")
+
+
+def format_uncertainty(analysis, result: Uncertainty) -> str:
+    """The headline figures with their 90% ranges, for the terminal."""
+    p = result.parameters
+    reach = "" if p["reach_km"] is None else f", reach {p['reach_km'][0]:g}–{p['reach_km'][1]:g} km"
+    lines = [f"gapmap uncertainty — {analysis.summary['side_a']} vs {analysis.summary['side_b']}: "
+             f"{p['draws']} copies (edges ±{p['edge_km']:g} km, post ranges "
+             f"±{100 * p['post_range_frac']:g}%{reach}; seed {p['seed']})",
+             f"  {'figure':<22}{'base':>10}{'90% range':>24}"]
+    labels = {"seam_length_km": ("seam length", "km", 1),
+              "unguarded_length_km": ("unguarded", "km", 1),
+              "unguarded_share": ("unguarded share", "%", 1),
+              "corridors": ("corridors", "", 0),
+              "longest_corridor_km": ("longest corridor", "km", 1),
+              "width_mean_km": ("mean seam width", "km", 1),
+              "gap_area_km2": ("gap area", "km²", 0),
+              "incidents_in_gap": ("incidents in the gap", "", 0),
+              "exploitation_ratio": ("exploitation ratio", "", 3)}
+    for name, (label, unit, nd) in labels.items():
+        if name not in result.table.index:
+            continue
+        row = result.table.loc[name]
+        k = 100.0 if unit == "%" else 1.0
+        fmt = (lambda v: f"{v * k:.3g}") if nd == 3 else (lambda v: f"{v * k:,.{nd}f}")
+        rng = f"{fmt(row['p05'])}–{fmt(row['p95'])} {unit}".rstrip()
+        lines.append(f"  {label:<22}{fmt(row['base']):>10} {unit:<4}{rng:>19}")
+    return "\n".join(lines)

@@ -1,0 +1,141 @@
+"""Monte Carlo uncertainty on scenes whose probabilities follow from the perturbations by hand."""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import pytest
+import shapely
+
+from gapmap import Settings, analyze, parse_side
+from gapmap.errors import InputError
+from gapmap.uncertainty import _base_states, _copy, _frame, parse_range, simulate
+
+from .conftest import UTM38, X0, Y0
+
+A, B = parse_side("krg=peshmerga"), parse_side("federal=isf")
+
+
+def _tri_cdf_quantile(q: float, e: float) -> float:
+    """Quantile of S = U1 + U2, Ui ~ U[-e, e] (triangular on [-2e, 2e]), for q ≤ 0.5."""
+    return -2 * e + np.sqrt(8 * q) * e
+
+
+def test_gap_closes_with_the_chance_the_edges_give(strips, strips_area):
+    """Strips 20 km apart, reach 8 km: the seam is guarded when the two edges grow by a sum
+    e_a + e_b ≥ 20 − 2·8 = 4 km; with e ~ U[−4, 4] that chance is (8 − 4)² / (8·4²) = 1/8."""
+    res = analyze(strips, A, B, study_area=strips_area, settings=Settings(reach_km=8))
+    assert res.summary["unguarded_share"] == pytest.approx(1.0)
+    sim = simulate(res, draws=500, edge_km=4.0, seed=3)
+    p = sim.p_unguarded["p_unguarded"].to_numpy()
+    assert p.mean() == pytest.approx(7 / 8, abs=0.045)  # 3 standard errors
+    assert np.ptp(p) <= 0.01  # one draw per zone: the whole seam closes or stays open
+    t = sim.table
+    # width 20 − (e_a + e_b): a triangular distribution's quantiles
+    assert t.loc["width_mean_km", "p05"] == pytest.approx(20 + _tri_cdf_quantile(0.05, 4), abs=0.6)
+    assert t.loc["width_mean_km", "p95"] == pytest.approx(20 - _tri_cdf_quantile(0.05, 4), abs=0.6)
+    assert t.loc["width_mean_km", "base"] == pytest.approx(20.0, rel=1e-3)
+    # the seam moves sideways but keeps its length
+    assert t.loc["seam_length_km", "p05"] == pytest.approx(res.summary["seam_length_km"], rel=2e-3)
+    assert t.loc["seam_length_km", "p95"] == pytest.approx(res.summary["seam_length_km"], rel=2e-3)
+    assert t.loc["unguarded_length_km", "mean"] == pytest.approx(
+        7 / 8 * res.summary["unguarded_length_km"], rel=0.05)
+    assert t.loc["corridors", "p05"] == 0 and t.loc["corridors", "p95"] == 1
+
+
+def test_post_range_gives_a_linear_probability(strips, strips_area):
+    """A 10 km post on the seam, ranges ×U[0.5, 1.5]: a seam point ρ km from it is unguarded
+    with chance P(10·u < ρ) = ρ/10 − 0.5 for 5 ≤ ρ ≤ 15 (0 nearer, 1 further)."""
+    post = gpd.GeoDataFrame({"force": ["joint"], "range_km": [10.0]},
+                            geometry=[shapely.Point(X0 + 20e3, Y0 + 50e3)], crs=UTM38)
+    res = analyze(strips, A, B, posts=post, study_area=strips_area)
+    sim = simulate(res, draws=600, post_range_frac=0.5, seed=7)
+    s = sim.p_unguarded
+    rho = np.abs(s.geometry.y.to_numpy() - (Y0 + 50e3)) / 1000.0
+    p = s["p_unguarded"].to_numpy()
+    mid = (rho > 6) & (rho < 14)
+    assert mid.sum() > 50
+    assert np.abs(p[mid] - (rho[mid] / 10 - 0.5)).max() < 0.07
+    assert (p[rho < 4.9] == 0).all() and (p[rho > 15.1] == 1).all()
+    # unguarded length = 100 − 2·10·u: mean 80 km, 90% range 100 − 20·(1.45, 0.55)
+    k = res.summary["seam_length_km"] / 100.0
+    assert sim.table.loc["unguarded_length_km", "mean"] == pytest.approx(80 * k, abs=1.0)
+    assert sim.table.loc["unguarded_length_km", "p05"] == pytest.approx((100 - 29) * k, abs=1.0)
+    assert sim.table.loc["unguarded_length_km", "p95"] == pytest.approx((100 - 11) * k, abs=1.0)
+
+
+def test_reach_range_drawn_per_copy(strips, strips_area):
+    """Half-width 10 km, reach ~ U[8, 12]: guarded in half the copies."""
+    res = analyze(strips, A, B, study_area=strips_area)
+    sim = simulate(res, draws=200, reach_km="8:12", seed=1)
+    assert sim.p_unguarded["p_unguarded"].mean() == pytest.approx(0.5, abs=0.1)
+    assert sim.draws["reach_km"].between(8, 12).all()
+
+
+def test_one_copy_matches_the_analysis_of_grown_zones():
+    """A copy with edges moved outward equals the analysis of the buffered zones (the offset
+    distance d − e is exact outside a grown zone)."""
+    a = shapely.box(X0, Y0, X0 + 20e3, Y0 + 80e3)
+    b = shapely.affinity.rotate(shapely.box(X0 + 45e3, Y0, X0 + 60e3, Y0 + 80e3), 12)
+    zones = gpd.GeoDataFrame({"force": ["peshmerga", "isf"]}, geometry=[a, b], crs=UTM38)
+    area = gpd.GeoDataFrame(geometry=[shapely.box(X0 - 10e3, Y0 + 5e3, X0 + 80e3, Y0 + 75e3)],
+                            crs=UTM38)
+    posts = gpd.GeoDataFrame({"force": ["joint"], "range_km": [6.0]},
+                             geometry=[shapely.Point(X0 + 32e3, Y0 + 40e3)], crs=UTM38)
+    settings = Settings(reach_km=3)
+    base = analyze(zones, A, B, posts=posts, study_area=area, settings=settings)
+    e = np.array([1500.0, 700.0])
+    grown = zones.assign(geometry=[a.buffer(1500, quad_segs=64), b.buffer(700, quad_segs=64)])
+    ref = analyze(grown, A, B, posts=posts, study_area=area, settings=settings).summary
+    fr, _, _ = _frame(base, 2.0, None, 250.0)
+    out, _, _ = _copy(fr, e, fr.zone_reach_m, np.ones(1), _base_states(fr))
+    for name in ("seam_length_km", "width_mean_km"):
+        assert out[name] == pytest.approx(ref[name], rel=5e-3), name
+    # covered/uncovered changes are placed midway between samples: ≤ 125 m off at each of
+    # the four corridor ends
+    assert out["unguarded_length_km"] == pytest.approx(ref["unguarded_length_km"], abs=0.5)
+    assert out["gap_area_km2"] == pytest.approx(ref["gap_area_km2"], rel=1e-2)
+    assert out["corridors"] == ref["corridors"]
+
+
+def test_no_perturbation_reproduces_the_analysis(strips, strips_area):
+    res = analyze(strips, A, B, study_area=strips_area)
+    sim = simulate(res, draws=3, seed=0)
+    for name in ("seam_length_km", "unguarded_length_km", "gap_area_km2", "corridors"):
+        row = sim.table.loc[name]
+        assert row["p05"] == pytest.approx(row["base"], rel=1e-3)
+        assert row["p95"] == pytest.approx(row["base"], rel=1e-3)
+
+
+def test_same_seed_same_result_however_it_runs(strips, strips_area):
+    res = analyze(strips, A, B, study_area=strips_area, settings=Settings(reach_km=8))
+    one = simulate(res, draws=30, edge_km=3.0, post_range_frac=0.1, seed=5)
+
+    def backwards(fn, items, *, shared=None):  # a runner that works through the tasks reversed
+        return [fn(shared, it) for it in items[::-1]][::-1]
+
+    two = simulate(res, draws=30, edge_km=3.0, post_range_frac=0.1, seed=5, run_tasks=backwards)
+    assert one.table.equals(two.table)
+    assert np.array_equal(one.p_unguarded["p_unguarded"], two.p_unguarded["p_unguarded"])
+    other = simulate(res, draws=30, edge_km=3.0, post_range_frac=0.1, seed=6)
+    assert not one.draws["width_mean_km"].equals(other.draws["width_mean_km"])
+
+
+@pytest.mark.parametrize("kw, match", [
+    ({"draws": 1}, "--draws"),
+    ({"draws": 100_001}, "--force"),
+    ({"edge_km": -1.0}, "--edge-km"),
+    ({"reach_km": "5:1"}, "LOW > HIGH"),
+    ({"post_range_frac": 1.5}, "--post-range-frac"),
+])
+def test_bad_input(strips, strips_area, kw, match):
+    res = analyze(strips, A, B, study_area=strips_area)
+    with pytest.raises(InputError, match=match) as exc:
+        simulate(res, **kw)
+    assert "\n" not in str(exc.value)
+
+
+def test_parse_range_fixed_and_bad():
+    assert parse_range("2.5") == (2.5, 2.5)
+    with pytest.raises(InputError):
+        parse_range("a:b")
