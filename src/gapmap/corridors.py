@@ -257,6 +257,11 @@ def _end_points(geom: shapely.Geometry) -> tuple[np.ndarray, np.ndarray]:
         free = uniq[counts == 1]
         if len(free) < 2:
             free = uniq
+        if len(free) > 64:
+            # The two points furthest apart are vertices of the hull: a seam of 10,000 zones
+            # has tens of thousands of free ends, and all pairs of them took 24 GB.
+            hull = shapely.get_coordinates(shapely.convex_hull(shapely.multipoints(free)))
+            free = np.unique(np.round(hull, 3), axis=0) if len(hull) >= 2 else free[:2]
         dd = ((free[:, None, :] - free[None, :, :]) ** 2).sum(-1)
         i, j = np.unravel_index(np.argmax(dd), dd.shape)
         a, b = free[i], free[j]
