@@ -250,9 +250,10 @@ def test_gap_area_of_strips(strips, strips_area):
 
 
 def test_zero_length_study_area_is_an_error(strips):
+    # A study area thousands of km from the zones cannot hold a seam: refused, not a silent 0.
     far = gpd.GeoDataFrame(geometry=[shapely.box(0, 0, 1, 1)], crs=UTM38)
-    res = analyze(strips, A, B, study_area=far)
-    assert res.summary["seam_length_km"] == 0
+    with pytest.raises(InputError, match="from the nearest zone"):
+        analyze(strips, A, B, study_area=far)
 
 
 def test_visibility_requires_dem(strips):
@@ -377,26 +378,30 @@ def _lonlat_box_area_km2(lon0, lat0, lon1, lat1):
     return abs(GEOD.polygon_area_perimeter(lons, lats)[0]) / 1e6
 
 
-def test_lengths_and_areas_are_geodesic_in_web_mercator():
+def test_web_mercator_is_refused_for_its_distortion():
+    # At 55.5° N the Web Mercator grid stretches distances by ≈ 1.77: reach and widths measured
+    # in its metres would be 77% off, so a pinned EPSG:3857 is refused with the figure.
     zones, study = _mercator_strips()
-    res = analyze(zones, A, B, study_area=study, settings=Settings(crs="EPSG:3857"))
-    assert res.crs.to_epsg() == 3857
-    seam_ref = GEOD.inv(44.4, 55.0, 44.4, 56.0)[2] / 1000  # the meridian arc, ≈ 111.3 km
-    s = res.summary
-    assert s["seam_length_km"] == pytest.approx(seam_ref, rel=1e-4)
-    # Reach 2 km is far below the half-width: the whole seam is one corridor.
-    assert s["corridors"] == 1
-    assert s["unguarded_length_km"] == pytest.approx(seam_ref, rel=1e-4)
-    assert s["longest_corridor_km"] == pytest.approx(seam_ref, rel=1e-4)
-    assert res.corridors["length_km"].iloc[0] == pytest.approx(seam_ref, rel=1e-4)
-    assert res.seam["length_km"].sum() == pytest.approx(seam_ref, rel=1e-4)
-    # The gap region is the study area minus the zones grown by 2 km of the grid (the grid's
-    # metre is 1/6378137 rad of longitude in Web Mercator): three lon/lat boxes.
-    d = math.degrees(2000.0 / 6378137.0)
+    with pytest.raises(InputError, match="distorts distances"):
+        analyze(zones, A, B, study_area=study, settings=Settings(crs="EPSG:3857"))
+
+
+def test_gap_area_is_geodesic_in_a_neighbouring_utm_zone():
+    # UTM 37N at 44.4° E, 55.5° N: grid scale ≈ 1.0014, so a grid area would be ≈ 0.28% off.
+    zones, study = _mercator_strips()
+    res = analyze(zones, A, B, study_area=study, settings=Settings(crs="EPSG:32637"))
+    # The gap: the study box minus the zones grown by 2 km, three lon/lat boxes; 2 km of
+    # longitude taken at the mid latitude (the strips' widths vary linearly with latitude).
+    phi = math.radians(55.5)
+    a, f = 6378137.0, 1 / 298.257223563
+    e2 = f * (2 - f)
+    n_radius = a / math.sqrt(1 - e2 * math.sin(phi) ** 2)
+    d = math.degrees(2000.0 / (n_radius * math.cos(phi)))
     gap_ref = sum(_lonlat_box_area_km2(w, 55.0, e, 56.0) for w, e in
                   ((43.8, 44.0 - d), (44.2 + d, 44.6 - d), (44.8 + d, 45.0)))
-    assert s["gap_area_km2"] == pytest.approx(gap_ref, rel=1e-3)
-    assert res.gap["area_km2"].iloc[0] == pytest.approx(gap_ref, rel=1e-3)
+    assert res.summary["gap_area_km2"] == pytest.approx(gap_ref, rel=1e-3)
+    grid_km2 = res.gap.geometry.area.iloc[0] / 1e6
+    assert abs(grid_km2 / gap_ref - 1) > 2e-3  # the grid area would fail the check above
 
 
 def test_neighbouring_utm_zone_at_high_latitude_gives_geodesic_lengths():

@@ -129,3 +129,29 @@ def test_figure_command(tmp_path):
     assert imread(out).shape[:2] == (600, 600)
     low = CliRunner().invoke(main, ["figure", "--out", str(out), "--dpi", "100"])
     assert low.exit_code == 2 and "--dpi" in low.output
+
+
+@pytest.mark.parametrize("size", [(0, 4), (-3, 4), (float("nan"), 4), (4, float("inf"))])
+def test_unusable_figure_sizes_are_refused(size):
+    with pytest.raises(InputError, match="positive finite"):
+        plot_map(strips_analysis(), figsize=size)
+
+
+def test_huge_figures_are_refused_before_drawing(tmp_path):
+    # 3,000 in at 200 dpi: 600,000 px a side, 1.44 TB of canvas.
+    with pytest.raises(InputError, match=r"600,000 × 600,000 px .*1\.4 TB"):
+        plot_map(strips_analysis(), figsize=(3000, 3000))
+    fig = plot_map(strips_analysis(), figsize=(10, 10))  # 2,000 px a side: drawable
+    with pytest.raises(InputError, match=r"12,000 × 12,000 px"):
+        save_figure(fig, tmp_path / "big.png", dpi=1200)
+    with pytest.raises(InputError, match="no suffix"):
+        save_figure(fig, tmp_path / "map")
+    assert list(tmp_path.iterdir()) == []
+    zones, area, _, _ = strips_frames()
+    zones.to_file(tmp_path / "zones.geojson")
+    r = CliRunner().invoke(main, [
+        "figure", "--zones", str(tmp_path / "zones.geojson"), "--side-a", "krg=peshmerga",
+        "--side-b", "federal=isf,pmf", "--out", str(tmp_path / "f.png"), "--width-in", "3000"])
+    assert r.exit_code == 2 and "600,000 × 600,000 px" in r.output, r.output
+    assert len(r.output.strip().splitlines()) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["zones.geojson"]

@@ -13,10 +13,12 @@ import shapely
 from click.testing import CliRunner
 
 from gapmap.cli import main
-from gapmap.errors import InputError
-from gapmap.hotspots import (_gi_star_permutations, gi_star_hexes, hex_grid, kernel_density,
-                             monthly_counts, plot_monthly, write_hotspots)
-from gapmap.incidents import read_incidents
+from scipy import stats
+
+from gapmap.errors import DatePrecisionWarning, InputError, ResultWarning
+from gapmap.hotspots import (gi_star_hexes, gi_star_z, hex_grid, hex_neighbours,
+                             kernel_density, monthly_counts, plot_monthly, write_hotspots)
+from gapmap.incidents import period_mask, read_incidents
 
 from .conftest import UTM38, X0, Y0
 
@@ -140,38 +142,121 @@ def test_gi_star_no_false_cold_spots_in_empty_ground():
     d = np.hypot(*(c[:, None, :] - c[None, :, :]).transpose(2, 0, 1))
     empty_around = np.array([(counts[row < 10.5e3] == 0).all() for row in d])
     assert empty_around.sum() > 100
-    assert res.loc[empty_around, "p_sim"].min() > 0.2
+    assert res.loc[empty_around, "p_value"].min() > 0.05
 
 
-def test_gi_star_permutations_agree_with_analytic_moments():
-    """Conditional randomisation: site i keeps y_i, its k_i neighbours are drawn without
-    replacement from the other n − 1 values, so the simulated Gi* has mean
-    (y_i + k_i·m_i)/S and variance k_i·σ_i²·(N − k_i)/(N − 1)/S² (m_i, σ_i² over the N = n − 1
-    others)."""
+def test_gi_star_z_equals_esda_on_hexagons():
+    """Same hexagons, same weights (libpysal's distance band): z equal to esda's Gi*."""
     import esda
-    from libpysal.weights import lat2W
+    from libpysal.weights import DistanceBand
 
     rng = np.random.default_rng(4)
-    y = rng.poisson(3.0, 144).astype(float)
-    w = lat2W(12, 12, rook=False)
-    nb = w.sparse.tocsr()
+    hexes = hex_grid(shapely.box(X0, Y0, X0 + 120e3, Y0 + 90e3), 10.0).values
+    centres = shapely.get_coordinates(shapely.centroid(hexes))
+    y = rng.poisson(3.0, len(hexes)).astype(float)
+    y[5] = 40.0
+    w = DistanceBand.from_array(centres, threshold=10e3 * 1.01, binary=True,
+                                silence_warnings=True)
     g = esda.G_Local(y, w, transform="B", star=True, permutations=0)
-    sims = _gi_star_permutations(y, nb, 4000, seed=0)
-    obs = (y + nb @ y) / y.sum()  # the definition: self plus neighbours, over the total
-    assert obs == pytest.approx(np.asarray(g.Gs))
-    n, s = len(y), y.sum()
-    k = np.diff(nb.indptr)
-    m = (s - y) / (n - 1)
-    var = ((y ** 2).sum() - y ** 2) / (n - 1) - m ** 2
-    mean_ref = (y + k * m) / s
-    var_ref = k * var * (n - 1 - k) / (n - 2) / s ** 2
-    assert sims.mean(axis=1) == pytest.approx(mean_ref, rel=0.01)
-    assert sims.var(axis=1) == pytest.approx(var_ref, rel=0.1)
+    ours = hex_neighbours(hexes)
+    assert (ours != w.sparse.tocsr()).nnz == 0
+    assert gi_star_z(y, ours) == pytest.approx(np.asarray(g.Zs), rel=1e-9, abs=1e-12)
+
+
+def _sparse_field(rng, n_background=150):
+    area = shapely.box(X0, Y0, X0 + 200e3, Y0 + 200e3)
+    xy = rng.uniform([X0, Y0], [X0 + 200e3, Y0 + 200e3], (n_background, 2))
+    return area, xy
+
+
+@pytest.mark.parametrize("inference", ["normal", "permutation"])
+def test_a_lone_peak_is_hot(inference):
+    """1,200 events in one hexagon amid a sparse field (as Mosul on the sample): hot."""
+    rng = np.random.default_rng(1)
+    area, xy = _sparse_field(rng)
+    peak = rng.uniform(-2e3, 2e3, (1200, 2)) + [X0 + 100e3, Y0 + 100e3]
+    res = gi_star_hexes(points(np.vstack([xy, peak])), area, hex_km=10, crs=UTM38,
+                        inference=inference, permutations=1999, seed=0)
+    top = res["count"].idxmax()
+    assert res.loc[top, "count"] >= 1200 and res.loc[top, "hot"]
+    assert res.attrs["n_hot"] == int(res["hot"].sum()) >= 1
+    assert res.attrs["inference"] == inference
+    if inference == "normal":
+        assert res.attrs["n_cold"] == 0
+    else:
+        assert res.loc[top, "p_sim"] == pytest.approx(2 / 2000)
+        # Against random placement the rest of the field is emptier than chance: the cold
+        # hexagons' neighbourhoods hold fewer events than the expected 7·N/n.
+        w = hex_neighbours(res.geometry.values)
+        y = res["count"].to_numpy()
+        local = (w @ y + y)[res["cold"].to_numpy()]
+        assert (local < 7 * y.sum() / len(y)).all()
+
+
+def test_a_planted_cluster_in_a_sparse_field_is_hot():
+    rng = np.random.default_rng(2)
+    area, xy = _sparse_field(rng)
+    cluster = rng.normal([X0 + 60e3, Y0 + 140e3], 6e3, (300, 2))
+    res = gi_star_hexes(points(np.vstack([xy, cluster])), area, hex_km=10, crs=UTM38)
+    c = shapely.get_coordinates(shapely.centroid(res.geometry.values))
+    dist = np.hypot(*(c - [X0 + 60e3, Y0 + 140e3]).T)
+    hot = res["hot"].to_numpy()
+    assert hot[dist < 6e3].all() and hot.sum() >= 7
+    assert (dist[hot] < 30e3).all() and not res["cold"].any()
+
+
+def test_uniform_events_flag_about_alpha_at_most():
+    flagged = []
+    for seed in range(4):
+        rng = np.random.default_rng(100 + seed)
+        area, xy = _sparse_field(rng, n_background=3000)
+        res = gi_star_hexes(points(xy), area, hex_km=10, crs=UTM38, alpha=0.05)
+        flagged.append((res["hot"] | res["cold"]).mean())
+    # FDR control under the null: most runs flag nothing, none flags more than alpha.
+    assert max(flagged) <= 0.05 and np.mean(flagged) <= 0.01
+
+
+def test_permutation_p_values_follow_the_binomial_tail():
+    """Events placed at random on n equal hexagons: a neighbourhood of W hexagons holds
+    Binomial(N, W/n) of them, so p_high = P(X ≥ observed) exactly, up to Monte Carlo."""
+    rng = np.random.default_rng(3)
+    area = shapely.box(X0, Y0, X0 + 80e3, Y0 + 80e3)
+    xy = np.vstack([rng.uniform([X0, Y0], [X0 + 80e3, Y0 + 80e3], (200, 2)),
+                    rng.normal([X0 + 40e3, Y0 + 40e3], 4e3, (25, 2))])
+    res = gi_star_hexes(points(xy), area, hex_km=10, crs=UTM38, inference="permutation",
+                        permutations=20000, seed=4, alpha=0.05)
+    w = hex_neighbours(res.geometry.values)
+    W = np.asarray(w.sum(axis=1)).ravel() + 1
+    obs = (w @ res["count"].to_numpy()) + res["count"].to_numpy()
+    N, n = int(res["count"].sum()), len(res)
+    tail_hi = stats.binom.sf(obs - 1, N, W / n)
+    tail_lo = stats.binom.cdf(obs, N, W / n)
+    one = np.minimum(tail_hi, tail_lo)
+    ref = np.minimum(2 * one, 1)
+    # Within four Monte Carlo standard errors (doubled by the two-sided fold).
+    tol = 8 * np.sqrt(one * (1 - one) / 20000) + 2 / 20001
+    assert (np.abs(res["p_sim"].to_numpy() - ref) <= tol).all()
+    assert (ref < 0.01).sum() >= 3  # the cluster is in the comparison
+
+
+def test_permutations_are_bounded_with_the_figure():
+    area = shapely.box(X0, Y0, X0 + 30e3, Y0 + 30e3)
+    pts = points([[X0 + 1e3, Y0 + 1e3], [X0 + 15e3, Y0 + 15e3]])
+    with pytest.raises(InputError, match="at most|between 1 and"):
+        gi_star_hexes(pts, area, hex_km=10, crs=UTM38, inference="permutation",
+                      permutations=1_000_000_000)
+    many = points(np.repeat([[X0 + 1e3, Y0 + 1e3]], 20000, axis=0))
+    with pytest.raises(InputError, match=r"would take about [\d,]+ min"):
+        gi_star_hexes(many, shapely.box(X0, Y0, X0 + 300e3, Y0 + 300e3), hex_km=2, crs=UTM38,
+                      inference="permutation", permutations=900_000)
+    with pytest.raises(InputError, match="inference"):
+        gi_star_hexes(pts, area, hex_km=10, crs=UTM38, inference="bootstrap")
 
 
 def test_gi_star_degenerate_inputs():
     area = shapely.box(X0, Y0, X0 + 30e3, Y0 + 30e3)
-    res = gi_star_hexes(points(np.empty((0, 2))), area, hex_km=10, crs=UTM38)
+    with pytest.warns(ResultWarning, match="no hot spots computed"):
+        res = gi_star_hexes(points(np.empty((0, 2))), area, hex_km=10, crs=UTM38)
     assert (res["count"] == 0).all() and not res["hot"].any() and res["gi_z"].isna().all()
     with pytest.raises(InputError, match="alpha"):
         gi_star_hexes(points([[X0, Y0]]), area, hex_km=10, crs=UTM38, alpha=2)
@@ -203,11 +288,34 @@ def test_monthly_counts_by_corridor():
 def test_monthly_counts_switch_to_years_for_yearly_dates(caplog):
     t = pd.DataFrame({"date": pd.to_datetime(["2015-07-01", "2015-07-01", "2017-07-01"]),
                       "date_precision": ["year"] * 3})
-    out = monthly_counts(t)
+    with caplog.at_level("INFO", logger="gapmap.hotspots"):
+        out = monthly_counts(t)
     assert out.index.name == "year" and out["total"].tolist() == [2, 0, 1]
     assert "only to the year" in caplog.text
-    forced = monthly_counts(t, freq="month")
-    assert len(forced) == 25 and forced["total"].sum() == 3
+    # Per month, a year-only event fits no month: all counted apart, with one warning.
+    with pytest.warns(DatePrecisionWarning, match="3 incident"):
+        forced = monthly_counts(t, freq="month")
+    assert forced["total"].sum() == 0 and forced.attrs["incidents_undated"] == 3
+
+
+def test_monthly_counts_agree_with_period_mask_and_the_study_area():
+    rng = np.random.default_rng(8)
+    dates = pd.Timestamp("2019-11-01") + pd.to_timedelta(rng.integers(0, 200, 300), "D")
+    prec = rng.choice(["day", "day", "week", "month"], 300)
+    inside = rng.random(300) < 0.8
+    t = pd.DataFrame({"date": dates, "date_precision": prec, "in_study_area": inside})
+    with pytest.warns(DatePrecisionWarning):
+        out = monthly_counts(t)
+    assert out.attrs["incidents_outside_study_area"] == int((~inside).sum())
+    undated = 0
+    for month in pd.date_range("2019-10-01", "2020-06-01", freq="MS"):
+        ins, stra = period_mask(dates[inside], prec[inside], month, month + pd.offsets.MonthBegin())
+        got = out["total"].get(month, 0)
+        assert got == ins.sum()
+        undated += stra.sum()
+    # Each straddling event straddles two months here (weeks across a month's end).
+    assert out.attrs["incidents_undated"] * 2 == undated
+    assert out["total"].sum() + out.attrs["incidents_undated"] == inside.sum()
 
 
 def test_plot_monthly_writes_png(tmp_path):
@@ -249,7 +357,7 @@ def test_write_hotspots_outputs(incident_csv, tmp_path):
         cell_km2 = abs(src.transform.a * src.transform.e) / 1e6
     assert dens.sum() * cell_km2 == pytest.approx(270, rel=0.02)
     hexes = gpd.read_file(out / "hotspots.geojson")
-    assert {"count", "gi_z", "p_sim", "hot", "cold"} <= set(hexes.columns)
+    assert {"count", "gi_z", "p_value", "hot", "cold"} <= set(hexes.columns)
     assert hexes["count"].sum() == 270
     cluster = hexes.geometry.contains(
         points([[X0 + 40e3, Y0 + 40e3]]).to_crs(4326).geometry.iloc[0])
@@ -266,10 +374,14 @@ def test_hotspots_command(incident_csv, tmp_path):
                      ).to_crs(4326).to_file(area)
     res = CliRunner().invoke(main, ["hotspots", "--incidents", str(incident_csv), "--study-area",
                                     str(area), "--hex-km", "10", "--bandwidth-km", "5",
-                                    "--permutations", "99", "--type", "attack", "--since",
-                                    "2019-03-01", "--out", str(out)], catch_exceptions=False)
+                                    "--inference", "permutation", "--permutations", "99",
+                                    "--type", "attack", "--since", "2019-03-01", "--out",
+                                    str(out)], catch_exceptions=False)
     assert res.exit_code == 0, res.output
     assert "filtered" in res.output
+    hexes_gdf = gpd.read_file(out / "hotspots.geojson")
+    assert (f"Gi* (permutation, FDR 0.05): {int(hexes_gdf['hot'].sum())} hot and "
+            f"{int(hexes_gdf['cold'].sum())} cold of {len(hexes_gdf)} hexagons") in res.output
     assert {p.name for p in out.iterdir()} == {"density.tif", "hotspots.geojson", "monthly.csv",
                                                "monthly.png"}
     monthly = pd.read_csv(out / "monthly.csv")

@@ -18,8 +18,10 @@ from pyproj import Geod, Transformer
 from scipy import stats
 
 from gapmap import InputError, analyze, parse_side
-from gapmap.incidents import (Incidents, exploitation_ratio, incident_metrics,
-                              nearest_seam_points, read_incidents, with_incidents)
+from gapmap.errors import DatePrecisionWarning, InputWarning
+from gapmap.incidents import (Incidents, date_bounds, exploitation_ratio, format_dates,
+                              incident_metrics, nearest_seam_points, period_mask,
+                              read_incidents, with_incidents)
 
 from . import scenes
 from .conftest import GEODATA, UTM38, X0, Y0
@@ -307,11 +309,20 @@ def test_ucdp_yearly_dates_and_window():
     assert (inc.gdf["date_precision"] == "year").all()
     assert inc.gdf["coarse"].sum() == (raw["where_prec"] >= 3).sum()
     assert inc.gdf["fatalities"].sum() == raw["best"].sum()
-    # A window inside 2017 keeps the 2017 events (their day is unknown).
-    win = read_incidents(GEODATA / "incidents_ucdp_ged.csv", since="2017-10-16",
-                         until="2017-12-31")
-    assert len(win) == (raw["year"] == 2017).sum()
-    assert win.dropped["filtered"] == len(raw) - len(win)
+    # A window inside 2017 cannot hold an event known only to 2017: counted apart, once.
+    n2017 = int((raw["year"] == 2017).sum())
+    for window in ({"since": "2017-10-16"}, {"until": "2017-10-15"},
+                   {"since": "2017-10-16", "until": "2017-12-31"}):
+        with pytest.warns(DatePrecisionWarning, match=f"{n2017} incident") as rec:
+            win = read_incidents(GEODATA / "incidents_ucdp_ged.csv", **window)
+        assert len([w for w in rec if w.category is DatePrecisionWarning]) == 1
+        assert win.dropped["imprecise_date"] == n2017
+        assert 2017 not in set(win.gdf["date"].dt.year)
+        assert win.dropped["filtered"] + n2017 + len(win) == len(raw)
+    # The whole of 2017 holds them all.
+    full = read_incidents(GEODATA / "incidents_ucdp_ged.csv", since="2017-01-01",
+                          until="2017-12-31")
+    assert len(full) == n2017 and full.dropped["imprecise_date"] == 0
 
 
 def test_ucdp_dated_sample_layout():
@@ -379,12 +390,15 @@ def test_unusable_rows_are_counted_and_reported(tmp_path, caplog):
             "latitude": "35.0", "longitude": "44.0", "geo_precision": "1", "fatalities": "1"}
     extra = [{**base, **b} for b in bad]
     p = write_acled(tmp_path / "a.csv", events=EVENTS[:3], extra_rows=extra)
-    with caplog.at_level(logging.WARNING, logger="gapmap.incidents"):
+    with pytest.warns(InputWarning) as rec:
         inc = read_incidents(p)
     assert len(inc) == 3 and inc.rows_read == 8
     assert inc.dropped == {"no_coordinates": 1, "outside_world": 2, "unreadable_date": 2,
+                           "date_out_of_range": 0, "duplicate_id": 0, "imprecise_date": 0,
                            "filtered": 0}
-    assert "5 of 8 incident rows left out" in caplog.text
+    text = " ".join(str(w.message) for w in rec)
+    assert "5 of 8 incident rows left out" in text
+    assert "2 date(s) in an unrecognised format" in text and "'not a date'" in text
     filt = read_incidents(p, until="2020-01-31")
     assert len(filt) == 1 and filt.dropped["filtered"] == 2
 
@@ -504,3 +518,61 @@ def test_fast_assignment_equals_exact_reference(scene):
     got = m.incidents["corridor_id"].astype(object).where(m.incidents["corridor_id"].notna(),
                                                           None).to_numpy()
     assert (got == want).all()
+
+
+# --------------------------------------------------------------------------------------------
+# dates and periods (interface I6)
+
+
+def test_date_bounds_are_the_calendar_unit():
+    lo, hi = date_bounds(pd.to_datetime(["2020-02-29 13:45", "2020-02-29", "2020-02-29",
+                                         "2020-02-29", None], format="ISO8601"),
+                         ["day", "week", "month", "year", "day"])
+    as_text = lambda a: [None if pd.isna(v) else str(v)[:10] for v in a]  # noqa: E731
+    # 29 Feb 2020 was a Saturday: its ISO week is Mon 24 Feb – Sun 1 Mar.
+    assert as_text(lo) == ["2020-02-29", "2020-02-24", "2020-02-01", "2020-01-01", None]
+    assert as_text(hi) == ["2020-03-01", "2020-03-02", "2020-03-01", "2021-01-01", None]
+
+
+@pytest.mark.parametrize("start, end, inside, straddling", [
+    (None, None, [1, 1, 1, 1], [0, 0, 0, 0]),
+    ("2017-10-16", None, [0, 1, 0, 0], [1, 0, 1, 1]),   # the year and the month straddle
+    (None, "2017-10-16", [0, 0, 0, 0], [1, 0, 1, 1]),   # October 2017 straddles the end
+    (None, "2017-11-01", [0, 0, 1, 0], [1, 0, 0, 1]),   # October 2017 wholly before
+    ("2017-01-01", "2018-01-01", [1, 1, 1, 0], [0, 0, 0, 1]),
+    ("2017-10-01", "2017-11-01", [0, 0, 1, 0], [1, 0, 0, 1]),
+    ("2017-10-01", "2017-11-02", [0, 0, 1, 0], [1, 0, 0, 1]),  # end exclusive: the 2nd left out
+    ("2017-11-02", "2017-11-03", [0, 1, 0, 0], [1, 0, 0, 1]),
+    ("2018-01-01", None, [0, 0, 0, 0], [0, 0, 0, 1]),   # undated straddles any bounded period
+])
+def test_period_mask_by_hand(start, end, inside, straddling):
+    dates = pd.to_datetime(["2017-07-01", "2017-11-02", "2017-10-03", pd.NaT])
+    prec = ["year", "day", "month", None]
+    ins, stra = period_mask(dates, prec, start, end)
+    assert ins.tolist() == [bool(v) for v in inside]
+    assert stra.tolist() == [bool(v) for v in straddling]
+
+
+def test_period_mask_partitions_overlapping_events():
+    rng = np.random.default_rng(3)
+    dates = pd.Timestamp("2015-01-01") + pd.to_timedelta(rng.integers(0, 2000, 400), unit="D")
+    prec = rng.choice(["day", "week", "month", "year"], 400)
+    lo, hi = date_bounds(dates, prec)
+    for start, end in (("2016-03-10", "2016-09-01"), ("2015-01-01", "2016-01-01")):
+        ins, stra = period_mask(dates, prec, start, end)
+        s, e = np.datetime64(start), np.datetime64(end)
+        assert not (ins & stra).any()
+        # inside ⇔ the whole range in [s, e); inside or straddling ⇔ the range meets [s, e).
+        assert (ins == ((lo >= s) & (hi <= e))).all()
+        assert ((ins | stra) == ((hi > s) & (lo < e))).all()
+        # Day-precise events: inside ⇔ the date itself lies in [s, e).
+        day = prec == "day"
+        d = dates.to_numpy()[day]
+        assert (ins[day] == ((d >= s) & (d < e))).all()
+
+
+def test_format_dates_at_their_precision():
+    assert format_dates(pd.to_datetime(["2007-07-01", "2007-07-01", "2007-07-01"]),
+                        ["year", "month", "day"]).tolist() == ["2007", "2007-07", "2007-07-01"]
+    with pytest.raises(InputError, match="unknown precision"):
+        period_mask(["2020-01-01"], "decade")

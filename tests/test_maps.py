@@ -347,3 +347,75 @@ def test_scenario_layers_feed_the_map(tmp_path):
     assert page.count("L.imageOverlay(") == 2
     assert 'Hillshade \\u003cspan class=\\"gm-note\\"\\u003e(synthetic)' in page
     assert "Incidents, 60" in page
+
+
+def test_unknown_map_format_is_refused(tmp_path):
+    with pytest.raises(InputError, match=r"unknown page format \.png.*\.html"):
+        save_map(make_map(strips_analysis()), tmp_path / "map.png")
+    zones, area, _, _ = strips_frames()
+    zones.to_file(tmp_path / "zones.geojson")
+    r = CliRunner().invoke(main, [
+        "map", "--zones", str(tmp_path / "zones.geojson"), "--side-a", "krg=peshmerga",
+        "--side-b", "federal=isf,pmf", "--out", str(tmp_path / "map.txt")])
+    assert r.exit_code == 2 and "unknown page format .txt" in r.output, r.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["zones.geojson"]
+
+
+def test_hotspot_legend_lists_only_classes_present():
+    hexes = gpd.GeoDataFrame(
+        {"hex_id": [1, 2, 3], "gi_z": [3.1, 2.0, 0.2], "p_sim": [0.001, 0.03, 0.6],
+         "hot": [True, True, False], "cold": [False, False, False]},
+        geometry=[shapely.Point(X0 + 20e3, Y0 + k * 20e3).buffer(5e3, 3) for k in (1, 2, 3)],
+        crs=UTM38)
+    legend = next(d["html"] for d in page_data(render_html(make_map(
+        strips_analysis(), hotspots=hexes))).values() if "gm-legend" in d.get("cls", ""))
+    assert "hot, p &lt; 0.01" in legend and "hot, significant" in legend
+    assert "cold" not in legend
+    # No significant hexagon: no hot-spot layer and no hot-spot legend at all.
+    m = make_map(strips_analysis(), hotspots=hexes.assign(hot=False))
+    assert "Hot spots" not in render_html(m)
+
+
+def test_map_hotspots_use_the_hotspots_command_defaults(tmp_path, monkeypatch):
+    """`gapmap map --hotspots` and `gapmap hotspots` call Gi* with the same settings."""
+    import inspect
+
+    import gapmap.hotspots as hs
+    from gapmap.layers import scenario_layers
+    from gapmap.scenario import make_scenario
+
+    calls = []
+    signature = inspect.signature(hs.gi_star_hexes)
+
+    class Recorded(Exception):
+        pass
+
+    def spy(*args, **kw):  # record the settings in effect, skip the computation
+        bound = signature.bind(*args, **kw)
+        bound.apply_defaults()
+        calls.append(dict(bound.arguments))
+        raise Recorded
+
+    monkeypatch.setattr(hs, "gi_star_hexes", spy)
+    zones, area, posts, _ = strips_frames()
+    for name, gdf in (("zones", zones), ("area", area)):
+        gdf.to_file(tmp_path / f"{name}.geojson")
+    inc = incidents_frame(40)
+    csv = tmp_path / "events.csv"
+    pd.DataFrame({"date": inc["date"].dt.strftime("%Y-%m-%d"), "latitude": inc.geometry.y,
+                  "longitude": inc.geometry.x}).to_csv(csv, index=False)
+    r = CliRunner().invoke(main, ["hotspots", "--incidents", str(csv), "--study-area",
+                                  str(tmp_path / "area.geojson"), "--out", str(tmp_path / "hs")])
+    assert r.exit_code != 0 and len(calls) == 1, r.output
+    sc = make_scenario(zones=tmp_path / "zones.geojson", side_a="krg=peshmerga",
+                       side_b="federal=isf,pmf", study_area=tmp_path / "area.geojson",
+                       incidents=csv)
+    with pytest.raises(Recorded):
+        scenario_layers(sc, strips_analysis(), hillshade=False, hotspots=True)
+    assert len(calls) == 2
+    cli, drawn = calls
+    # (write_hotspots leaves out coarse locations itself, then passes include_coarse=True.)
+    settings = [k for k in signature.parameters
+                if k not in ("incidents", "study_area", "crs", "include_coarse")]
+    assert {k: drawn[k] for k in settings} == {k: cli[k] for k in settings}
+    assert cli["permutations"] == 9999 and cli["hex_km"] == 10.0

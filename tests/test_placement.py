@@ -399,3 +399,39 @@ def test_cli_place(strips, strips_area, tmp_path):
     assert r.exit_code == 2
     r = CliRunner().invoke(main, ["place", "--help"])
     assert r.exit_code == 0 and "--candidate-spacing-km" in r.output
+
+
+def test_candidate_spacing_of_10_cm_refused_with_the_estimate(strips_res, strips, strips_area,
+                                                               tmp_path):
+    with pytest.raises(InputError, match=r"candidate sites every 0\.1 m along 100 km of seam "
+                                         r"would need about [\d,]+ GiB"):
+        place_posts(strips_res, 1, candidate_spacing_km=1e-4)
+    zones, area = tmp_path / "zones.geojson", tmp_path / "area.geojson"
+    strips.to_file(zones)
+    strips_area.to_file(area)
+    out = tmp_path / "out"
+    res = CliRunner().invoke(main, ["place", "--zones", str(zones), "--side-a", "krg=peshmerga",
+                                    "--side-b", "federal=isf", "--study-area", str(area),
+                                    "--k", "1", "--candidate-spacing-km", "0.0001",
+                                    "--out", str(out)])
+    assert res.exit_code == 2, res.output
+    assert len(res.stderr.strip().splitlines()) == 1 and "GiB" in res.stderr
+    assert not out.exists()
+
+
+def test_visibility_uses_the_dem_it_is_given(strips_res, monkeypatch):
+    import rasterio
+
+    import gapmap.viewshed as vs
+    from gapmap.terrain import as_dem
+
+    dem = as_dem(_flat_dem())
+    given = []
+    real = vs.visible_from_posts
+    monkeypatch.setattr(vs, "visible_from_posts",
+                        lambda d, *a, **k: given.append(d) or real(d, *a, **k))
+    monkeypatch.setattr(rasterio, "open", lambda *a, **k: pytest.fail("DEM file re-read"))
+    cand = sites([(20, 49), (20, 56)], name=["south", "north"], range_km=[6.0, 5.0])
+    pl = place_posts(strips_res, 1, candidates=cand, dem=dem, visibility=True)
+    assert pl.sites["name"].tolist() == ["south"]
+    assert given and all(d is dem for d in given)

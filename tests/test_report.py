@@ -108,3 +108,13 @@ def test_report_command(tmp_path):
     page = out.read_text()
     assert "<h1>Strips</h1>" in page and "84.0 km" in page
     assert "--title" in CliRunner().invoke(main, ["report", "--help"]).output
+
+
+def test_unknown_report_format_is_refused(tmp_path):
+    import pytest
+
+    from gapmap import InputError
+
+    with pytest.raises(InputError, match=r"unknown page format \.pdf"):
+        write_report(strips_analysis(), tmp_path / "report.pdf")
+    assert list(tmp_path.iterdir()) == []

@@ -454,3 +454,44 @@ def test_cli_routes_writes_lonlat_geojson(tmp_path):
     assert not (tmp_path / "bad.geojson").exists()
     helptext = CliRunner().invoke(main, ["routes", "--help"])
     assert helptext.exit_code == 0 and "--visible-penalty" in helptext.output
+
+
+def test_corridor_crossings_is_one_search_giving_fields_and_routes(strips, strips_area,
+                                                                    monkeypatch):
+    import gapmap.routes as routes_mod
+
+    res = strips_analysis(strips, strips_area)
+    g = 0.05
+    dem = make_dem(np.tile((XC - X0) * g, (NY, 1)), CELL, DEM_X0, DEM_Y0)
+    searches = []
+    real_run = routes_mod._run
+    monkeypatch.setattr(routes_mod, "_run",
+                        lambda *a, **k: searches.append(1) or real_run(*a, **k))
+    cr = routes_mod.corridor_crossings(res, dem)
+    assert len(searches) == 2  # one forward from A's edges, one backward from B's
+    assert isinstance(cr, routes_mod.Crossings)
+    assert cr.fields.loc["C1", "crossing_hours"] == pytest.approx(20.2 / speed(g), rel=1e-9)
+    assert cr.routes.loc[0, "km"] == pytest.approx(20.2, rel=1e-3)
+    # the two wrappers give exactly the two parts
+    pd_t = corridor_terrain(res, dem)
+    r = crossing_routes(res, dem)
+    assert len(searches) == 6
+    assert cr.fields.equals(pd_t)
+    assert list(cr.routes.columns) == list(r.columns)
+    assert cr.routes.drop(columns="geometry").equals(r.drop(columns="geometry"))
+    assert all(a.equals_exact(b, 0.0) for a, b in zip(cr.routes.geometry, r.geometry))
+
+
+def test_route_from_a_point_to_itself_takes_zero_hours():
+    dem = make_dem(np.zeros((21, 21)))
+    p = points([centre(dem, 10, 10)], ["here"])
+    r = walking_routes(dem, p, p)
+    assert r.loc[0, "hours"] == 0.0 and r.loc[0, "walk_hours"] == 0.0
+    assert r.loc[0, "km"] == 0.0 and r.loc[0, "climb_m"] == 0.0
+    assert r.geometry[0].length == 0.0 and not r.geometry[0].is_empty
+
+
+def test_routes_refuse_a_lonlat_dem_and_a_tiny_one():
+    tiny = make_dem(np.zeros((2, 2)))
+    with pytest.raises(InputError, match="2×2 cells is too small"):
+        walking_routes(tiny, points([centre(tiny, 0, 0)]), points([centre(tiny, 1, 1)]))

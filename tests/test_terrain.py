@@ -544,3 +544,98 @@ def test_build_dem_from_url_template(tile_server, tmp_path):
     assert math.isnan(v[1])  # the missing tile is nodata
     with pytest.raises(InputError, match="no tile covers"):
         build_dem((50.1, 35.1, 50.2, 35.2), tiles=template, out=tmp_path / "none.tif")
+
+
+# --------------------------------------------------------------------------- as_dem, bad input
+
+
+def _one_line_exit_2(res, *words):
+    """A refusal: exit 2, one line on stderr naming ``words``, no traceback."""
+    assert res.exit_code == 2, res.output
+    err = res.stderr.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in res.output, err
+    for w in words:
+        assert w in err, err
+    return err
+
+
+def test_as_dem_returns_a_dem_as_it_is_without_reading(rugged, monkeypatch):
+    from gapmap.terrain import as_dem
+
+    path, dem = rugged
+    assert isinstance(dem.crs, pyproj.CRS)  # one CRS type
+    monkeypatch.setattr(rasterio, "open", lambda *a, **k: pytest.fail("file re-read"))
+    assert as_dem(dem) is dem
+    assert as_dem(dem, crs=UTM38) is dem and as_dem(dem, crs=dem.crs.to_wkt()) is dem
+    assert as_dem(dem, bounds=(X0, Y0 - 500, X0 + 500, Y0)) is dem  # bounds only limit reads
+    moved = as_dem(dem, crs="EPSG:32637")  # reprojected by the one masked rule
+    assert moved.crs.to_epsg() == 32637 and moved.array.base is not dem.array.base
+
+
+def test_as_dem_takes_paths_datasets_and_tuples(rugged):
+    from gapmap.terrain import as_dem
+
+    path, dem = rugged
+    with rasterio.open(path) as src:
+        from_ds = as_dem(src)
+    from_tuple = as_dem((np.asarray(dem.array), dem.transform, "EPSG:32638"))
+    for d in (as_dem(path), from_ds, from_tuple):
+        assert d.transform == dem.transform and d.crs == dem.crs
+        np.testing.assert_array_equal(d.array, dem.array)
+    with pytest.raises(InputError, match="cannot use a dict"):
+        as_dem({"a": 1})
+
+
+def test_truncated_tiff_is_refused_in_one_line(rugged, tmp_path):
+    path, _ = rugged
+    data = path.read_bytes()
+    bad = tmp_path / "truncated.tif"
+    bad.write_bytes(data[: len(data) // 2])
+    with pytest.raises(InputError, match="truncated.tif"):
+        read_dem(bad)
+    res = CliRunner().invoke(main, ["terrain", "--dem", str(bad), "--out", str(tmp_path / "o")])
+    _one_line_exit_2(res, "truncated.tif")
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("n", [1, 2])
+def test_dem_of_one_or_two_cells_is_too_small(tmp_path, n):
+    path = _write(tmp_path / "tiny.tif", np.ones((n, n), np.float32),
+                  Affine(30, 0, X0, 0, -30, Y0), UTM38)
+    with pytest.raises(InputError, match=f"{n}×{n} cells is too small"):
+        read_dem(path)
+    res = CliRunner().invoke(main, ["terrain", "--dem", str(path), "--out", str(tmp_path / "o")])
+    _one_line_exit_2(res, "too small")
+
+
+def test_whole_world_bbox_refused_with_the_estimate(tmp_path):
+    tiles = tmp_path / "tiles"
+    tiles.mkdir()
+    _write(tiles / "small.tif", np.ones((10, 10), np.int16),
+           Affine(1 / 3600, 0, 44.0, 0, -1 / 3600, 35.0), "EPSG:4326")
+    out = tmp_path / "dem.tif"
+    res = CliRunner().invoke(main, ["dem", "--bbox", "-180,-90,180,90", "--tiles", str(tiles),
+                                    "--out", str(out)])
+    err = _one_line_exit_2(res, "--bbox", "GiB")
+    # 1″ cells over the globe: 1,296,000 × 648,000 cells of 2 + 4 bytes ≈ 4,693 GiB
+    assert "4,693 GiB" in err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("template", ["{lat.__class__.__mro__}.tif", "{NS!r}{lat}.tif",
+                                      "{lat[0]}.tif", "{user}.tif", "{NS:02d}{lat}.tif"])
+def test_tile_template_only_takes_documented_placeholders(tmp_path, template):
+    res = CliRunner().invoke(main, ["dem", "--bbox", "44,35,45,36", "--tiles",
+                                    str(tmp_path / template), "--out", str(tmp_path / "d.tif")])
+    _one_line_exit_2(res, "unsupported placeholder", "{lat}")
+    assert not (tmp_path / "d.tif").exists()
+
+
+def test_check_allocation_names_the_estimate():
+    from gapmap.terrain import check_allocation
+
+    check_allocation(2**20, "x", None, "a step", "fix")  # 1 MiB: fine
+    with pytest.raises(InputError, match=r"a step would need about 1,048,576 GiB"):
+        check_allocation(2**50, "x", None, "a step", "fix")
+    with pytest.raises(InputError, match="unbounded"):
+        check_allocation(float("inf"), "x", None, "a step", "fix")

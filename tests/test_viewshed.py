@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import warnings
 
 import geopandas as gpd
 import numpy as np
@@ -16,7 +17,8 @@ from click.testing import CliRunner
 from scipy.ndimage import gaussian_filter
 
 from gapmap.errors import InputError
-from gapmap.viewshed import CURVATURE_COEFF, coverage, read_grid, visible_from_posts
+from gapmap.terrain import as_dem
+from gapmap.viewshed import CURVATURE_COEFF, coverage, visible_from_posts
 
 UTM = "EPSG:32638"
 A_WGS84 = 6378137.0
@@ -192,7 +194,7 @@ def test_bad_input_and_posts_outside_the_dem():
 def test_lonlat_dem_is_reprojected_to_metres():
     lon0, lat0, step = 44.0, 35.0, 1 / 1200  # 3″ cells
     z = np.zeros((60, 60), "float32")
-    g = read_grid((z, Affine(step, 0, lon0, 0, -step, lat0 + 60 * step), "EPSG:4326"))
+    g = as_dem((z, Affine(step, 0, lon0, 0, -step, lat0 + 60 * step), "EPSG:4326"))
     assert g.crs.is_projected and g.crs.to_epsg() == 32638
     assert 60 < abs(g.transform.a) < 95 and abs(g.transform.a) == abs(g.transform.e)
 
@@ -346,3 +348,53 @@ def test_cli_coverage_writes_the_raster(tmp_path, rugged):
     bad = CliRunner().invoke(main, ["coverage", "--dem", str(tmp_path / "none.tif"), "--posts",
                                     str(posts), "--out", str(out)])
     assert bad.exit_code == 2 and "DEM file not found" in bad.output
+
+
+# --------------------------------------------------------------------------------------------
+# bad input and warnings
+
+
+@pytest.mark.parametrize("kw", [{"range_km": float("inf")}, {"range_km": float("nan")},
+                                {"range_km": 5000.0}, {"height_m": float("nan")},
+                                {"height_m": 1e9}])
+def test_non_finite_or_absurd_range_and_height_refused(kw):
+    z, t, crs = _grid(np.zeros((20, 20)), 30.0)
+    name = next(iter(kw))
+    with pytest.raises(InputError, match=name):
+        coverage((z, t, crs), _posts([_centre(t, 5, 5)]), **kw)
+    if not np.isnan(kw[name]):  # also as a column of the posts (empty cells take the default)
+        with pytest.raises(InputError, match=name):
+            coverage((z, t, crs), _posts([_centre(t, 5, 5)], **{name: [kw[name]]}))
+
+
+def test_cli_coverage_refuses_an_absurd_range_in_one_line(tmp_path):
+    from click.testing import CliRunner
+
+    from gapmap.cli import main
+
+    z, t, crs = _grid(np.zeros((20, 20)), 30.0)
+    dem = tmp_path / "dem.tif"
+    with rasterio.open(dem, "w", driver="GTiff", height=20, width=20, count=1, dtype="float32",
+                       crs=crs, transform=t) as dst:
+        dst.write(z, 1)
+    _posts([_centre(t, 5, 5)]).to_file(tmp_path / "posts.geojson")
+    out = tmp_path / "cov.tif"
+    res = CliRunner().invoke(main, ["coverage", "--dem", str(dem), "--posts",
+                                    str(tmp_path / "posts.geojson"), "--range-km", "5000",
+                                    "--out", str(out)])
+    assert res.exit_code == 2, res.output
+    assert len(res.stderr.strip().splitlines()) == 1 and "--range-km" in res.stderr
+    assert "between 0 and 1000" in res.stderr
+    assert not out.exists()
+
+
+def test_dem_coarser_than_a_tenth_of_the_range_warns():
+    from gapmap.errors import ResultWarning
+
+    z, t, crs = _grid(np.zeros((40, 40)), 100.0)
+    posts = _posts([_centre(t, 20, 20)])
+    with pytest.warns(ResultWarning, match="100 m are more than a tenth"):
+        coverage((z, t, crs), posts, range_km=0.9)  # 100 m > 90 m
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ResultWarning)
+        coverage((z, t, crs), posts, range_km=1.0)  # exactly a tenth: fine

@@ -40,6 +40,7 @@ _LAZY = {
     "make_map": "maps", "save_map": "maps", "plot_map": "figures", "write_report": "report",
     "write_metrics": "outputs", "load_scenario": "scenario", "run_scenario": "scenario",
     "run_demo": "demo", "Run": "run",
+    "analyze_series": "series", "run_tasks": "engine",
 }
 
 

@@ -154,8 +154,7 @@ def _write_terrain(run, out: Path) -> dict:
 
 
 def _write_hotspots(run, out: Path) -> dict:
-    """Density, the run's Gi* hexagons and counts over time (computed once, by the run)."""
-    from .hotspots import write_hotspots
+    """Density, Gi* hexagons and counts over time, as the run computed them (once)."""
+    from .hotspots import write_hotspot_products
 
-    return write_hotspots(run.analysis.incidents, out, study_area=run.analysis.study_area,
-                          crs=run.crs, hexes=run.hotspots, monthly=run.monthly)
+    return write_hotspot_products(run.hotspot_products, out)

@@ -28,6 +28,7 @@ import logging
 import math
 import os
 import re
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,12 +42,16 @@ from pyproj import CRS
 from scipy.stats import binomtest
 
 from .crs import geodesic_area_km2
-from .errors import InputError
+from .errors import DatePrecisionWarning, InputError, InputWarning
 
 __all__ = [
     "Incidents",
     "IncidentMetrics",
     "read_incidents",
+    "period_mask",
+    "date_bounds",
+    "format_dates",
+    "PRECISIONS",
     "incident_metrics",
     "with_incidents",
     "exploitation_ratio",
@@ -60,13 +65,16 @@ log = logging.getLogger(__name__)
 #: Normalised columns of :attr:`Incidents.gdf` (plus ``geometry``, EPSG:4326).
 INCIDENT_COLUMNS = [
     "date", "date_precision", "type", "sub_type", "actor", "actor2", "fatalities", "coarse",
-    "source_id", "notes",
+    "source_id", "notes", "admin1", "admin2", "location",
 ]
 #: Fields added to each corridor by :func:`with_incidents`.
 CORRIDOR_INCIDENT_COLUMNS = ["incidents", "fatalities", "incidents_per_100km", "first_date",
                              "last_date"]
 #: Reasons a row can be left out, as keys of :attr:`Incidents.dropped`.
-DROP_REASONS = ("no_coordinates", "outside_world", "unreadable_date", "filtered")
+DROP_REASONS = ("no_coordinates", "outside_world", "unreadable_date", "date_out_of_range",
+                "duplicate_id", "imprecise_date", "filtered")
+#: Years an incident date may have; rows dated outside are refused one by one.
+YEARS = (1900, 2100)
 #: Longest seam segment between exact evaluations of the width (m).
 _W_STEP_M = 100.0
 
@@ -84,6 +92,9 @@ _ACLED_TIME_PREC = {1: "day", 2: "week", 3: "month"}
 _UCDP_DATE_PREC = {1: "day", 2: "week", 3: "week", 4: "month", 5: "year"}
 #: Date layouts tried after ISO 8601, in order (ACLED's older exports write ``15 March 2019``).
 _DATE_FORMATS = ("%d %B %Y", "%d-%B-%Y", "%d %b %Y", "%d-%b-%Y", "%Y/%m/%d", "%Y%m%d")
+#: Layouts suggested (never applied unasked: 03/04/2019 reads both ways) for unread dates.
+_GUESS_FORMATS = ("%d/%m/%Y", "%m/%d/%Y", "%d.%m.%Y", "%d-%m-%Y", "%m-%d-%Y", "%d/%m/%y",
+                  "%m/%d/%y", "%Y.%m.%d", "%d %m %Y")
 
 
 # --------------------------------------------------------------------------------------------
@@ -107,8 +118,9 @@ class Incidents:
         ``"acled"``, ``"ucdp"``, ``"csv"`` or ``"vector"``.
     dropped
         Rows left out, by reason (:data:`DROP_REASONS`): ``no_coordinates``, ``outside_world``
-        (latitude beyond ±90 or longitude beyond ±180), ``unreadable_date``, ``filtered`` (by
-        ``since``/``until``/``types``/``actors``).
+        (latitude beyond ±90 or longitude beyond ±180), ``unreadable_date``,
+        ``imprecise_date`` (dated only to a week, month or year that straddles the
+        ``since``/``until`` window), ``filtered`` (by ``since``/``until``/``types``/``actors``).
     source
         The file read.
     rows_read
@@ -165,6 +177,161 @@ class IncidentMetrics:
 
 
 # --------------------------------------------------------------------------------------------
+# dates and periods
+
+#: Date precisions, finest first. An event's possible dates are the calendar unit of its
+#: ``date`` at its precision: that day, ISO week (Monday–Sunday), calendar month or year.
+PRECISIONS = ("day", "week", "month", "year")
+_DAY = np.timedelta64(1, "D")
+
+
+def _precision_array(precision, n: int) -> np.ndarray:
+    """Per-event precision as an object array; None (unknown) means the date is the day."""
+    if precision is None or isinstance(precision, str):
+        prec = np.full(n, precision, dtype=object)
+    else:
+        prec = np.asarray(pd.Series(precision, dtype=object).to_numpy(), dtype=object)
+        if len(prec) != n:
+            raise ValueError(f"{len(prec)} precisions for {n} dates")
+    prec = np.where(pd.isna(prec), "day", prec).astype(object)
+    unknown = sorted(set(prec) - set(PRECISIONS))
+    if unknown:
+        raise InputError("date_precision", None, f"unknown precision {unknown[0]!r}",
+                         f"use one of {', '.join(PRECISIONS)} or None")
+    return prec
+
+
+def _as_datetimes(dates) -> pd.Series:
+    """Dates as a datetime64[ns] Series without time zone (strings read as ISO 8601)."""
+    d = pd.Series(dates).reset_index(drop=True)
+    if not pd.api.types.is_datetime64_any_dtype(d):
+        d = pd.to_datetime(d.astype(object).where(d.notna(), None), format="ISO8601",
+                           errors="coerce")
+    if getattr(d.dt, "tz", None) is not None:
+        d = d.dt.tz_convert(None)
+    return d.astype("datetime64[ns]")
+
+
+def date_bounds(dates, precision) -> tuple[np.ndarray, np.ndarray]:
+    """The range of dates each event may have: ``[lo, hi)`` as datetime64[ns] arrays.
+
+    Parameters
+    ----------
+    dates
+        Dates (array-like of datetimes or strings; NaT for unknown).
+    precision
+        One of :data:`PRECISIONS` or None (the day), for all events or per event.
+
+    Examples
+    --------
+    >>> lo, hi = date_bounds(["2017-07-01", "2019-03-15", "2020-02-12"],
+    ...                      ["year", "month", "week"])
+    >>> [str(d)[:10] for d in lo], [str(d)[:10] for d in hi]
+    (['2017-01-01', '2019-03-01', '2020-02-10'], ['2018-01-01', '2019-04-01', '2020-02-17'])
+    """
+    d = _as_datetimes(dates).dt.normalize()
+    prec = _precision_array(precision, len(d))
+    lo = d.to_numpy().copy()
+    hi = lo + _DAY
+    week = prec == "week"
+    if week.any():
+        lo[week] = (d[week] - pd.to_timedelta(d[week].dt.weekday, unit="D")).to_numpy()
+        hi[week] = lo[week] + 7 * _DAY
+    for name, code in (("month", "M"), ("year", "Y")):
+        sel = prec == name
+        if sel.any():
+            per = d[sel].dt.to_period(code)
+            lo[sel] = per.dt.start_time.to_numpy()
+            hi[sel] = (per + 1).dt.start_time.to_numpy()
+    return lo, hi
+
+
+def _as_bound(value) -> np.datetime64 | None:
+    if value is None:
+        return None
+    ts = pd.Timestamp(value)
+    if ts.tzinfo is not None:
+        ts = ts.tz_convert(None)
+    return np.datetime64(ts.to_datetime64(), "ns")
+
+
+def period_mask(dates, precision, start=None, end=None) -> tuple[np.ndarray, np.ndarray]:
+    """Which events lie wholly inside the period ``[start, end)``, and which straddle it.
+
+    An event's possible dates are ``[lo, hi)`` from :func:`date_bounds` (the day, ISO week,
+    month or year of its ``date``). It is *inside* when ``start ≤ lo`` and ``hi ≤ end``, and
+    *straddling* when its range overlaps the period without lying inside. Every date filter
+    and every date window of gapmap uses this rule, so an event dated only to 2017 is kept by
+    a window holding all of 2017 and by no narrower one.
+
+    Parameters
+    ----------
+    dates
+        Event dates (NaT when unknown).
+    precision
+        ``"day"``, ``"week"``, ``"month"``, ``"year"`` or None (the day), for all events or
+        per event.
+    start, end
+        Start (inclusive) and end (exclusive) of the period; None leaves that side open.
+
+    Returns
+    -------
+    (inside, straddling)
+        Boolean arrays. An undated event (NaT) is inside only the fully open period and
+        straddles every bounded one (its range is unknown).
+
+    Examples
+    --------
+    >>> inside, straddling = period_mask(["2017-07-01", "2017-11-02"], ["year", "day"],
+    ...                                  start="2017-10-16")
+    >>> inside.tolist(), straddling.tolist()
+    ([False, True], [True, False])
+    >>> period_mask(["2017-07-01"], "year", "2017-01-01", "2018-01-01")[0].tolist()
+    [True]
+    """
+    lo, hi = date_bounds(dates, precision)
+    s, e = _as_bound(start), _as_bound(end)
+    known = ~np.isnat(lo)
+    inside = known.copy()
+    overlap = known.copy()
+    if s is not None:
+        inside &= lo >= s
+        overlap &= hi > s
+    if e is not None:
+        inside &= hi <= e
+        overlap &= lo < e
+    if s is None and e is None:
+        return np.ones(len(lo), bool), np.zeros(len(lo), bool)
+    return inside, (overlap & ~inside) | ~known
+
+
+def format_dates(dates, precision) -> np.ndarray:
+    """Dates as text at their precision: ``2017`` for a year, ``2017-03`` for a month, the
+    day otherwise (a week-dated event shows the day given); ``""`` when unknown.
+
+    Examples
+    --------
+    >>> format_dates(["2007-07-01", "2019-03-15", "2020-02-12", None],
+    ...              ["year", "month", "day", None]).tolist()
+    ['2007', '2019-03', '2020-02-12', '']
+    """
+    d = _as_datetimes(dates)
+    prec = _precision_array(precision, len(d))
+    text = d.dt.strftime("%Y-%m-%d").to_numpy(dtype=object)
+    for name, fmt in (("month", "%Y-%m"), ("year", "%Y")):
+        sel = prec == name
+        if sel.any():
+            text[sel] = d[sel].dt.strftime(fmt).to_numpy(dtype=object)
+    return np.where(pd.isna(text), "", text).astype(object)
+
+
+def _warn_straddling(count: int, what: str) -> None:
+    if count:
+        warnings.warn(f"{count} incident(s) dated only to a week, month or year straddle "
+                      f"{what}: counted apart", DatePrecisionWarning, stacklevel=3)
+
+
+# --------------------------------------------------------------------------------------------
 # reading
 
 
@@ -211,25 +378,66 @@ def _detect_schema(columns: Sequence[str]) -> str:
     return "csv"
 
 
-def _parse_dates(values: pd.Series) -> pd.Series:
-    """Parse dates written as ISO 8601 (``2019-03-15``) or the older ACLED ``15 March 2019``.
+def _parse_dates(values: pd.Series, date_format: str | None = None) -> pd.Series:
+    """Parse dates written as ISO 8601 (``2019-03-15``) or the older ACLED ``15 March 2019``
+    (``date_format``, a strftime layout, is tried first when given).
 
     Examples
     --------
     >>> d = _parse_dates(pd.Series(["2019-03-15", "15 March 2019", "1 Jan 2020", "soon"]))
     >>> d.dt.strftime("%Y-%m-%d").tolist()
     ['2019-03-15', '2019-03-15', '2020-01-01', nan]
+    >>> _parse_dates(pd.Series(["03/15/2019"]), "%m/%d/%Y").dt.day.tolist()
+    [15]
     """
     text = values.astype("string").str.strip()
-    out = pd.to_datetime(text, format="ISO8601", errors="coerce")
-    for fmt in _DATE_FORMATS:
+    out = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns]")
+    layouts = ((date_format,) if date_format else ()) + ("ISO8601",) + _DATE_FORMATS
+    for fmt in layouts:
         todo = out.isna() & text.notna()
         if not todo.any():
             break
-        out = out.where(~todo, pd.to_datetime(text.where(todo), format=fmt, errors="coerce"))
-    if getattr(out.dt, "tz", None) is not None:
-        out = out.dt.tz_convert(None)
+        parsed = pd.to_datetime(text.where(todo), format=fmt, errors="coerce")
+        if getattr(parsed.dt, "tz", None) is not None:
+            parsed = parsed.dt.tz_convert(None)
+        out = out.where(~todo, parsed.astype("datetime64[ns]"))
     return out.astype("datetime64[ns]")
+
+
+def _out_of_range(text: pd.Series | None, dates: pd.Series) -> np.ndarray:
+    """Rows whose date lies outside :data:`YEARS` (parsed, or beyond what a datetime holds:
+    ``9999-12-31`` does not parse, but its year says why)."""
+    lo, hi = YEARS
+    year = dates.dt.year.to_numpy(dtype=float)
+    if text is not None:
+        unparsed = dates.isna().to_numpy()
+        digits = text.astype("string").str.extract(r"(?<!\d)(\d{4,})(?!\d)", expand=False)
+        guess = pd.to_numeric(digits, errors="coerce").to_numpy(dtype=float)
+        year = np.where(unparsed, guess, year)
+    return np.isfinite(year) & ((year < lo) | (year > hi))
+
+
+def _suggest_date_format(samples: Sequence[str]) -> str | None:
+    """A layout of :data:`_GUESS_FORMATS` that reads every sample, if one does."""
+    for fmt in _GUESS_FORMATS:
+        if pd.to_datetime(pd.Series(list(samples)), format=fmt, errors="coerce").notna().all():
+            return fmt
+    return None
+
+
+def _warn_unreadable_dates(p: Path, column: str, text: pd.Series, bad: np.ndarray,
+                           date_format: str | None) -> None:
+    """One warning naming the layouts tried, an example and, when one fits, a layout."""
+    if not bad.any():
+        return
+    samples = text[bad].astype(str).head(20).tolist()
+    tried = (f"--date-format {date_format}, " if date_format else "") + "ISO 8601 (YYYY-MM-DD)"
+    fmt = _suggest_date_format(samples)
+    hint = (f"; they read as --date-format '{fmt}'" if fmt else
+            "; give their layout with --date-format (e.g. '%d.%m.%Y')")
+    warnings.warn(f"{p}: {column}: {int(bad.sum())} date(s) in an unrecognised format, e.g. "
+                  f"{samples[0]!r} (tried {tried} and ACLED's '15 March 2019'){hint}",
+                  InputWarning, stacklevel=4)
 
 
 def _numeric(values: pd.Series | None, n: int) -> np.ndarray:
@@ -259,122 +467,168 @@ def _as_date(value, option: str) -> pd.Timestamp | None:
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
     ts = pd.to_datetime(pd.Series([str(value)]), format="ISO8601", errors="coerce").iloc[0]
-    if pd.isna(ts):
+    if pd.isna(ts) or not (YEARS[0] <= ts.year <= YEARS[1]):
         raise InputError(option, None, f"cannot read the date {value!r}",
-                         "write dates as YYYY-MM-DD")
+                         f"write dates as YYYY-MM-DD between {YEARS[0]} and {YEARS[1]}")
     return pd.Timestamp(ts).tz_localize(None) if ts.tzinfo else pd.Timestamp(ts)
 
 
-def _normalise(df: pd.DataFrame, schema: str, src: str) -> tuple[dict, dict]:
-    """Map a source table to the normalised fields.
+class _Columns:
+    """Column lookup on one table, remembering which source column fed which field."""
 
-    Returns the fields and, for error messages, the source column each came from.
+    def __init__(self, df: pd.DataFrame) -> None:
+        self.df, self.n, self.used = df, len(df), {}
+
+    def get(self, field_name: str | None, *names: str) -> pd.Series | None:
+        c = _find(self.df.columns, *names)
+        if field_name is not None and c is not None:
+            self.used.setdefault(field_name, c)
+        return None if c is None else self.df[c]
+
+    def text(self, field_name: str, *names: str) -> np.ndarray:
+        return _text(self.get(field_name, *names), self.n)
+
+    def number(self, field_name: str | None, *names: str) -> np.ndarray:
+        return _numeric(self.get(field_name, *names), self.n)
+
+
+def _coded_precision(codes: np.ndarray, table: Mapping[int, str]) -> np.ndarray:
+    prec = np.full(len(codes), "day", dtype=object)  # no code: the day is known
+    for k, v in table.items():
+        prec[codes == k] = v
+    return prec
+
+
+def _acled_fields(c: _Columns, date_format: str | None) -> dict:
+    """ACLED: event_date with time_precision, geo_precision, admin names."""
+    dates = _parse_dates(c.get("date", "event_date"), date_format)
+    return dict(
+        date=dates, date_precision=_coded_precision(c.number(None, "time_precision"),
+                                                    _ACLED_TIME_PREC),
+        type=c.text("type", "event_type"), sub_type=c.text("sub_type", "sub_event_type"),
+        actor=c.text("actor", "actor1"), actor2=c.text("actor2", "actor2"),
+        fatalities=c.number("fatalities", "fatalities"),
+        coarse=c.number(None, "geo_precision") >= 3,
+        source_id=c.text("source_id", "event_id_cnty", "event_id_no_cnty", "data_id"),
+        notes=c.text("notes", "notes"), admin1=c.text("admin1", "admin1"),
+        admin2=c.text("admin2", "admin2"), location=c.text("location", "location"),
+    )
+
+
+def _widen_to_span(dates: pd.Series, ends: pd.Series, prec: np.ndarray) -> np.ndarray:
+    """The finest precision whose calendar unit holds both the start and the end date.
+
+    A span across a year's end keeps ``"year"`` (of its start): the rare event it misplaces
+    lies within days of that year.
     """
-    cols = list(df.columns)
-    n = len(df)
-    used: dict[str, str | None] = {}
-    out: dict[str, Any] = {}
+    prec = prec.copy()
+    span = (ends > dates).to_numpy()
+    if not span.any():
+        return prec
+    rank = {p: i for i, p in enumerate(PRECISIONS)}
+    s, e = dates[span], ends[span]
+    need = np.where((s - pd.to_timedelta(s.dt.weekday, unit="D")).dt.normalize()
+                    == (e - pd.to_timedelta(e.dt.weekday, unit="D")).dt.normalize(), 1,
+                    np.where(s.dt.to_period("M") == e.dt.to_period("M"), 2, 3))
+    have = np.array([rank[p] for p in prec[span]])
+    prec[span] = np.array(PRECISIONS, dtype=object)[np.maximum(have, need)]
+    return prec
 
-    def col(*names: str) -> pd.Series | None:
-        c = _find(cols, *names)
-        return None if c is None else df[c]
 
-    if schema == "acled":
-        date_col = _find(cols, "event_date")
-        dates = _parse_dates(df[date_col])
-        prec = _numeric(col("time_precision"), n)
-        date_prec = np.full(n, "day", dtype=object)  # no time_precision: the day is known
-        for k, v in _ACLED_TIME_PREC.items():
-            date_prec[prec == k] = v
-        out.update(
-            type=_text(col("event_type"), n), sub_type=_text(col("sub_event_type"), n),
-            actor=_text(col("actor1"), n), actor2=_text(col("actor2"), n),
-            fatalities=_numeric(col("fatalities"), n),
-            coarse=_numeric(col("geo_precision"), n) >= 3,
-            source_id=_text(col("event_id_cnty", "event_id_no_cnty", "data_id"), n),
-            notes=_text(col("notes"), n),
-        )
-        used["date"] = date_col
-    elif schema == "ucdp":
-        date_col = _find(cols, "date_start", "date")
-        if date_col is not None:
-            dates = _parse_dates(df[date_col])
-            code = _numeric(col("date_prec"), n)
-            date_prec = np.full(n, "day", dtype=object)
-            for k, v in _UCDP_DATE_PREC.items():
-                date_prec[code == k] = v
-            end = col("date_end")
-            if end is not None and col("date_prec") is None:
-                # No precision code: a multi-day span is known to about a week at best.
-                span = (_parse_dates(end) - dates).dt.days.to_numpy(dtype=float)
-                date_prec[span > 0] = "week"
-                date_prec[span > 7] = "month"
-            used["date"] = date_col
-        else:
-            year_col = _find(cols, "year")
-            if year_col is None:
-                raise InputError(src, "date_start", "UCDP GED file without date_start, date or "
-                                 "year", "give the GED CSV as released (with date_start or year)")
-            year = _numeric(df[year_col], n)
-            ok = np.isfinite(year) & (year >= 1) & (year <= 9999) & (year == np.round(year))
-            # Yearly files: the event's day is unknown; mid-year (1 July) keeps the error of
-            # any date arithmetic below half a year. Flagged date_precision="year".
-            dates = pd.Series(pd.NaT, index=df.index, dtype="datetime64[ns]")
-            if ok.any():
-                dates[ok] = pd.to_datetime(
-                    pd.DataFrame({"year": year[ok].astype(int), "month": 7, "day": 1}))
-            date_prec = np.full(n, "year", dtype=object)
-            used["date"] = year_col
-        tov = _numeric(col("type_of_violence"), n)
-        types = np.full(n, None, dtype=object)
-        for k, v in UCDP_TYPES.items():
-            types[tov == k] = v
-        notes_src = col("source_headline")
-        if notes_src is None:
-            notes_src = col("dyad_name")
-        out.update(
-            type=types, sub_type=np.full(n, None, dtype=object),
-            actor=_text(col("side_a"), n), actor2=_text(col("side_b"), n),
-            fatalities=_numeric(col("best"), n),
-            coarse=_numeric(col("where_prec"), n) >= 3,
-            source_id=_text(col("id"), n), notes=_text(notes_src, n),
-        )
+def _ucdp_dates(c: _Columns, src: str, date_format: str | None) -> tuple[pd.Series, np.ndarray]:
+    """UCDP GED dates: date_start (and date_end, date_prec), or only the year."""
+    start = c.get("date", "date_start", "date")
+    if start is not None:
+        dates = _parse_dates(start, date_format)
+        prec = _coded_precision(c.number(None, "date_prec"), _UCDP_DATE_PREC)
+        end = c.get(None, "date_end")
+        if end is not None:
+            prec = _widen_to_span(dates, _parse_dates(end, date_format), prec)
+        return dates, prec
+    year_col = c.get("date", "year")
+    if year_col is None:
+        raise InputError(src, "date_start", "UCDP GED file without date_start, date or year",
+                         "give the GED CSV as released (with date_start or year)")
+    year = _numeric(year_col, c.n)
+    ok = np.isfinite(year) & (year >= YEARS[0]) & (year <= YEARS[1]) & (year == np.round(year))
+    # Yearly files: the event's day is unknown; mid-year (1 July) keeps the error of any date
+    # arithmetic below half a year. Flagged date_precision="year" for period_mask.
+    dates = pd.Series(pd.NaT, index=c.df.index, dtype="datetime64[ns]")
+    if ok.any():
+        dates[ok] = pd.to_datetime(pd.DataFrame({"year": year[ok].astype(int), "month": 7,
+                                                 "day": 1}))
+    return dates, np.full(c.n, "year", dtype=object)
+
+
+def _ucdp_fields(c: _Columns, src: str, date_format: str | None) -> dict:
+    """UCDP GED: dates, type_of_violence, best estimate of deaths, where_prec, adm names."""
+    dates, prec = _ucdp_dates(c, src, date_format)
+    tov = c.number(None, "type_of_violence")
+    types = np.full(c.n, None, dtype=object)
+    for k, v in UCDP_TYPES.items():
+        types[tov == k] = v
+    notes_src = "source_headline" if _find(c.df.columns, "source_headline") else "dyad_name"
+    return dict(
+        date=dates, date_precision=prec, type=types, sub_type=np.full(c.n, None, dtype=object),
+        actor=c.text("actor", "side_a"), actor2=c.text("actor2", "side_b"),
+        fatalities=c.number("fatalities", "best"), coarse=c.number(None, "where_prec") >= 3,
+        source_id=c.text("source_id", "id"), notes=c.text("notes", notes_src),
+        admin1=c.text("admin1", "adm_1"), admin2=c.text("admin2", "adm_2"),
+        location=c.text("location", "where_coordinates"),
+    )
+
+
+def _csv_fields(c: _Columns, date_format: str | None) -> dict:
+    """Any other table: fields found by their usual names."""
+    col = c.get("date", "date", "event_date", "date_start", "datetime", "time")
+    if col is not None:
+        dates = _parse_dates(col, date_format)
+        prec = np.full(c.n, "day", dtype=object)
     else:
-        date_col = _find(cols, "date", "event_date", "date_start", "datetime", "time")
-        if date_col is not None:
-            dates = _parse_dates(df[date_col])
-            date_prec = np.full(n, "day", dtype=object)
-        else:
-            dates = pd.Series(pd.NaT, index=df.index, dtype="datetime64[ns]")
-            date_prec = np.full(n, None, dtype=object)
-        used["date"] = date_col
-        coarse = np.zeros(n, bool)
-        gp = col("geo_precision")
-        if gp is not None:
-            coarse |= _numeric(gp, n) >= 3
-        wp = col("where_prec")
-        if wp is not None:
-            coarse |= _numeric(wp, n) >= 3
-        cc = col("coarse")
-        if cc is not None:
-            coarse |= cc.astype("string").str.strip().str.lower().isin(
-                ["1", "true", "yes", "y", "t"]).fillna(False).to_numpy(dtype=bool)
-        out.update(
-            type=_text(col("type", "event_type", "category", "kind"), n),
-            sub_type=_text(col("sub_type", "sub_event_type", "subtype"), n),
-            actor=_text(col("actor", "actor1", "side_a", "perpetrator"), n),
-            actor2=_text(col("actor2", "side_b", "target"), n),
-            fatalities=_numeric(col("fatalities", "deaths", "killed", "best"), n),
-            coarse=coarse,
-            source_id=_text(col("id", "event_id", "event_id_cnty", "source_id", "fid"), n),
-            notes=_text(col("notes", "description", "note", "comment", "comments"), n),
-        )
-    out["date"] = dates.reset_index(drop=True)
-    out["date_precision"] = np.asarray(date_prec, dtype=object)
+        dates = pd.Series(pd.NaT, index=c.df.index, dtype="datetime64[ns]")
+        prec = np.full(c.n, None, dtype=object)
+    coarse = (c.number(None, "geo_precision") >= 3) | (c.number(None, "where_prec") >= 3)
+    flag = c.get(None, "coarse")
+    if flag is not None:
+        coarse |= flag.astype("string").str.strip().str.lower().isin(
+            ["1", "true", "yes", "y", "t"]).fillna(False).to_numpy(dtype=bool)
+    return dict(
+        date=dates, date_precision=prec,
+        type=c.text("type", "type", "event_type", "category", "kind"),
+        sub_type=c.text("sub_type", "sub_type", "sub_event_type", "subtype"),
+        actor=c.text("actor", "actor", "actor1", "side_a", "perpetrator"),
+        actor2=c.text("actor2", "actor2", "side_b", "target"),
+        fatalities=c.number("fatalities", "fatalities", "deaths", "killed", "best"),
+        coarse=coarse,
+        source_id=c.text("source_id", "id", "event_id", "event_id_cnty", "source_id", "fid"),
+        notes=c.text("notes", "notes", "description", "note", "comment", "comments"),
+        admin1=c.text("admin1", "admin1", "adm_1", "governorate", "province"),
+        admin2=c.text("admin2", "admin2", "adm_2", "district"),
+        location=c.text("location", "location", "place", "town", "where_coordinates"),
+    )
+
+
+def _normalise(df: pd.DataFrame, schema: str, src: str, date_format: str | None = None
+               ) -> tuple[dict, dict]:
+    """Map a source table to the normalised fields (:data:`INCIDENT_COLUMNS`).
+
+    Returns the fields and, for messages, the source column each came from (``used``; a
+    ``source_id`` made of row numbers has no column).
+    """
+    c = _Columns(df)
+    if schema == "acled":
+        out = _acled_fields(c, date_format)
+    elif schema == "ucdp":
+        out = _ucdp_fields(c, src, date_format)
+    else:
+        out = _csv_fields(c, date_format)
+    out["date"] = out["date"].reset_index(drop=True)
+    out["date_precision"] = np.asarray(out["date_precision"], dtype=object)
     out["coarse"] = np.asarray(out["coarse"], dtype=bool)
     if pd.isna(out["source_id"]).all():
-        out["source_id"] = np.arange(1, n + 1).astype(str).astype(object)  # row numbers
-    return out, used
+        out["source_id"] = np.arange(1, c.n + 1).astype(str).astype(object)  # row numbers
+        c.used.pop("source_id", None)
+    return out, c.used
 
 
 def _read_vector(p: Path, layer: str | None) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
@@ -414,6 +668,234 @@ def _read_vector(p: Path, layer: str | None) -> tuple[pd.DataFrame, np.ndarray, 
     return attrs, lonlat[:, 0], lonlat[:, 1]
 
 
+@dataclass(frozen=True)
+class _Rows:
+    """A source read: its attribute table, lon/lat of each row, and where they came from."""
+
+    df: pd.DataFrame
+    x: np.ndarray
+    y: np.ndarray
+    schema: str
+    source_format: str
+    coords: str  # the coordinate columns, for messages ("latitude/longitude", "geometry")
+
+
+def _check_request(p: Path, format: str | None, since, until  # noqa: A002
+                   ) -> tuple[str, pd.Timestamp | None, pd.Timestamp | None]:
+    """The format and the date window, checked before anything is read."""
+    fmt = str(format or "auto").lower()
+    if fmt not in FORMATS:
+        raise InputError("--incidents-format", None, f"unknown format {format!r}",
+                         f"use one of {', '.join(FORMATS)}")
+    if not p.exists():
+        raise InputError(p, None, "incident file not found", "check the path")
+    if p.is_dir() and p.suffix.lower() != ".gdb":
+        raise InputError(p, None, "the incident path is a folder", "give a file")
+    since_ts, until_ts = _as_date(since, "--since"), _as_date(until, "--until")
+    if since_ts is not None and until_ts is not None and since_ts > until_ts:
+        raise InputError("--since", None, f"{since} is after --until {until}",
+                         "give a start date on or before the end date")
+    return fmt, since_ts, until_ts
+
+
+def _coordinate_columns(p: Path, df: pd.DataFrame, lat: str | None, lon: str | None
+                        ) -> tuple[str, str]:
+    """The latitude and longitude columns of a table (given, or found by name)."""
+    lat_col = _find(df.columns, lat) if lat else _find(df.columns, *_LAT_NAMES)
+    lon_col = _find(df.columns, lon) if lon else _find(df.columns, *_LON_NAMES)
+    if lat_col is not None and lon_col is not None:
+        return lat_col, lon_col
+    which = "/".join(k for k, c in (("lat", lat_col), ("lon", lon_col)) if c is None)
+    given = lat if lat_col is None and lat else lon if lon_col is None and lon else None
+    listed = ", ".join(map(str, df.columns[:12])) + (", …" if len(df.columns) > 12 else "")
+    problem = (f"column {given!r} not found" if given else
+               f"no {which} column found (columns: {listed})")
+    raise InputError(p, given or "latitude/longitude", problem,
+                     "name the coordinate columns latitude and longitude (or lat/lon), "
+                     "or give their names with --incidents-lat/--incidents-lon")
+
+
+def _read_rows(p: Path, fmt: str, layer: str | None, lat: str | None, lon: str | None
+               ) -> _Rows:
+    """Step 1–2: read the file and detect its schema (ACLED, UCDP GED, generic)."""
+    if fmt == "vector" or (fmt == "auto" and p.suffix.lower() in _VECTOR_SUFFIXES):
+        df, x, y = _read_vector(p, layer)
+        rows = _Rows(df, x, y, _detect_schema(df.columns), "vector", "geometry")
+    else:
+        df = _read_csv(p)
+        schema = _detect_schema(df.columns) if fmt == "auto" else fmt
+        if schema == "acled" and _find(df.columns, "event_date") is None:
+            raise InputError(p, "event_date", "column not found in an ACLED export",
+                             "give the ACLED export as downloaded, or use --incidents-format csv")
+        if schema == "ucdp" and _find(df.columns, "date_start", "date", "year") is None:
+            raise InputError(p, "date_start", "column not found in a UCDP GED file",
+                             "give the GED CSV as released, or use --incidents-format csv")
+        lat_col, lon_col = _coordinate_columns(p, df, lat, lon)
+
+        def number(c: str) -> np.ndarray:
+            return pd.to_numeric(df[c].astype("string").str.strip(), errors="coerce"
+                                 ).to_numpy(dtype=float)
+
+        rows = _Rows(df, number(lon_col), number(lat_col), schema, schema,
+                     f"{lat_col}/{lon_col}")
+    if len(rows.df) == 0:
+        raise InputError(p, None, "the incident file has no rows", "give at least one incident")
+    return rows
+
+
+def _check_values(p: Path, rows: _Rows, fields: dict, used: dict) -> None:
+    """Refuse what no row-by-row repair can fix: negative deaths, swapped coordinates."""
+    fat = fields["fatalities"]
+    if (fat < 0).any():
+        k = int(np.flatnonzero(fat < 0)[0])
+        raise InputError(p, used.get("fatalities", "fatalities"),
+                         f"{int((fat < 0).sum())} negative fatality count(s) "
+                         f"(first: {fat[k]:g} in row {k + 1})",
+                         "give counts ≥ 0 (leave the field empty when unknown)")
+    x, y = rows.x, rows.y
+    finite = np.isfinite(x) & np.isfinite(y)
+    bad_lat = finite & (np.abs(y) > 90)
+    swapped_ok = bad_lat & (np.abs(x) <= 90) & (np.abs(y) <= 180)
+    if finite.any() and swapped_ok.sum() > finite.sum() / 2:
+        raise InputError(p, rows.coords, f"latitude and longitude look swapped: "
+                         f"{int(bad_lat.sum())} of {int(finite.sum())} latitudes beyond ±90",
+                         "name the columns with --incidents-lat/--incidents-lon (or swap them)")
+
+
+def _row_drops(p: Path, rows: _Rows, fields: dict, used: dict, date_format: str | None
+               ) -> tuple[np.ndarray, dict]:
+    """Step 5: rows that cannot be used, by reason; the usable ones."""
+    x, y, dates = rows.x, rows.y, fields["date"]
+    no_xy = ~(np.isfinite(x) & np.isfinite(y))
+    outside = ~no_xy & ((np.abs(y) > 90) | (np.abs(x) > 180))
+    located = ~no_xy & ~outside
+    date_col = used.get("date")
+    bad_range = np.zeros(len(x), bool)
+    bad_date = np.zeros(len(x), bool)
+    if date_col is not None:
+        text = rows.df[date_col].reset_index(drop=True)
+        bad_range = located & _out_of_range(text, dates)
+        bad_date = located & ~bad_range & dates.isna().to_numpy() & text.notna().to_numpy()
+        bad_date |= located & dates.isna().to_numpy() & text.isna().to_numpy()
+        _warn_unreadable_dates(p, date_col, text.astype("string"),
+                               bad_date & text.notna().to_numpy(), date_format)
+        fields["date"] = dates.where(~pd.Series(bad_range), pd.NaT)
+    dropped = {"no_coordinates": int(no_xy.sum()), "outside_world": int(outside.sum()),
+               "unreadable_date": int(bad_date.sum()), "date_out_of_range": int(bad_range.sum())}
+    usable = located & ~bad_date & ~bad_range
+    if not usable.any():
+        reason = max(dropped, key=lambda k: dropped[k])
+        dated = reason in ("unreadable_date", "date_out_of_range")
+        fix = (f"write dates as YYYY-MM-DD between {YEARS[0]} and {YEARS[1]} (or give "
+               "--date-format)" if dated else "give decimal degrees (WGS84 latitude/longitude)")
+        raise InputError(p, date_col if dated else rows.coords,
+                         f"no usable incident in {len(x)} row(s) ({_describe_drops(dropped)})",
+                         fix)
+    return usable, dropped
+
+
+def _deduplicate(p: Path, fields: dict, used: dict, usable: np.ndarray) -> np.ndarray:
+    """Step 5: keep the first of the usable rows sharing an event id (warned)."""
+    if "source_id" not in used:  # ids are row numbers
+        return np.zeros(len(usable), bool)
+    ids = pd.Series(fields["source_id"], dtype=object)
+    dup = usable & ids.notna().to_numpy() & ids.where(usable).duplicated().to_numpy()
+    if dup.any():
+        warnings.warn(f"{p}: {used['source_id']}: {int(dup.sum())} duplicate event id(s) "
+                      f"(e.g. {ids[dup].iloc[0]!r}): kept the first of each",
+                      InputWarning, stacklevel=3)
+    return dup
+
+
+def _type_mask(p: Path, fields: dict, usable: np.ndarray, types) -> np.ndarray:
+    """Rows whose type or sub-type is one of ``types``; a type matching nothing is named
+    with the values present."""
+    wanted = [t.lower() for t in _as_list(types)]
+    t1 = pd.Series(fields["type"], dtype="string").str.lower()
+    t2 = pd.Series(fields["sub_type"], dtype="string").str.lower()
+    codes = {str(k): v for k, v in UCDP_TYPES.items()}
+    keep = np.zeros(len(usable), bool)
+    missing = []
+    for t in wanted:
+        names = {t, codes.get(t, t)}
+        hit = (t1.isin(names) | t2.isin(names)).fillna(False).to_numpy(dtype=bool) & usable
+        if not hit.any():
+            missing.append(t)
+        keep |= hit
+    if missing:
+        present = sorted(set(pd.Series(fields["type"][usable]).dropna()) |
+                         set(pd.Series(fields["sub_type"][usable]).dropna()))
+        listed = ", ".join(present[:20]) + (", …" if len(present) > 20 else "") or "none"
+        msg = f"no incident has type {', '.join(map(repr, missing))}; types present: {listed}"
+        if not keep.any():
+            raise InputError(p, "--type", msg, "give one of the types present")
+        warnings.warn(f"{p}: --type: {msg}", InputWarning, stacklevel=3)
+    return keep
+
+
+def _actor_mask(fields: dict, actors) -> np.ndarray:
+    """Rows where one of ``actors`` occurs as a whole word or phrase in either actor."""
+    wanted = [a.lower() for a in _as_list(actors)]
+    a1 = pd.Series(fields["actor"], dtype="string").str.lower()
+    a2 = pd.Series(fields["actor2"], dtype="string").str.lower()
+    # Whole words only: "IS" must not match "Kurdistan".
+    pattern = "|".join(rf"(?<!\w){re.escape(a)}(?!\w)" for a in wanted)
+    hit = a1.str.contains(pattern, regex=True) | a2.str.contains(pattern, regex=True)
+    return hit.fillna(False).to_numpy(dtype=bool)
+
+
+def _filter(p: Path, fields: dict, used: dict, usable: np.ndarray, since_ts, until_ts,
+            types, actors) -> tuple[np.ndarray, int]:
+    """Step 5: the date window (by :func:`period_mask`), types and actors; returns the rows
+    kept and how many straddle the window."""
+    keep = usable.copy()
+    straddle = 0
+    if since_ts is not None or until_ts is not None:
+        if used.get("date") is None:
+            raise InputError(p, "date", "cannot filter by date: the file has no date column",
+                             "drop --since/--until, or add a date column (YYYY-MM-DD)")
+        end = None if until_ts is None else until_ts.normalize() + pd.Timedelta(days=1)
+        inside, straddling = period_mask(fields["date"], fields["date_precision"], since_ts, end)
+        straddle = int((keep & straddling).sum())
+        lo = since_ts.date() if since_ts is not None else "…"
+        hi = until_ts.date() if until_ts is not None else "…"
+        _warn_straddling(straddle, f"the window {lo} – {hi}")
+        keep &= inside
+    if _as_list(types):
+        keep &= _type_mask(p, fields, keep, types)
+    if _as_list(actors):
+        keep &= _actor_mask(fields, actors)
+    return keep, straddle
+
+
+def _incident_table(p: Path, rows: _Rows, fields: dict, keep: np.ndarray) -> gpd.GeoDataFrame:
+    """Step 6: the normalised GeoDataFrame of the rows kept."""
+    idx = np.flatnonzero(keep)
+    data = {k: (v.iloc[idx].reset_index(drop=True) if isinstance(v, pd.Series) else v[idx])
+            for k, v in fields.items()}
+    table = pd.DataFrame({c: data[c] for c in INCIDENT_COLUMNS})
+    table["date"] = table["date"].astype("datetime64[ns]")
+    table["fatalities"] = table["fatalities"].astype(float)
+    table["coarse"] = table["coarse"].astype(bool)
+    gdf = gpd.GeoDataFrame(table, geometry=shapely.points(rows.x[idx], rows.y[idx]), crs=4326)
+    gdf.attrs["source"] = str(p)
+    return gdf
+
+
+def _report_drops(p: Path, n: int, dropped: dict, keep: np.ndarray, has_date: bool) -> None:
+    """One warning for the rows that could not be used; the filtered ones are logged."""
+    unusable = {k: v for k, v in dropped.items() if k not in ("filtered", "imprecise_date")}
+    if any(unusable.values()):
+        warnings.warn(f"{p}: {sum(unusable.values())} of {n} incident rows left out "
+                      f"({_describe_drops(unusable)})", InputWarning, stacklevel=3)
+    if dropped["filtered"]:
+        log.info("%s: %d incident(s) outside the filters", p, dropped["filtered"])
+    if not keep.any():
+        warnings.warn(f"{p}: no incident matches the filters", InputWarning, stacklevel=3)
+    if not has_date:
+        log.info("%s: no date column; incidents have no dates", p)
+
+
 def read_incidents(
     path: str | os.PathLike,
     *,
@@ -425,6 +907,7 @@ def read_incidents(
     types: str | Iterable[str] | None = None,
     actors: str | Iterable[str] | None = None,
     layer: str | None = None,
+    date_format: str | None = None,
 ) -> Incidents:
     """Read incidents from an ACLED export, a UCDP GED CSV, a CSV with coordinates, or a point
     layer.
@@ -441,18 +924,24 @@ def read_incidents(
         ``latitude``, ``y`` / ``lon``, ``lng``, ``long``, ``longitude``, ``x``).
     since, until
         Keep incidents on or after / on or before these dates (``YYYY-MM-DD``, inclusive).
-        Events known only to the year (UCDP GED yearly files) are kept when their year overlaps
-        the window.
+        Events known only to a week, month or year are kept only when that whole week, month
+        or year lies in the window; those that straddle it are counted apart
+        (``dropped["imprecise_date"]``, one :class:`~gapmap.errors.DatePrecisionWarning`).
     types
         Keep incidents whose type (ACLED ``event_type`` or ``sub_event_type``; UCDP
         ``type_of_violence`` as ``state-based``/``non-state``/``one-sided`` or ``1``/``2``/``3``)
-        equals one of these, case-insensitively.
+        equals one of these, case-insensitively. A type that matches nothing is named with the
+        types present (an error when no type matches, a warning otherwise).
     actors
         Keep incidents where one of these names occurs as a whole word or phrase
         (case-insensitive) in either actor (ACLED ``actor1``/``actor2``, UCDP
         ``side_a``/``side_b``).
     layer
         Layer name in a multi-layer vector source.
+    date_format
+        strftime layout of the dates (e.g. ``"%d/%m/%Y"``), tried before ISO 8601 and
+        ACLED's ``15 March 2019``. Dates no layout reads are counted and warned, with a
+        layout that reads them when one of the usual ones does.
 
     Returns
     -------
@@ -460,15 +949,19 @@ def read_incidents(
 
     Notes
     -----
-    UCDP GED yearly files carry only ``year``: their date is set to 1 July of that year and
-    ``date_precision`` to ``"year"``. Coarse locations (ACLED ``geo_precision`` 3, UCDP GED
-    ``where_prec`` ≥ 3) are kept and flagged in ``coarse``; the metrics leave them out by
-    default. Unusable rows are counted in ``dropped`` and logged as a warning.
+    The steps: read the rows (:func:`_read_rows`), detect the schema, normalise the fields
+    and parse the dates (:func:`_normalise`), refuse impossible values (negative fatalities,
+    swapped coordinates), count the unusable rows by reason, drop duplicate event ids, and
+    filter. UCDP GED yearly files carry only ``year``: their date is set to 1 July of that
+    year and ``date_precision`` to ``"year"``. Coarse locations (ACLED ``geo_precision`` 3,
+    UCDP GED ``where_prec`` ≥ 3) are kept and flagged in ``coarse``; the metrics leave them
+    out by default. Dates outside 1900–2100 are refused per row.
 
     Raises
     ------
     InputError
-        Missing file, unknown format, no coordinate columns, or no usable row.
+        Missing file, unknown format, no coordinate columns, negative fatalities, swapped
+        coordinates, a ``types`` filter matching nothing, or no usable row.
 
     Examples
     --------
@@ -477,140 +970,30 @@ def read_incidents(
     >>> inc.gdf[["date", "type", "fatalities", "coarse"]].head()  # doctest: +SKIP
     """
     p = Path(path)
-    if format is None:
-        format = "auto"
-    fmt = str(format).lower()
-    if fmt not in FORMATS:
-        raise InputError("--incidents-format", None, f"unknown format {format!r}",
-                         f"use one of {', '.join(FORMATS)}")
-    if not p.exists():
-        raise InputError(p, None, "incident file not found", "check the path")
-    if p.is_dir() and p.suffix.lower() != ".gdb":
-        raise InputError(p, None, "the incident path is a folder", "give a file")
-    since_ts = _as_date(since, "--since")
-    until_ts = _as_date(until, "--until")
-    if since_ts is not None and until_ts is not None and since_ts > until_ts:
-        raise InputError("--since", None, f"{since} is after --until {until}",
-                         "give a start date on or before the end date")
-
-    is_vector = fmt == "vector" or (fmt == "auto" and p.suffix.lower() in _VECTOR_SUFFIXES)
-    if is_vector:
-        df, x, y = _read_vector(p, layer)
-        schema = _detect_schema(df.columns)
-        source_format = "vector"
-        lat_col = lon_col = "geometry"
-    else:
-        df = _read_csv(p)
-        schema = _detect_schema(df.columns) if fmt == "auto" else fmt
-        if schema == "acled" and _find(df.columns, "event_date") is None:
-            raise InputError(p, "event_date", "column not found in an ACLED export",
-                             "give the ACLED export as downloaded, or use --incidents-format csv")
-        if schema == "ucdp" and _find(df.columns, "date_start", "date", "year") is None:
-            raise InputError(p, "date_start", "column not found in a UCDP GED file",
-                             "give the GED CSV as released, or use --incidents-format csv")
-        source_format = schema
-        lat_col = _find(df.columns, lat) if lat else _find(df.columns, *_LAT_NAMES)
-        lon_col = _find(df.columns, lon) if lon else _find(df.columns, *_LON_NAMES)
-        if lat_col is None or lon_col is None:
-            which = ("lat" if lat_col is None else "") + ("/" if lat_col is None and
-                                                          lon_col is None else "") + (
-                "lon" if lon_col is None else "")
-            given = lat if lat_col is None and lat else lon if lon_col is None and lon else None
-            problem = (f"column {given!r} not found" if given else
-                       f"no {which} column found (columns: {', '.join(map(str, df.columns[:12]))}"
-                       f"{', …' if len(df.columns) > 12 else ''})")
-            raise InputError(p, given or "latitude/longitude", problem,
-                             "name the coordinate columns latitude and longitude (or lat/lon), "
-                             "or give their names as lat=/lon=")
-        y = pd.to_numeric(df[lat_col].astype("string").str.strip(), errors="coerce"
-                          ).to_numpy(dtype=float)
-        x = pd.to_numeric(df[lon_col].astype("string").str.strip(), errors="coerce"
-                          ).to_numpy(dtype=float)
-    n = len(df)
-    if n == 0:
-        raise InputError(p, None, "the incident file has no rows", "give at least one incident")
-    fields, used = _normalise(df.reset_index(drop=True), schema, str(p))
-    dates: pd.Series = fields["date"]
-
-    no_xy = ~(np.isfinite(x) & np.isfinite(y))
-    outside = ~no_xy & ((np.abs(y) > 90) | (np.abs(x) > 180))
-    has_date_col = used.get("date") is not None
-    bad_date = (~no_xy & ~outside & dates.isna().to_numpy()) if has_date_col else np.zeros(n, bool)
-    usable = ~(no_xy | outside | bad_date)
-    dropped = {"no_coordinates": int(no_xy.sum()), "outside_world": int(outside.sum()),
-               "unreadable_date": int(bad_date.sum()), "filtered": 0}
-    if not usable.any():
-        reason = max(("no_coordinates", "outside_world", "unreadable_date"),
-                     key=lambda k: dropped[k])
-        column = used.get("date") if reason == "unreadable_date" else f"{lat_col}/{lon_col}"
-        fix = ("write dates as YYYY-MM-DD (or ACLED's '15 March 2019')"
-               if reason == "unreadable_date" else
-               "give decimal degrees (WGS84 latitude/longitude)")
-        raise InputError(p, column, f"no usable incident in {n} row(s) "
-                         f"({_describe_drops(dropped)})", fix)
-
-    # Filters (by date window, type, actor) on the usable rows.
-    keep = usable.copy()
-    if since_ts is not None or until_ts is not None:
-        if not has_date_col:
-            raise InputError(p, "date", "cannot filter by date: the file has no date column",
-                             "drop --since/--until, or add a date column (YYYY-MM-DD)")
-        lo = dates.copy()
-        hi = dates.copy()
-        yearly = fields["date_precision"] == "year"
-        if yearly.any():
-            # Known only to the year: the event lies somewhere in [1 Jan, 31 Dec].
-            yr = dates[yearly].dt.year
-            lo[yearly] = pd.to_datetime(pd.DataFrame({"year": yr, "month": 1, "day": 1}))
-            hi[yearly] = pd.to_datetime(pd.DataFrame({"year": yr, "month": 12, "day": 31}))
-        if since_ts is not None:
-            keep &= (hi >= since_ts).to_numpy()
-        if until_ts is not None:
-            keep &= (lo.dt.normalize() <= until_ts).to_numpy()
-    type_list = [t.lower() for t in _as_list(types)]
-    if type_list:
-        t1 = pd.Series(fields["type"], dtype="string").str.lower()
-        t2 = pd.Series(fields["sub_type"], dtype="string").str.lower()
-        codes = {str(k): v for k, v in UCDP_TYPES.items()}
-        wanted = set(type_list) | {codes[t] for t in type_list if t in codes}
-        keep &= (t1.isin(wanted) | t2.isin(wanted)).fillna(False).to_numpy(dtype=bool)
-    actor_list = [a.lower() for a in _as_list(actors)]
-    if actor_list:
-        a1 = pd.Series(fields["actor"], dtype="string").str.lower()
-        a2 = pd.Series(fields["actor2"], dtype="string").str.lower()
-        # Whole words only: "IS" must not match "Kurdistan".
-        pattern = "|".join(rf"(?<!\w){re.escape(a)}(?!\w)" for a in actor_list)
-        hit = a1.str.contains(pattern, regex=True) | a2.str.contains(pattern, regex=True)
-        keep &= hit.fillna(False).to_numpy(dtype=bool)
-    dropped["filtered"] = int((usable & ~keep).sum())
-
-    if dropped["no_coordinates"] or dropped["outside_world"] or dropped["unreadable_date"]:
-        log.warning("%s: %d of %d incident rows left out (%s)", p,
-                    n - int(usable.sum()), n, _describe_drops({**dropped, "filtered": 0}))
-    if dropped["filtered"]:
-        log.info("%s: %d incident(s) outside the filters", p, dropped["filtered"])
-    if not keep.any():
-        log.warning("%s: no incident matches the filters (since=%s, until=%s, types=%s, "
-                    "actors=%s)", p, since, until, type_list or None, actor_list or None)
-    if not has_date_col:
-        log.info("%s: no date column; incidents have no dates", p)
-
-    idx = np.flatnonzero(keep)
-    data = {k: (v.iloc[idx].reset_index(drop=True) if isinstance(v, pd.Series) else v[idx])
-            for k, v in fields.items()}
-    table = pd.DataFrame({c: data[c] for c in INCIDENT_COLUMNS})
-    table["date"] = table["date"].astype("datetime64[ns]")
-    table["fatalities"] = table["fatalities"].astype(float)
-    table["coarse"] = table["coarse"].astype(bool)
-    gdf = gpd.GeoDataFrame(table, geometry=shapely.points(x[idx], y[idx]), crs=4326)
-    gdf.attrs["source"] = str(p)
-    return Incidents(gdf=gdf, source_format=source_format, dropped=dropped, source=str(p),
-                     rows_read=n)
+    fmt, since_ts, until_ts = _check_request(p, format, since, until)
+    rows = _read_rows(p, fmt, layer, lat, lon)
+    fields, used = _normalise(rows.df.reset_index(drop=True), rows.schema, str(p), date_format)
+    _check_values(p, rows, fields, used)
+    usable, dropped = _row_drops(p, rows, fields, used, date_format)
+    dup = _deduplicate(p, fields, used, usable)
+    dropped["duplicate_id"] = int(dup.sum())
+    usable &= ~dup
+    keep, straddle = _filter(p, fields, used, usable, since_ts, until_ts, types, actors)
+    dropped["imprecise_date"] = straddle
+    dropped["filtered"] = int((usable & ~keep).sum()) - straddle
+    _report_drops(p, len(rows.df), dropped, keep, used.get("date") is not None)
+    gdf = _incident_table(p, rows, fields, keep)
+    dropped = {k: dropped[k] for k in DROP_REASONS}
+    return Incidents(gdf=gdf, source_format=rows.source_format, dropped=dropped, source=str(p),
+                     rows_read=len(rows.df))
 
 
 def _describe_drops(dropped: Mapping[str, int]) -> str:
     words = {"no_coordinates": "without coordinates", "outside_world": "outside ±90/±180",
-             "unreadable_date": "with unreadable dates", "filtered": "filtered out"}
+             "unreadable_date": "with unreadable dates",
+             "date_out_of_range": f"dated outside {YEARS[0]}–{YEARS[1]}",
+             "duplicate_id": "duplicate event ids",
+             "imprecise_date": "dated too coarsely for the window", "filtered": "filtered out"}
     parts = [f"{v} {words[k]}" for k, v in dropped.items() if v]
     return ", ".join(parts) if parts else "none"
 

@@ -744,6 +744,29 @@ def candidate_grid(corridors: gpd.GeoDataFrame | gpd.GeoSeries, spacing_km: floa
     return gpd.GeoDataFrame({"name": names, "corridor_id": cid}, geometry=pts, crs=gdf.crs)
 
 
+def _check_candidate_memory(lines: gpd.GeoDataFrame, spacing_km: float, range_km: float
+                            ) -> None:
+    """Refuse, before the grid is made, a candidate spacing whose sites and cover pairs would
+    not fit in memory.
+
+    Per site about 300 bytes (point, name, table row); each site's disc cuts the seam within
+    ``range_km`` of it at every other site's disc edge, so a site covers about
+    ``4·range / spacing`` pieces (at most one per site), 32 bytes per cover pair (indices and
+    clip parameters).
+    """
+    from .terrain import check_allocation  # rasterio only when placing
+
+    if not (spacing_km > 0):
+        return  # candidate_grid refuses it with its own message
+    total_m = float(shapely.length(lines.geometry.values).sum()) if len(lines) else 0.0
+    n_sites = math.ceil(total_m / (spacing_km * 1000.0)) + len(lines)
+    pairs = n_sites * min(float(n_sites), 4.0 * range_km / spacing_km + 1.0)
+    check_allocation(300.0 * n_sites + 32.0 * pairs, "--candidate-spacing-km", None,
+                     f"{n_sites:,} candidate sites every {spacing_km * 1000:g} m along "
+                     f"{total_m / 1000:,.0f} km of seam",
+                     "give a spacing of a few hundred metres or more, e.g. 2 (km)")
+
+
 def _load_candidates(candidates, analysis, range_km: float, height_m: float
                      ) -> gpd.GeoDataFrame:
     if isinstance(candidates, (str, os.PathLike)):
@@ -856,6 +879,7 @@ def place_posts(
     lines_gdf = gpd.GeoDataFrame(lines_gdf, geometry=lines_gdf.geometry.name, crs=crs)
 
     if candidates is None:
+        _check_candidate_memory(lines_gdf, candidate_spacing_km, range_km)
         cand = candidate_grid(lines_gdf, candidate_spacing_km)
         cand["range_km"] = float(range_km)
         cand["height_m"] = float(height_m)
@@ -992,9 +1016,13 @@ def _visibility_fn(dem, cand: gpd.GeoDataFrame, crs: CRS, target_height_m: float
     point is in range of exactly one post of its batch: every candidate's viewshed is still
     computed only once, in a few dozen calls.
     """
-    from .viewshed import read_grid, visible_from_posts  # terrain stage; only when used
+    from .terrain import as_dem
+    from .viewshed import visible_from_posts  # terrain stage; only when used
 
-    grid = read_grid(dem)  # read (and if need be reproject) the DEM once for all batches
+    # read once for all batches (a Dem is used as it is); lon/lat moves to metres once here,
+    # not in every batch
+    grid = as_dem(dem)
+    grid = as_dem(grid, crs=grid.metric_crs())
     dem_crs = grid.crs if grid.crs is not None else crs
     posts = cand[["range_km", "height_m", "geometry"]].reset_index(drop=True)
     if not CRS.from_user_input(posts.crs).equals(dem_crs):

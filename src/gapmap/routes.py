@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -43,7 +42,6 @@ from typing import Any, Literal
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import pyproj
 import rasterio.features
 import shapely
 from affine import Affine
@@ -52,6 +50,7 @@ from scipy import ndimage
 
 from .crs import geodesic_length_km
 from .errors import InputError
+from .terrain import Dem, as_dem, check_allocation
 
 __all__ = [
     "TOBLER_FLAT_KMH",
@@ -61,6 +60,8 @@ __all__ = [
     "CostDistance",
     "cost_distance",
     "walking_routes",
+    "Crossings",
+    "corridor_crossings",
     "corridor_terrain",
     "crossing_routes",
     "TERRAIN_COLUMNS",
@@ -527,21 +528,26 @@ def _run(eng: _Engine, src: np.ndarray, *, src_cost: np.ndarray | None = None,
     return dist, pred
 
 
-def _check_metric(dem, what: str = "dem") -> None:
-    crs = getattr(dem, "crs", None)
-    if crs is None:
-        raise InputError(getattr(dem, "source", None) or what, "crs", "the DEM has no CRS",
+def _metric(dem: Dem) -> Dem:
+    """``dem`` itself, refused unless it has a metric CRS (walking times are in metres)."""
+    if dem.crs is None:
+        raise InputError(dem.source or "dem", "crs", "the DEM has no CRS",
                          "set it with gdal_edit.py -a_srs EPSG:XXXX")
-    c = pyproj.CRS.from_user_input(crs.to_wkt() if hasattr(crs, "to_wkt") else crs)
-    if c.is_geographic:
-        raise InputError(getattr(dem, "source", None) or what, "crs",
+    if dem.crs.is_geographic:
+        raise InputError(dem.source or "dem", "crs",
                          "walking times need a DEM in metres, this one is in degrees",
-                         "read it with gapmap.terrain.read_dem(path), which reprojects it")
-    t = dem.transform
-    if t.b != 0 or t.d != 0:
-        raise InputError(getattr(dem, "source", None) or what, "transform",
-                         "rotated DEM grids are not supported",
-                         "warp it north-up first: gdalwarp in.tif out.tif")
+                         "read it with gapmap.terrain.as_dem(path), which reprojects it")
+    return dem
+
+
+def _check_search_memory(shape: tuple[int, int], source: str | None) -> None:
+    """Refuse a search whose grids would not fit: per padded cell the elevation (4 bytes), the
+    walkable flag and the done/stop flags (3), the time (8), the predecessor (4) and the
+    penalty (4)."""
+    cells = float(shape[0] + 6) * float(shape[1] + 6)
+    check_allocation(23.0 * cells, source, None,
+                     f"a walking-time search over {shape[0]:,}×{shape[1]:,} cells",
+                     "give a smaller area (--margin-km) or a coarser DEM")
 
 
 def _as_xy(points, crs, what: str) -> np.ndarray:
@@ -698,7 +704,7 @@ def cost_distance(dem, sources, *, visible: np.ndarray | None = None,
     >>> round(float(cd.hours[50, 100]) * TOBLER_FLAT_KMH, 3)  # 500 m east: 0.5 km at 5.04 km/h
     0.5
     """
-    _check_metric(dem)
+    dem = _metric(as_dem(dem))
     z = np.asarray(dem.array, np.float32)
     shape = z.shape
     if walkable is not None and np.asarray(walkable).shape != shape:
@@ -741,19 +747,6 @@ def _index_of(eng: _Engine, dem, points, what: str, strict: bool = True) -> np.n
 
 # --------------------------------------------------------------------------------------------
 # public: routes between points
-
-
-def _read_dem_for(dem, bounds, bounds_crs, dst_crs=None):
-    """A :class:`gapmap.terrain.Dem` for a path (window ``bounds`` only) or a Dem as given."""
-    from .terrain import read_dem
-
-    if isinstance(dem, (str, os.PathLike)):
-        return read_dem(dem, bounds=bounds, bounds_crs=bounds_crs, dst_crs=dst_crs)
-    if not (hasattr(dem, "array") and hasattr(dem, "transform") and hasattr(dem, "crs")):
-        raise InputError("dem", None, f"cannot use a {type(dem).__name__} as a DEM",
-                         "pass a GeoTIFF path or a gapmap.terrain.Dem")
-    _check_metric(dem)
-    return dem
 
 
 def _points_layer(points, what: str) -> gpd.GeoDataFrame:
@@ -862,7 +855,7 @@ def walking_routes(
                          f"targets ({len(t_gdf)})", "give equal counts or use --pairs all")
     o_ids, t_ids = _ids(o_gdf, id_field, "origins"), _ids(t_gdf, id_field, "targets")
 
-    if isinstance(dem, (str, os.PathLike)):
+    if not isinstance(dem, Dem):  # to be read: only the box around the points
         pts = pd.concat([o_gdf.geometry.to_crs(4326), t_gdf.geometry.to_crs(4326)])
         from .crs import metric_crs
 
@@ -872,10 +865,10 @@ def walking_routes(
         grow = (max(10e3, 0.5 * float(np.hypot(*(hi - lo)))) if margin_km is None
                 else float(margin_km) * 1000.0)
         bounds = (lo[0] - grow, lo[1] - grow, hi[0] + grow, hi[1] + grow)
-        d = _read_dem_for(dem, bounds, mcrs)
-        _check_metric(d)
+        d = _metric(as_dem(dem, bounds=bounds, bounds_crs=mcrs))
     else:
-        d = _read_dem_for(dem, None, None)
+        d = _metric(as_dem(dem))  # a Dem as it is
+    _check_search_memory(d.shape, d.source)
 
     if posts is not None:
         if visible is not None:
@@ -948,14 +941,20 @@ def walking_routes(
     if unreachable:
         warnings.warn(f"{len(unreachable)} route(s) cannot be walked on the DEM (nodata or "
                       f"walls in the way): {', '.join(unreachable[:5])}", stacklevel=2)
-    crs = pyproj.CRS.from_user_input(d.crs.to_wkt() if hasattr(d.crs, "to_wkt") else d.crs)
+    crs = d.crs
     geoms_arr = np.array(geoms, dtype=object)
     out = gpd.GeoDataFrame(rows, geometry=geoms_arr, crs=crs)
-    out["km"] = geodesic_length_km(geoms_arr, crs)
+    # An origin on the target's cell is reached at once: a zero-hour, zero-km route whose line
+    # is that cell's centre twice (GEOS cannot densify or simplify a line of no length).
+    still = shapely.length(geoms_arr) == 0
+    km = np.zeros(len(geoms_arr))
+    km[~still] = geodesic_length_km(geoms_arr[~still], crs)
+    out["km"] = km
     out["exposed_km"] = (_exposed_km(geoms_arr, visible, d, crs) if visible is not None
                          else np.nan)
     out.loc[out["hours"].isna(), "km"] = np.nan
-    geoms_simple = shapely.simplify(geoms_arr, 0.0)  # drop collinear vertices, same line
+    geoms_simple = geoms_arr.copy()
+    geoms_simple[~still] = shapely.simplify(geoms_arr[~still], 0.0)  # drop collinear vertices
     out = out.set_geometry(gpd.GeoSeries(geoms_simple, crs=crs))
     return out[["origin", "target", "hours", "walk_hours", "km", "climb_m", "exposed_km",
                 "geometry"]]
@@ -1000,12 +999,22 @@ def _exposed_km(geoms: np.ndarray, visible: np.ndarray, dem, crs) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class _Crossing:
-    """Result of the two searches behind :func:`corridor_terrain` / :func:`crossing_routes`."""
+class Crossings:
+    """Terrain and least-time crossing of each unguarded corridor, from one search.
 
-    table: pd.DataFrame
-    routes: list  # one LineString (DEM CRS) per corridor, empty when there is no crossing
-    crs: Any
+    Attributes
+    ----------
+    fields
+        Indexed by ``corridor_id``: ``slope_mean_deg``, ``tri_mean_m``, ``crossing_hours``
+        (see :func:`corridor_crossings`), aligned to the corridors' order.
+    routes
+        One row per corridor, in the DEM's CRS: ``corridor_id``, the three fields, ``km``
+        (geodesic length of the route, NaN without one) and the route (A's edge → corridor →
+        B's edge) as a LineString, empty where no crossing exists.
+    """
+
+    fields: pd.DataFrame
+    routes: gpd.GeoDataFrame
 
 
 def _side_masks(zones: gpd.GeoDataFrame, dem, bounds) -> tuple[np.ndarray, np.ndarray]:
@@ -1046,8 +1055,9 @@ def _line_cells(dem, geom) -> tuple[np.ndarray, np.ndarray]:
     return cells[:, 0], cells[:, 1]
 
 
-def _crossing(analysis, dem, *, visible_penalty: float | None, window_km: float | None,
-              want_routes: bool) -> _Crossing:
+def _crossing(analysis, dem, *, visible_penalty: float | None, window_km: float | None
+              ) -> tuple[pd.DataFrame, list, Any]:
+    """(fields table, one route per corridor, CRS of the routes) from one search."""
     from .terrain import mean_along, slope, tri
 
     corr = analysis.corridors
@@ -1056,7 +1066,7 @@ def _crossing(analysis, dem, *, visible_penalty: float | None, window_km: float 
     if len(corr) == 0:
         empty = pd.DataFrame({c: pd.Series(dtype=float) for c in TERRAIN_COLUMNS},
                              index=pd.Index([], name="corridor_id", dtype=object))
-        return _Crossing(empty, [], analysis.crs)
+        return empty, [], analysis.crs
     geoms = corr.geometry.values
     if window_km is not None:
         grow_m = np.full(len(corr), float(window_km) * 1000.0)
@@ -1075,9 +1085,12 @@ def _crossing(analysis, dem, *, visible_penalty: float | None, window_km: float 
     windows = shapely.buffer(geoms, grow_m, quad_segs=4)
     wb = shapely.total_bounds(windows)
 
-    d = _read_dem_for(dem, tuple(wb), analysis.crs, dst_crs=analysis.crs)
-    _check_metric(d)
-    dem_crs = pyproj.CRS.from_user_input(d.crs.to_wkt() if hasattr(d.crs, "to_wkt") else d.crs)
+    # A Dem is used in its own CRS (the vectors go to it); a file is read in the analysis CRS,
+    # only the window of the corridors.
+    d = _metric(as_dem(dem, bounds=tuple(wb), bounds_crs=analysis.crs,
+                       crs=None if isinstance(dem, Dem) else analysis.crs))
+    _check_search_memory(d.shape, d.source)
+    dem_crs = d.crs
     zones, posts = analysis.zones, analysis.posts
     if not dem_crs.equals(analysis.crs):  # a Dem object in its own CRS: bring vectors to it
         geoms = gpd.GeoSeries(geoms, crs=analysis.crs).to_crs(dem_crs).values
@@ -1106,8 +1119,6 @@ def _crossing(analysis, dem, *, visible_penalty: float | None, window_km: float 
     # Terrain along each corridor: slope and TRI on a small crop around it.
     slope_mean = np.full(len(corr), np.nan)
     tri_mean = np.full(len(corr), np.nan)
-    from .terrain import Dem
-
     inv = ~d.transform
     for i, g in enumerate(geoms):  # per corridor (tens): each on its own small crop
         x0, y0, x1, y1 = shapely.bounds(g)
@@ -1118,8 +1129,8 @@ def _crossing(analysis, dem, *, visible_penalty: float | None, window_km: float 
         c1 = min(int(math.ceil(max(cs))) + 3, d.shape[1])
         if r1 - r0 < 3 or c1 - c0 < 3:
             continue
-        crop = Dem(np.asarray(d.array)[r0:r1, c0:c1], d.transform @ Affine.translation(c0, r0),
-                   d.crs, source=getattr(d, "source", None))
+        crop = Dem(d.array[r0:r1, c0:c1], d.transform @ Affine.translation(c0, r0), d.crs,
+                   source=d.source)
         slope_mean[i] = mean_along(slope(crop), crop, [g])[0]
         tri_mean[i] = mean_along(tri(crop), crop, [g])[0]
 
@@ -1145,8 +1156,8 @@ def _crossing(analysis, dem, *, visible_penalty: float | None, window_km: float 
         src_b = src_b[eng_b.walk.ravel()[src_b] == 1]
         if len(src_a) and len(src_b):
             log.info("crossing times: %d corridor cells, %d × %d grid", len(stop), *d.shape)
-            t_a, pred_a = _run(eng_a, src_a, stop=stop_a, want_pred=want_routes)
-            t_b, pred_b = _run(eng_b, src_b, stop=stop_b, reverse=True, want_pred=want_routes)
+            t_a, pred_a = _run(eng_a, src_a, stop=stop_a)
+            t_b, pred_b = _run(eng_b, src_b, stop=stop_b, reverse=True)
             for i, (rr, cc) in enumerate(cells):
                 if len(rr) == 0:
                     continue
@@ -1156,15 +1167,14 @@ def _crossing(analysis, dem, *, visible_penalty: float | None, window_km: float 
                 if not np.isfinite(total[best]):
                     continue
                 crossing[i] = total[best]
-                if want_routes:
-                    first = _trace(pred_a, idx[best])[::-1]
-                    second = _trace(pred_b, idx[best])[1:]
-                    path = np.concatenate([first, second])
-                    pr, pc = eng_a.unflat(path)
-                    xy = _centres(d.transform, pr, pc)
-                    if len(xy) == 1:
-                        xy = np.vstack([xy, xy])
-                    routes[i] = shapely.simplify(shapely.LineString(xy), 0.0)
+                first = _trace(pred_a, idx[best])[::-1]
+                second = _trace(pred_b, idx[best])[1:]
+                path = np.concatenate([first, second])
+                pr, pc = eng_a.unflat(path)
+                xy = _centres(d.transform, pr, pc)
+                if len(xy) == 1:
+                    xy = np.vstack([xy, xy])
+                routes[i] = shapely.simplify(shapely.LineString(xy), 0.0)
     missing = [ids[i] for i in range(len(corr)) if not np.isfinite(crossing[i])]
     if missing:
         warnings.warn(f"no walking route across the gap through corridor(s) "
@@ -1173,20 +1183,25 @@ def _crossing(analysis, dem, *, visible_penalty: float | None, window_km: float 
     table = pd.DataFrame({"slope_mean_deg": slope_mean, "tri_mean_m": tri_mean,
                           "crossing_hours": crossing},
                          index=pd.Index(ids, name="corridor_id"))
-    return _Crossing(table, routes, dem_crs)
+    return table, routes, dem_crs
 
 
-def corridor_terrain(analysis, dem, *, visible_penalty: float | None = None,
-                     window_km: float | None = None) -> pd.DataFrame:
-    """Slope, ruggedness and crossing time of each unguarded corridor.
+def corridor_crossings(analysis, dem, *, visible_penalty: float | None = None,
+                       window_km: float | None = None) -> Crossings:
+    """Slope, ruggedness, crossing time and least-time route of each unguarded corridor.
+
+    One forward search from side A's zone edges and one backward search from side B's serve
+    every corridor; their paths are kept, so the fields and the routes come from the same
+    search (:func:`corridor_terrain` and :func:`crossing_routes` return one part each).
 
     Parameters
     ----------
     analysis
         A :class:`gapmap.Analysis` (its ``corridors``, ``zones`` with ``side``, ``crs``).
     dem
-        DEM GeoTIFF path (read in ``analysis.crs``, only the window needed) or a
-        :class:`gapmap.terrain.Dem` in a metric CRS.
+        Anything :func:`gapmap.terrain.as_dem` takes: a :class:`gapmap.terrain.Dem` in a metric
+        CRS is used as it is (no copy, no file read; the vectors go to its CRS); a file is
+        read in ``analysis.crs``, only the window needed.
     visible_penalty
         If given, time in cells seen from the analysis' posts is multiplied by it (then
         ``crossing_hours`` is a risk-weighted time, not a plain walking time).
@@ -1196,8 +1211,8 @@ def corridor_terrain(analysis, dem, *, visible_penalty: float | None = None,
 
     Returns
     -------
-    pandas.DataFrame
-        Indexed by ``corridor_id``:
+    Crossings
+        ``fields``, indexed by ``corridor_id``:
 
         - ``slope_mean_deg``: mean slope (Horn, degrees) of the cells along the corridor's
           seam line, sampled every half cell (:func:`gapmap.terrain.mean_along`);
@@ -1210,6 +1225,36 @@ def corridor_terrain(analysis, dem, *, visible_penalty: float | None = None,
           of a crossing is measured from within one cell of the zone's edge. Routes stay out
           of the other side's zones and inside the window; NaN when none exists.
 
+        ``routes``: the same fields with ``corridor_id`` as a column, ``km`` (geodesic length
+        of the route) and the route s is reached by (A's edge → corridor → B's edge), in the
+        DEM's CRS.
+
+    Examples
+    --------
+    >>> res = gapmap.analyze(zones, side_a, side_b)  # doctest: +SKIP
+    >>> cr = corridor_crossings(res, "geodata/dem_synthetic.tif")  # doctest: +SKIP
+    >>> cr.fields.columns.tolist(), len(cr.routes) == len(res.corridors)  # doctest: +SKIP
+    (['slope_mean_deg', 'tri_mean_m', 'crossing_hours'], True)
+    """
+    table, routes, crs = _crossing(analysis, dem, visible_penalty=visible_penalty,
+                                   window_km=window_km)
+    geoms = np.array(routes, dtype=object)
+    out = gpd.GeoDataFrame(table.reset_index(), geometry=geoms, crs=crs)
+    out["km"] = np.where(shapely.is_empty(geoms), np.nan, geodesic_length_km(geoms, crs))
+    return Crossings(table, out)
+
+
+def corridor_terrain(analysis, dem, *, visible_penalty: float | None = None,
+                     window_km: float | None = None) -> pd.DataFrame:
+    """Slope, ruggedness and crossing time of each unguarded corridor: the ``fields`` of
+    :func:`corridor_crossings` (parameters and definitions there; call it to get the routes
+    of the same search as well).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by ``corridor_id``: ``slope_mean_deg``, ``tri_mean_m``, ``crossing_hours``.
+
     Examples
     --------
     >>> res = gapmap.analyze(zones, side_a, side_b)  # doctest: +SKIP
@@ -1218,14 +1263,14 @@ def corridor_terrain(analysis, dem, *, visible_penalty: float | None = None,
     corridor_id
     C1                     2.1        6.3            9.8
     """
-    return _crossing(analysis, dem, visible_penalty=visible_penalty, window_km=window_km,
-                     want_routes=False).table
+    return corridor_crossings(analysis, dem, visible_penalty=visible_penalty,
+                              window_km=window_km).fields
 
 
 def crossing_routes(analysis, dem, *, visible_penalty: float | None = None,
                     window_km: float | None = None) -> gpd.GeoDataFrame:
-    """The least-time route across the gap through each corridor (see
-    :func:`corridor_terrain` for the definition), as lines in the DEM's CRS.
+    """The least-time route across the gap through each corridor, as lines in the DEM's CRS:
+    the ``routes`` of :func:`corridor_crossings` (parameters and definitions there).
 
     Returns
     -------
@@ -1237,9 +1282,5 @@ def crossing_routes(analysis, dem, *, visible_penalty: float | None = None,
     --------
     >>> crossing_routes(res, "geodata/dem_synthetic.tif").plot()  # doctest: +SKIP
     """
-    cr = _crossing(analysis, dem, visible_penalty=visible_penalty, window_km=window_km,
-                   want_routes=True)
-    geoms = np.array(cr.routes, dtype=object)
-    out = gpd.GeoDataFrame(cr.table.reset_index(), geometry=geoms, crs=cr.crs)
-    out["km"] = np.where(shapely.is_empty(geoms), np.nan, geodesic_length_km(geoms, cr.crs))
-    return out
+    return corridor_crossings(analysis, dem, visible_penalty=visible_penalty,
+                              window_km=window_km).routes

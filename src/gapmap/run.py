@@ -516,18 +516,22 @@ class Run:
             self.base, self.incidents, margin_km=self.margin_km))
 
     @cached_property
+    def hotspot_products(self):
+        """Density, Gi* hexagons and counts over time of the incidents (computed once, with
+        the settings of `gapmap hotspots`), or ``None`` without incidents."""
+        inc = self.analysis.incidents
+        if inc is None or len(inc) == 0:
+            return None
+        from .hotspots import hotspot_products
+
+        return self.timed("hot spots", lambda: hotspot_products(
+            inc, study_area=self.base.study_area, hex_km=self.hex_km, crs=self.crs))
+
+    @property
     def hotspots(self) -> gpd.GeoDataFrame | None:
         """Gi* hot and cold spots of the incidents on ``hex_km`` hexagons (once)."""
-        if self.incidents is None or len(self.incidents) == 0:
-            return None
-        from .hotspots import gi_star_hexes
-
-        from .layers import HOTSPOT_ALPHA, HOTSPOT_PERMUTATIONS
-
-        # The settings of `gapmap hotspots`, so that map, files and command agree.
-        return self.timed("hot spots", lambda: gi_star_hexes(
-            self.incidents, self.base.study_area, hex_km=self.hex_km,
-            permutations=HOTSPOT_PERMUTATIONS, alpha=HOTSPOT_ALPHA, crs=self.crs))
+        products = self.hotspot_products
+        return None if products is None else products.hexes
 
     @cached_property
     def monthly(self) -> pd.DataFrame | None:

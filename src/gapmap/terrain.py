@@ -29,19 +29,22 @@ import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import numba
 import numpy as np
+import pyproj
 import rasterio
+import rasterio.errors
+import rasterio.io
 import rasterio.merge
 import rasterio.shutil
 import rasterio.warp
 import rasterio.windows
 import shapely
 from affine import Affine
-from pyproj import CRS as ProjCRS
-from rasterio.crs import CRS
+from pyproj import CRS
 from rasterio.enums import Resampling
 from rasterio.io import MemoryFile
 from rasterio.vrt import WarpedVRT
@@ -52,7 +55,10 @@ from .io import atomic_dir, atomic_path
 
 __all__ = [
     "Dem",
+    "as_dem",
     "read_dem",
+    "check_allocation",
+    "MIN_CELLS",
     "slope",
     "tri",
     "hillshade",
@@ -70,6 +76,9 @@ DERIVATIVE_NODATA = -9999.0
 
 _MARGIN_CELLS = 3  # extra cells read around a requested window: 3×3 kernels and bilinear edges
 
+#: Fewest cells across a usable DEM: a 3×3 window (slope, TRI, hillshade, one routing step).
+MIN_CELLS = 3
+
 
 @dataclass(frozen=True)
 class Dem:
@@ -82,8 +91,9 @@ class Dem:
     transform
         Affine transform from (col, row) to the CRS's (x, y) of the upper-left corner of cells.
     crs
-        Coordinate reference system of the grid (anything :class:`rasterio.crs.CRS` accepts:
-        EPSG code, WKT, pyproj CRS); ``None`` for a bare grid in metres.
+        Coordinate reference system of the grid: anything :meth:`pyproj.CRS.from_user_input`
+        accepts (EPSG code, WKT, a rasterio CRS), held as a :class:`pyproj.CRS`; ``None`` for
+        a bare grid in metres.
     source
         Where the data came from (used in messages).
 
@@ -104,16 +114,27 @@ class Dem:
 
     def __post_init__(self) -> None:
         arr = np.asarray(self.array)
-        if arr.ndim != 2:
-            raise InputError(self.source, "array", f"DEM must be 2-D, got {arr.ndim}-D",
-                             "pass a single band")
+        if arr.ndim == 3 and arr.shape[0] == 1:  # one band as read by rasterio
+            arr = arr[0]
+        if arr.ndim != 2 or arr.size == 0:
+            raise InputError(self.source, "array", f"DEM must be a 2-D array, got shape "
+                             f"{arr.shape}", "pass a single band")
+        if np.ma.isMaskedArray(arr):
+            arr = np.ma.filled(arr.astype(np.float32), np.nan)
         if arr.dtype != np.float32:
             arr = arr.astype(np.float32)
         arr = arr.view()  # a read-only view: frozen like the dataclass, caller's array untouched
         arr.setflags(write=False)
         object.__setattr__(self, "array", arr)
-        if self.crs is not None:  # None: a bare grid in metres (tests, arrays from elsewhere)
-            object.__setattr__(self, "crs", CRS.from_user_input(self.crs))
+        t = self.transform
+        if not isinstance(t, Affine):  # its six coefficients a, b, c, d, e, f
+            t = Affine(*tuple(t)[:6])
+            object.__setattr__(self, "transform", t)
+        if t.b != 0 or t.d != 0:
+            raise InputError(self.source, "transform", "rotated DEM grids are not supported",
+                             "warp it north-up first: gdalwarp in.tif out.tif")
+        # None: a bare grid in metres (tests, arrays from elsewhere)
+        object.__setattr__(self, "crs", _crs(self.crs, self.source))
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -138,6 +159,23 @@ class Dem:
     def bounds(self) -> rasterio.coords.BoundingBox:
         """(left, bottom, right, top) in the DEM's CRS."""
         return rasterio.coords.BoundingBox(*_bounds(self.transform, self.shape))
+
+    def metric_crs(self) -> CRS | None:
+        """The grid's own CRS if projected; for a lon/lat grid the metric CRS gapmap chooses
+        for its extent (:func:`gapmap.crs.metric_crs`), where line of sight and walking times
+        are measured.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from affine import Affine
+        >>> Dem(np.zeros((3, 3)), Affine(0.01, 0, 44, 0, -0.01, 35), 4326).metric_crs().to_epsg()
+        32638
+        """
+        if self.crs is None or not self.crs.is_geographic:
+            return self.crs
+        box = gpd.GeoSeries([shapely.box(*self.bounds)], crs=self.crs)
+        return metric_crs(box)
 
     def write(self, path: str | os.PathLike) -> Path:
         """Write the DEM as a tiled, DEFLATE-compressed float32 GeoTIFF (NaN nodata), atomically.
@@ -214,7 +252,7 @@ def _cell_size_m(dem: Dem, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """
     rows = np.asarray(rows, dtype=float)
     dx, dy = dem.res_xy
-    crs = ProjCRS.from_user_input(dem.crs.to_wkt()) if dem.crs is not None else None
+    crs = dem.crs
     if crs is None or not crs.is_geographic:
         unit = crs.axis_info[0].unit_conversion_factor if crs is not None and crs.axis_info else 1.0
         return np.full(rows.shape, dx * unit), np.full(rows.shape, dy * unit)
@@ -229,10 +267,73 @@ def _cell_size_m(dem: Dem, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 # --------------------------------------------------------------------------- reading
 
 
+def _crs(value, source: str | None = None) -> CRS | None:
+    """The one CRS type of gapmap's rasters, :class:`pyproj.CRS` (``None`` stays ``None``).
+
+    pyproj reads EPSG codes, WKT, PROJ strings and anything with a ``to_wkt`` method, such as
+    a rasterio CRS.
+    """
+    if value is None or isinstance(value, CRS):
+        return value
+    try:
+        return CRS.from_user_input(value)
+    except pyproj.exceptions.CRSError as exc:
+        raise InputError(source, "crs", f"unknown CRS {value!r}",
+                         "give an EPSG code such as EPSG:32638") from exc
+
+
+def _physical_memory_bytes() -> int:
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, ValueError, OSError):  # not POSIX: assume a 16 GiB machine
+        return 16 * 2**30
+
+
+def check_allocation(nbytes: float, source: str | None, field: str | None, what: str,
+                     fix: str) -> None:
+    """Refuse, before it starts, a step whose estimated memory exceeds the machine's.
+
+    Parameters
+    ----------
+    nbytes
+        The estimate, in bytes (NaN or infinite estimates are refused as well).
+    source, field, fix
+        As for :class:`gapmap.errors.InputError`.
+    what
+        The step, for the message ("the mosaic", "candidate sites" …).
+
+    Raises
+    ------
+    gapmap.errors.InputError
+        Naming the estimate and the machine's memory.
+
+    Examples
+    --------
+    >>> check_allocation(1e6, "--bbox", None, "the mosaic", "give a smaller --bbox")
+    >>> check_allocation(1e15, "--bbox", None, "the mosaic", "give a smaller --bbox")
+    Traceback (most recent call last):
+    ...
+    gapmap.errors.InputError: --bbox: the mosaic would need about 931,323 GiB of memory, ...
+    """
+    limit = _physical_memory_bytes()
+    if not (math.isfinite(nbytes) and nbytes <= limit):
+        size = f"{nbytes / 2**30:,.0f} GiB" if math.isfinite(nbytes) else "unbounded memory"
+        raise InputError(source, field, f"{what} would need about {size} of memory, more than "
+                         f"this machine's {limit / 2**30:,.0f} GiB", fix)
+
+
+def _check_cells(dem: Dem) -> None:
+    if min(dem.shape) < MIN_CELLS:
+        rows, cols = dem.shape
+        raise InputError(dem.source, None, f"a DEM of {rows}×{cols} cells is too small "
+                         f"(slope, line of sight and routes need at least {MIN_CELLS}×"
+                         f"{MIN_CELLS})", "give a DEM that covers the area with finer cells")
+
+
 def _window_for(src: rasterio.DatasetReader, bounds: Sequence[float], bounds_crs
                 ) -> rasterio.windows.Window:
     """The window of ``src`` covering ``bounds`` plus a margin of cells, clipped to the raster."""
-    b = rasterio.warp.transform_bounds(CRS.from_user_input(bounds_crs), src.crs, *bounds,
+    b = rasterio.warp.transform_bounds(_crs(bounds_crs, "bounds_crs"), src.crs, *bounds,
                                        densify_pts=21)
     win = rasterio.windows.from_bounds(*b, transform=src.transform)
     col0 = math.floor(win.col_off) - _MARGIN_CELLS
@@ -254,6 +355,71 @@ def _geographic_cell_m(transform: Affine, shape: tuple[int, int]) -> float:
     tmp = Dem(np.zeros((1, 1), np.float32), transform, CRS.from_epsg(4326))
     ew, ns = _cell_size_m(tmp, np.array([shape[0] / 2.0]))
     return float(math.sqrt(ew[0] * ns[0]))
+
+
+def _check_bounds(bounds, source: str) -> tuple[float, float, float, float]:
+    b = tuple(float(v) for v in bounds)
+    if len(b) != 4 or not all(map(math.isfinite, b)) or not (b[0] < b[2] and b[1] < b[3]):
+        raise InputError(source, "bounds", f"bad bounds {tuple(bounds)}",
+                         "give (west, south, east, north) with west < east, south < north")
+    return b  # type: ignore[return-value]
+
+
+def _read_dataset(src, label: str, bounds, bounds_crs, dst_crs) -> Dem:
+    """The window of an open dataset's band 1 covering ``bounds`` (whole raster without),
+    on its own grid, nodata as NaN."""
+    if src.crs is None:
+        raise InputError(label, "crs", "the DEM has no coordinate reference system",
+                         "set it with gdal_edit.py -a_srs EPSG:XXXX")
+    src_crs = _crs(src.crs, label)
+    if bounds is not None:
+        bcrs = bounds_crs if bounds_crs is not None else (dst_crs if dst_crs is not None
+                                                           else src_crs)
+        win = _window_for(src, _check_bounds(bounds, label), bcrs)
+    else:
+        win = rasterio.windows.Window(0, 0, src.width, src.height)
+    # float32 cells plus their mask and the NaN-filled copy
+    check_allocation(float(win.width) * float(win.height) * 9, label, None,
+                     f"reading {int(win.width):,}×{int(win.height):,} DEM cells",
+                     "give a smaller study area or a coarser DEM")
+    try:
+        data = src.read(1, window=win, masked=True, out_dtype=np.float32)
+    except rasterio.errors.RasterioError as exc:
+        raise InputError(label, None, "cannot read the DEM's cells (truncated or damaged "
+                         f"file?): {str(exc).splitlines()[0]}",
+                         "download or rebuild the DEM (gapmap dem)") from exc
+    transform = src.transform @ Affine.translation(win.col_off, win.row_off)
+    arr = np.ma.filled(data, np.nan).astype(np.float32)
+    arr[~np.isfinite(arr)] = np.nan
+    return Dem(arr, transform, src_crs, source=label)
+
+
+def _finish(dem: Dem, dst_crs, resolution_m: float | None) -> Dem:
+    """Bring a freshly read grid to ``dst_crs`` (default: its own if projected, the local
+    metric CRS if lon/lat) and ``resolution_m``; refuse grids too small or without data."""
+    src_geo = dem.crs is not None and dem.crs.is_geographic
+    if dst_crs is None and src_geo:
+        dst_crs = dem.metric_crs()
+    target = _crs(dst_crs, "crs") if dst_crs is not None else dem.crs
+    if (target is not None and dem.crs is not None and not target.equals(dem.crs)) or \
+            resolution_m is not None:
+        if dem.crs is None or target is None:
+            raise InputError(dem.source, "crs", "a DEM without a CRS cannot be reprojected",
+                             "give the DEM's CRS")
+        if resolution_m is None:
+            resolution_m = (_geographic_cell_m(dem.transform, dem.shape) if src_geo
+                            else float(np.mean(dem.res_xy)))
+        if not (math.isfinite(resolution_m) and resolution_m > 0):
+            raise InputError(dem.source, "resolution_m", f"resolution must be > 0, got "
+                             f"{resolution_m!r}", "give a cell size in m")
+        dem = _reproject(dem, target, float(resolution_m))
+    _check_cells(dem)
+    if np.isnan(dem.array).all():
+        raise InputError(dem.source, None, "the DEM holds only nodata in the area",
+                         "check the DEM's extent")
+    log.debug("DEM %s: %s cells of %.1f m in %s", dem.source, dem.shape, dem.res_m,
+              dem.crs.name if dem.crs is not None else "metres")
+    return dem
 
 
 def read_dem(path: str | os.PathLike, *, bounds: Sequence[float] | None = None,
@@ -288,6 +454,12 @@ def read_dem(path: str | os.PathLike, *, bounds: Sequence[float] | None = None,
         (anti-aliasing); up to it, plain bilinear interpolation keeps planes exact. Cells whose
         kernel reaches nodata or the source's edge are NaN rather than extrapolated.
 
+    Raises
+    ------
+    gapmap.errors.InputError
+        Missing, unreadable or truncated file; no CRS; bounds outside the DEM; a window
+        smaller than 3×3 cells or holding only nodata; a window too big for memory.
+
     Examples
     --------
     >>> dem = read_dem("geodata/dem.tif", bounds=(44.0, 35.0, 44.5, 35.5),
@@ -300,46 +472,114 @@ def read_dem(path: str | os.PathLike, *, bounds: Sequence[float] | None = None,
         raise InputError(p, None, "DEM file not found", "check the path given with --dem")
     try:
         src_cm = rasterio.open(p)
-    except rasterio.errors.RasterioIOError as exc:
+    except rasterio.errors.RasterioError as exc:
         raise InputError(p, None, f"cannot read the DEM: {str(exc).splitlines()[0]}",
                          "give a GeoTIFF (or another raster GDAL reads)") from exc
     with src_cm as src:
-        if src.crs is None:
-            raise InputError(p, "crs", "the DEM has no coordinate reference system",
-                             "set it with gdal_edit.py -a_srs EPSG:XXXX")
-        src_crs = src.crs
-        if bounds is not None:
-            bcrs = bounds_crs if bounds_crs is not None else (dst_crs if dst_crs is not None
-                                                               else src_crs)
-            if len(bounds) != 4 or not (bounds[0] < bounds[2] and bounds[1] < bounds[3]):
-                raise InputError(p, "bounds", f"bad bounds {tuple(bounds)}",
-                                 "give (west, south, east, north) with west < east, south < north")
-            win = _window_for(src, bounds, bcrs)
-        else:
-            win = rasterio.windows.Window(0, 0, src.width, src.height)
-        data = src.read(1, window=win, masked=True, out_dtype=np.float32)
-        transform = src.transform @ Affine.translation(win.col_off, win.row_off)
-    arr = np.ma.filled(data, np.nan).astype(np.float32)
-    arr[~np.isfinite(arr)] = np.nan
-    dem = Dem(arr, transform, src_crs, source=p)
+        dem = _read_dataset(src, p, bounds, bounds_crs, dst_crs)
+    return _finish(dem, dst_crs, resolution_m)
 
-    src_geo = ProjCRS.from_user_input(src_crs.to_wkt()).is_geographic
-    if dst_crs is None and src_geo:
-        left, bottom, right, top = _bounds(transform, arr.shape)
-        box = gpd.GeoSeries([shapely.box(left, bottom, right, top)], crs=src_crs.to_wkt())
-        dst_crs = metric_crs(box)
-    target = CRS.from_user_input(dst_crs) if dst_crs is not None else src_crs
-    if target != src_crs or resolution_m is not None:
-        if resolution_m is None:
-            resolution_m = (_geographic_cell_m(transform, arr.shape) if src_geo
-                            else float(np.mean(dem.res_xy)))
-        if resolution_m <= 0:
-            raise InputError(p, "resolution_m", "resolution must be > 0", "give a cell size in m")
-        dem = _reproject(dem, target, resolution_m)
-    if np.isnan(dem.array).all():
-        raise InputError(p, None, "the DEM holds only nodata in the area", "check the DEM's extent")
-    log.debug("DEM %s: %s cells of %.1f m in %s", p, dem.shape, dem.res_m, dem.crs)
-    return dem
+
+def _crop(dem: Dem, bounds, bounds_crs) -> Dem:
+    """The part of ``dem`` covering ``bounds`` plus the reading margin (a view, no copy)."""
+    b = _check_bounds(bounds, dem.source or "dem")
+    bcrs = _crs(bounds_crs, "bounds_crs") if bounds_crs is not None else dem.crs
+    if bcrs is not None and dem.crs is not None and not bcrs.equals(dem.crs):
+        b = rasterio.warp.transform_bounds(bcrs, dem.crs, *b, densify_pts=21)
+    win = rasterio.windows.from_bounds(*b, transform=dem.transform)
+    r0 = max(math.floor(win.row_off) - _MARGIN_CELLS, 0)
+    c0 = max(math.floor(win.col_off) - _MARGIN_CELLS, 0)
+    r1 = min(math.ceil(win.row_off + win.height) + _MARGIN_CELLS, dem.shape[0])
+    c1 = min(math.ceil(win.col_off + win.width) + _MARGIN_CELLS, dem.shape[1])
+    if r1 <= r0 or c1 <= c0:
+        raise InputError(dem.source, "bounds", "the DEM does not cover the study area",
+                         "give a DEM that covers the area, e.g. build one with gapmap dem")
+    return Dem(dem.array[r0:r1, c0:c1], dem.transform @ Affine.translation(c0, r0), dem.crs,
+               source=dem.source)
+
+
+def _wants_change(dem: Dem, crs, resolution_m: float | None) -> bool:
+    if crs is not None and dem.crs is not None and not _crs(crs, "crs").equals(dem.crs):
+        return True
+    if crs is not None and dem.crs is None:
+        return True
+    if resolution_m is None:
+        return False
+    dx, dy = dem.res_xy
+    return not (math.isclose(dx, resolution_m, rel_tol=1e-9)
+                and math.isclose(dy, resolution_m, rel_tol=1e-9))
+
+
+def as_dem(obj: Any, *, bounds: Sequence[float] | None = None, bounds_crs=None, crs=None,
+           resolution_m: float | None = None) -> Dem:
+    """Turn anything that holds elevations into a :class:`Dem`: the one way in for every engine.
+
+    Parameters
+    ----------
+    obj
+        A :class:`Dem`; a path or URL of a raster GDAL reads; an open rasterio dataset; or
+        ``(array, transform[, crs])``.
+    bounds, bounds_crs
+        ``(west, south, east, north)`` of the area needed (in ``bounds_crs``, default ``crs``
+        or the DEM's own): only that window plus three cells is read. A :class:`Dem` is
+        already read; it is cut to ``bounds`` (a view) only when it must be reprojected.
+    crs
+        CRS wanted. Default: a :class:`Dem` keeps its own; anything else is read like a file
+        (:func:`read_dem`): its own CRS if projected, the local metric CRS if lon/lat.
+    resolution_m
+        Cell size wanted (square cells, metres); default: the native spacing.
+
+    Returns
+    -------
+    Dem
+        A :class:`Dem` already in the wanted CRS and cell size is returned as it is (no copy,
+        no file read). Otherwise the grid is reprojected by the one rule of :func:`read_dem`
+        (bilinear; cells whose kernel reaches nodata or the edge become NaN).
+
+    Raises
+    ------
+    gapmap.errors.InputError
+        Anything that is not a DEM, an unreadable or truncated file, a grid smaller than 3×3
+        cells, a rotated grid, an unknown CRS.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from affine import Affine
+    >>> dem = as_dem((np.zeros((4, 5)), Affine(30, 0, 400000, 0, -30, 3900120), 32638))
+    >>> dem.shape, dem.crs.to_epsg(), dem.array.dtype
+    ((4, 5), 32638, dtype('float32'))
+    >>> as_dem(dem) is dem, as_dem(dem, crs="EPSG:32638") is dem
+    (True, True)
+    >>> as_dem(dem, crs="EPSG:32637").crs.to_epsg()
+    32637
+    """
+    if isinstance(obj, Dem):
+        if not _wants_change(obj, crs, resolution_m):
+            _check_cells(obj)
+            return obj
+        dem = _crop(obj, bounds, bounds_crs if bounds_crs is not None else crs) \
+            if bounds is not None else obj
+        return _finish(dem, crs, resolution_m)
+    if isinstance(obj, (str, os.PathLike)):
+        return read_dem(obj, bounds=bounds, bounds_crs=bounds_crs, dst_crs=crs,
+                        resolution_m=resolution_m)
+    if isinstance(obj, rasterio.io.DatasetReaderBase):
+        if obj.closed:
+            raise InputError(obj.name, None, "the raster dataset is closed",
+                             "pass it while it is open, or pass its path")
+        return _finish(_read_dataset(obj, obj.name, bounds, bounds_crs, crs), crs, resolution_m)
+    if isinstance(obj, tuple) and len(obj) in (2, 3):
+        dem = Dem(obj[0], obj[1], obj[2] if len(obj) == 3 else None, source="dem")
+    elif hasattr(obj, "array") and hasattr(obj, "transform"):  # a grid from another library
+        dem = Dem(obj.array, obj.transform, getattr(obj, "crs", None),
+                  source=str(getattr(obj, "source", None) or "dem"))
+    else:
+        raise InputError("dem", None, f"cannot use a {type(obj).__name__} as a DEM",
+                         "pass a GeoTIFF path, a gapmap.terrain.Dem or (array, transform, crs)")
+    if bounds is not None and _wants_change(dem, crs, resolution_m):
+        dem = _crop(dem, bounds, bounds_crs if bounds_crs is not None else crs)
+    return _finish(dem, crs, resolution_m)
 
 
 @contextlib.contextmanager
@@ -351,11 +591,22 @@ def _quiet_affine():
 
 
 def _reproject(dem: Dem, dst_crs: CRS, resolution_m: float) -> Dem:
+    """The one reprojection rule of gapmap's rasters: bilinear, masked.
+
+    Cells whose bilinear kernel reaches nodata or the source's edge become NaN instead of being
+    filled from renormalised weights, because those filled cells bend the slope, the line of
+    sight and the walking time next to every hole and edge; masked, a plane stays a plane up
+    to the last cell with full support.
+    """
     left, bottom, right, top = _bounds(dem.transform, dem.shape)
     with _quiet_affine():
         dst_transform, width, height = rasterio.warp.calculate_default_transform(
             dem.crs, dst_crs, dem.shape[1], dem.shape[0], left, bottom, right, top,
             resolution=resolution_m)
+    # the result, its support grid and the framed validity grid: 3 float32 grids
+    check_allocation(12.0 * width * height, dem.source, "resolution_m",
+                     f"reprojecting to {width:,}×{height:,} cells of {resolution_m:g} m",
+                     "give a coarser resolution or a smaller area")
     ew, ns = _cell_size_m(dem, np.array([dem.shape[0] / 2.0]))
     # Up to the source's coarser spacing, plain bilinear interpolation (planes stay exact).
     # GDAL would widen the kernel as soon as one axis is coarser (e.g. 25 × 31 m SRTM cells to
@@ -382,10 +633,6 @@ def _reproject(dem: Dem, dst_crs: CRS, resolution_m: float) -> Dem:
 
 
 # --------------------------------------------------------------------------- derivatives
-
-
-def _as_dem(dem: Dem | str | os.PathLike) -> Dem:
-    return dem if isinstance(dem, Dem) else read_dem(dem)
 
 
 # The three kernels make one pass over the grid (numba): the numpy version with nine shifted
@@ -467,7 +714,7 @@ def slope(dem: Dem | str | os.PathLike) -> np.ndarray:
     >>> float(slope(d)[2, 2])
     45.0
     """
-    dem = _as_dem(dem)
+    dem = as_dem(dem)
     _check_grid(dem)
     out = np.full(dem.shape, np.nan, np.float32)
     _slope_kernel(dem.array, *_row_sizes(dem), out)
@@ -486,7 +733,7 @@ def tri(dem: Dem | str | os.PathLike) -> np.ndarray:
     >>> float(tri(Dem(z, Affine(10, 0, 0, 0, -10, 30), CRS.from_epsg(32638)))[1, 1])
     2.828...
     """
-    dem = _as_dem(dem)
+    dem = as_dem(dem)
     _check_grid(dem)
     out = np.full(dem.shape, np.nan, np.float32)
     _tri_kernel(dem.array, out)
@@ -509,7 +756,7 @@ def hillshade(dem: Dem | str | os.PathLike, azimuth_deg: float = 315.0, altitude
     >>> hillshade(flat)[1, 1]  # 1 + 254·sin 45°
     np.uint8(181)
     """
-    dem = _as_dem(dem)
+    dem = as_dem(dem)
     _check_grid(dem)
     az, alt = math.radians(azimuth_deg), math.radians(altitude_deg)
     out = np.zeros(dem.shape, np.uint8)
@@ -593,8 +840,8 @@ def mean_along(values: np.ndarray, dem: Dem, geoms, *, spacing_m: float | None =
                          f"DEM grid {dem.shape}", "derive it from the same DEM")
     if isinstance(geoms, gpd.GeoSeries | gpd.GeoDataFrame):
         g = geoms.geometry if isinstance(geoms, gpd.GeoDataFrame) else geoms
-        if g.crs is not None and dem.crs is not None and CRS.from_user_input(g.crs) != dem.crs:
-            g = g.to_crs(dem.crs.to_wkt())
+        if g.crs is not None and dem.crs is not None and not dem.crs.equals(g.crs):
+            g = g.to_crs(dem.crs)
         arr = np.asarray(g.values, dtype=object)
     else:
         arr = np.asarray(list(geoms) if not isinstance(geoms, np.ndarray) else geoms, dtype=object)
@@ -667,6 +914,32 @@ def _degree_cells(bbox: tuple[float, float, float, float]) -> list[tuple[int, in
     return [(lat, lon) for lat in lats for lon in lons]
 
 
+_PLACEHOLDERS = ("lat", "lon", "NS", "EW", "ns", "ew", "slat", "slon")
+_WIDTH = re.compile(r"^0?\d{0,2}d?$")  # "", "d", "2d", "02d", "03d" ...
+
+
+def _check_template(template: str) -> None:
+    """Only the documented placeholders, each bare or with an integer width: no attribute or
+    index access (``{lat.__class__}``), no conversions, no nested fields."""
+    import string
+
+    fix = ("use only {lat} {lon} {NS} {EW} {ns} {ew} {slat} {slon}, optionally with a width "
+           "such as {lat:02d}")
+    try:
+        fields = list(string.Formatter().parse(template))
+    except ValueError as exc:
+        raise InputError("--tiles", None, f"bad template: {exc}", fix) from exc
+    for _, name, spec, conv in fields:
+        if name is None:
+            continue
+        letters = name in ("NS", "EW", "ns", "ew")
+        if name not in _PLACEHOLDERS or conv is not None or not _WIDTH.match(spec or "") or \
+                (letters and spec):
+            shown = "{" + name + (f"!{conv}" if conv else "") + (f":{spec}" if spec else "") + "}"
+            raise InputError("--tiles", None, f"unsupported placeholder {shown!r} in the "
+                             "template", fix)
+
+
 def tile_urls(template: str, bbox) -> dict[tuple[int, int], str]:
     """Fill a tile-name template for each 1°×1° tile the bbox touches.
 
@@ -691,6 +964,7 @@ def tile_urls(template: str, bbox) -> dict[tuple[int, int], str]:
     >>> tile_urls("{NS}{lat:02d}{EW}{lon:03d}.hgt", (44.2, 35.1, 44.8, 35.9))
     {(35, 44): 'N35E044.hgt'}
     """
+    _check_template(template)
     out = {}
     for lat, lon in _degree_cells(_parse_bbox(bbox)):
         keys = {"lat": abs(lat), "lon": abs(lon), "NS": "N" if lat >= 0 else "S",
@@ -762,9 +1036,20 @@ def _local_tiles(folder: Path, bbox) -> tuple[list[str], list[str]]:
         area = shapely.box(*bbox)
         gap = shapely.difference(area, shapely.union_all(tif_boxes)).area / area.area
         if gap > 1e-3:
-            warnings.warn(f"the GeoTIFF tiles leave {100 * gap:.1f}% of the bounding box "
-                          "uncovered: left as nodata", stacklevel=4)
+            missing.append(f"{100 * gap:.1f}% of the bounding box")
     return chosen, missing
+
+
+def _check_mosaic_memory(src, bbox, label: str) -> None:
+    """Refuse a mosaic of ``bbox`` at the tile's cell size that would not fit in memory (the
+    merged grid and its float32 copy for reprojection)."""
+    w, s_, e, n = rasterio.warp.transform_bounds("EPSG:4326", src.crs, *bbox, densify_pts=21)
+    dx, dy = src.res
+    cells = (e - w) / dx * ((n - s_) / dy)
+    per_cell = np.dtype(src.dtypes[0]).itemsize + 4
+    check_allocation(cells * per_cell, "--bbox", None,
+                     f"a mosaic of {cells:,.0f} cells at the tiles' {dx:g}×{dy:g} spacing",
+                     "give the study area's bounding box, a few degrees across")
 
 
 def _remote_tiles(template: str, bbox) -> tuple[list[str], list[str]]:
@@ -776,8 +1061,9 @@ def _remote_tiles(template: str, bbox) -> tuple[list[str], list[str]]:
         elif url.lower().endswith(".zip") and Path(url).exists():
             name = _gdal_name(Path(url))
         try:
-            with rasterio.open(name):
-                pass
+            with rasterio.open(name) as src:
+                if not chosen:  # the first tile tells the cell size: refuse before the rest
+                    _check_mosaic_memory(src, bbox, template)
             chosen.append(name)
         except rasterio.errors.RasterioIOError as exc:
             log.debug("tile %s: %s", url, exc)
@@ -837,7 +1123,12 @@ def _build_dem(box, tiles: str, target: Path, dst_crs) -> Path:
     if not names:
         raise InputError(where, None, f"no tile covers the bounding box {box}",
                          "check --bbox and the tile folder or template")
-    if missing:
+    with _open_tile(names[0], names[0]) as first:  # refuse a huge mosaic before any notice
+        _check_mosaic_memory(first, box, where)
+    if missing and missing[0].endswith("of the bounding box"):
+        warnings.warn(f"the GeoTIFF tiles leave {missing[0]} uncovered: left as nodata",
+                      stacklevel=3)
+    elif missing:
         warnings.warn(f"{len(missing)} DEM tile(s) missing, left as nodata: "
                       f"{', '.join(missing[:8])}{' ...' if len(missing) > 8 else ''}",
                       stacklevel=3)
@@ -850,9 +1141,9 @@ def _build_dem(box, tiles: str, target: Path, dst_crs) -> Path:
     if dst_crs is not None:
         fl = np.where(_valid(arr, nodata), arr, np.nan).astype(np.float32)
         dem = Dem(fl, transform, crs, source=where)
-        src_geo = ProjCRS.from_user_input(crs.to_wkt()).is_geographic
-        res = (_geographic_cell_m(transform, arr.shape) if src_geo else float(np.mean(dem.res_xy)))
-        dem = _reproject(dem, CRS.from_user_input(dst_crs), res)
+        res = (_geographic_cell_m(transform, arr.shape) if dem.crs.is_geographic
+               else float(np.mean(dem.res_xy)))
+        dem = _reproject(dem, _crs(dst_crs, "--crs"), res)
         arr, transform, crs, nodata = dem.array, dem.transform, dem.crs, float("nan")
     _write_cog(target, arr, transform, crs, nodata)
     log.info("DEM %s: %d×%d cells from %d tile(s)", target, arr.shape[1], arr.shape[0], len(names))
@@ -862,6 +1153,7 @@ def _build_dem(box, tiles: str, target: Path, dst_crs) -> Path:
 def _mosaic(srcs: list, box) -> tuple[np.ndarray, Affine, CRS, float | int]:
     """Merge the tiles on the first tile's grid, clipped to bbox (snapped outwards to cells)."""
     first = srcs[0]
+    _check_mosaic_memory(first, box, first.name)
     crs = first.crs
     # tiles in another CRS are warped onto the first one's on the fly
     vrts = [WarpedVRT(t, crs=crs, resampling=Resampling.bilinear) for t in srcs if t.crs != crs]

@@ -43,10 +43,11 @@ from affine import Affine
 from numba import njit, prange
 from scipy.spatial import cKDTree
 
-from .errors import InputError
+from .errors import InputError, ResultWarning
 from .io import atomic_path
+from .terrain import Dem, as_dem
 
-__all__ = ["Coverage", "coverage", "visible_from_posts", "CURVATURE_COEFF", "read_grid"]
+__all__ = ["Coverage", "coverage", "visible_from_posts", "CURVATURE_COEFF"]
 
 log = logging.getLogger(__name__)
 
@@ -60,113 +61,14 @@ _WGS84_A = 6378137.0
 # DEM grid
 
 
-@dataclass(frozen=True)
-class _Grid:
-    array: np.ndarray  # float32, NaN where nodata
-    transform: Affine
-    crs: pyproj.CRS | None
-    source: str
+def _metric_dem(dem: Any, *, bounds=None, bounds_crs=None) -> Dem:
+    """The DEM as a metric grid (:func:`gapmap.terrain.as_dem`; a Dem in a metric CRS as is).
 
-
-def read_grid(dem: Any, *, bounds=None, bounds_crs=None) -> _Grid:
-    """Turn a DEM given as a path, a ``Dem``-like object or ``(array, transform[, crs])`` into a
-    north-up metric grid (float32, NaN nodata).
-
-    A DEM in lon/lat is reprojected (bilinear) to a local metric CRS at about its own
-    resolution, because line of sight needs cell sizes in metres. ``bounds`` (west, south,
-    east, north in ``bounds_crs``) limits what is read from a file to the area needed.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from affine import Affine
-    >>> g = read_grid((np.zeros((3, 3)), Affine(30, 0, 0, 0, -30, 90), "EPSG:32638"))
-    >>> g.array.dtype, g.transform.a
-    (dtype('float32'), 30.0)
+    Line of sight needs cell sizes in metres, so a lon/lat Dem is moved to its local metric
+    CRS by the one reprojection rule of :mod:`gapmap.terrain`.
     """
-    if isinstance(dem, _Grid):
-        return dem  # already read and checked
-    if isinstance(dem, (str, os.PathLike)):
-        grid = _read_path(dem, bounds, bounds_crs)
-    elif isinstance(dem, tuple):
-        if len(dem) not in (2, 3):
-            raise InputError("dem", None, "a DEM tuple must be (array, transform[, crs])",
-                             "pass (array, affine_transform, crs) or a GeoTIFF path")
-        arr, transform = dem[0], dem[1]
-        crs = dem[2] if len(dem) == 3 else None
-        grid = _grid_from_parts(arr, transform, crs, "dem")
-    elif hasattr(dem, "array") and hasattr(dem, "transform"):
-        grid = _grid_from_parts(dem.array, dem.transform, getattr(dem, "crs", None),
-                                str(getattr(dem, "source", None) or getattr(dem, "path", None)
-                                    or "dem"))
-    else:
-        raise InputError("dem", None, f"cannot use a {type(dem).__name__} as a DEM",
-                         "pass a GeoTIFF path, a Dem or (array, transform, crs)")
-    t = grid.transform
-    if t.b != 0 or t.d != 0:
-        raise InputError(grid.source, "transform", "rotated DEM grids are not supported",
-                         "warp it north-up first: gdalwarp in.tif out.tif")
-    if grid.crs is not None and grid.crs.is_geographic:
-        grid = _to_metric(grid)
-    return grid
-
-
-def _read_path(path: str | os.PathLike, bounds=None, bounds_crs=None) -> _Grid:
-    from .terrain import read_dem  # reads any GDAL raster, nodata → NaN, lon/lat → metric
-
-    d = read_dem(path, bounds=bounds, bounds_crs=bounds_crs)
-    return _grid_from_parts(d.array, d.transform, d.crs, str(path))
-
-
-def _grid_from_parts(arr, transform, crs, source: str) -> _Grid:
-    if np.ma.isMaskedArray(arr):
-        arr = np.ma.filled(arr.astype(np.float32), np.nan)
-    a = np.asarray(arr)
-    if a.ndim == 3 and a.shape[0] == 1:
-        a = a[0]
-    if a.ndim != 2 or a.size == 0:
-        raise InputError(source, "array", f"DEM must be a 2-D array, got shape {a.shape}",
-                         "give a single-band DEM")
-    a = np.ascontiguousarray(a, dtype=np.float32)
-    if not isinstance(transform, Affine):  # its six coefficients a, b, c, d, e, f
-        transform = Affine(*tuple(transform)[:6])
-    c = None
-    if crs is not None:
-        try:
-            c = pyproj.CRS.from_user_input(crs.to_wkt() if hasattr(crs, "to_wkt") else crs)
-        except pyproj.exceptions.CRSError as exc:
-            raise InputError(source, "crs", f"unknown CRS {crs!r}", "set the DEM's CRS") from exc
-    return _Grid(a, transform, c, source)
-
-
-def _to_metric(grid: _Grid) -> _Grid:
-    from rasterio.warp import Resampling, calculate_default_transform, reproject
-
-    from .crs import metric_crs
-
-    h, w = grid.array.shape
-    t = grid.transform
-    west, north = t.c, t.f
-    east, south = t.c + t.a * w, t.f + t.e * h
-    box = gpd.GeoSeries([shapely.box(min(west, east), min(south, north), max(west, east),
-                                     max(south, north))], crs=grid.crs)
-    dst_crs = metric_crs(box)
-    src_crs = rasterio.crs.CRS.from_wkt(grid.crs.to_wkt())
-    dst_rcrs = rasterio.crs.CRS.from_wkt(dst_crs.to_wkt())
-    transform, width, height = calculate_default_transform(
-        src_crs, dst_rcrs, w, h, *(min(west, east), min(south, north), max(west, east),
-                                   max(south, north)))
-    res = min(abs(transform.a), abs(transform.e))  # square cells, as fine as the finer axis
-    transform, width, height = calculate_default_transform(
-        src_crs, dst_rcrs, w, h, min(west, east), min(south, north), max(west, east),
-        max(south, north), resolution=res)
-    out = np.full((height, width), np.nan, dtype=np.float32)
-    reproject(grid.array, out, src_transform=grid.transform, src_crs=src_crs,
-              src_nodata=np.nan, dst_transform=transform, dst_crs=dst_rcrs, dst_nodata=np.nan,
-              resampling=Resampling.bilinear)
-    log.info("DEM %s is in lon/lat: reprojected to %s at %.0f m for line of sight",
-             grid.source, dst_crs.name, res)
-    return _Grid(out, transform, dst_crs, grid.source)
+    d = as_dem(dem, bounds=bounds, bounds_crs=bounds_crs)
+    return as_dem(d, crs=d.metric_crs())  # as it is unless in lon/lat
 
 
 def _semi_major(crs: pyproj.CRS | None) -> float:
@@ -196,11 +98,41 @@ def _cells(t: Affine, xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return row, col
 
 
+#: Longest viewing range accepted, km. With refraction 1/7 the horizon of an eye 8,848 m up
+#: (Everest) lies 363 km away at sea level, so two such summits see each other across 726 km:
+#: beyond 1,000 km no post sees anything more, and the window of one post would be a
+#: continent (a typo such as 5000 for 5).
+MAX_RANGE_KM = 1000.0
+
+#: Highest observer accepted above the ground, m (a mast, a tower, a tethered balloon).
+MAX_HEIGHT_M = 10_000.0
+
+
+def _check_post_values(values: np.ndarray, name: str, src: str) -> None:
+    """Refuse non-finite or absurd ranges and heights (one line, before any window is made)."""
+    limit = MAX_RANGE_KM if name == "range_km" else MAX_HEIGHT_M
+    lo = 0.0 if name == "range_km" else -MAX_HEIGHT_M
+    bad = ~np.isfinite(values) | (values < lo) | (values > limit)
+    if bad.any():
+        first = values[bad][0]
+        option = "--range-km" if name == "range_km" else "--height-m"
+        raise InputError(src, name, f"{int(bad.sum())} value(s) out of range, e.g. {first!r}",
+                         f"give {name} between {lo:g} and {limit:g} (column or {option})")
+
+
 def _as_posts_frame(posts, range_km: float, height_m: float) -> gpd.GeoDataFrame:
+    for name, default in (("range_km", range_km), ("height_m", height_m)):
+        _check_post_values(np.array([default], dtype=float), name, name)
     if isinstance(posts, (str, os.PathLike)):
         from .io import load_posts
 
-        return load_posts(posts, default_range_km=range_km, default_height_m=height_m)
+        out = load_posts(posts, default_range_km=range_km, default_height_m=height_m)
+        src = out.attrs.get("source", str(posts))
+        for name in ("range_km", "height_m"):
+            if name in out.columns:
+                _check_post_values(pd.to_numeric(out[name], errors="coerce").to_numpy(float),
+                                   name, src)
+        return out
     if isinstance(posts, gpd.GeoSeries):
         posts = gpd.GeoDataFrame(geometry=posts)
     if not isinstance(posts, gpd.GeoDataFrame):
@@ -209,8 +141,6 @@ def _as_posts_frame(posts, range_km: float, height_m: float) -> gpd.GeoDataFrame
     src = posts.attrs.get("source", "posts")
     out = posts.copy()
     for name, default in (("range_km", range_km), ("height_m", height_m)):
-        if not np.isfinite(default) or (name == "range_km" and default < 0):
-            raise InputError(name, None, f"invalid value {default!r}", f"give {name} ≥ 0")
         if name not in out.columns:
             out[name] = float(default)
             continue
@@ -221,11 +151,25 @@ def _as_posts_frame(posts, range_km: float, height_m: float) -> gpd.GeoDataFrame
         out[name] = vals.fillna(float(default)).astype(float)
         if name == "range_km" and (out[name] < 0).any():
             raise InputError(src, name, "negative values", "give range_km ≥ 0")
+        _check_post_values(out[name].to_numpy(float), name, src)
     out.attrs.update(posts.attrs)
     return out
 
 
-def _prepare_posts(posts, grid: _Grid, range_km: float, height_m: float) -> _Posts:
+def _warn_if_coarse(grid: Dem, range_m: np.ndarray, src: str) -> None:
+    """ResultWarning when the DEM's cells exceed a tenth of the median post range: a view
+    a few cells across says nothing about what a post sees."""
+    if len(range_m) == 0:
+        return
+    median_m = float(np.median(range_m))
+    cell_m = grid.res_m
+    if median_m > 0 and cell_m > 0.1 * median_m:
+        warnings.warn(f"{grid.source or 'DEM'}: cells of {cell_m:,.0f} m are more than a tenth "
+                      f"of the posts' median range ({median_m / 1000:g} km): visibility is "
+                      "meaningless at that scale; use a finer DEM", ResultWarning, stacklevel=4)
+
+
+def _prepare_posts(posts, grid: Dem, range_km: float, height_m: float) -> _Posts:
     posts = _as_posts_frame(posts, range_km, height_m)
     src = posts.attrs.get("source", "posts")
     gdf = posts[~(posts.geometry.isna() | posts.geometry.is_empty)]
@@ -238,7 +182,7 @@ def _prepare_posts(posts, grid: _Grid, range_km: float, height_m: float) -> _Pos
         if gdf.crs is None:
             raise InputError(src, "crs", "posts have no coordinate reference system",
                              "declare the posts' CRS")
-        if not pyproj.CRS.from_user_input(gdf.crs).equals(grid.crs):
+        if not grid.crs.equals(gdf.crs):
             gdf = gdf.to_crs(grid.crs)
     n = len(gdf)
     xy = shapely.get_coordinates(gdf.geometry.values) if n else np.empty((0, 2))
@@ -254,6 +198,7 @@ def _prepare_posts(posts, grid: _Grid, range_km: float, height_m: float) -> _Pos
         warnings.warn(f"{src}: {int(nodata.sum())} post(s) on DEM nodata see nothing",
                       stacklevel=3)
     keep = inside & ~nodata
+    _warn_if_coarse(grid, gdf["range_km"].to_numpy(float)[keep] * 1000.0, src)
     return _Posts(row[keep], col[keep], xy[keep, 0], xy[keep, 1],
                   gdf["range_km"].to_numpy(float)[keep] * 1000.0,
                   gdf["height_m"].to_numpy(float)[keep])
@@ -505,8 +450,7 @@ class Coverage:
         h, w = self.visible.shape
         profile = dict(driver="GTiff", height=h, width=w, count=2, dtype="uint16",
                        transform=self.transform, compress="deflate", tiled=w >= 256 and h >= 256,
-                       crs=None if self.crs is None else rasterio.crs.CRS.from_wkt(
-                           self.crs.to_wkt()))
+                       crs=self.crs)
         with atomic_path(path) as tmp:
             with rasterio.open(tmp, "w", **profile) as dst:
                 dst.write(self.visible.astype(np.uint16), 1)
@@ -556,7 +500,7 @@ def coverage(dem: Any, posts: gpd.GeoDataFrame | str | os.PathLike, *, range_km:
     >>> int(cov.count.max()), int(cov.visible.sum()) > 3000
     (1, True)
     """
-    grid = read_grid(dem)
+    grid = _metric_dem(dem)
     if not target_height_m >= 0:
         raise InputError("target_height_m", None, f"must be ≥ 0, got {target_height_m!r}",
                          "give --target-height-m ≥ 0")
@@ -663,10 +607,9 @@ def visible_from_posts(dem: Any, posts: gpd.GeoDataFrame, points, *, range_km: f
         margin = float(reach[keep].max()) * 1.01 + 1000.0
         lo, hi = mxy.min(axis=0) - margin, mxy.max(axis=0) + margin
         bounds, bounds_crs = (lo[0], lo[1], hi[0], hi[1]), work
-    grid = read_grid(dem, bounds=bounds, bounds_crs=bounds_crs)
+    grid = _metric_dem(dem, bounds=bounds, bounds_crs=bounds_crs)
     p = _prepare_posts(posts_gdf, grid, range_km, height_m)
-    if pts_crs is not None and grid.crs is not None and not pyproj.CRS.from_user_input(
-            pts_crs).equals(grid.crs):
+    if pts_crs is not None and grid.crs is not None and not grid.crs.equals(pts_crs):
         xy = shapely.get_coordinates(
             gpd.GeoSeries(shapely.points(xy_in), crs=pts_crs).to_crs(grid.crs).values)
     else:

@@ -27,7 +27,7 @@ __all__ = ["main", "analysis_options", "scenario_from_options", "analysis_from_o
 log = logging.getLogger("gapmap")
 
 #: Modules under gapmap.cli that contribute commands (each defines COMMANDS).
-COMMAND_MODULES = ("metrics", "terrain", "viewshed", "routes", "incidents", "maps", "place")
+COMMAND_MODULES = ("metrics", "terrain", "viewshed", "routes", "incidents", "maps", "place", "series")
 
 
 class GapmapGroup(click.Group):

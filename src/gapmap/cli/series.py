@@ -1,0 +1,154 @@
+"""`gapmap series` and `gapmap compare`: change over time."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+import click
+
+__all__ = ["COMMANDS"]
+
+_FILE = click.Path(dir_okay=False, path_type=Path)
+
+
+def _common_options(func: Callable) -> Callable:
+    opts = [
+        click.option("--side-a", required=True, help="Side A as NAME=force1,force2."),
+        click.option("--side-b", required=True, help="Side B as NAME=force1,force2."),
+        click.option("--force-field", default="force", show_default=True,
+                     help="Zone field holding the force."),
+        click.option("--zones-layer", help="Layer name in multi-layer zones files."),
+        click.option("--posts", type=_FILE, help="Posts (points; optional range_km, height_m, "
+                                                 "active_from, active_to)."),
+        click.option("--study-area", type=_FILE, help="Study area polygon(s)."),
+        click.option("--reach-km", type=float, help="How far each side guards [2]."),
+        click.option("--max-width-km", type=float, help="Widest separation still seam [150]."),
+        click.option("--min-length-km", type=float, help="Shorter corridors counted apart [1]."),
+        click.option("--crs", help="Analysis CRS for every date; chosen from the union of all "
+                                   "dates and the study area if omitted."),
+        click.option("--dem", type=_FILE, help="DEM GeoTIFF (terrain fields)."),
+        click.option("--match-km", type=float, default=1.0, show_default=True,
+                     help="How far the seam may move and still be the same seam."),
+        click.option("--workers", type=int, help="Local processes [one per core]; 1 runs "
+                                                 "in this process without Dask."),
+        click.option("--scheduler", metavar="ADDRESS",
+                     help="An existing dask.distributed scheduler, e.g. tcp://host:8786."),
+        click.option("--title", help="Title of the map and chart."),
+        click.option("--out", "out_dir", required=True,
+                     type=click.Path(file_okay=False, path_type=Path), help="Output folder."),
+    ]
+    for opt in reversed(opts):
+        func = opt(func)
+    return func
+
+
+def _settings(kw: dict[str, Any]):
+    from ..settings import Settings
+
+    names = ("reach_km", "max_width_km", "min_length_km", "crs")
+    return Settings(**{k: kw[k] for k in names if kw.get(k) is not None})
+
+
+class _Bar:
+    """A tqdm bar over finished dates (silent when stderr is not a terminal)."""
+
+    def __init__(self, desc: str) -> None:
+        import sys
+
+        from tqdm.auto import tqdm
+
+        self._bar = tqdm(total=None, desc=desc, unit="date", leave=False, disable=None,
+                         file=sys.stderr)
+
+    def __call__(self, done: int, total: int) -> None:
+        self._bar.total = total
+        self._bar.n = done
+        self._bar.refresh()
+
+    def close(self) -> None:
+        self._bar.close()
+
+
+@click.command("series")
+@click.option("--zones", required=True, help="A folder or glob of one file per date (date in "
+              "the name: YYYYMMDD or YYYY-MM-DD), or one layer with --date-field.")
+@click.option("--date-field", help="Field holding each zone's date (one layer of all dates).")
+@click.option("--incidents", type=_FILE, help="Incidents (ACLED, UCDP GED, CSV or points): "
+              "each counts for the snapshot whose period holds its date.")
+@click.option("--until", help="End of the last snapshot's period for incidents (YYYY-MM-DD).")
+@_common_options
+def series_cmd(zones: str, date_field: str | None, incidents: Path | None, until: str | None,
+               out_dir: Path, **kw) -> None:
+    """Analyse dated control layers: one analysis per date and what opened and closed.
+
+    Writes series.csv, corridors.csv, changes.gpkg, series.png and map.html into OUT.
+
+    \b
+    Examples:
+      gapmap series --zones 'fronts/zones_*.geojson' --side-a krg=peshmerga \\
+          --side-b federal=isf,pmf --posts posts.geojson --out out/series
+      gapmap series --zones tracker.gpkg --date-field date --side-a ua=ua --side-b ru=ru \\
+          --scheduler tcp://scheduler-host:8786 --out out/tracker
+    """
+    from ..series import analyze_series
+    from ..series_render import write_series
+    from ..settings import parse_side
+
+    inc = None
+    if incidents is not None:
+        from ..incidents import read_incidents
+
+        inc = read_incidents(incidents)
+    bar = _Bar("series")
+    try:
+        result = analyze_series(
+            zones, parse_side(kw["side_a"], "--side-a"), parse_side(kw["side_b"], "--side-b"),
+            date_field=date_field, zones_layer=kw["zones_layer"], posts=kw["posts"],
+            study_area=kw["study_area"], settings=_settings(kw), incidents=inc, until=until,
+            dem=kw["dem"], force_field=kw["force_field"], match_km=kw["match_km"],
+            workers=kw["workers"], scheduler=kw["scheduler"], progress=bar)
+    finally:
+        bar.close()
+    write_series(result, out_dir, title=kw["title"])
+    t = result.table
+    click.echo(f"{len(t)} dates, {t['date'].iloc[0]} … {t['date'].iloc[-1]}; unguarded "
+               f"{t['unguarded_length_km'].iloc[0]:,.1f} → {t['unguarded_length_km'].iloc[-1]:,.1f}"
+               f" km; opened {t['opened_km'].sum():,.1f} km, closed "
+               f"{t['closed_km'].sum():,.1f} km in all")
+    click.echo(f"Results in {out_dir}/ — open {out_dir}/map.html")
+
+
+@click.command("compare")
+@click.option("--before", required=True, type=_FILE, help="Zones at the first date.")
+@click.option("--after", required=True, type=_FILE, help="Zones at the second date.")
+@_common_options
+def compare_cmd(before: Path, after: Path, out_dir: Path, **kw) -> None:
+    """What opened and closed between two control layers.
+
+    Writes compare.csv, changes.gpkg and map.html into OUT.
+
+    \b
+    Example:
+      gapmap compare --before zones_20170901.geojson --after zones_20171101.geojson \\
+          --side-a krg=peshmerga --side-b federal=isf,pmf --out out/compare
+    """
+    from ..series import compare
+    from ..series_render import write_compare
+    from ..settings import parse_side
+
+    result = compare(before, after, parse_side(kw["side_a"], "--side-a"),
+                     parse_side(kw["side_b"], "--side-b"), zones_layer=kw["zones_layer"],
+                     posts=kw["posts"], study_area=kw["study_area"], settings=_settings(kw),
+                     dem=kw["dem"], force_field=kw["force_field"], match_km=kw["match_km"],
+                     workers=kw["workers"] or 1, scheduler=kw["scheduler"])
+    write_compare(result, out_dir, title=kw["title"])
+    t = result.table.set_index("field")
+    click.echo(f"unguarded {t.loc['unguarded_length_km', 'before']:,.1f} → "
+               f"{t.loc['unguarded_length_km', 'after']:,.1f} km; opened "
+               f"{t.loc['opened_km', 'change']:,.1f} km, closed "
+               f"{t.loc['closed_km', 'change']:,.1f} km")
+    click.echo(f"Results in {out_dir}/ — open {out_dir}/map.html")
+
+
+COMMANDS = [series_cmd, compare_cmd]

@@ -1,0 +1,221 @@
+"""Run many independent tasks: in-process, on a local Dask cluster, or on an existing one.
+
+:func:`run_tasks` is the one engine for the analyses that repeat over dates (``gapmap series``)
+or over perturbed copies (``gapmap uncertainty``). Each task is ``fn(shared, item)``; ``shared``
+(the layers every task needs) is shipped to each worker once (``client.scatter(...,
+broadcast=True)``), never once per task, and the results come back in item order, the same
+whichever way the tasks ran.
+
+- ``workers=1``: a plain loop in this process (no Dask imported);
+- ``workers=N`` (default: the machine's cores): a :class:`distributed.LocalCluster` of ``N``
+  single-threaded processes, started for the call and shut down after it (processes, not
+  threads: the geometry work holds the GIL for most of its time);
+- ``scheduler="tcp://host:8786"``: an existing ``dask.distributed`` scheduler, e.g. one started
+  with ``dask scheduler`` and ``dask worker`` on other machines. Every worker needs gapmap (same
+  version) installed.
+
+A worker process that dies mid-task (killed, out of memory) is replaced by its nanny and the
+task runs again elsewhere, up to ``retries`` more times; beyond that the call fails with
+:class:`~gapmap.errors.GapmapError` and no results at all, so a caller writing outputs after
+the call leaves nothing half-written. An error raised by ``fn`` itself (an
+:class:`~gapmap.errors.InputError` about one date, say) is raised unchanged.
+
+>>> run_tasks(lambda shared, x: shared * x, [1, 2, 3], shared=10, workers=1)
+[10, 20, 30]
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from .errors import GapmapError, InputError
+
+__all__ = ["run_tasks", "default_workers", "CONNECT_TIMEOUT_S"]
+
+log = logging.getLogger(__name__)
+
+#: How long to try reaching a scheduler before giving up (the contract allows 30 s).
+CONNECT_TIMEOUT_S = 10.0
+#: Loggers of Dask that talk at INFO about every worker start; quiet unless asked for.
+_DASK_LOGGERS = ("distributed", "dask", "tornado", "bokeh")
+
+
+def default_workers() -> int:
+    """The number of cores this process may use (at least 1).
+
+    >>> default_workers() >= 1
+    True
+    """
+    try:
+        return max(len(os.sched_getaffinity(0)), 1)
+    except (AttributeError, OSError):  # not on Linux
+        return max(os.cpu_count() or 1, 1)
+
+
+def run_tasks(
+    fn: Callable[[Any, Any], Any],
+    items: Iterable,
+    *,
+    shared: Any = None,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    retries: int = 2,
+) -> list:
+    """``[fn(shared, item) for item in items]``, run in parallel on Dask when asked.
+
+    Parameters
+    ----------
+    fn
+        A function of ``(shared, item)``; with Dask it must be picklable (a module-level
+        function, or any function cloudpickle can ship).
+    items
+        The tasks' own inputs, one per task.
+    shared
+        What every task needs; shipped to each worker once.
+    workers
+        ``1`` runs in this process without Dask; ``N`` starts a local cluster of ``N``
+        processes; ``None`` means one per core (in-process when there is a single item or a
+        single core).
+    scheduler
+        Address of an existing ``dask.distributed`` scheduler (``tcp://host:8786``); overrides
+        ``workers``. Unreachable within :data:`CONNECT_TIMEOUT_S` → :class:`InputError`.
+    progress
+        Called as ``progress(done, total)`` each time a task finishes.
+    retries
+        How many more times a task runs after a worker died under it (on a local cluster; an
+        existing scheduler keeps its own ``distributed.scheduler.allowed-failures``).
+
+    Returns
+    -------
+    list
+        The results, in the order of ``items``.
+
+    Raises
+    ------
+    InputError
+        ``workers`` below 1, or the scheduler cannot be reached.
+    GapmapError
+        Workers kept dying under a task (no results are returned).
+
+    Examples
+    --------
+    >>> seen = []
+    >>> run_tasks(lambda s, x: x + 1, range(3), workers=1, progress=lambda d, n: seen.append(d))
+    [1, 2, 3]
+    >>> seen
+    [1, 2, 3]
+    """
+    items = list(items)
+    if workers is not None and int(workers) < 1:
+        raise InputError("--workers", None, f"must be at least 1, got {workers}",
+                         "give --workers 1 to run in this process, or more for a local cluster")
+    if not items:
+        return []
+    if scheduler is None:
+        n = default_workers() if workers is None else int(workers)
+        if n == 1 or (workers is None and len(items) == 1):
+            return _run_serial(fn, items, shared, progress)
+        with _quiet_dask(), _local_client(min(n, len(items)), retries) as client:
+            return _run_on(client, fn, items, shared, progress, retries)
+    with _quiet_dask(), _remote_client(scheduler) as client:
+        return _run_on(client, fn, items, shared, progress, retries)
+
+
+def _run_serial(fn, items: Sequence, shared, progress) -> list:
+    out = []
+    for i, item in enumerate(items):
+        out.append(fn(shared, item))
+        if progress is not None:
+            progress(i + 1, len(items))
+    return out
+
+
+@contextlib.contextmanager
+def _quiet_dask():
+    """Dask logs each worker start and stop at INFO; keep that out of the user's terminal
+    (and the tests') unless gapmap itself was asked to talk (``-vv``)."""
+    loud = logging.getLogger("gapmap").isEnabledFor(logging.DEBUG)
+    saved = {name: logging.getLogger(name).level for name in _DASK_LOGGERS}
+    if not loud:
+        for name in _DASK_LOGGERS:
+            logging.getLogger(name).setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        for name, level in saved.items():
+            logging.getLogger(name).setLevel(level)
+
+
+@contextlib.contextmanager
+def _local_client(n: int, retries: int):
+    import dask
+    from distributed import Client, LocalCluster
+
+    log.info("starting a local Dask cluster of %d processes", n)
+    # A task under which a worker dies is rescheduled until it has killed ``retries + 1``
+    # workers (the scheduler's "allowed failures"); errors raised by the task itself are not
+    # retried: they are about the input and would only repeat.
+    with dask.config.set({"distributed.scheduler.allowed-failures": retries}):
+        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
+                               dashboard_address=None, silence_logs=logging.ERROR,
+                               scheduler_port=0)
+    try:
+        with Client(cluster, set_as_default=False) as client:
+            yield client
+    finally:
+        cluster.close()
+
+
+@contextlib.contextmanager
+def _remote_client(address: str):
+    from distributed import Client
+
+    try:
+        client = Client(address, timeout=f"{CONNECT_TIMEOUT_S}s", set_as_default=False)
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise InputError("--scheduler", None,
+                         f"cannot reach the Dask scheduler at {address} within "
+                         f"{CONNECT_TIMEOUT_S:.0f} s ({type(exc).__name__})",
+                         "start one with `dask scheduler` (and `dask worker ADDRESS` on each "
+                         "machine), check the address, or leave --scheduler out") from None
+    try:
+        if not client.scheduler_info().get("workers"):
+            log.warning("the scheduler at %s has no workers yet; tasks wait for one", address)
+        yield client
+    finally:
+        client.close()
+
+
+def _run_on(client, fn, items: Sequence, shared, progress, retries: int) -> list:
+    from distributed import as_completed
+    from concurrent.futures import CancelledError
+
+    from distributed.scheduler import KilledWorker
+
+    # A list of one, so that a shared list or dict is shipped whole rather than per element.
+    [shared_f] = client.scatter([shared], broadcast=True, hash=False)
+    futures = [client.submit(fn, shared_f, item, pure=False)
+               for item in items]
+    index = {f.key: i for i, f in enumerate(futures)}
+    results: list = [None] * len(items)
+    try:
+        for done, fut in enumerate(as_completed(futures, loop=client.loop), start=1):
+            try:
+                results[index[fut.key]] = fut.result()
+            except (KilledWorker, CancelledError) as exc:
+                # Cancelled: the workers holding the shared inputs all died with them.
+                raise GapmapError(
+                    f"task {index[fut.key] + 1} of {len(items)} failed: the workers running "
+                    f"it died ({type(exc).__name__}); nothing was written — check the "
+                    "workers' memory, or rerun with --workers 1") from None
+            if progress is not None:
+                progress(done, len(items))
+    finally:
+        client.cancel(futures)
+        client.cancel([shared_f])
+    return results

@@ -1,0 +1,816 @@
+"""Dated control layers: snapshots, one analysis per date, corridors followed across dates.
+
+A *series* is the zones as they change (docs/series.md, the contract's "Dated control layers"):
+
+- one file per date, the date in the file name (``zones_20171016.geojson`` or
+  ``zones_2017-10-16.gpkg``), given as a folder or a glob;
+- one layer with a date field (one row per zone per date, as frontline trackers publish);
+- a mapping ``{date: layer}`` (what a scenario file's ``[snapshots]`` table gives).
+
+Posts may carry ``active_from`` / ``active_to``: a post counts on date t when
+``active_from <= t <= active_to`` (a missing bound is open). Every date is analysed in ONE
+analysis CRS (from the study area, or from the union of every snapshot, or ``crs``), so lengths
+and change geometry compare between dates. The dates are independent tasks run by
+:func:`gapmap.engine.run_tasks` (in-process, on a local Dask cluster, or on a scheduler).
+
+What is computed once for the whole series and shipped to every worker once: the CRS, the
+study area (read, dissolved and projected), the posts (read and validated), the incidents
+(read once, windowed per date). Each task gets only its own zones.
+
+>>> import datetime
+>>> snapshot_date("front_2017-10-16.geojson")
+datetime.date(2017, 10, 16)
+>>> snapshot_date("zones_20171016_v2.gpkg")
+datetime.date(2017, 10, 16)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import glob
+import logging
+import os
+import re
+import warnings
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from pyproj import CRS
+
+from .corridors import SUMMARY_FIELDS, Analysis, analyze
+from .crs import metric_crs
+from .errors import DatePrecisionWarning, InputError, ResultWarning
+from .io import load_posts, load_study_area, read_layer
+from .settings import Settings, Side
+
+__all__ = ["Snapshot", "Series", "DateResult", "snapshot_date", "read_snapshots",
+           "posts_active", "analyze_series", "match_corridors", "SERIES_FIELDS",
+           "Comparison", "compare"]
+
+log = logging.getLogger(__name__)
+
+#: File types read from a folder of snapshots.
+VECTOR_SUFFIXES = (".geojson", ".json", ".gpkg", ".shp", ".fgb", ".parquet", ".geoparquet")
+_NAME_DATE = re.compile(r"(?<!\d)(\d{4})(-?)(\d{2})\2(\d{2})(?!\d)")
+#: Columns of series.csv, in order (incident fields follow when incidents are given).
+SERIES_FIELDS = ["date", "side_a", "side_b"] + [f for f in SUMMARY_FIELDS
+                                                if f not in ("side_a", "side_b")]
+_DATE_FORMATS = {  # name → (regex on the text, strptime format)
+    "YYYY-MM-DD": (re.compile(r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2})?)?$"), "%Y-%m-%d"),
+    "YYYYMMDD": (re.compile(r"^\d{8}$"), "%Y%m%d"),
+}
+
+
+# --------------------------------------------------------------------------------------------
+# dates
+
+
+def snapshot_date(name: str | os.PathLike) -> dt.date | None:
+    """The date in a file name (``YYYYMMDD`` or ``YYYY-MM-DD``; the last one), or ``None``.
+
+    >>> snapshot_date("zones.geojson") is None
+    True
+    """
+    found = None
+    for m in _NAME_DATE.finditer(Path(name).name):
+        try:
+            found = dt.date(int(m.group(1)), int(m.group(3)), int(m.group(4)))
+        except ValueError:
+            continue
+    return found
+
+
+def _parse_date_values(values: pd.Series, source: str, fieldname: str) -> pd.Series:
+    """Dates of a date field, all in one format (ISO or YYYYMMDD) or a datetime column."""
+    if pd.api.types.is_datetime64_any_dtype(values):
+        if values.isna().any():
+            row = values.index[values.isna()][0]
+            raise InputError(source, fieldname, f"row {row} has no date",
+                             "give every zone a date, or drop the rows without one")
+        return values.dt.tz_localize(None).dt.date if values.dt.tz else values.dt.date
+    text = values.astype("string").str.strip()
+    if text.isna().any() or (text == "").any():
+        row = values.index[(text.isna() | (text == "")).to_numpy()][0]
+        raise InputError(source, fieldname, f"row {row} has no date",
+                         "give every zone a date, or drop the rows without one")
+    text = text.str.replace(r"\.0$", "", regex=True)  # integers read as floats
+    kinds = pd.Series(None, index=text.index, dtype=object)
+    for kind, (rx, _) in _DATE_FORMATS.items():
+        kinds[text.str.match(rx).fillna(False).to_numpy() & kinds.isna().to_numpy()] = kind
+    if kinds.isna().any():
+        bad = text[kinds.isna()].iloc[0]
+        raise InputError(source, fieldname, f"cannot read the date {bad!r}",
+                         "write dates as YYYY-MM-DD (or YYYYMMDD), one format for the field")
+    used = sorted(set(kinds))
+    if len(used) > 1:
+        examples = ", ".join(f"{text[kinds == k].iloc[0]!r} ({k})" for k in used)
+        raise InputError(source, fieldname, f"dates in mixed formats: {examples}",
+                         "write every date in one format, YYYY-MM-DD")
+    fmt = _DATE_FORMATS[used[0]][1]
+    try:
+        parsed = pd.to_datetime(text.str.slice(0, 10 if fmt == "%Y-%m-%d" else 8), format=fmt)
+    except (ValueError, OverflowError) as exc:
+        raise InputError(source, fieldname, f"not a calendar date: {exc}",
+                         "fix the date (month 01–12, day within the month)") from None
+    return parsed.dt.date
+
+
+def _as_day(value: Any, source: str, fieldname: str) -> dt.date:
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    return _parse_date_values(pd.Series([value]), source, fieldname).iloc[0]
+
+
+# --------------------------------------------------------------------------------------------
+# snapshots
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The zones valid on one date.
+
+    Attributes
+    ----------
+    date
+        The snapshot's date.
+    source
+        Where its zones came from (a file, or ``file[field=date]``).
+    zones
+        The zones (any CRS), as read.
+    """
+
+    date: dt.date
+    source: str
+    zones: gpd.GeoDataFrame = field(repr=False)
+
+
+def _files_of(zones: str | os.PathLike) -> list[Path] | None:
+    """The files a folder or glob names; ``None`` for one plain file."""
+    text = str(zones)
+    p = Path(text)
+    if p.is_dir():
+        files = sorted(f for f in p.iterdir() if f.suffix.lower() in VECTOR_SUFFIXES)
+        if not files:
+            raise InputError(p, None, "the folder holds no vector files "
+                             f"({', '.join(VECTOR_SUFFIXES)})",
+                             "point --zones at a folder of dated files, e.g. zones_20171016.geojson")
+        return files
+    if glob.has_magic(text):
+        files = sorted(Path(f) for f in glob.glob(text) if Path(f).is_file())
+        if not files:
+            raise InputError(text, None, "the pattern matches no file",
+                             "check the folder and the pattern (quote it so the shell leaves it "
+                             "alone), e.g. --zones 'fronts/zones_*.geojson'")
+        return files
+    return None
+
+
+def read_snapshots(zones: Any, *, date_field: str | None = None, layer: str | None = None
+                   ) -> list[Snapshot]:
+    """The snapshots of a series, in date order.
+
+    Parameters
+    ----------
+    zones
+        A folder or glob of one file per date (date in the name), one layer (path or
+        GeoDataFrame) with ``date_field``, or a mapping ``{date: path or GeoDataFrame}``.
+    date_field
+        Field holding each zone's date (one layer of every date).
+    layer
+        Layer name in multi-layer files.
+
+    Raises
+    ------
+    InputError
+        No file matched, a file name or date value without a date, two snapshots with one
+        date, or dates in mixed formats.
+
+    Examples
+    --------
+    >>> import geopandas as gpd, shapely
+    >>> layer = gpd.GeoDataFrame({"force": ["a", "b", "a", "b"],
+    ...     "day": ["2024-01-02", "2024-01-02", "2024-01-01", "2024-01-01"]},
+    ...     geometry=[shapely.box(0, 0, 1, 1)] * 4, crs=4326)
+    >>> [(s.date.isoformat(), len(s.zones)) for s in read_snapshots(layer, date_field="day")]
+    [('2024-01-01', 2), ('2024-01-02', 2)]
+    """
+    if isinstance(zones, Mapping):
+        snaps = []
+        for key, value in zones.items():
+            day = _as_day(key, "snapshots", "date")
+            src = str(value) if not isinstance(value, gpd.GeoDataFrame) else \
+                value.attrs.get("source", f"snapshot {day}")
+            gdf = value if isinstance(value, gpd.GeoDataFrame) else read_layer(
+                value, layer, what="zones", geom_types=("Polygon",))
+            snaps.append(Snapshot(day, src, gdf))
+        return _checked(snaps)
+    files = None if isinstance(zones, gpd.GeoDataFrame) else _files_of(zones)
+    if files is None:
+        gdf = zones if isinstance(zones, gpd.GeoDataFrame) else read_layer(
+            zones, layer, what="zones", geom_types=("Polygon",))
+        src = gdf.attrs.get("source", str(zones) if not isinstance(zones, gpd.GeoDataFrame)
+                            else "zones")
+        if date_field is None:
+            raise InputError(src, None, "one zones layer but no date field",
+                             "name the field holding each zone's date with --date-field, or "
+                             "give a folder or glob of dated files")
+        return _split_by_date(gdf, src, date_field)
+    snaps = []
+    for f in files:
+        day = snapshot_date(f)
+        if day is None and date_field is None:
+            raise InputError(f, "file name", "no date (YYYYMMDD or YYYY-MM-DD) in the name",
+                             "rename it like zones_20171016.geojson, or pass --date-field")
+        gdf = read_layer(f, layer, what="zones", geom_types=("Polygon",))
+        if date_field is not None:
+            snaps.extend(_split_by_date(gdf, str(f), date_field))
+        else:
+            snaps.append(Snapshot(day, str(f), gdf))
+    return _checked(snaps)
+
+
+def _split_by_date(gdf: gpd.GeoDataFrame, src: str, date_field: str) -> list[Snapshot]:
+    col = next((c for c in gdf.columns if str(c).lower() == date_field.lower()), None)
+    if col is None:
+        raise InputError(src, date_field, "date field not found (fields: "
+                         f"{', '.join(map(str, gdf.columns.drop(gdf.geometry.name)))})",
+                         "name the field that holds the dates with --date-field")
+    days = _parse_date_values(gdf[col], src, col)
+    out = []
+    for day in sorted(set(days)):
+        rows = gdf.loc[(days == day).to_numpy()]
+        out.append(Snapshot(day, f"{src}[{col}={day.isoformat()}]", rows))
+    return out
+
+
+def _checked(snaps: list[Snapshot]) -> list[Snapshot]:
+    snaps = sorted(snaps, key=lambda s: s.date)
+    for prev, cur in zip(snaps[:-1], snaps[1:]):
+        if prev.date == cur.date:
+            raise InputError(cur.source, "date", f"same date {cur.date.isoformat()} as "
+                             f"{prev.source}", "keep one snapshot per date (remove or rename "
+                             "one of them)")
+    return snaps
+
+
+# --------------------------------------------------------------------------------------------
+# posts that come and go
+
+
+def _dated_posts(posts: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Posts with ``active_from`` / ``active_to`` parsed to dates (missing = open)."""
+    src = posts.attrs.get("source", "posts")
+    out = posts.copy()
+    for name in ("active_from", "active_to"):
+        col = next((c for c in posts.columns if str(c).lower() == name), None)
+        if col is None:
+            out[name] = None
+            continue
+        vals = posts[col]
+        have = vals.notna() & (vals.astype("string").str.strip() != "")
+        parsed = pd.Series([None] * len(posts), index=posts.index, dtype=object)
+        if have.any():
+            parsed[have] = list(_parse_date_values(vals[have], src, col))
+        out[name] = parsed
+    both = out["active_from"].notna() & out["active_to"].notna()
+    if both.any():
+        bad = both & (out["active_from"].where(both, dt.date.min)
+                      > out["active_to"].where(both, dt.date.max))
+        if bad.any():
+            i = bad.to_numpy().nonzero()[0][0]
+            ident = posts["post_id"].iloc[i] if "post_id" in posts.columns else f"row {i}"
+            raise InputError(src, "active_from", f"post {ident}: active_from "
+                             f"{out['active_from'].iloc[i]} is after active_to "
+                             f"{out['active_to'].iloc[i]}", "swap the two dates or fix one")
+    out.attrs["source"] = src
+    return out
+
+
+def posts_active(posts: gpd.GeoDataFrame, day: dt.date) -> gpd.GeoDataFrame:
+    """The posts that count on ``day``: ``active_from <= day <= active_to`` (missing bound open).
+
+    >>> import geopandas as gpd, shapely, datetime
+    >>> p = gpd.GeoDataFrame({"active_from": ["2024-01-05", None], "active_to": [None, None]},
+    ...                      geometry=[shapely.Point(0, 0)] * 2, crs=4326)
+    >>> len(posts_active(_dated_posts(p), datetime.date(2024, 1, 4)))
+    1
+    """
+    if "active_from" not in posts.columns:
+        posts = _dated_posts(posts)
+    lo = posts["active_from"].map(lambda d: d is None or pd.isna(d) or d <= day)
+    hi = posts["active_to"].map(lambda d: d is None or pd.isna(d) or day <= d)
+    return posts.loc[(lo & hi).to_numpy()].reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------------------------
+# one date
+
+
+@dataclass(frozen=True)
+class DateResult:
+    """What one date's task returns: small, picklable, enough for the tables and changes.
+
+    Attributes
+    ----------
+    date
+        The snapshot's date.
+    summary
+        The summary fields of :class:`gapmap.Analysis` (plus incident fields).
+    seam
+        Seam lines (analysis CRS).
+    unguarded
+        Every unguarded stretch, corridors and minor ones (``corridor_id``, ``length_km``,
+        the per-corridor fields).
+    warnings
+        ``(category name, message)`` of the warnings the analysis gave.
+    """
+
+    date: dt.date
+    summary: dict
+    seam: gpd.GeoDataFrame = field(repr=False)
+    unguarded: gpd.GeoDataFrame = field(repr=False)
+    warnings: tuple = ()
+
+
+@dataclass(frozen=True)
+class _Shared:
+    side_a: Side
+    side_b: Side
+    settings: Settings
+    study_area: gpd.GeoDataFrame | None
+    posts: gpd.GeoDataFrame | None
+    incidents: Any
+    force_field: str
+    dem: Any
+    visibility: bool
+    margin_km: float | None
+
+
+def _side_counts(zones: gpd.GeoDataFrame, shared: _Shared) -> tuple[int, int]:
+    col = next((c for c in zones.columns if str(c).lower() == shared.force_field.lower()), None)
+    if col is None:
+        return 0, 0
+    f = zones[col].astype("string").str.strip().str.lower()
+    return int(f.isin(shared.side_a.forces).sum()), int(f.isin(shared.side_b.forces).sum())
+
+
+def _empty_summary(shared: _Shared) -> dict:
+    out = {k: 0.0 for k in SUMMARY_FIELDS}
+    out.update(side_a=shared.side_a.name, side_b=shared.side_b.name, corridors=0,
+               minor_corridors=0, unguarded_share=float("nan"), width_mean_km=float("nan"))
+    return out
+
+
+def _analyze_one(shared: _Shared, snap: Snapshot, window: tuple | None = None) -> Analysis:
+    posts = posts_active(shared.posts, snap.date) if shared.posts is not None else None
+    if posts is not None:
+        posts = posts.drop(columns=["active_from", "active_to"])
+        posts.attrs["source"] = shared.posts.attrs.get("source", "posts")
+    result = analyze(snap.zones, shared.side_a, shared.side_b, posts=posts,
+                     study_area=shared.study_area, settings=shared.settings, dem=shared.dem,
+                     visibility=shared.visibility, force_field=shared.force_field,
+                     inputs={"zones": snap.source})
+    if shared.incidents is not None and window is not None:
+        from .incidents import incident_metrics, with_incidents
+
+        kw = {} if shared.margin_km is None else {"margin_km": shared.margin_km}
+        result = with_incidents(result, incident_metrics(result, window[0], **kw))
+    return result
+
+
+def _run_date(shared: _Shared, item: tuple) -> DateResult:
+    """One task: the analysis of one snapshot, reduced to what the series needs."""
+    snap, window = item
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        if 0 in _side_counts(snap.zones, shared):
+            side = shared.side_a if _side_counts(snap.zones, shared)[0] == 0 else shared.side_b
+            warnings.warn(f"{snap.date.isoformat()}: no zone of side {side.name} in "
+                          f"{snap.source}; that date is reported with seam_length_km 0",
+                          ResultWarning)
+            crs = CRS.from_user_input(shared.settings.crs)
+            empty = gpd.GeoDataFrame({"corridor_id": [], "length_km": []},
+                                     geometry=gpd.GeoSeries([], crs=crs), crs=crs)
+            summary = _empty_summary(shared)
+            if window is not None:
+                summary.update(incidents=0, incidents_in_gap=0)
+            return DateResult(snap.date, summary, empty, empty,
+                              tuple((w.category.__name__, str(w.message)) for w in caught))
+        result = _analyze_one(shared, snap, window)
+    ung = pd.concat([result.corridors.assign(kind="corridor"),
+                     result.minor.assign(kind="minor")], ignore_index=True)
+    ung = gpd.GeoDataFrame(ung, geometry=result.corridors.geometry.name, crs=result.crs)
+    seam = result.seam[["length_km", result.seam.geometry.name]].reset_index(drop=True)
+    return DateResult(snap.date, dict(result.summary), seam, ung,
+                      tuple((w.category.__name__, str(w.message)) for w in caught))
+
+
+# --------------------------------------------------------------------------------------------
+# corridors across dates
+
+
+def match_corridors(prev: gpd.GeoDataFrame, cur: gpd.GeoDataFrame, *, match_km: float = 1.0,
+                    step_m: float = 100.0) -> dict[int, int]:
+    """Which corridor of ``prev`` each corridor of ``cur`` continues (positions → positions).
+
+    A corridor of ``cur`` continues the one of ``prev`` that lies within ``match_km`` of the
+    largest share of its length (sampled every ``step_m``); each corridor of ``prev`` is
+    continued by at most one (the one overlapping it most), so a corridor that splits keeps its
+    identity in its longest piece.
+
+    Examples
+    --------
+    >>> import geopandas as gpd, shapely
+    >>> a = gpd.GeoSeries([shapely.LineString([(0, 0), (0, 5000)]),
+    ...                    shapely.LineString([(0, 9000), (0, 12000)])], crs=32638)
+    >>> b = gpd.GeoSeries([shapely.LineString([(0, 9500), (0, 12500)]),
+    ...                    shapely.LineString([(200, 0), (200, 4000)])], crs=32638)
+    >>> match_corridors(gpd.GeoDataFrame(geometry=a), gpd.GeoDataFrame(geometry=b))
+    {0: 1, 1: 0}
+    """
+    if len(prev) == 0 or len(cur) == 0:
+        return {}
+    cg = cur.geometry.values
+    lengths = shapely.length(cg)
+    counts = np.maximum(np.ceil(lengths / step_m).astype(int), 1)
+    owner = np.repeat(np.arange(len(cg)), counts)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    k = np.arange(counts.sum()) - np.repeat(starts, counts)
+    pts = shapely.line_interpolate_point(cg[owner], (k + 0.5) / counts[owner], normalized=True)
+    tree = shapely.STRtree(prev.geometry.values)
+    qi, pi = tree.query(pts, predicate="dwithin", distance=match_km * 1000.0)
+    if len(qi) == 0:
+        return {}
+    # Each sample votes for its nearest corridor of prev among those within match_km.
+    d = shapely.distance(pts[qi], prev.geometry.values[pi])
+    order = np.lexsort((d, qi))
+    first = np.r_[True, qi[order][1:] != qi[order][:-1]]
+    votes_q, votes_p = qi[order][first], pi[order][first]
+    w = (lengths / counts)[owner[votes_q]]
+    overlap: dict[tuple[int, int], float] = {}
+    for c, p, ww in zip(owner[votes_q], votes_p, w):
+        overlap[(int(c), int(p))] = overlap.get((int(c), int(p)), 0.0) + float(ww)
+    out: dict[int, int] = {}
+    used: set[int] = set()
+    for (c, p), _ in sorted(overlap.items(), key=lambda kv: (-kv[1], kv[0])):
+        if c in out or p in used:
+            continue
+        out[c] = p
+        used.add(p)
+    return dict(sorted(out.items()))
+
+
+def _assign_uids(results: list[DateResult], match_km: float) -> list[np.ndarray]:
+    """A ``corridor_uid`` for each corridor of each date (``U1``, ``U2`` … in order of first
+    appearance): a corridor continuing one of the previous date keeps its uid."""
+    next_uid = 1
+    out: list[np.ndarray] = []
+    prev_tab, prev_uids = None, None
+    for r in results:
+        tab = r.unguarded.loc[r.unguarded["kind"] == "corridor"] if len(r.unguarded) else \
+            r.unguarded
+        uids = np.empty(len(tab), dtype=object)
+        links = match_corridors(prev_tab, tab, match_km=match_km) if prev_tab is not None else {}
+        for i in range(len(tab)):
+            if i in links:
+                uids[i] = prev_uids[links[i]]
+            else:
+                uids[i] = f"U{next_uid}"
+                next_uid += 1
+        out.append(uids)
+        prev_tab, prev_uids = tab, uids
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# the series
+
+
+@dataclass(frozen=True)
+class Series:
+    """Result of :func:`analyze_series`.
+
+    Attributes
+    ----------
+    table
+        One row per date × pair: ``date``, ``side_a``, ``side_b``, the summary fields,
+        ``opened_km``, ``closed_km`` (NaN on the first date). This is ``series.csv``.
+    corridors
+        One row per corridor per date: ``corridor_uid``, ``date``, the per-corridor fields,
+        ``first_seen``, ``last_seen`` (``corridors.csv``; geometry in ``crs``).
+    opened, closed
+        Newly unguarded / newly guarded stretches between consecutive dates (lines with
+        ``date_from``, ``date_to``, ``length_km``).
+    seam
+        The seam of every date (``date``, ``length_km``).
+    crs
+        The one analysis CRS of every date.
+    snapshots
+        The snapshots analysed.
+    """
+
+    table: pd.DataFrame
+    corridors: gpd.GeoDataFrame
+    opened: gpd.GeoDataFrame
+    closed: gpd.GeoDataFrame
+    seam: gpd.GeoDataFrame
+    crs: CRS
+    snapshots: tuple
+    _shared: Any = field(default=None, repr=False, compare=False)
+    _windows: tuple = field(default=(), repr=False, compare=False)
+    _cache: dict = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def dates(self) -> list[dt.date]:
+        """The dates, in order."""
+        return [s.date for s in self.snapshots]
+
+    def analysis(self, date: dt.date | str) -> Analysis:
+        """The full :class:`gapmap.Analysis` of one date, computed on first use (in-process).
+
+        >>> series.analysis("2017-10-16").corridors  # doctest: +SKIP
+        """
+        day = _as_day(date, "analysis", "date")
+        if day not in self.dates:
+            raise InputError("analysis", "date", f"no snapshot on {day.isoformat()}",
+                             f"use one of the series' dates ({self.dates[0]} … {self.dates[-1]})")
+        i = self.dates.index(day)
+        if i not in self._cache:
+            if len(self._cache) >= 8:  # a few at a time: a 700-date series would not fit
+                self._cache.pop(next(iter(self._cache)))
+            self._cache[i] = _analyze_one(self._shared, self.snapshots[i], self._windows[i])
+        return self._cache[i]
+
+
+def _series_crs(snaps: list[Snapshot], study: gpd.GeoDataFrame | None, crs: str | None) -> CRS:
+    if crs is not None or study is not None:
+        return metric_crs(study, crs=crs)
+    # The union of every snapshot: the box of their boxes is enough to choose a projection.
+    boxes = [gpd.GeoSeries([shapely.box(*s.zones.to_crs(4326).total_bounds)], crs=4326)
+             for s in snaps if len(s.zones)]
+    return metric_crs(*boxes)
+
+
+def _windows(snaps: list[Snapshot], incidents: Any, until: Any) -> list:
+    """Each snapshot's validity period [date, next date) and the incidents inside it."""
+    if incidents is None:
+        return [None] * len(snaps)
+    from .incidents import period_mask
+
+    events = incidents.events if hasattr(incidents, "events") else incidents
+    dates = pd.to_datetime(events["date"]) if "date" in events.columns else \
+        pd.Series(pd.NaT, index=events.index)
+    precision = events["date_precision"] if "date_precision" in events.columns else None
+    ends = [pd.Timestamp(s.date) for s in snaps[1:]]
+    last_end = pd.Timestamp(_as_day(until, "--until", None)) + pd.Timedelta(days=1) \
+        if until is not None else None
+    ends.append(last_end)
+    out, counted = [], np.zeros(len(events), bool)
+    straddle = np.zeros(len(events), bool)
+    for s, end in zip(snaps, ends):
+        inside, straddling = period_mask(dates, precision, pd.Timestamp(s.date), end)
+        inside, straddling = np.asarray(inside, bool), np.asarray(straddling, bool)
+        counted |= inside
+        straddle |= straddling
+        out.append((events.loc[inside], int(straddling.sum())))
+    undated = int((straddle & ~counted).sum())
+    if undated:
+        warnings.warn(f"{undated} incident(s) dated too coarsely (year or month only) for the "
+                      "snapshots' periods were counted apart as incidents_undated",
+                      DatePrecisionWarning, stacklevel=3)
+    return out
+
+
+def analyze_series(
+    zones: Any,
+    side_a: Side,
+    side_b: Side,
+    *,
+    date_field: str | None = None,
+    zones_layer: str | None = None,
+    posts: Any = None,
+    study_area: Any = None,
+    settings: Settings = Settings(),
+    incidents: Any = None,
+    until: Any = None,
+    margin_km: float | None = None,
+    dem: Any = None,
+    visibility: bool = False,
+    force_field: str = "force",
+    match_km: float = 1.0,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> Series:
+    """Analyse every date of a series and what changed between consecutive dates.
+
+    Parameters
+    ----------
+    zones
+        A folder or glob of dated files, one layer with ``date_field``, or ``{date: layer}``.
+    side_a, side_b
+        The two sides.
+    date_field
+        Field of each zone's date (one layer of every date).
+    posts
+        Posts, optionally with ``active_from`` / ``active_to``.
+    study_area, settings, dem, visibility, force_field
+        As for :func:`gapmap.analyze`; ``settings.crs`` pins the analysis CRS.
+    incidents
+        Incidents (:class:`gapmap.incidents.Incidents` or point GeoDataFrame): each counts for
+        the snapshot whose period holds its whole possible date range.
+    until
+        End of the last snapshot's period (inclusive) for incidents; open without it.
+    match_km
+        How far the seam may move and still be the same seam (opened/closed, corridor uids).
+    workers, scheduler, progress
+        How the dates run (see :func:`gapmap.engine.run_tasks`).
+
+    Returns
+    -------
+    Series
+
+    Examples
+    --------
+    >>> import geopandas as gpd, shapely, gapmap
+    >>> a, b = shapely.box(400e3, 3900e3, 410e3, 4000e3), shapely.box(430e3, 3900e3, 440e3, 4000e3)
+    >>> b2 = shapely.box(426e3, 3900e3, 440e3, 4000e3)
+    >>> zones = gpd.GeoDataFrame({"force": ["a", "b", "a", "b"],
+    ...     "day": ["2024-01-01", "2024-01-01", "2024-02-01", "2024-02-01"]},
+    ...     geometry=[a, b, a, b2], crs=32638)
+    >>> area = gpd.GeoDataFrame(geometry=[shapely.box(405e3, 3910e3, 435e3, 3990e3)], crs=32638)
+    >>> s = gapmap.analyze_series(zones, gapmap.parse_side("A=a"), gapmap.parse_side("B=b"),
+    ...                           date_field="day", study_area=area,
+    ...                           settings=gapmap.Settings(reach_km=9), workers=1)
+    >>> s.table[["date", "unguarded_length_km", "closed_km"]].round(1).to_dict("list")
+    {'date': ['2024-01-01', '2024-02-01'], 'unguarded_length_km': [80.0, 0.0], 'closed_km': [nan, 80.0]}
+    """
+    from .changes import change_layers
+    from .engine import run_tasks
+
+    snaps = read_snapshots(zones, date_field=date_field, layer=zones_layer)
+    study = load_study_area(study_area) if study_area is not None else None
+    crs = _series_crs(snaps, study, settings.crs)
+    log.info("series of %d dates, analysis CRS %s", len(snaps), crs.name)
+    settings = dataclasses.replace(settings, crs=crs.to_wkt())
+    posts_gdf = None
+    if posts is not None:
+        posts_gdf = _dated_posts(load_posts(posts, default_range_km=settings.post_range_km,
+                                            default_height_m=settings.post_height_m))
+    windows = _windows(snaps, incidents, until)
+    shared = _Shared(side_a, side_b, settings, study.to_crs(crs) if study is not None else None,
+                     posts_gdf, incidents, force_field, dem, visibility, margin_km)
+    results = run_tasks(_run_date, list(zip(snaps, windows)), shared=shared, workers=workers,
+                        scheduler=scheduler, progress=progress)
+    _replay_warnings(results)
+    opened, closed, km = change_layers([r.seam for r in results],
+                                       [r.unguarded for r in results],
+                                       [r.date for r in results], crs, match_km=match_km)
+    table = _table(results, km, windows)
+    corridors = _corridor_table(results, _assign_uids(results, match_km), crs)
+    seam = _dated(results, "seam", crs)
+    return Series(table=table, corridors=corridors, opened=opened, closed=closed, seam=seam,
+                  crs=crs, snapshots=tuple(snaps), _shared=shared, _windows=tuple(windows))
+
+
+def _replay_warnings(results: list[DateResult]) -> None:
+    """The workers' warnings, each distinct one once, in this process (where the CLI shows them)."""
+    from . import errors
+
+    seen = set()
+    for r in results:
+        for cat, msg in r.warnings:
+            if (cat, msg) in seen:
+                continue
+            seen.add((cat, msg))
+            warnings.warn(msg, getattr(errors, cat, UserWarning), stacklevel=3)
+
+
+def _table(results: list[DateResult], km: pd.DataFrame, windows: list) -> pd.DataFrame:
+    rows = []
+    for r, w in zip(results, windows):
+        row = {"date": r.date.isoformat(), **r.summary}
+        if w is not None:
+            row["incidents_undated"] = w[1]
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    lead = [c for c in SERIES_FIELDS if c in table.columns]
+    table = table[lead + [c for c in table.columns if c not in lead]]
+    table["opened_km"] = km["opened_km"].to_numpy()
+    table["closed_km"] = km["closed_km"].to_numpy()
+    return table
+
+
+def _dated(results: list[DateResult], attr: str, crs: CRS) -> gpd.GeoDataFrame:
+    parts = [getattr(r, attr).assign(date=r.date.isoformat()) for r in results
+             if len(getattr(r, attr))]
+    if not parts:
+        return gpd.GeoDataFrame({"date": [], "length_km": []},
+                                geometry=gpd.GeoSeries([], crs=crs), crs=crs)
+    out = pd.concat(parts, ignore_index=True)
+    cols = ["date"] + [c for c in out.columns if c != "date"]
+    return gpd.GeoDataFrame(out[cols], geometry=parts[0].geometry.name, crs=crs)
+
+
+def _corridor_table(results: list[DateResult], uids: list[np.ndarray], crs: CRS
+                    ) -> gpd.GeoDataFrame:
+    parts = []
+    for r, u in zip(results, uids):
+        if not len(r.unguarded):
+            continue
+        tab = r.unguarded.loc[r.unguarded["kind"] == "corridor"].drop(columns="kind")
+        parts.append(tab.assign(corridor_uid=u, date=r.date.isoformat()))
+    if not parts:
+        return gpd.GeoDataFrame({"corridor_uid": [], "date": [], "first_seen": [],
+                                 "last_seen": []}, geometry=gpd.GeoSeries([], crs=crs), crs=crs)
+    out = pd.concat(parts, ignore_index=True)
+    span = out.groupby("corridor_uid")["date"].agg(["min", "max"])
+    out["first_seen"] = out["corridor_uid"].map(span["min"])
+    out["last_seen"] = out["corridor_uid"].map(span["max"])
+    geom = parts[0].geometry.name
+    lead = ["corridor_uid", "date"]
+    cols = lead + [c for c in out.columns if c not in lead and c != geom] + [geom]
+    return gpd.GeoDataFrame(out[cols], geometry=geom, crs=crs)
+
+
+# --------------------------------------------------------------------------------------------
+# two dates
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Result of :func:`compare`.
+
+    Attributes
+    ----------
+    table
+        One row per summary field: ``field``, ``before``, ``after``, ``change`` (compare.csv).
+    opened, closed
+        The stretches opened and closed between the two (``date_from``, ``date_to``,
+        ``length_km``; the dates are the labels of the two layers).
+    labels
+        The two layers' labels: their dates when the file names carry one, else
+        ``"before"`` / ``"after"``.
+    series
+        The two-date :class:`Series` behind it.
+    """
+
+    table: pd.DataFrame
+    opened: gpd.GeoDataFrame
+    closed: gpd.GeoDataFrame
+    labels: tuple
+    series: Series = field(repr=False)
+
+
+def compare(before: Any, after: Any, side_a: Side, side_b: Side, **kw: Any) -> Comparison:
+    """The two-date case of :func:`analyze_series`: what changed from ``before`` to ``after``.
+
+    Parameters
+    ----------
+    before, after
+        Zones layers (paths or GeoDataFrames).
+    **kw
+        As for :func:`analyze_series` (posts, study_area, settings, match_km, workers …).
+
+    Examples
+    --------
+    >>> c = compare("zones_2017-09-01.geojson", "zones_2017-11-01.geojson",
+    ...             parse_side("krg=peshmerga"), parse_side("federal=isf,pmf"))  # doctest: +SKIP
+    >>> c.table.set_index("field").loc["unguarded_length_km"]  # doctest: +SKIP
+    """
+    d0, d1 = (snapshot_date(x) if not isinstance(x, gpd.GeoDataFrame) else None
+              for x in (before, after))
+    if d0 is None or d1 is None or d0 >= d1:
+        labels = ("before", "after")
+        d0, d1 = dt.date(2000, 1, 1), dt.date(2000, 1, 2)  # placeholders, relabelled below
+    else:
+        labels = (d0.isoformat(), d1.isoformat())
+    kw.setdefault("workers", 1)  # two dates: a cluster would cost more than it saves
+    series = analyze_series({d0: before, d1: after}, side_a, side_b, **kw)
+    rows = []
+    t = series.table
+    for name in t.columns:
+        if name in ("date", "side_a", "side_b", "opened_km", "closed_km"):
+            continue
+        b, a = t[name].iloc[0], t[name].iloc[1]
+        change = a - b if isinstance(a, (int, float, np.number)) else None
+        rows.append({"field": name, "before": b, "after": a, "change": change})
+    for name in ("opened_km", "closed_km"):
+        rows.append({"field": name, "before": None, "after": None, "change": t[name].iloc[1]})
+    relabel = {d0.isoformat(): labels[0], d1.isoformat(): labels[1]}
+
+    def lab(gdf):
+        return gdf.assign(date_from=gdf["date_from"].map(relabel),
+                          date_to=gdf["date_to"].map(relabel))
+
+    return Comparison(table=pd.DataFrame(rows), opened=lab(series.opened),
+                      closed=lab(series.closed), labels=labels, series=series)

@@ -1,0 +1,243 @@
+"""Series: hand-computable scenes — posts switched on and off, an edge that moves, inputs as
+files or one layer, corridor uids, bad input, and the same table whichever way it runs."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+from click.testing import CliRunner
+from pyproj import Geod
+
+from gapmap import Settings, parse_side
+from gapmap.cli import main
+from gapmap.errors import InputError, ResultWarning
+from gapmap.series import analyze_series, compare, read_snapshots
+
+A, B = parse_side("A=a"), parse_side("B=b")
+CRS = 32638
+# Side A x ∈ [400, 410] km, side B from x = 430 km: the seam is x = 420 km, 80 km long in the
+# study area (y from 3910 to 3990 km).
+ZA = shapely.box(400e3, 3900e3, 410e3, 4000e3)
+ZB = shapely.box(430e3, 3900e3, 440e3, 4000e3)
+AREA = gpd.GeoDataFrame(geometry=[shapely.box(405e3, 3910e3, 435e3, 3990e3)], crs=CRS)
+GEOD = Geod(ellps="WGS84")
+
+
+def geodesic_km(x, y0, y1):
+    from pyproj import Transformer
+
+    t = Transformer.from_crs(CRS, 4326, always_xy=True)
+    lon, lat = t.transform([x, x], [y0, y1])
+    return GEOD.line_length(lon, lat) / 1000
+
+
+SEAM_KM = geodesic_km(420e3, 3910e3, 3990e3)
+
+
+def zones_of(*boxes_b, days=("2024-01-01", "2024-01-02", "2024-01-03")):
+    rows = []
+    for day, zb in zip(days, boxes_b):
+        rows += [{"force": "a", "day": day, "geometry": ZA}, {"force": "b", "day": day,
+                                                              "geometry": zb}]
+    return gpd.GeoDataFrame(rows, geometry="geometry", crs=CRS)
+
+
+def posts_switching():
+    """One post on the seam with a 5 km range, active on 2024-01-02 only: covers 10 km."""
+    return gpd.GeoDataFrame({"post_id": ["P1"], "range_km": [5.0], "active_from": ["2024-01-02"],
+                             "active_to": ["2024-01-02"]},
+                            geometry=[shapely.Point(420e3, 3950e3)], crs=CRS)
+
+
+def test_post_switched_on_closes_and_off_opens_exact_stretch():
+    s = analyze_series(zones_of(ZB, ZB, ZB), A, B, date_field="day", posts=posts_switching(),
+                       study_area=AREA, settings=Settings(reach_km=5), workers=1)
+    t = s.table.set_index("date")
+    chord = geodesic_km(420e3, 3945e3, 3955e3)
+    assert t.loc["2024-01-01", "unguarded_length_km"] == pytest.approx(SEAM_KM, rel=1e-3)
+    assert t.loc["2024-01-02", "unguarded_length_km"] == pytest.approx(SEAM_KM - chord, rel=1e-3)
+    assert np.isnan(t.loc["2024-01-01", "opened_km"])
+    assert t.loc["2024-01-02", "closed_km"] == pytest.approx(chord, rel=1e-3)
+    assert t.loc["2024-01-02", "opened_km"] == pytest.approx(0, abs=1e-6)
+    assert t.loc["2024-01-03", "opened_km"] == pytest.approx(chord, rel=1e-3)
+    assert t.loc["2024-01-03", "closed_km"] == pytest.approx(0, abs=1e-6)
+    # The change layers hold the same stretches, where the post stands.
+    closed = s.closed.loc[s.closed["date_to"] == "2024-01-02"]
+    assert closed["length_km"].sum() == pytest.approx(chord, rel=1e-3)
+    y0, y1 = closed.total_bounds[1], closed.total_bounds[3]
+    assert (y0, y1) == pytest.approx((3945e3, 3955e3), abs=30)
+    # Corridors: one on day 1, two pieces on day 2 (the longer keeps the uid), one on day 3.
+    c = s.corridors
+    assert c.groupby("date").size().to_dict() == {"2024-01-01": 1, "2024-01-02": 2,
+                                                  "2024-01-03": 1}
+    first = c.loc[c["date"] == "2024-01-01", "corridor_uid"].iloc[0]
+    assert first in set(c.loc[c["date"] == "2024-01-02", "corridor_uid"])
+    row = c.loc[c["corridor_uid"] == first].iloc[0]
+    assert row["first_seen"] == "2024-01-01"
+    # Lazily, the full analysis of a date.
+    assert s.analysis("2024-01-02").summary["corridors"] == 2
+
+
+def test_zone_edge_moving_changes_unguarded_length_by_computed_amount():
+    moved = shapely.box(426e3, 3900e3, 440e3, 4000e3)  # gap 20 → 16 km; reach 9 covers 16
+    for match_km in (1.0, 3.0):  # the seam moves 2 km: gone (1 km) or the same seam (3 km)
+        s = analyze_series(zones_of(ZB, moved, days=("2024-01-01", "2024-01-02")), A, B,
+                           date_field="day", study_area=AREA, settings=Settings(reach_km=9),
+                           workers=1, match_km=match_km)
+        t = s.table
+        change = t["unguarded_length_km"].iloc[0] - t["unguarded_length_km"].iloc[1]
+        assert change == pytest.approx(SEAM_KM, rel=1e-3)
+        assert t["closed_km"].iloc[1] == pytest.approx(SEAM_KM, rel=1e-3)
+        assert t["opened_km"].iloc[1] == pytest.approx(0, abs=1e-6)
+
+
+def test_one_layer_with_date_field_equals_one_file_per_date(tmp_path):
+    layer = zones_of(ZB, shapely.box(428e3, 3900e3, 440e3, 4000e3), ZB)
+    for day, rows in layer.groupby("day"):
+        rows.drop(columns="day").to_file(tmp_path / f"front_{day.replace('-', '')}.geojson")
+    kw = dict(study_area=AREA, settings=Settings(reach_km=5), workers=1)
+    from_layer = analyze_series(layer, A, B, date_field="day", **kw)
+    from_files = analyze_series(str(tmp_path / "front_*.geojson"), A, B, **kw)
+    from_folder = analyze_series(tmp_path, A, B, **kw)
+    pd.testing.assert_frame_equal(from_layer.table, from_files.table)
+    pd.testing.assert_frame_equal(from_layer.table, from_folder.table)
+    assert list(from_files.table["date"]) == ["2024-01-01", "2024-01-02", "2024-01-03"]
+    # One CRS for the whole series, from the study area.
+    assert from_files.crs.to_epsg() == 32638
+
+
+def test_same_table_serial_local_cluster_and_scheduler():
+    import dask
+    from distributed import LocalCluster
+
+    zones = zones_of(ZB, shapely.box(428e3, 3900e3, 440e3, 4000e3), ZB)
+    kw = dict(date_field="day", posts=posts_switching(), study_area=AREA,
+              settings=Settings(reach_km=5))
+    serial = analyze_series(zones, A, B, workers=1, **kw)
+    local = analyze_series(zones, A, B, workers=2, **kw)
+    with dask.config.set({"distributed.scheduler.allowed-failures": 1}):
+        cluster = LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None,
+                               silence_logs=logging.ERROR)
+    try:
+        remote = analyze_series(zones, A, B, scheduler=cluster.scheduler_address, **kw)
+    finally:
+        cluster.close()
+    pd.testing.assert_frame_equal(serial.table, local.table)
+    pd.testing.assert_frame_equal(serial.table, remote.table)
+    pd.testing.assert_frame_equal(pd.DataFrame(serial.corridors.drop(columns="geometry")),
+                                  pd.DataFrame(remote.corridors.drop(columns="geometry")))
+
+
+def test_a_date_without_one_side_reports_zero_seam_with_a_warning():
+    layer = zones_of(ZB, ZB, days=("2024-01-01", "2024-01-02"))
+    layer = layer.loc[~((layer["day"] == "2024-01-02") & (layer["force"] == "b"))]
+    with pytest.warns(ResultWarning, match="2024-01-02: no zone of side B"):
+        s = analyze_series(layer, A, B, date_field="day", study_area=AREA,
+                           settings=Settings(reach_km=5), workers=1)
+    t = s.table
+    assert t["seam_length_km"].iloc[1] == 0
+    assert t["closed_km"].iloc[1] == pytest.approx(SEAM_KM, rel=1e-3)  # the seam went away
+
+
+def test_compare_two_files(tmp_path):
+    zones_of(ZB, days=("x",)).drop(columns="day").to_file(tmp_path / "z_20240101.geojson")
+    gpd.GeoDataFrame({"force": ["a", "b"]}, geometry=[ZA, ZB], crs=CRS).to_file(
+        tmp_path / "z_20240201.geojson")
+    posts = posts_switching().assign(active_from=None, active_to=None)
+    c = compare(tmp_path / "z_20240101.geojson", tmp_path / "z_20240201.geojson", A, B,
+                study_area=AREA, settings=Settings(reach_km=5), posts=None)
+    t = c.table.set_index("field")
+    assert t.loc["unguarded_length_km", "change"] == pytest.approx(0, abs=1e-9)
+    assert c.labels == ("2024-01-01", "2024-02-01")
+    c2 = compare(tmp_path / "z_20240101.geojson", tmp_path / "z_20240201.geojson", A, B,
+                 study_area=AREA, settings=Settings(reach_km=5), posts=posts)
+    assert c2.table.set_index("field").loc["closed_km", "change"] == pytest.approx(0, abs=1e-6)
+
+
+# --------------------------------------------------------------------------------------------
+# bad input: exit 2, one line naming the file/field/date and the fix, nothing written
+
+
+def _cli(args, out):
+    r = CliRunner().invoke(main, ["series", *args, "--side-a", "A=a", "--side-b", "B=b",
+                                  "--workers", "1", "--out", str(out)])
+    return r
+
+
+def _bad(tmp_path, args, *needles):
+    out = tmp_path / "out"
+    r = _cli(args, out)
+    assert r.exit_code == 2, r.output
+    line = r.output.strip().splitlines()[-1]
+    for n in needles:
+        assert n in line
+    assert not out.exists() or not any(p for p in out.iterdir() if not p.name.startswith("."))
+
+
+def test_glob_matching_nothing(tmp_path):
+    _bad(tmp_path, ["--zones", str(tmp_path / "none_*.geojson")], "none_*.geojson",
+         "matches no file")
+
+
+def test_file_name_without_date(tmp_path):
+    gpd.GeoDataFrame({"force": ["a", "b"]}, geometry=[ZA, ZB], crs=CRS).to_file(
+        tmp_path / "zones_latest.geojson")
+    _bad(tmp_path, ["--zones", str(tmp_path / "zones_*.geojson")], "zones_latest.geojson",
+         "file name", "rename")
+
+
+def test_two_snapshots_with_one_date(tmp_path):
+    for name in ("a_20240101.geojson", "b_2024-01-01.geojson"):
+        gpd.GeoDataFrame({"force": ["a", "b"]}, geometry=[ZA, ZB], crs=CRS).to_file(
+            tmp_path / name)
+    _bad(tmp_path, ["--zones", str(tmp_path / "*.geojson")], "2024-01-01", "one snapshot per date")
+
+
+def test_date_field_with_mixed_formats(tmp_path):
+    layer = zones_of(ZB, ZB)
+    layer.loc[layer.index[2:], "day"] = "20240102"
+    layer.to_file(tmp_path / "all.gpkg")
+    _bad(tmp_path, ["--zones", str(tmp_path / "all.gpkg"), "--date-field", "day"], "all.gpkg",
+         "day", "mixed formats")
+
+
+def test_date_field_without_date(tmp_path):
+    layer = zones_of(ZB, ZB)
+    layer.loc[layer.index[0], "day"] = "last week"
+    layer.to_file(tmp_path / "all.gpkg")
+    _bad(tmp_path, ["--zones", str(tmp_path / "all.gpkg"), "--date-field", "day"], "last week")
+
+
+def test_active_from_after_active_to(tmp_path):
+    layer = zones_of(ZB, ZB)
+    layer.to_file(tmp_path / "all.gpkg")
+    posts_switching().assign(active_from="2024-03-01").to_file(tmp_path / "posts.geojson")
+    _bad(tmp_path, ["--zones", str(tmp_path / "all.gpkg"), "--date-field", "day", "--posts",
+                    str(tmp_path / "posts.geojson")], "posts.geojson", "P1", "active_from")
+
+
+def test_unreachable_scheduler(tmp_path, monkeypatch):
+    from gapmap import engine
+
+    monkeypatch.setattr(engine, "CONNECT_TIMEOUT_S", 2.0)
+    layer = zones_of(ZB, ZB)
+    layer.to_file(tmp_path / "all.gpkg")
+    out = tmp_path / "out"
+    r = CliRunner().invoke(main, ["series", "--zones", str(tmp_path / "all.gpkg"),
+                                  "--date-field", "day", "--side-a", "A=a", "--side-b", "B=b",
+                                  "--scheduler", "tcp://127.0.0.1:9", "--out", str(out)])
+    assert r.exit_code == 2
+    assert "tcp://127.0.0.1:9" in r.output
+
+
+def test_read_snapshots_mapping_and_errors():
+    snaps = read_snapshots({"2024-01-02": zones_of(ZB), "2024-01-01": zones_of(ZB)})
+    assert [s.date.isoformat() for s in snaps] == ["2024-01-01", "2024-01-02"]
+    with pytest.raises(InputError, match="--date-field"):
+        read_snapshots(zones_of(ZB))
