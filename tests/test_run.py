@@ -136,3 +136,29 @@ def test_progress_and_timings(strips, strips_area):
     assert seen[:1] == ["reading layers"]
     for stage in ("seam", "coverage", "corridors", "gap region"):
         assert stage in seen and run.timings[stage] >= 0
+
+
+def test_gap_area_of_jagged_zones_within_a_tenth_of_a_percent():
+    # Random-walk borders (like traced ones), 2 km reach: the gap stage simplifies before
+    # growing; the exact answer grows the unsimplified zones with fine arcs.
+    rng = np.random.default_rng(3)
+    def strip(x0, facing):
+        y = np.linspace(0, 60e3, 3000)
+        jit = np.cumsum(rng.normal(0, 40, len(y)))
+        jit -= np.linspace(jit[0], jit[-1], len(y))
+        edge = np.column_stack([x0 + facing * np.clip(jit, -3000, 3000), Y0 + y])
+        back = x0 - facing * 10e3
+        return shapely.make_valid(shapely.Polygon(
+            np.vstack([edge, [[back, Y0 + 60e3], [back, Y0]]])))
+    zones = gpd.GeoDataFrame({"force": ["peshmerga", "isf"]}, crs=UTM38,
+                             geometry=[strip(X0, +1), strip(X0 + 30e3, -1)])
+    area = gpd.GeoDataFrame(geometry=[shapely.box(X0 - 5e3, Y0, X0 + 35e3, Y0 + 60e3)],
+                            crs=UTM38)
+    res = analyze(zones, A, B, study_area=area)
+    grown = shapely.buffer(shapely.union_all(zones.geometry.values), 2000.0, quad_segs=64)
+    exact = shapely.difference(area.geometry.iloc[0], grown)
+    from gapmap.crs import geodesic_area_km2
+
+    want = float(geodesic_area_km2([exact], UTM38)[0])
+    assert res.summary["gap_area_km2"] == pytest.approx(want, rel=1e-3)
+    assert want > 500  # a real gap: ~26 km wide belt minus what the posts cannot reach
