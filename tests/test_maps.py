@@ -139,7 +139,8 @@ def test_corridor_colours_follow_length():
     assert len(feats) == 3
     # Corridor popups carry length and widths (45.01 km is the longest, listed first).
     pops = [f["properties"]["_popup"] for f in feats]
-    assert pops[0].startswith("<b>Corridor C1</b>")
+    top = res.corridors.loc[res.corridors["rank"] == 1, "corridor_id"].item()
+    assert pops[0].startswith(f"<b>Corridor {top}</b>")
     assert "Length (km)</th><td>45.01" in pops[0] and "Width mean (km)</th><td>20" in pops[0]
     # Longer corridors are darker (YlOrRd): brightness falls with length 45 > 22 > 17 km.
     bright = [sum(to_rgb(layer.style_function(f)["color"])) for f in feats]

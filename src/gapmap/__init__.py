@@ -8,6 +8,9 @@ A small functional API on GeoDataFrames:
 ...                      posts="geodata/posts.geojson",
 ...                      study_area="geodata/study_area.geojson")  # doctest: +SKIP
 >>> res.corridors[["corridor_id", "length_km", "width_mean_km"]]  # doctest: +SKIP
+
+:class:`gapmap.Run` holds one run's inputs and products (analysis, DEM, incidents, hot spots,
+hillshade, placement), each read or computed once on first use.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ _LAZY = {
     "place_posts": "placement", "max_coverage": "placement",
     "make_map": "maps", "save_map": "maps", "plot_map": "figures", "write_report": "report",
     "write_metrics": "outputs", "load_scenario": "scenario", "run_scenario": "scenario",
-    "run_demo": "demo", "simulate": "uncertainty", "breakdown": "by_area",
+    "run_demo": "demo", "Run": "run", "simulate": "uncertainty", "breakdown": "by_area",
     "analyze_series": "series", "run_tasks": "engine",
 }
 

@@ -290,33 +290,19 @@ def make_scenario(**values: Any) -> Scenario:
 def run_scenario(scenario: Scenario, *, progress=None):
     """Run the analysis of a scenario (with incidents when the scenario names them).
 
+    The same as ``gapmap.Run(scenario).analysis``; keep the :class:`gapmap.Run` to draw maps,
+    hot spots or placement from the same inputs without reading or computing them again.
+
     Returns
     -------
     gapmap.Analysis
     """
-    from .corridors import analyze
+    from .run import Run
 
-    result = analyze(
-        _layer(scenario.zones, scenario.zones_layer, "zones", "Polygon"),
-        scenario.side_a, scenario.side_b,
-        posts=_layer(scenario.posts, scenario.posts_layer, "posts", "Point"),
-        study_area=_layer(scenario.study_area, scenario.study_area_layer, "study area", "Polygon"),
-        settings=scenario.settings,
-        dem=scenario.dem, visibility=scenario.visibility, roads=scenario.roads,
-        force_field=scenario.force_field,
-        inputs=scenario.inputs(), progress=progress,
-    )
-    if scenario.incidents is not None:
-        from .incidents import incident_metrics, with_incidents
-
-        if progress:
-            progress("incidents")
-        inc = scenario.read_incidents()
-        result = with_incidents(result, incident_metrics(result, inc, margin_km=scenario.margin_km))
-    return result
+    return Run(scenario, progress=progress).analysis
 
 
-def _layer(path, layer, what, kind):
+def layer_source(path, layer, what, kind):
     """A path, or the named layer of it read now (multi-layer sources such as GeoPackage)."""
     if path is None or layer is None:
         return path

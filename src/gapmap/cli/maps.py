@@ -13,15 +13,11 @@ __all__ = ["COMMANDS"]
 _FILE = click.Path(dir_okay=False, path_type=Path)
 
 
-def _run(kw: dict, bar: ProgressBar, **layer_flags):
-    """Analysis and the scenario's extra layers (incidents, hillshade, ...)."""
-    from ..layers import scenario_layers
-    from ..scenario import run_scenario
+def _run(kw: dict, bar: ProgressBar, hex_km: float = 10.0):
+    """The run of the options' scenario (each product computed once, on first use)."""
+    from ..run import Run
 
-    scenario = scenario_from_options(**kw)
-    result = run_scenario(scenario, progress=bar)
-    bar("layers")
-    return result, scenario_layers(scenario, result, **layer_flags)
+    return Run(scenario_from_options(**kw), progress=bar, hex_km=hex_km)
 
 
 @click.command("map")
@@ -53,12 +49,12 @@ def map_cmd(out: Path, title: str | None, basemap: str, offline: bool, hillshade
     from ..maps import make_map, save_map
 
     with ProgressBar(10, "map") as bar:
-        result, layers = _run(kw, bar, hillshade=hillshade, coverage=coverage,
-                              hotspots=hotspots, hex_km=hex_km)
-        bar("map")
-        m = make_map(result, title=title, basemap=basemap, offline=offline, **layers)
-        bar("writing")
-        path = save_map(m, out)
+        run = _run(kw, bar, hex_km=hex_km)
+        result = run.analysis
+        layers = run.map_layers(hillshade=hillshade, coverage=coverage, hotspots=hotspots)
+        m = run.timed("map", lambda: make_map(result, title=title, basemap=basemap,
+                                              offline=offline, **layers))
+        path = run.timed("writing", lambda: save_map(m, out))
     click.echo(f"Map written to {path} ({path.stat().st_size / 1e6:.1f} MB)")
 
 
@@ -80,10 +76,10 @@ def figure_cmd(out: Path, title: str | None, dpi: int, width_in: float, **kw) ->
     from ..figures import plot_map, save_figure
 
     with ProgressBar(10, "figure") as bar:
-        result, layers = _run(kw, bar, hillshade=False)
-        bar("figure")
-        fig = plot_map(result, incidents=layers.get("incidents"), title=title,
-                       figsize=(width_in, width_in))
+        run = _run(kw, bar)
+        result = run.analysis
+        fig = run.timed("figure", lambda: plot_map(result, incidents=run.incidents, title=title,
+                                                   figsize=(width_in, width_in)))
         path = save_figure(fig, out, dpi=dpi)
     click.echo(f"Figure written to {path}")
 
@@ -101,15 +97,13 @@ def report_cmd(out: Path, title: str | None, **kw) -> None:
     Example:
       gapmap report --config geodata/scenario.toml --out out/report.html
     """
-    from ..hotspots import monthly_counts
     from ..report import write_report
 
     with ProgressBar(10, "report") as bar:
-        result, layers = _run(kw, bar, hillshade=False)
-        bar("report")
-        path = write_report(result, out, incidents=layers.get("incidents"), title=title,
-                            monthly=None if result.incidents is None
-                            else monthly_counts(result.incidents))
+        run = _run(kw, bar)
+        result = run.analysis
+        path = run.timed("report", lambda: write_report(result, out, incidents=run.incidents,
+                                                        monthly=run.monthly, title=title))
     click.echo(f"Report written to {path}")
 
 

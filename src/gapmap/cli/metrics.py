@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import click
 
-from ._common import ProgressBar, analysis_from_options, analysis_options, scenario_from_options
+from ._common import ProgressBar, analysis_options, scenario_from_options
 
 __all__ = ["COMMANDS"]
 
@@ -18,7 +19,8 @@ __all__ = ["COMMANDS"]
 @click.option("--by", "by", metavar="FIELD",
               help="Study-area field to break the figures down by (writes by_area.csv), e.g. "
                    "ADM1_EN.")
-def metrics_cmd(out_dir: Path, by: str | None = None, **kw) -> None:
+@click.option("--profile", is_flag=True, help="Log the seconds each stage takes.")
+def metrics_cmd(out_dir: Path, profile: bool, by: str | None = None, **kw) -> None:
     """Seam, unguarded corridors and gap region between two sides.
 
     Writes corridors.csv, corridors.geojson, seam.geojson, gap.geojson, summary.json and
@@ -33,16 +35,19 @@ def metrics_cmd(out_dir: Path, by: str | None = None, **kw) -> None:
     """
     from ..by_area import admin_check, areas_of_scenario, breakdown, write_breakdown
     from ..outputs import format_summary, write_metrics
+    from ..run import Run
 
-    areas = areas_of_scenario(scenario_from_options(**kw), by) if by else None
+    scenario = scenario_from_options(**kw)
+    areas = areas_of_scenario(scenario, by) if by else None
     table = mismatches = None
+    _profile_logging(profile)
     with ProgressBar(8, "metrics") as bar:
-        result = analysis_from_options(progress=bar, **kw)
+        run = Run(scenario, progress=bar, profile=profile)
+        result = run.analysis
         if areas is not None:
             table = breakdown(result, areas, by)
             result, mismatches = admin_check(result, areas, by)
-        bar("writing")
-        write_metrics(result, out_dir)
+        run.timed("writing", lambda: write_metrics(result, out_dir))
         if table is not None:
             write_breakdown(table, out_dir, mismatches)
     click.echo(format_summary(result))
@@ -58,15 +63,18 @@ def metrics_cmd(out_dir: Path, by: str | None = None, **kw) -> None:
 @click.option("--data", "data_dir", default=None, type=click.Path(file_okay=False, path_type=Path),
               help="Sample data folder [the geodata/ folder of the gapmap source tree].")
 @click.option("--quick", is_flag=True, help="Skip the terrain and placement steps.")
-def demo_cmd(out_dir: Path, data_dir: Path | None, quick: bool) -> None:
+@click.option("--profile", is_flag=True, help="Log the seconds each stage takes.")
+def demo_cmd(out_dir: Path, data_dir: Path | None, quick: bool, profile: bool) -> None:
     """Run the whole analysis on the shipped sample of Iraq's disputed territories.
 
     The force layout of the sample is illustrative, not an assessment; its terrain is synthetic.
     """
     from ..demo import run_demo
 
-    with ProgressBar(12, "demo") as bar:
-        result = run_demo(out_dir, data_dir=data_dir, quick=quick, progress=bar)
+    _profile_logging(profile)
+    with ProgressBar(16, "demo") as bar:
+        result = run_demo(out_dir, data_dir=data_dir, quick=quick, progress=bar,
+                          profile=profile)
     from ..outputs import format_summary
 
     click.echo(format_summary(result.analysis))
@@ -75,6 +83,14 @@ def demo_cmd(out_dir: Path, data_dir: Path | None, quick: bool) -> None:
         click.echo(f"  {name:<22} {path}")
     click.echo(f"\nResults in {out_dir}/ — open {out_dir}/map.html or {out_dir}/report.html"
                if "map.html" in result.files else f"\nResults in {out_dir}/")
+
+
+def _profile_logging(profile: bool) -> None:
+    """With --profile, show the stage timings (INFO) even without -v."""
+    if profile:
+        logger = logging.getLogger("gapmap.run")
+        logger.setLevel(logging.INFO)
+        logging.getLogger("gapmap.demo").setLevel(logging.INFO)
 
 
 COMMANDS = [metrics_cmd, demo_cmd]

@@ -51,20 +51,16 @@ def place_cmd(k: int, range_km: float, height_m: float, candidates: Path | None,
     Example:
       gapmap place --k 4 --range-km 5 --config geodata/scenario.toml --out out/place
     """
-    from ..placement import format_placement, place_posts, write_placement
-    from ..scenario import run_scenario
+    from ..placement import format_placement, write_placement
+    from ..run import Run
 
     with ProgressBar(10, "place") as bar:
-        scenario = scenario_from_options(**kw)
-        analysis = run_scenario(scenario, progress=bar)
-        bar("placement")
-        placement = place_posts(analysis, k, range_km=range_km, height_m=height_m,
-                                candidates=candidates,
-                                candidate_spacing_km=candidate_spacing_km, weight=weight,
-                                dem=scenario.dem, visibility=scenario.visibility, exact=exact,
-                                time_limit_s=time_limit_s)
-        bar("writing")
-        write_placement(placement, out_dir)
+        run = Run(scenario_from_options(**kw), progress=bar)
+        placement = run.placement(k, range_km=range_km, height_m=height_m,
+                                  candidates=candidates,
+                                  candidate_spacing_km=candidate_spacing_km, weight=weight,
+                                  exact=exact, time_limit_s=time_limit_s)
+        run.timed("writing", lambda: write_placement(placement, out_dir))
     click.echo(format_placement(placement))
     click.echo(f"\nResults in {out_dir}/")
 

@@ -1,0 +1,87 @@
+"""Benchmark: `gapmap demo` of this tree against the landed commit 0d70e02, alternately.
+
+Peer: the same command of commit 0d70e02 (checked out with ``git worktree add`` into a
+temporary folder and run with this venv's Python on ``PYTHONPATH``), on the same machine in
+the same run, alternating landed / this tree so that a change of load hits both.
+
+Usage: python bench/bench_demo.py [--rounds N] [--landed DIR]
+Prints a markdown table (wall seconds per run, median, ratio) and this tree's stage timings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+LANDED = "0d70e02"
+
+
+def _landed_tree(where: Path | None) -> Path:
+    if where is not None and (where / "src" / "gapmap").exists():
+        return where
+    tree = Path(tempfile.mkdtemp(prefix="gapmap-landed-")) / "tree"
+    subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(tree), LANDED],
+                   check=True, capture_output=True)
+    return tree
+
+
+def _run(src: Path, out: Path, profile: bool) -> tuple[float, str]:
+    env = dict(os.environ, PYTHONPATH=str(src / "src"), GAPMAP_DATA=str(ROOT / "geodata"))
+    cmd = [sys.executable, "-c", "from gapmap.cli import main; main()", "demo", "--out",
+           str(out)]
+    if profile:
+        cmd.append("--profile")
+    t0 = time.perf_counter()
+    p = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=src)
+    dt = time.perf_counter() - t0
+    if p.returncode != 0:
+        raise SystemExit(f"demo failed in {src}: {p.stderr[-2000:]}")
+    return dt, p.stderr
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rounds", type=int, default=1)
+    ap.add_argument("--landed", type=Path, default=None)
+    args = ap.parse_args()
+    landed = _landed_tree(args.landed)
+    work = Path(tempfile.mkdtemp(prefix="gapmap-bench-demo-"))
+    times: dict[str, list[float]] = {"landed": [], "this": []}
+    stages = ""
+    try:
+        for i in range(args.rounds):
+            for name, src in (("landed", landed), ("this", ROOT)):
+                dt, err = _run(src, work / f"{name}{i}", profile=name == "this")
+                times[name].append(dt)
+                if name == "this":
+                    stages = "\n".join(line for line in err.splitlines() if "stage " in line)
+        load = os.getloadavg()[0]
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    med = {k: statistics.median(v) for k, v in times.items()}
+    print(f"| `gapmap demo` | runs (s) | median (s) |\n|---|---|---:|")
+    for k in ("landed", "this"):
+        label = f"landed {LANDED}" if k == "landed" else "this tree"
+        print(f"| {label} | {', '.join(f'{t:.1f}' for t in times[k])} | {med[k]:.1f} |")
+    print(f"\nthis / landed: {med['this'] / med['landed']:.2f}× (load average at the end: "
+          f"{load:.1f} on {os.cpu_count()} cores)\n")
+    print("Stages of this tree's run (--profile):\n")
+    print("| stage | s |\n|---|---:|")
+    for line in stages.splitlines():
+        m = re.search(r"stage (.+?)\s+([\d.]+) s", line)
+        if m:
+            print(f"| {m.group(1).strip()} | {float(m.group(2)):.1f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
