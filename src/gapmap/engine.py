@@ -192,30 +192,44 @@ def _remote_client(address: str):
 
 
 def _run_on(client, fn, items: Sequence, shared, progress, retries: int) -> list:
-    from distributed import as_completed
     from concurrent.futures import CancelledError
 
+    results: dict[int, Any] = {}
+    for attempt in range(retries + 1):
+        try:
+            _run_round(client, fn, items, shared, progress, results)
+            return [results[i] for i in range(len(items))]
+        except CancelledError:
+            # A dying worker can take the shared inputs with it (the scheduler then cancels
+            # the tasks that need them): ship them again and run the dates not yet done.
+            log.warning("workers lost the shared inputs; resending them (attempt %d of %d)",
+                        attempt + 2, retries + 1)
+    raise GapmapError(f"{len(items) - len(results)} of {len(items)} tasks failed: the workers "
+                      "kept dying; nothing was written — check the workers' memory, or rerun "
+                      "with --workers 1")
+
+
+def _run_round(client, fn, items: Sequence, shared, progress, results: dict) -> None:
+    """Run the items not in ``results`` yet, filling it; CancelledError if inputs were lost."""
+    from distributed import as_completed
     from distributed.scheduler import KilledWorker
 
+    todo = [i for i in range(len(items)) if i not in results]
     # A list of one, so that a shared list or dict is shipped whole rather than per element.
     [shared_f] = client.scatter([shared], broadcast=True, hash=False)
-    futures = [client.submit(fn, shared_f, item, pure=False)
-               for item in items]
-    index = {f.key: i for i, f in enumerate(futures)}
-    results: list = [None] * len(items)
+    futures = [client.submit(fn, shared_f, items[i], pure=False) for i in todo]
+    index = {f.key: i for i, f in zip(todo, futures)}
     try:
-        for done, fut in enumerate(as_completed(futures, loop=client.loop), start=1):
+        for fut in as_completed(futures, loop=client.loop):
             try:
                 results[index[fut.key]] = fut.result()
-            except (KilledWorker, CancelledError) as exc:
-                # Cancelled: the workers holding the shared inputs all died with them.
+            except KilledWorker as exc:
                 raise GapmapError(
                     f"task {index[fut.key] + 1} of {len(items)} failed: the workers running "
                     f"it died ({type(exc).__name__}); nothing was written — check the "
                     "workers' memory, or rerun with --workers 1") from None
             if progress is not None:
-                progress(done, len(items))
+                progress(len(results), len(items))
     finally:
         client.cancel(futures)
         client.cancel([shared_f])
-    return results
