@@ -7,7 +7,12 @@ cell's steepest slope as a per-cell cost, the usual isotropic stand-in; its rout
 same and its times are not directional, so the speed comparison is of the searches, and the
 accuracy line shows what the 8 isotropic moves miss on flat ground.
 
-Usage: python bench/bench_routes.py [--quick]
+With ``--crossings``: the corridor crossings of the sample scenario (``geodata/``), one
+search keeping its paths (``corridor_crossings``) against the two calls the demo made before
+(``corridor_terrain`` in ``analyze``, then ``crossing_routes``), run alternately on one DEM
+read once, with a check that both give the same fields and routes.
+
+Usage: python bench/bench_routes.py [--quick] [--crossings]
 Prints markdown rows (seconds, best of N runs).
 """
 
@@ -26,6 +31,42 @@ from gapmap.routes import TOBLER_FLAT_KMH, cost_distance, tobler_speed_kmh
 from gapmap.terrain import Dem, slope
 
 
+def crossings(repeat: int) -> None:
+    """One crossing search against the two the demo ran, on the sample scenario."""
+    import dataclasses
+    import time
+
+    from _util import ROOT
+    from gapmap.routes import corridor_crossings, corridor_terrain, crossing_routes
+    from gapmap.scenario import load_scenario, run_scenario
+    from gapmap.terrain import as_dem
+
+    sc = load_scenario(ROOT / "geodata" / "scenario.toml")
+    res = run_scenario(dataclasses.replace(sc, dem=None, visibility=False))
+    w, s_, e, n = res.study_area.bounds
+    dem = as_dem(sc.dem, bounds=(w - 30e3, s_ - 30e3, e + 30e3, n + 30e3), bounds_crs=res.crs,
+                 crs=res.crs)
+    t_one, t_two = [], []
+    for _ in range(max(repeat, 1)):  # alternately, so both see the same machine load
+        t = time.perf_counter()
+        one = corridor_crossings(res, dem)
+        t_one.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        fields, routes = corridor_terrain(res, dem), crossing_routes(res, dem)
+        t_two.append(time.perf_counter() - t)
+    same = one.fields.equals(fields) and all(
+        a.equals_exact(b, 0.0) for a, b in zip(one.routes.geometry, routes.geometry))
+    print(f"sample scenario: {len(res.corridors)} corridors, DEM {dem.shape[0]} × "
+          f"{dem.shape[1]} cells of {dem.res_m:.0f} m")
+    print()
+    print("| case | corridor_crossings (one search) s | corridor_terrain + crossing_routes s "
+          "| ratio |")
+    print("|---|---|---|---|")
+    print(f"| corridor fields and routes | {min(t_one):.2f} | {min(t_two):.2f} | "
+          f"{min(t_one) / min(t_two):.2f}× |")
+    print(f"\nsame fields and routes: {same}")
+
+
 def rugged_dem(n: int, cell: float = 30.0, seed: int = 0) -> Dem:
     """Smoothed noise (hills a few hundred metres high) plus one long ridge."""
     rng = np.random.default_rng(seed)
@@ -40,7 +81,12 @@ def rugged_dem(n: int, cell: float = 30.0, seed: int = 0) -> Dem:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="500 × 500 instead of 2000 × 2000")
+    ap.add_argument("--crossings", action="store_true",
+                    help="time the sample's corridor crossings instead")
     args = ap.parse_args()
+    if args.crossings:
+        crossings(1 if args.quick else 2)
+        return
     n = 500 if args.quick else 2000
     repeat = 1 if args.quick else 2
     dem = rugged_dem(n)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import geopandas as gpd
@@ -29,3 +31,13 @@ def strips() -> gpd.GeoDataFrame:
 def strips_area() -> gpd.GeoDataFrame:
     """A study area spanning the strips' length only."""
     return scenes.strips_area()
+
+
+@pytest.fixture(scope="session")
+def demo(tmp_path_factory) -> tuple[Path, str]:
+    """``gapmap demo`` run once per test session: (its output folder, what it printed)."""
+    exe = str(Path(sys.executable).with_name("gapmap"))
+    out = tmp_path_factory.mktemp("demo") / "out"
+    p = subprocess.run([exe, "demo", "--out", str(out)], capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    return out, p.stdout

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import geopandas as gpd
@@ -13,15 +12,11 @@ import pandas as pd
 import pytest
 import rasterio
 
-EXE = str(Path(sys.executable).with_name("gapmap"))
+from .pins import DEMO, DEMO_CRS, DEMO_PLACEMENT, DEMO_PLACEMENT_TOL, DEMO_TOL, assert_pinned
 
+ROOT = Path(__file__).resolve().parents[1]
 
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    out = tmp_path_factory.mktemp("demo") / "out"
-    p = subprocess.run([EXE, "demo", "--out", str(out)], capture_output=True, text=True)
-    assert p.returncode == 0, p.stderr
-    return out, p.stdout
+# The `demo` fixture (conftest.py) runs `gapmap demo` once per session.
 
 
 @pytest.mark.slow
@@ -86,3 +81,49 @@ def test_demo_terrain_rasters_on_the_dem_grid(demo):
         assert s.crs == h.crs and s.transform == h.transform and s.shape == h.shape
         slope = s.read(1, masked=True)
         assert 0 <= slope.min() and slope.max() < 90
+
+
+@pytest.mark.slow
+def test_demo_summary_matches_its_pins(demo):
+    out, _ = demo
+    doc = json.loads((out / "summary.json").read_text())
+    # The exact figures are exact in this CRS only: a change of analysis CRS must be a decision.
+    assert doc["parameters"]["crs"] == DEMO_CRS
+    assert_pinned(doc["pairs"][0], DEMO, DEMO_TOL)
+    assert set(doc["pairs"][0]) == set(DEMO)  # no figure left unpinned
+    placement = json.loads((out / "placement" / "placement.json").read_text())
+    assert_pinned(placement, DEMO_PLACEMENT, DEMO_PLACEMENT_TOL)
+
+
+@pytest.mark.slow
+def test_demo_corridor_table_adds_up_to_the_summary(demo):
+    out, _ = demo
+    pair = json.loads((out / "summary.json").read_text())["pairs"][0]
+    table = pd.read_csv(out / "corridors.csv")
+    assert table["length_km"].sum() == pytest.approx(pair["unguarded_length_km"], abs=1e-3)
+    assert table["length_km"].max() == pytest.approx(pair["longest_corridor_km"], abs=1e-4)
+    assert (table["width_min_km"] <= table["width_mean_km"]).all()
+    assert (table["width_mean_km"] <= table["width_max_km"]).all()
+    assert table["width_min_km"].min() <= pair["width_mean_km"] <= table["width_max_km"].max()
+
+
+def _readme_table_module():
+    spec = importlib.util.spec_from_file_location("readme_table",
+                                                  ROOT / "scripts" / "readme_table.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.mark.slow
+def test_readme_demo_table_is_the_demo_output(demo):
+    out, _ = demo
+    mod = _readme_table_module()
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    table = mod.demo_table(out)
+    assert mod.replace_table(readme, table) == readme, (
+        "README's demo table differs from `gapmap demo`: run "
+        "`python scripts/readme_table.py out/demo` after `make demo`")
+    # The table states the pinned figures (not only whatever this run printed).
+    assert f"| {DEMO['seam_length_km']:.1f} km |" in table
+    assert f"{DEMO['gap_area_km2']:,.0f} km²" in table

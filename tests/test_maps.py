@@ -417,4 +417,4 @@ def test_map_hotspots_use_the_hotspots_command_defaults(tmp_path, monkeypatch):
     settings = [k for k in signature.parameters
                 if k not in ("incidents", "study_area", "crs", "include_coarse")]
     assert {k: drawn[k] for k in settings} == {k: cli[k] for k in settings}
-    assert cli["permutations"] == 9999 and cli["hex_km"] == 10.0
+    assert cli["hex_km"] == 10.0

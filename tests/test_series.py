@@ -4,7 +4,6 @@ files or one layer, corridor uids, bad input, and the same table whichever way i
 from __future__ import annotations
 
 import logging
-import warnings
 
 import geopandas as gpd
 import numpy as np
@@ -57,7 +56,7 @@ def posts_switching():
 
 def test_post_switched_on_closes_and_off_opens_exact_stretch():
     s = analyze_series(zones_of(ZB, ZB, ZB), A, B, date_field="day", posts=posts_switching(),
-                       study_area=AREA, settings=Settings(reach_km=5), workers=1)
+                       study_area=AREA, settings=Settings(max_width_km=40, reach_km=5), workers=1)
     t = s.table.set_index("date")
     chord = geodesic_km(420e3, 3945e3, 3955e3)
     assert t.loc["2024-01-01", "unguarded_length_km"] == pytest.approx(SEAM_KM, rel=1e-3)
@@ -88,7 +87,7 @@ def test_zone_edge_moving_changes_unguarded_length_by_computed_amount():
     moved = shapely.box(426e3, 3900e3, 440e3, 4000e3)  # gap 20 → 16 km; reach 9 covers 16
     for match_km in (1.0, 3.0):  # the seam moves 2 km: gone (1 km) or the same seam (3 km)
         s = analyze_series(zones_of(ZB, moved, days=("2024-01-01", "2024-01-02")), A, B,
-                           date_field="day", study_area=AREA, settings=Settings(reach_km=9),
+                           date_field="day", study_area=AREA, settings=Settings(max_width_km=40, reach_km=9),
                            workers=1, match_km=match_km)
         t = s.table
         change = t["unguarded_length_km"].iloc[0] - t["unguarded_length_km"].iloc[1]
@@ -101,7 +100,7 @@ def test_one_layer_with_date_field_equals_one_file_per_date(tmp_path):
     layer = zones_of(ZB, shapely.box(428e3, 3900e3, 440e3, 4000e3), ZB)
     for day, rows in layer.groupby("day"):
         rows.drop(columns="day").to_file(tmp_path / f"front_{day.replace('-', '')}.geojson")
-    kw = dict(study_area=AREA, settings=Settings(reach_km=5), workers=1)
+    kw = dict(study_area=AREA, settings=Settings(max_width_km=40, reach_km=5), workers=1)
     from_layer = analyze_series(layer, A, B, date_field="day", **kw)
     from_files = analyze_series(str(tmp_path / "front_*.geojson"), A, B, **kw)
     from_folder = analyze_series(tmp_path, A, B, **kw)
@@ -118,7 +117,7 @@ def test_same_table_serial_local_cluster_and_scheduler():
 
     zones = zones_of(ZB, shapely.box(428e3, 3900e3, 440e3, 4000e3), ZB)
     kw = dict(date_field="day", posts=posts_switching(), study_area=AREA,
-              settings=Settings(reach_km=5))
+              settings=Settings(max_width_km=40, reach_km=5))
     serial = analyze_series(zones, A, B, workers=1, **kw)
     local = analyze_series(zones, A, B, workers=2, **kw)
     with dask.config.set({"distributed.scheduler.allowed-failures": 1}):
@@ -139,7 +138,7 @@ def test_a_date_without_one_side_reports_zero_seam_with_a_warning():
     layer = layer.loc[~((layer["day"] == "2024-01-02") & (layer["force"] == "b"))]
     with pytest.warns(ResultWarning, match="2024-01-02: no zone of side B"):
         s = analyze_series(layer, A, B, date_field="day", study_area=AREA,
-                           settings=Settings(reach_km=5), workers=1)
+                           settings=Settings(max_width_km=40, reach_km=5), workers=1)
     t = s.table
     assert t["seam_length_km"].iloc[1] == 0
     assert t["closed_km"].iloc[1] == pytest.approx(SEAM_KM, rel=1e-3)  # the seam went away
@@ -151,12 +150,12 @@ def test_compare_two_files(tmp_path):
         tmp_path / "z_20240201.geojson")
     posts = posts_switching().assign(active_from=None, active_to=None)
     c = compare(tmp_path / "z_20240101.geojson", tmp_path / "z_20240201.geojson", A, B,
-                study_area=AREA, settings=Settings(reach_km=5), posts=None)
+                study_area=AREA, settings=Settings(max_width_km=40, reach_km=5), posts=None)
     t = c.table.set_index("field")
     assert t.loc["unguarded_length_km", "change"] == pytest.approx(0, abs=1e-9)
     assert c.labels == ("2024-01-01", "2024-02-01")
     c2 = compare(tmp_path / "z_20240101.geojson", tmp_path / "z_20240201.geojson", A, B,
-                 study_area=AREA, settings=Settings(reach_km=5), posts=posts)
+                 study_area=AREA, settings=Settings(max_width_km=40, reach_km=5), posts=posts)
     assert c2.table.set_index("field").loc["closed_km", "change"] == pytest.approx(0, abs=1e-6)
 
 
@@ -241,3 +240,21 @@ def test_read_snapshots_mapping_and_errors():
     assert [s.date.isoformat() for s in snaps] == ["2024-01-01", "2024-01-02"]
     with pytest.raises(InputError, match="--date-field"):
         read_snapshots(zones_of(ZB))
+
+
+def test_incidents_windowed_per_snapshot_and_coarse_dates_counted_apart():
+    from gapmap.errors import DatePrecisionWarning
+
+    pts = [shapely.Point(420e3, 3930e3), shapely.Point(420e3, 3960e3),
+           shapely.Point(421e3, 3970e3), shapely.Point(419e3, 3940e3)]
+    events = gpd.GeoDataFrame({
+        "date": pd.to_datetime(["2024-01-01", "2024-01-02", "2024-01-01", "2024-01-03"]),
+        "date_precision": ["day", "day", "year", "day"]}, geometry=pts, crs=CRS)
+    with pytest.warns(DatePrecisionWarning, match="1 incident"):
+        s = analyze_series(zones_of(ZB, ZB, ZB), A, B, date_field="day", study_area=AREA,
+                           settings=Settings(max_width_km=40, reach_km=5), incidents=events,
+                           until="2024-01-31", workers=1)
+    t = s.table.set_index("date")
+    assert t["incidents_total"].tolist() == [1, 1, 1]
+    # The year-only event overlaps every snapshot's period, lies inside none.
+    assert t["incidents_undated"].tolist() == [1, 1, 1]

@@ -639,3 +639,19 @@ def test_check_allocation_names_the_estimate():
         check_allocation(2**50, "x", None, "a step", "fix")
     with pytest.raises(InputError, match="unbounded"):
         check_allocation(float("inf"), "x", None, "a step", "fix")
+
+
+def test_write_derivatives_opens_the_dem_once_and_takes_a_dem(rugged, tmp_path, monkeypatch):
+    path, dem = rugged
+    opened = []
+    real = rasterio.open
+    monkeypatch.setattr(rasterio, "open", lambda fp, *a, **k: (
+        opened.append(str(fp)) if str(fp) == str(path) else None) or real(fp, *a, **k))
+    from_file = write_derivatives(path, tmp_path / "a")
+    assert opened == [str(path)]
+    from_dem = write_derivatives(dem, tmp_path / "b")
+    assert opened == [str(path)]  # a Dem is not read again
+    for name in ("slope", "tri", "hillshade"):
+        a, _ = _read(from_file[name])
+        b, _ = _read(from_dem[name])
+        np.testing.assert_array_equal(a, b)

@@ -343,9 +343,17 @@ def analyze(
     >>> zones = gpd.GeoDataFrame({"force": ["a", "b"]}, crs=32638,
     ...     geometry=[shapely.box(400e3, 3900e3, 410e3, 4000e3),
     ...               shapely.box(430e3, 3900e3, 440e3, 4000e3)])
-    >>> res = analyze(zones, parse_side("A=a"), parse_side("B=b"))
-    >>> round(res.summary["width_mean_km"], 3)
-    20.0
+    >>> area = gpd.GeoDataFrame(geometry=[shapely.box(390e3, 3900e3, 450e3, 4000e3)],
+    ...                         crs=32638)
+    >>> res = analyze(zones, parse_side("A=a"), parse_side("B=b"), study_area=area)
+    >>> round(res.summary["width_mean_km"], 3), res.summary["corridors"]
+    (20.0, 1)
+
+    Without a study area the seam runs on past the strips' ends while the sides are within
+    ``max_width_km`` of each other, where it widens:
+
+    >>> round(analyze(zones, parse_side("A=a"), parse_side("B=b")).summary["width_mean_km"])
+    55
     """
     step = progress or (lambda name: None)
     if visibility and dem is None:

@@ -106,7 +106,18 @@ def _bbox_distance(xy: np.ndarray, bounds: np.ndarray) -> np.ndarray:
 
 
 def boundary_samples(polys: np.ndarray, sample_m: float) -> np.ndarray:
-    """Points every ``sample_m`` along the polygons' boundaries, plus every vertex (n, 2)."""
+    """Points every ``sample_m`` along the polygons' boundaries, plus every vertex (n, 2).
+
+    Examples
+    --------
+    A 10 × 10 square sampled every 5: its 4 corners, 4 edge midpoints and the ring's closing
+    point (the first corner again).
+
+    >>> import shapely, numpy as np
+    >>> xy = boundary_samples(np.array([shapely.box(0, 0, 10, 10)]), 5.0)
+    >>> len(xy), sorted(set(map(tuple, xy.tolist())))[:3]
+    (9, [(0.0, 0.0), (0.0, 5.0), (0.0, 10.0)])
+    """
     rings = shapely.get_rings(shapely.get_parts(np.asarray(polys, dtype=object)))
     if len(rings) == 0:
         return np.empty((0, 2))
@@ -177,6 +188,21 @@ def seam_ridges(polys_a: np.ndarray, ids_a: np.ndarray, polys_b: np.ndarray, ids
     -------
     Ridges
         Unclipped ridge segments (infinite ridges are extended to ``4 * max_dist_m``).
+
+    Examples
+    --------
+    Two squares 20 m apart: every ridge separating their samples lies on the midline x = 20,
+    and each ridge point is as far from its A generator as from side B.
+
+    >>> import shapely, numpy as np
+    >>> a, b = shapely.box(0, 0, 10, 10), shapely.box(30, 0, 40, 10)
+    >>> r = seam_ridges(np.array([a]), np.array([0]), np.array([b]), np.array([1]),
+    ...                 sample_m=1.0, max_dist_m=50.0)
+    >>> mid = r.seg[np.abs(r.seg[:, 1] - 5) < 4]  # ridges beside the squares
+    >>> bool(np.allclose(mid[:, [0, 2]], 20.0, atol=1e-2))
+    True
+    >>> sorted(set(r.zone_a.tolist())), sorted(set(r.zone_b.tolist()))
+    ([0], [1])
     """
     xa, za = _label_samples(polys_a, ids_a, sample_m)
     xb, zb = _label_samples(polys_b, ids_b, sample_m)
@@ -259,6 +285,22 @@ def clip_to_discs(seg: np.ndarray, centre: np.ndarray, radius: np.ndarray
     """Parameter interval [t0, t1] ⊂ [0, 1] of each segment inside its disc.
 
     Segments that miss their disc get t0 > t1.
+
+    Examples
+    --------
+    The segment (-10, 0)–(10, 0) against a disc of radius 5 at the origin: inside for
+    t ∈ [0.25, 0.75]; a segment at y = 6 misses the disc:
+
+    >>> import numpy as np
+    >>> seg = np.array([[-10.0, 0.0, 10.0, 0.0], [-10.0, 6.0, 10.0, 6.0]])
+    >>> t0, t1 = clip_to_discs(seg, np.zeros((2, 2)), np.array([5.0, 5.0]))
+    >>> t0.tolist(), t1.tolist()
+    ([0.25, 1.0], [0.75, 0.0])
+
+    A disc holding the whole segment gives [0, 1]:
+
+    >>> [v.tolist() for v in clip_to_discs(seg[:1], np.zeros((1, 2)), np.array([20.0]))]
+    [[0.0], [1.0]]
     """
     p0, p1 = seg[:, :2], seg[:, 2:]
     d = p1 - p0
@@ -284,7 +326,15 @@ def clip_to_discs(seg: np.ndarray, centre: np.ndarray, radius: np.ndarray
 
 
 def segment_pieces(seg: np.ndarray, t0: np.ndarray, t1: np.ndarray) -> np.ndarray:
-    """Sub-segments [t0, t1] of segments, reusing exact end coordinates at t = 0 and 1."""
+    """Sub-segments [t0, t1] of segments, reusing exact end coordinates at t = 0 and 1.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> seg = np.array([[0.0, 0.0, 10.0, 20.0]])
+    >>> segment_pieces(seg, np.array([0.25]), np.array([1.0])).tolist()
+    [[2.5, 5.0, 10.0, 20.0]]
+    """
     p0, p1 = seg[:, :2], seg[:, 2:]
     d = p1 - p0
 

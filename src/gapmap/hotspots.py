@@ -198,9 +198,10 @@ INFERENCE = ("normal", "permutation")
 #: Most permutations accepted, and most random placements (permutations × events) per run.
 MAX_PERMUTATIONS = 1_000_000
 MAX_PLACEMENTS = 5e9
-#: Random placements per second on one core (measured on the sample: 683 hexagons, 2,600
-#: events, 9,999 permutations in about 2 s), for the refusal message.
-_PLACEMENTS_PER_S = 1.5e7
+#: Random placements (events + 8 per hexagon) per second on one core, for the refusal
+#: message: measured 3.7e7 (bench/bench_incidents.py --hotspots: 20,480 hexagons, 20,000
+#: events, 999 permutations in 5.0 s, 583 MB peak RSS); 3e7 keeps the estimate on the safe side.
+_PLACEMENTS_PER_S = 3e7
 
 
 def hex_neighbours(hexes) -> sparse.csr_matrix:

@@ -13,17 +13,9 @@ from typing import Any
 import numpy as np
 import shapely
 
-__all__ = ["scenario_layers", "shade", "HOTSPOT_PERMUTATIONS", "HOTSPOT_ALPHA",
-           "HOTSPOT_HEX_KM"]
+__all__ = ["scenario_layers", "shade"]
 
 log = logging.getLogger(__name__)
-
-# The map's hot spots are those `gapmap hotspots` finds with its defaults: the same hexagons,
-# permutations and false discovery rate, so the two never disagree on the same events.
-HOTSPOT_HEX_KM = 10.0
-HOTSPOT_PERMUTATIONS = 9999
-HOTSPOT_ALPHA = 0.05
-
 
 def shade(dem):
     """Hillshade of an elevation :class:`~gapmap.terrain.Dem` as a Dem of shade values 1–255
@@ -61,7 +53,7 @@ def _read_dem_window(scenario, analysis, fine: bool):
 
 
 def scenario_layers(scenario, analysis, *, hillshade: bool = True, coverage: bool = False,
-                    hotspots: bool = False, hex_km: float = HOTSPOT_HEX_KM) -> dict[str, Any]:
+                    hotspots: bool = False, hex_km: float = 10.0) -> dict[str, Any]:
     """The extra layers a scenario names, ready for :func:`gapmap.maps.make_map`,
     :func:`gapmap.figures.plot_map` and :func:`gapmap.report.write_report`.
 
@@ -111,7 +103,8 @@ def scenario_layers(scenario, analysis, *, hillshade: bool = True, coverage: boo
     if hotspots and "incidents" in out and len(out["incidents"]):
         from .hotspots import gi_star_hexes
 
+        # gi_star_hexes's own defaults (inference, alpha, permutations, seed) are those of
+        # `gapmap hotspots`, so the map and the command agree on the same events.
         out["hotspots"] = gi_star_hexes(out["incidents"], analysis.study_area, hex_km=hex_km,
-                                        permutations=HOTSPOT_PERMUTATIONS, alpha=HOTSPOT_ALPHA,
                                         crs=analysis.crs)
     return out

@@ -52,7 +52,8 @@ from .style import (CORRIDOR_CMAP, HOTSPOT_CLASSES, PALETTE_OTHER, check_html_pa
                     force_colors, illustrative_notes, incident_frame, is_illustrative,
                     is_synthetic, label, side_label, sites_frame)
 
-__all__ = ["make_map", "save_map", "render_html", "CLUSTER_MAX", "ASSET_DIR",
+__all__ = ["make_map", "save_map", "render_html", "json_for_html", "DataElement", "CLUSTER_MAX",
+           "ASSET_DIR",
            "illustrative_notes", "force_colors", "incident_frame"]
 
 log = logging.getLogger(__name__)
@@ -179,8 +180,9 @@ def json_for_html(obj: Any) -> str:
 # go to the page's JSON block under their key (see the module docstring)
 
 
-class _Data:
-    """Mixin of elements whose data travel in the page's JSON block under :meth:`key`."""
+class DataElement:
+    """Mixin of page elements whose data travel in the page's JSON block under :meth:`key`:
+    :meth:`payload` gives the data, the element's template names only ``key()``."""
 
     def key(self) -> str:
         name = self.get_name()
@@ -190,6 +192,9 @@ class _Data:
 
     def payload(self) -> Any:  # pragma: no cover - every subclass defines it
         raise NotImplementedError
+
+
+_Data = DataElement  # the name the series pages were first built on
 
 
 class _Css(MacroElement):
@@ -205,7 +210,7 @@ class _Css(MacroElement):
         self.css = css
 
 
-class _Panel(_Data, MacroElement):
+class _Panel(DataElement, MacroElement):
     """A Leaflet control holding HTML built (and escaped) by gapmap."""
 
     _template = Template("""
@@ -252,7 +257,7 @@ class _MaxZoom(MacroElement):
         self.zoom = int(zoom)
 
 
-class _Vector(_Data, folium.map.Layer):
+class _Vector(DataElement, folium.map.Layer):
     """A GeoJSON layer: features with pre-escaped ``_popup``/``_tip`` HTML and a style index
     ``_s`` into ``styles``, drawn by the page's ``gapmap.vector``.
 
@@ -284,7 +289,7 @@ class _Vector(_Data, folium.map.Layer):
                 "interactive": self.interactive}
 
 
-class _Incidents(_Data, folium.map.Layer):
+class _Incidents(DataElement, folium.map.Layer):
     """Incidents as clustered markers (≤ ``CLUSTER_MAX``) or a heat map, with a month slider.
 
     The data travel as compact arrays (lat, lon, month index, escaped popup HTML); the page's
@@ -323,7 +328,7 @@ class _Incidents(_Data, folium.map.Layer):
         super().render(**kwargs)
 
 
-class _LayerControl(_Data, MacroElement):
+class _LayerControl(DataElement, MacroElement):
     """Leaflet's layer switcher; the labels travel as data, the layers by their names.
 
     (Leaflet inserts the labels as HTML, so they are escaped here.)
@@ -508,22 +513,16 @@ _CSS = """
 
 
 def _grid(obj: Any, kind: str):
-    """A drawable :class:`~gapmap.terrain.Dem`: a Dem as it is, a viewshed ``Coverage`` as its
-    per-cell count of posts, or what :func:`gapmap.terrain.read_dem` reads / an
-    ``(array, transform, crs)`` tuple."""
-    from .terrain import Dem, read_dem
+    """A drawable :class:`~gapmap.terrain.Dem`: a viewshed ``Coverage`` as its per-cell count
+    of posts, anything else through :func:`gapmap.terrain.as_dem` (a Dem as it is)."""
+    from .terrain import Dem, as_dem
 
-    if isinstance(obj, Dem):
-        return obj
-    if all(getattr(obj, a, None) is not None for a in ("count", "transform", "crs")):
+    if not isinstance(obj, Dem) and all(getattr(obj, a, None) is not None
+                                        for a in ("count", "transform", "crs")):
         return Dem(np.asarray(obj.count, np.float32), obj.transform, obj.crs, kind)
-    if isinstance(obj, tuple) and len(obj) == 3:
-        arr = np.asarray(obj[0], np.float32)
-        return Dem(arr[0] if arr.ndim == 3 else arr, obj[1], obj[2], kind)
-    if isinstance(obj, (str, os.PathLike)):
-        return read_dem(obj)
-    raise InputError(kind, None, f"cannot draw {type(obj).__name__} as a {kind} raster",
-                     "pass a Dem, a Coverage, a GeoTIFF path or (array, transform, crs)")
+    if isinstance(obj, tuple) and len(obj) == 3 and np.ndim(obj[0]) == 3:
+        obj = (np.asarray(obj[0])[0], obj[1], obj[2])  # first band
+    return as_dem(obj)
 
 
 def _to_web_mercator(dem, resampling: str, max_px: int = 2048
@@ -735,10 +734,10 @@ def _routes_layer(m, routes: gpd.GeoDataFrame | None, crs: CRS, notes: list[str]
 
 def _hotspot_classes(hot: gpd.GeoDataFrame) -> np.ndarray:
     """Gi* class key per hexagon (see :data:`gapmap.style.HOTSPOT_CLASSES`), "" when not
-    significant: ``hot``/``cold`` flags when given, else p < 0.05 on ``p_sim``/``p``."""
+    significant: ``hot``/``cold`` flags when given, else p < 0.05 on ``p_value``/``p_sim``."""
     n = len(hot)
     zc = _find_col(hot, "gi_z", "z", "z_score", "zscore")
-    pc = _find_col(hot, "p_sim", "gi_p", "p", "p_value")
+    pc = _find_col(hot, "p_value", "p_sim", "gi_p", "p")
     z = pd.to_numeric(hot[zc], errors="coerce").to_numpy(float) if zc else np.zeros(n)
     p = pd.to_numeric(hot[pc], errors="coerce").to_numpy(float) if pc else np.ones(n)
     if "hot" in hot.columns and "cold" in hot.columns:
@@ -1081,7 +1080,7 @@ def _payloads(root) -> dict[str, Any]:
     stack = [root]
     while stack:
         el = stack.pop()
-        if isinstance(el, _Data):
+        if isinstance(el, DataElement):
             out[el.key()] = el.payload()
         stack.extend(getattr(el, "_children", {}).values())
     return out

@@ -1085,10 +1085,13 @@ def _crossing(analysis, dem, *, visible_penalty: float | None, window_km: float 
     windows = shapely.buffer(geoms, grow_m, quad_segs=4)
     wb = shapely.total_bounds(windows)
 
-    # A Dem is used in its own CRS (the vectors go to it); a file is read in the analysis CRS,
-    # only the window of the corridors.
-    d = _metric(as_dem(dem, bounds=tuple(wb), bounds_crs=analysis.crs,
-                       crs=None if isinstance(dem, Dem) else analysis.crs))
+    # A Dem is used in its own CRS (the vectors go to it), cut to the corridors' window (a
+    # view: the same cells a file read gives, so the search never spans the whole study area);
+    # a file is read in the analysis CRS, only that window.
+    if isinstance(dem, Dem):
+        d = _metric(dem).window(tuple(wb), analysis.crs)
+    else:
+        d = _metric(as_dem(dem, bounds=tuple(wb), bounds_crs=analysis.crs, crs=analysis.crs))
     _check_search_memory(d.shape, d.source)
     dem_crs = d.crs
     zones, posts = analysis.zones, analysis.posts

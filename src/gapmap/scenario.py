@@ -257,6 +257,13 @@ def make_scenario(**values: Any) -> Scenario:
     for k, v in sett.items():
         if k != "crs" and v is not None:
             sett[k] = float(v)
+    if sett.get("crs") is not None:
+        from .crs import check_crs
+
+        try:
+            check_crs(sett["crs"])
+        except InputError as exc:
+            raise InputError(src or "--crs", "crs", exc.problem, exc.fix) from exc
     try:
         settings = Settings(**sett)
     except InputError as exc:

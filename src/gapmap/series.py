@@ -402,7 +402,7 @@ def _run_date(shared: _Shared, item: tuple) -> DateResult:
                                      geometry=gpd.GeoSeries([], crs=crs), crs=crs)
             summary = _empty_summary(shared)
             if window is not None:
-                summary.update(incidents=0, incidents_in_gap=0)
+                summary.update(incidents_total=0, incidents_in_gap=0)
             return DateResult(snap.date, summary, empty, empty,
                               tuple((w.category.__name__, str(w.message)) for w in caught))
         result = _analyze_one(shared, snap, window)
@@ -566,7 +566,7 @@ def _windows(snaps: list[Snapshot], incidents: Any, until: Any) -> list:
         return [None] * len(snaps)
     from .incidents import period_mask
 
-    events = incidents.events if hasattr(incidents, "events") else incidents
+    events = incidents.gdf if hasattr(incidents, "gdf") else incidents
     dates = pd.to_datetime(events["date"]) if "date" in events.columns else \
         pd.Series(pd.NaT, index=events.index)
     precision = events["date_precision"] if "date_precision" in events.columns else None

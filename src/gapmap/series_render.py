@@ -67,9 +67,6 @@ def plot_series(table: pd.DataFrame, *, title: str | None = None):
     >>> [ax.get_ylabel() for ax in fig.axes]
     ['km', 'km per date']
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.dates as mdates
     import matplotlib.pyplot as plt
 

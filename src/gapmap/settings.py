@@ -112,6 +112,13 @@ class Settings:
     --------
     >>> Settings(reach_km=3.0).reach_b
     3.0
+
+    A per-side reach overrides the common one for that side only:
+
+    >>> s = Settings(reach_km=2, reach_b_km=5)
+    >>> s.reach_a, s.reach_b
+    (2, 5)
+
     >>> Settings(reach_km=float("inf"))
     Traceback (most recent call last):
     ...

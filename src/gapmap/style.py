@@ -58,7 +58,7 @@ LABELS = {
     "actor2": "Actor 2", "notes": "Notes", "coarse": "Coarse location",
     "date_precision": "Date precision", "source_id": "Source id", "rank": "Rank",
     "gain_km": "Gain (km)", "gain_incidents": "Gain (incidents)", "count": "Incidents",
-    "gi_z": "Gi* z", "p_sim": "p (permutation)", "hot": "Hot spot", "cold": "Cold spot",
+    "gi_z": "Gi* z", "p_value": "p", "p_sim": "p (permutation)", "hot": "Hot spot", "cold": "Cold spot",
 }
 # Columns whose values are measures (decimals kept even when whole): by their unit suffix.
 _MEASURE_SUFFIXES = ("_km", "_km2", "_deg", "_m", "_hours", "_100km", "_z", "_share")

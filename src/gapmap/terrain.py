@@ -1,8 +1,12 @@
 """Terrain: reading DEMs, slope / ruggedness / hillshade, and assembling a DEM from tiles.
 
-A :class:`Dem` is a float32 grid (nodata as NaN) with its affine transform and CRS. DEMs in
-lon/lat (SRTM, Copernicus GLO-30) are reprojected on reading to the metric analysis CRS, so
-every derivative is computed on square metric cells.
+A :class:`Dem` is a float32 grid (nodata as NaN) with its affine transform and CRS (always a
+:class:`pyproj.CRS`). :func:`as_dem` is the one way in for every engine (terrain, viewshed,
+routes, placement): a Dem is used as it is, anything else (a path, an open rasterio dataset,
+``(array, transform, crs)``) is read once, only the window needed. DEMs in lon/lat (SRTM,
+Copernicus GLO-30) are reprojected on reading to a metric CRS, so every derivative is computed
+on square metric cells; there is one reprojection rule (bilinear, masked: see
+:func:`read_dem`).
 
 The derivatives follow ``gdaldem`` (GDAL 3.x) cell for cell on projected DEMs:
 
@@ -176,6 +180,21 @@ class Dem:
             return self.crs
         box = gpd.GeoSeries([shapely.box(*self.bounds)], crs=self.crs)
         return metric_crs(box)
+
+    def window(self, bounds: Sequence[float], bounds_crs=None) -> Dem:
+        """The part of the grid covering ``bounds`` (in ``bounds_crs``, default the DEM's CRS)
+        plus a margin of three cells: a view, no copy; the same cells :func:`read_dem` reads
+        from a file for those bounds.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from affine import Affine
+        >>> d = Dem(np.zeros((100, 100)), Affine(10, 0, 0, 0, -10, 1000), 32638)
+        >>> d.window((200, 200, 300, 300)).shape
+        (16, 16)
+        """
+        return _crop(self, bounds, bounds_crs)
 
     def write(self, path: str | os.PathLike) -> Path:
         """Write the DEM as a tiled, DEFLATE-compressed float32 GeoTIFF (NaN nodata), atomically.
@@ -467,17 +486,21 @@ def read_dem(path: str | os.PathLike, *, bounds: Sequence[float] | None = None,
     >>> dem.crs.to_epsg(), round(dem.res_m)  # doctest: +SKIP
     (32638, 28)
     """
+    with _open_raster(path) as src:
+        dem = _read_dataset(src, str(path), bounds, bounds_crs, dst_crs)
+    return _finish(dem, dst_crs, resolution_m)
+
+
+def _open_raster(path: str | os.PathLike):
+    """The open dataset of a DEM file or URL; InputError when missing or unreadable."""
     p = str(path)
     if "://" not in p and not p.startswith("/vsi") and not Path(p).exists():
         raise InputError(p, None, "DEM file not found", "check the path given with --dem")
     try:
-        src_cm = rasterio.open(p)
+        return rasterio.open(p)
     except rasterio.errors.RasterioError as exc:
         raise InputError(p, None, f"cannot read the DEM: {str(exc).splitlines()[0]}",
                          "give a GeoTIFF (or another raster GDAL reads)") from exc
-    with src_cm as src:
-        dem = _read_dataset(src, p, bounds, bounds_crs, dst_crs)
-    return _finish(dem, dst_crs, resolution_m)
 
 
 def _crop(dem: Dem, bounds, bounds_crs) -> Dem:
@@ -765,33 +788,24 @@ def hillshade(dem: Dem | str | os.PathLike, azimuth_deg: float = 315.0, altitude
     return out
 
 
-def write_derivatives(dem_path: str | os.PathLike, out_dir: str | os.PathLike, *,
+def write_derivatives(dem: Dem | str | os.PathLike, out_dir: str | os.PathLike, *,
                       bounds: Sequence[float] | None = None, bounds_crs=None) -> dict[str, Path]:
     """Write ``slope.tif``, ``tri.tif`` and ``hillshade.tif`` on the DEM's own grid.
 
     Same CRS, transform and shape as the input (no reprojection, also for lon/lat DEMs, whose
     cell sizes are then taken in metres row by row). Slope and TRI are float32 with nodata
     −9999 (as ``gdaldem``), hillshade uint8 with nodata 0. The three files appear together.
-    With ``bounds`` (in ``bounds_crs``, default the DEM's CRS) only that window of the grid,
-    plus a margin of three cells, is read and written.
+    With ``bounds`` (in ``bounds_crs``, default the DEM's CRS) only that window of a file,
+    plus a margin of three cells, is read and written; a :class:`Dem` is written as it is.
 
     Examples
     --------
     >>> write_derivatives("geodata/dem.tif", "out/terrain")  # doctest: +SKIP
     {'slope': PosixPath('out/terrain/slope.tif'), 'tri': ..., 'hillshade': ...}
     """
-    p = Path(dem_path)
-    if not p.exists():
-        raise InputError(p, None, "DEM file not found", "check the path given with --dem")
-    try:
-        with rasterio.open(p) as src:
-            src_crs = src.crs
-    except rasterio.errors.RasterioIOError as exc:
-        raise InputError(p, None, f"cannot read the DEM: {str(exc).splitlines()[0]}",
-                         "give a GeoTIFF (or another raster GDAL reads)") from exc
-    # in its own CRS: read_dem would move a lon/lat DEM into metres, the outputs keep its grid
-    dem = read_dem(p, bounds=bounds, bounds_crs=bounds_crs,
-                   dst_crs=src_crs) if src_crs is not None else read_dem(p)
+    if not isinstance(dem, Dem):
+        with _open_raster(dem) as src:  # opened once; in its own CRS: the outputs keep its grid
+            dem = as_dem(src, bounds=bounds, bounds_crs=bounds_crs, crs=src.crs)
     layers = {
         "slope": (np.nan_to_num(slope(dem), nan=DERIVATIVE_NODATA), DERIVATIVE_NODATA),
         "tri": (np.nan_to_num(tri(dem), nan=DERIVATIVE_NODATA), DERIVATIVE_NODATA),

@@ -46,9 +46,10 @@ class GapmapGroup(click.Group):
         try:
             code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         except click.exceptions.UsageError as exc:
-            hint = ""
+            hint = " (see 'gapmap --help')"
             if exc.ctx is not None:
-                hint = f" (see '{exc.ctx.command_path} --help')"
+                sub = exc.ctx.command_path.split(" ")[1:]
+                hint = f" (see '{' '.join(['gapmap', *sub])} --help')"
             click.echo(f"gapmap: error: {_one_line(exc.format_message())}{hint}", err=True)
             sys.exit(exc.exit_code)
         except click.ClickException as exc:
