@@ -528,7 +528,17 @@ def test_other_parts_date_out_of_range_is_dropped_with_a_count(data, tmp_path):
 
 
 def test_other_parts_whole_world_dem_refused_with_the_figure(data, tmp_path):
-    check(data, tmp_path, ["dem", "--bbox", "-180,-90,180,90", "--tiles", str(tmp_path),
+    import rasterio
+    from affine import Affine
+
+    tiles = tmp_path / "tiles"
+    tiles.mkdir()
+    # One 1″ tile: the cell size the estimate is made from.
+    with rasterio.open(tiles / "t.tif", "w", driver="GTiff", width=10, height=10, count=1,
+                       dtype="int16", crs="EPSG:4326",
+                       transform=Affine(1 / 3600, 0, 44.0, 0, -1 / 3600, 35.0)) as ds:
+        ds.write(np.ones((1, 10, 10), np.int16))
+    check(data, tmp_path, ["dem", "--bbox", "-180,-90,180,90", "--tiles", str(tiles),
                            "--out", str(tmp_path / "out.html")], 2, "GiB", out_kind="file", process=True)
 
 

@@ -92,7 +92,10 @@ def test_reprojection_round_trip_and_geodesic_length(centre, offsets):
     dlon = (np.asarray(lon2) - lon + 180) % 360 - 180
     assert np.abs(dlon).max() < 1e-7 and np.abs(np.asarray(lat2) - lat).max() < 1e-7
     # The same line measured in lon/lat and in the metric CRS: one geodesic length (0.1%).
-    line = shapely.LineString(np.column_stack([lon, lat]))
+    # A lon/lat line is straight in lon/lat (RFC 7946): one crossing the antimeridian is given
+    # with continuous longitudes (179 → 180.5), not wrapped ones (179 → −179.5, the long way).
+    raw = np.array([centre[0] + dx for dx, _ in offsets])
+    line = shapely.LineString(np.column_stack([raw, lat]))
     metric = shapely.LineString(np.column_stack([x, y]))
     ref = sum(GEOD.inv(lon[i], lat[i], lon[i + 1], lat[i + 1])[2]
               for i in range(len(lon) - 1)) / 1000

@@ -80,5 +80,8 @@ def test_missing_file_and_make_scenario(tmp_path):
     with pytest.raises(InputError, match="not found"):
         load_scenario(tmp_path / "none.toml")
     sc = make_scenario(zones="z.geojson", side_a="a=x", side_b="b=y", types="armed clash",
-                       max_width_km="50")
+                       max_width_km=50)
     assert sc.types == ("armed clash",) and sc.settings.max_width_km == 50.0
+    # A number given as text is refused: a scenario file says what it means in TOML types.
+    with pytest.raises(InputError, match="must be a number"):
+        make_scenario(zones="z.geojson", side_a="a=x", side_b="b=y", max_width_km="50")
