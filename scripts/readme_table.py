@@ -58,7 +58,9 @@ def demo_table(out_dir: str | os.PathLike) -> str:
         ("gap region", f"{s['gap_area_km2']:,.0f} km²"),
         (f"UCDP GED events in and around the belt (its districts' box + 0.5°), "
          f"{min(years)}–{max(years)}",
-         f"{s['incidents_total']:,} read; {s['incidents_coarse']:,} with coarse locations set "
+         f"{s['incidents_total'] + s.get('incidents_outside_study_area', 0):,} read, "
+         f"{s.get('incidents_outside_study_area', 0):,} of them outside the districts; "
+         f"{s['incidents_coarse']:,} with coarse locations set "
          f"aside; {s['incidents_in_study_area']:,} inside the districts, "
          f"{s['incidents_in_gap']:,} of them in the gap; {s['incidents_in_corridors']:,} "
          "assigned to corridors"),

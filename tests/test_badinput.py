@@ -561,10 +561,24 @@ def test_other_parts_tiny_candidate_spacing(data, tmp_path):
 
 
 def test_other_parts_route_origin_equals_target(data, tmp_path):
+    # Origin = target is a zero-hour route (it crashed in GEOS before), not a refusal.
+    out = tmp_path / "routes.gpkg"
+    before = digest(data["dir"])
+    exit_code, err, _, _ = run_process(["routes", "--dem", str(data["dem.tif"]), "--from",
+                                        str(data["posts.geojson"]), "--to",
+                                        str(data["posts.geojson"]), "--pairs", "zip",
+                                        "--out", str(out)])
+    assert exit_code == 0, err
+    assert "Traceback" not in err
+    routes = gpd.read_file(out)
+    assert len(routes) and (routes["hours"] == 0).all() and (routes["km"] == 0).all()
+    assert digest(data["dir"]) == before
+
+
+def test_routes_unknown_output_extension(data, tmp_path):
     check(data, tmp_path, ["routes", "--dem", str(data["dem.tif"]), "--from",
                            str(data["posts.geojson"]), "--to", str(data["posts.geojson"]),
-                           "--pairs", "zip", "--out", str(tmp_path / "out.html")], 2,
-          "origin", out_kind="file", process=True)
+                           "--out", str(tmp_path / "out.html")], 2, ".gpkg", out_kind="file")
 
 
 @pytest.mark.parametrize("width", ["0", "100000"])

@@ -260,7 +260,8 @@ def _check_hotspot_options(alpha: float, inference: str, permutations: int) -> s
     if method not in INFERENCE:
         raise InputError("--inference", None, f"unknown method {inference!r}",
                          f"use one of {', '.join(INFERENCE)}")
-    if method == "permutation" and not (1 <= int(permutations) <= MAX_PERMUTATIONS):
+    # Checked whatever the method: an absurd count is a mistake even where it is not used.
+    if not (1 <= int(permutations) <= MAX_PERMUTATIONS):
         raise InputError("--permutations", None,
                          f"must be between 1 and {MAX_PERMUTATIONS:,}, got {permutations:,}",
                          "give e.g. 9999")

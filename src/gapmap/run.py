@@ -105,10 +105,11 @@ def analysis_crs(layers: Layers, *, pinned: Any = None, dem_crs: Any = None) -> 
     >>> analysis_crs(Layers(z), dem_crs="EPSG:3857").to_epsg()  # 22% off at 35° N: not used
     32638
     """
-    if pinned is not None:
-        return metric_crs(crs=pinned)
     frames = (layers.study_area,) if layers.study_area is not None else (layers.zones,
                                                                           layers.posts)
+    if pinned is not None:
+        # Checked against the data: a CRS that distorts distances over it is refused.
+        return metric_crs(*frames, crs=pinned)
     if dem_crs is not None:
         dcrs = CRS.from_user_input(dem_crs)
         if _is_metric(dcrs):

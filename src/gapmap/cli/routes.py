@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from ..errors import InputError
+
 __all__ = ["COMMANDS"]
 
 _PATH = click.Path(dir_okay=False, path_type=Path)
@@ -58,6 +60,10 @@ def routes_cmd(dem: Path, origins: Path, targets: Path, pairs: str, id_field: st
 
     if visible_penalty is not None and posts is None:
         raise click.UsageError("--visible-penalty needs --posts")
+    if out.suffix.lower() not in (".geojson", ".json", ".gpkg"):
+        kind = out.suffix or "a file without an extension"
+        raise InputError("--out", None, f"cannot write routes as {kind!r}",
+                         "name the output .gpkg or .geojson")
     result = walking_routes(dem, origins, targets, posts=posts, visible_penalty=visible_penalty,
                             pairs=pairs, id_field=id_field, margin_km=margin_km,
                             range_km=range_km, height_m=height_m,
