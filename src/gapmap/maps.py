@@ -48,7 +48,7 @@ from pyproj import CRS, Transformer
 from .crs import to_lonlat
 from .errors import GapmapError, InputError
 from .io import atomic_path
-from .style import (CORRIDOR_CMAP, HOTSPOT_CLASSES, PALETTE_OTHER, check_html_path, fmt,
+from .style import (find_column, CORRIDOR_CMAP, HOTSPOT_CLASSES, PALETTE_OTHER, check_html_path, fmt,
                     force_colors, illustrative_notes, incident_frame, is_illustrative,
                     is_synthetic, label, side_label, sites_frame)
 
@@ -113,14 +113,6 @@ def _popups(gdf: pd.DataFrame, columns: Sequence[str], title_col: str | None = N
         heads = pd.Series([f"<b>{html.escape(title_prefix)}</b>" if title_prefix else ""] * n,
                           index=gdf.index, dtype=object)
     return (heads + '<table class="gm-tab">' + rows + "</table>").tolist()
-
-
-def _find_col(df: pd.DataFrame, *names: str) -> str | None:
-    lower = {str(c).lower(): c for c in df.columns}
-    for n in names:
-        if n.lower() in lower:
-            return lower[n.lower()]
-    return None
 
 
 def _round_coords(geoms: np.ndarray, decimals: int = 5) -> np.ndarray:
@@ -736,8 +728,8 @@ def _hotspot_classes(hot: gpd.GeoDataFrame) -> np.ndarray:
     """Gi* class key per hexagon (see :data:`gapmap.style.HOTSPOT_CLASSES`), "" when not
     significant: ``hot``/``cold`` flags when given, else p < 0.05 on ``p_value``/``p_sim``."""
     n = len(hot)
-    zc = _find_col(hot, "gi_z", "z", "z_score", "zscore")
-    pc = _find_col(hot, "p_value", "p_sim", "gi_p", "p")
+    zc = find_column(hot, "gi_z", "z", "z_score", "zscore")
+    pc = find_column(hot, "p_value", "p_sim", "gi_p", "p")
     z = pd.to_numeric(hot[zc], errors="coerce").to_numpy(float) if zc else np.zeros(n)
     p = pd.to_numeric(hot[pc], errors="coerce").to_numpy(float) if pc else np.ones(n)
     if "hot" in hot.columns and "cold" in hot.columns:
@@ -818,7 +810,7 @@ def _incident_data(inc: gpd.GeoDataFrame, crs: CRS | None, cluster_max: int) -> 
                   "actor1", "actor2", "side_a", "side_b", "fatalities", "best", "deaths",
                   "location", "where_coordinates", "precision", "geo_precision", "where_prec",
                   "source", "notes", "note"]
-        cols = [c for name in prefer for c in [_find_col(inc, name)] if c is not None]
+        cols = [c for name in prefer for c in [find_column(inc, name)] if c is not None]
         cols = list(dict.fromkeys(cols))
         if not cols:
             cols = [c for c in inc.columns if c != inc.geometry.name][:8]
@@ -828,7 +820,7 @@ def _incident_data(inc: gpd.GeoDataFrame, crs: CRS | None, cluster_max: int) -> 
 
 def _incident_periods(inc: gpd.GeoDataFrame) -> tuple[np.ndarray, list[str], str]:
     """Period index of each incident (-2 when undated), the period names, and their unit."""
-    dcol = _find_col(inc, "date", "event_date", "date_start")
+    dcol = find_column(inc, "date", "event_date", "date_start")
     if dcol is None:
         return np.full(len(inc), -2, dtype=int), [], "months"
     dates = pd.to_datetime(inc[dcol], errors="coerce")
@@ -836,7 +828,7 @@ def _incident_periods(inc: gpd.GeoDataFrame) -> tuple[np.ndarray, list[str], str
         dates = dates.dt.tz_localize(None)
     # Dates known only to the year (UCDP GED yearly files sit on 1 July) would pile up in
     # July: step through years then, as gapmap.hotspots.monthly_counts does.
-    pcol = _find_col(inc, "date_precision")
+    pcol = find_column(inc, "date_precision")
     freq = "Y" if pcol is not None and (inc[pcol].astype(str) == "year").any() else "M"
     period = dates.dt.to_period(freq)
     known = period.dropna()

@@ -25,7 +25,7 @@ from .errors import InputError
 __all__ = ["PALETTE_A", "PALETTE_B", "PALETTE_OTHER", "CORRIDOR_CMAP", "HOTSPOT_CLASSES",
            "LABELS", "fmt", "cell", "label", "force_colors", "side_label", "illustrative_notes",
            "is_illustrative", "is_synthetic", "crs_label", "incident_frame", "sites_frame",
-           "MISSING", "check_html_path"]
+           "MISSING", "check_html_path", "find_column"]
 
 # Side A in blues/greens, side B in reds/oranges, forces of neither side in greys: an analyst
 # reads the two camps at a glance, and forces within a camp stay distinguishable.
@@ -176,7 +176,14 @@ def side_label(analysis, force: str) -> str:
     return f"{force} ({sname})"
 
 
-def _find_col(df: pd.DataFrame, *names: str) -> str | None:
+def find_column(df: pd.DataFrame, *names: str) -> str | None:
+    """The first of ``names`` that is a column of ``df``, matched case-insensitively.
+
+    Examples
+    --------
+    >>> find_column(pd.DataFrame(columns=["Event_Date", "x"]), "date", "event_date")
+    'Event_Date'
+    """
     lower = {str(c).lower(): c for c in df.columns}
     for n in names:
         if n.lower() in lower:
@@ -199,7 +206,7 @@ def illustrative_notes(*frames: pd.DataFrame | None) -> list[str]:
         if df is None or not isinstance(df, pd.DataFrame):
             continue
         # "note" marks illustrative/synthetic layers; ACLED's "notes" are event descriptions.
-        col = _find_col(df, "note")
+        col = find_column(df, "note")
         if col is None:
             continue
         for v in df[col].dropna().astype(str).str.strip().unique():
