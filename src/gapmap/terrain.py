@@ -67,6 +67,7 @@ __all__ = [
     "tri",
     "hillshade",
     "write_derivatives",
+    "derivatives_memory_bytes",
     "build_dem",
     "tile_urls",
     "mean_along",
@@ -788,9 +789,106 @@ def hillshade(dem: Dem | str | os.PathLike, azimuth_deg: float = 315.0, altitude
     return out
 
 
+def derivatives_memory_bytes(tile_cells: int) -> float:
+    """Peak memory (bytes) of one process computing derivative tiles: the formula of
+    ``docs/scale.md``, ``BASE + GDAL cache + 14·(T + 2)² + 8·T²`` for tiles of ``T`` cells
+    grown by one cell (the float32 window and its mask, slope, TRI and hillshade on it, the
+    cropped slope and TRI with their nodata filled).
+
+    >>> round(derivatives_memory_bytes(2048) / 1e9, 2)
+    0.58
+    """
+    from .tiles import BASE_BYTES, GDAL_CACHE_BYTES
+
+    t = float(tile_cells)
+    return BASE_BYTES + GDAL_CACHE_BYTES + 14.0 * (t + 2) ** 2 + 8.0 * t * t
+
+
+@dataclass(frozen=True)
+class _DerivativesJob:
+    """What every tile of one derivatives run needs (shipped once to each Dask worker)."""
+
+    source: Any  # an in-memory Dem, an open dataset (in this process) or a path (on Dask)
+    row0: int  # the output grid's first row and column in the source
+    col0: int
+    shape: tuple[int, int]  # the output grid
+    transform: Affine  # of the output grid
+    crs: CRS | None
+    ew: np.ndarray  # cell width and height in metres of every output row
+    ns: np.ndarray
+    north_up: float
+
+
+def _derivatives_tile(job: _DerivativesJob, tile) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Slope, TRI (nodata −9999) and hillshade (nodata 0) of one tile, from the tile grown by
+    one cell: the same cells as on the whole grid (edges of the grid stay nodata)."""
+    from .tiles import read_window
+
+    r0, c0, r1, c1 = tile.grown(1, 1, job.shape)
+    if isinstance(job.source, Dem):
+        z = job.source.array[job.row0 + r0:job.row0 + r1, job.col0 + c0:job.col0 + c1]
+    else:
+        z = read_window(job.source, job.row0 + r0, job.col0 + c0, job.row0 + r1,
+                        job.col0 + c1)
+    ew, ns = job.ew[r0:r1], job.ns[r0:r1]
+    cut = (slice(tile.row0 - r0, tile.row0 - r0 + tile.rows),
+           slice(tile.col0 - c0, tile.col0 - c0 + tile.cols))
+    if min(z.shape) < 3:  # a sliver at the grid's edge: nothing but edge cells
+        return (np.full((tile.rows, tile.cols), DERIVATIVE_NODATA, np.float32),
+                np.full((tile.rows, tile.cols), DERIVATIVE_NODATA, np.float32),
+                np.zeros((tile.rows, tile.cols), np.uint8))
+    s = np.full(z.shape, np.nan, np.float32)
+    _slope_kernel(z, ew, ns, job.north_up, s)
+    s = np.nan_to_num(s[cut], nan=DERIVATIVE_NODATA)
+    t = np.full(z.shape, np.nan, np.float32)
+    _tri_kernel(z, t)
+    t = np.nan_to_num(t[cut], nan=DERIVATIVE_NODATA)
+    az, alt = math.radians(315.0), math.radians(45.0)
+    hs = np.zeros(z.shape, np.uint8)
+    _hillshade_kernel(z, ew, ns, job.north_up, math.sin(alt), math.cos(alt) * math.cos(az),
+                      math.cos(alt) * math.sin(az), 1.0, hs)
+    return s, t, np.ascontiguousarray(hs[cut])
+
+
+def _derivatives_job(dem, src, bounds, bounds_crs, dask: bool) -> _DerivativesJob:
+    """The output grid: the whole Dem or file, or the window of ``bounds`` plus three cells."""
+    if dem is not None:
+        # a Dem is written as it is (``bounds`` are for reading a file)
+        source, row0, col0, shape, transform, crs = dem, 0, 0, dem.shape, dem.transform, dem.crs
+    else:
+        crs = _crs(src.crs, src.name)
+        if crs is None:
+            raise InputError(src.name, "crs", "the DEM has no coordinate reference system",
+                             "set it with gdal_edit.py -a_srs EPSG:XXXX")
+        if bounds is not None:
+            win = _window_for(src, _check_bounds(bounds, src.name),
+                              bounds_crs if bounds_crs is not None else crs)
+        else:
+            win = rasterio.windows.Window(0, 0, src.width, src.height)
+        row0, col0 = int(win.row_off), int(win.col_off)
+        shape = (int(win.height), int(win.width))
+        transform = src.transform @ Affine.translation(col0, row0)
+        source = src.name if dask else src
+        if transform.b != 0 or transform.d != 0:
+            raise InputError(src.name, "transform", "rotated DEM grids are not supported",
+                             "warp it north-up first: gdalwarp in.tif out.tif")
+    if min(shape) < 3:
+        raise InputError(str(getattr(dem, "source", None) or src.name), None,
+                         f"DEM of {shape} cells is too small for a 3×3 window",
+                         "give a DEM at least 3 cells wide and tall")
+    # cell sizes from the whole grid's rows, so a tile's rows get the very same numbers
+    probe = Dem(np.zeros((1, 1), np.float32), transform, crs)
+    ew, ns = _cell_size_m(probe, np.arange(shape[0]) + 0.5)
+    return _DerivativesJob(source, row0, col0, shape, transform, crs, ew, ns,
+                           1.0 if transform.e < 0 else -1.0)
+
+
 def write_derivatives(dem: Dem | str | os.PathLike, out_dir: str | os.PathLike, *,
-                      bounds: Sequence[float] | None = None, bounds_crs=None) -> dict[str, Path]:
-    """Write ``slope.tif``, ``tri.tif`` and ``hillshade.tif`` on the DEM's own grid.
+                      bounds: Sequence[float] | None = None, bounds_crs=None,
+                      tile_cells: int | None = None, max_memory_gb: float | None = None,
+                      workers: int | None = 1, scheduler: str | None = None,
+                      progress: Any = None) -> dict[str, Path]:
+    """Write ``slope.tif``, ``tri.tif`` and ``hillshade.tif`` (COGs) on the DEM's own grid.
 
     Same CRS, transform and shape as the input (no reprojection, also for lon/lat DEMs, whose
     cell sizes are then taken in metres row by row). Slope and TRI are float32 with nodata
@@ -798,25 +896,77 @@ def write_derivatives(dem: Dem | str | os.PathLike, out_dir: str | os.PathLike, 
     With ``bounds`` (in ``bounds_crs``, default the DEM's CRS) only that window of a file,
     plus a margin of three cells, is read and written; a :class:`Dem` is written as it is.
 
+    The grid is computed tile by tile, each tile read from the file with a one-cell halo
+    (:mod:`gapmap.tiles`) and written as it is done, so a DEM larger than memory is never read
+    whole; ``workers`` / ``scheduler`` spread the tiles over Dask workers
+    (:func:`gapmap.engine.run_tasks`; each worker must reach the DEM's path). The cells are
+    the same whatever the tiling.
+
+    Parameters
+    ----------
+    tile_cells
+        Tile size in cells across; default the largest of 2048, 1024, 512 that fits.
+    max_memory_gb
+        Memory the run may use (decimal GB; default the machine's); a run whose formula
+        (``docs/scale.md``) exceeds it is refused with :class:`~gapmap.errors.InputError`.
+    progress
+        Called as ``progress(done, total)`` after each tile.
+
     Examples
     --------
     >>> write_derivatives("geodata/dem.tif", "out/terrain")  # doctest: +SKIP
     {'slope': PosixPath('out/terrain/slope.tif'), 'tri': ..., 'hillshade': ...}
     """
-    if not isinstance(dem, Dem):
-        with _open_raster(dem) as src:  # opened once; in its own CRS: the outputs keep its grid
-            dem = as_dem(src, bounds=bounds, bounds_crs=bounds_crs, crs=src.crs)
-    layers = {
-        "slope": (np.nan_to_num(slope(dem), nan=DERIVATIVE_NODATA), DERIVATIVE_NODATA),
-        "tri": (np.nan_to_num(tri(dem), nan=DERIVATIVE_NODATA), DERIVATIVE_NODATA),
-        "hillshade": (hillshade(dem), 0),
-    }
-    out = Path(out_dir)
+    with contextlib.ExitStack() as stack:
+        src = None
+        if not isinstance(dem, Dem):
+            src = stack.enter_context(_open_raster(dem))  # opened once, here
+        dask = scheduler is not None or (workers is not None and int(workers) > 1) \
+            or workers is None
+        job = _derivatives_job(dem if src is None else None, src, bounds, bounds_crs, dask)
+        return _write_tiles(job, Path(out_dir), tile_cells, max_memory_gb, workers, scheduler,
+                            progress, dask)
+
+
+def _write_tiles(job: _DerivativesJob, out: Path, tile_cells, max_memory_gb, workers,
+                 scheduler, progress, dask: bool) -> dict[str, Path]:
+    from .engine import default_workers
+    from .tiles import (BASE_BYTES, GDAL_CACHE_BYTES, check_memory, cog_writer, map_tiles,
+                        memory_limit_bytes, pick_tile_cells, tile_grid)
+
+    limit = memory_limit_bytes(max_memory_gb)
+    procs = 1 if scheduler is not None or not dask else (
+        default_workers() if workers is None else int(workers))
+
+    def need(t: int) -> float:  # local workers, and the batch of results held here
+        client = BASE_BYTES + GDAL_CACHE_BYTES + 9.0 * t * t * 2 * procs if dask else 0.0
+        return derivatives_memory_bytes(t) * procs + client
+
+    t = pick_tile_cells(need, limit, tile_cells)
+    if t is None:
+        t_min = int(tile_cells) if tile_cells is not None else 512
+        check_memory(need(t_min), limit, what=f"terrain derivatives on tiles of {t_min}",
+                     formula="400 MB + 64 MB + 14·(T+2)² + 8·T² per process",
+                     fits=f"allow --max-memory-gb {math.ceil(need(t_min) / 1e8) / 10:g}"
+                          + (" or fewer --workers" if procs > 1 else ""))
+    tiles = tile_grid(job.shape, t)
+    batch = 2 * procs if dask else 1
     paths: dict[str, Path] = {}
-    with atomic_dir(out) as stage:
-        for name, (arr, nodata) in layers.items():
-            _write_tif(stage / f"{name}.tif", arr, dem.transform, dem.crs, nodata=nodata)
-            paths[name] = out / f"{name}.tif"
+    grid = dict(height=job.shape[0], width=job.shape[1], transform=job.transform, crs=job.crs,
+                atomic=False)
+    with atomic_dir(out) as stage, contextlib.ExitStack() as files:
+        writers = [files.enter_context(cog_writer(stage / f"{name}.tif", count=1, dtype=dtype,
+                                                  nodata=nodata, **grid))
+                   for name, dtype, nodata in (("slope", "float32", DERIVATIVE_NODATA),
+                                               ("tri", "float32", DERIVATIVE_NODATA),
+                                               ("hillshade", "uint8", 0))]
+        for tile, layers in map_tiles(_derivatives_tile, tiles, shared=job, workers=workers,
+                                      scheduler=scheduler, batch=batch, progress=progress):
+            for write, arr in zip(writers, layers):
+                write(tile, arr)
+        files.close()  # the three COGs are made before the folder is moved into place
+    for name in ("slope", "tri", "hillshade"):
+        paths[name] = out / f"{name}.tif"
     return paths
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 import click
 
@@ -11,26 +12,54 @@ from ._common import ProgressBar
 __all__ = ["COMMANDS"]
 
 
+def scale_options(func: Callable) -> Callable:
+    """--tile-cells, --max-memory-gb, --workers and --scheduler of the tiled raster commands
+    (the last two as for `gapmap series`)."""
+    opts = [
+        click.option("--tile-cells", type=click.IntRange(min=16), default=None,
+                     help="Tile size in cells across [the largest of 2048, 1024, 512 that "
+                          "fits]; the result does not depend on it."),
+        click.option("--max-memory-gb", type=float, default=None,
+                     help="Memory the run may use, decimal GB [the machine's]; a run whose "
+                          "formula (docs/scale.md) needs more is refused."),
+        click.option("--workers", type=click.IntRange(min=1), default=None,
+                     help="Local processes for the tiles [1: this process, all its threads]."),
+        click.option("--scheduler", metavar="ADDRESS",
+                     help="An existing dask.distributed scheduler, e.g. tcp://host:8786 "
+                          "(every worker must reach the DEM's path)."),
+    ]
+    for opt in reversed(opts):
+        func = opt(func)
+    return func
+
+
 @click.command("terrain")
 @click.option("--dem", "dem_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="DEM GeoTIFF (any CRS; nodata respected).")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Output folder (created if needed).")
-def terrain_cmd(dem_path: Path, out_dir: Path) -> None:
+@scale_options
+def terrain_cmd(dem_path: Path, out_dir: Path, tile_cells: int | None,
+                max_memory_gb: float | None, workers: int | None, scheduler: str | None) -> None:
     """Slope (degrees, Horn), TRI (Riley, metres) and hillshade on the DEM's grid.
 
-    Writes slope.tif, tri.tif and hillshade.tif into OUT with the DEM's CRS, transform and
-    size; cells on the edge or next to nodata are nodata (as gdaldem without -compute_edges).
+    Writes slope.tif, tri.tif and hillshade.tif (COGs) into OUT with the DEM's CRS, transform
+    and size; cells on the edge or next to nodata are nodata (as gdaldem without
+    -compute_edges). Computed tile by tile (the DEM is never read whole), the tiles spread
+    over Dask workers with --workers or --scheduler.
 
     \b
-    Example:
+    Examples:
       gapmap terrain --dem geodata/dem.tif --out out/terrain
+      gapmap terrain --dem front.tif --workers 4 --max-memory-gb 8 --out out/terrain
     """
     from ..terrain import write_derivatives
 
     with ProgressBar(1, "terrain") as bar:
         bar("slope, TRI, hillshade")
-        paths = write_derivatives(dem_path, out_dir)
+        paths = write_derivatives(dem_path, out_dir, tile_cells=tile_cells,
+                                  max_memory_gb=max_memory_gb, workers=workers or 1,
+                                  scheduler=scheduler)
     for name, path in paths.items():
         click.echo(f"{name}: {path}")
 
