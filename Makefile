@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 OUT ?= out/demo
 
-.PHONY: demo test install system-deps bench clean
+.PHONY: demo test install system-deps bench-deps bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -26,13 +26,21 @@ system-deps:
 	    gdal-bin chromium chromium-driver >/dev/null; \
 	fi
 
+# Peers the benchmarks compare against besides GDAL: GRASS GIS (r.viewshed, r.walk).
+bench-deps: system-deps
+	@if ! command -v grass >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq \
+	    grass-core >/dev/null; \
+	fi
+
 demo: $(STAMP)
 	$(VENV)/bin/gapmap demo --out $(OUT)
 
 test: $(STAMP) system-deps
 	$(PY) -m pytest -q
 
-bench: $(STAMP) system-deps
+bench: $(STAMP) bench-deps
 	$(PY) -m pip install --quiet -e '.[test,bench]'
 	$(PY) bench/run.py
 

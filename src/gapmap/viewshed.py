@@ -596,7 +596,7 @@ def coverage_memory_bytes(tile_cells: int, halo_cells: int, threads: int, posts:
     are no larger than the grid.
 
     >>> round(coverage_memory_bytes(2048, 501, 2, 1000) / 1e9, 2)
-    0.6
+    0.57
     >>> round(coverage_memory_bytes(2048, 501, 2, 1000, shape=(1000, 1000)) / 1e9, 2)
     0.5
     """
