@@ -93,6 +93,20 @@ def peak_mb(who=resource.RUSAGE_SELF) -> float:
     return peak_rss_mb(children=who == resource.RUSAGE_CHILDREN)
 
 
+def own_peak_mb() -> float:
+    """This process's own peak RSS (``VmHWM`` of /proc/self/status, MB). ``ru_maxrss`` of a
+    child keeps the peak of the parent it was forked from (here the one that built the
+    DEM), so it would report the parent's figure."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return peak_mb()
+
+
 # ------------------------------------------------------------------------------------------
 # workers (run in child processes)
 
@@ -112,7 +126,7 @@ def work_gapmap(dem: str, xy: np.ndarray, range_km: float) -> dict:
         cov = write_coverage(dem, posts, Path(tmp) / "cov.tif", range_km=range_km,
                              height_m=10.0, target_height_m=2.0)
         seconds = time.perf_counter() - t0
-    return dict(seconds=seconds, peak_mb=peak_mb(), visible=cov.visible_share,
+    return dict(seconds=seconds, peak_mb=own_peak_mb(), visible=cov.visible_share,
                 formula_mb=cov.memory_bytes / 1e6)
 
 
