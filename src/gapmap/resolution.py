@@ -16,8 +16,8 @@ notices are :class:`gapmap.errors.ResolutionWarning` (a :class:`~gapmap.errors.R
 
 Examples
 --------
->>> posts_problem(900.0, [5000.0, 5000.0])
-'cells of 900 m are more than a tenth of the posts\\' median range (5 km): visibility is meaningless at that scale; use a finer DEM'
+>>> print(posts_problem(900.0, [5000.0, 5000.0]))
+cells of 900 m are more than a tenth of the posts' median range (5 km): visibility is meaningless at that scale; use a finer DEM
 >>> posts_problem(30.0, [5000.0]) is None
 True
 >>> corridors_problem(900.0, [1.5, 10.0])
