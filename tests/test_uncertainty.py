@@ -147,6 +147,14 @@ def _wall_dem(path, wall=True):
     return path
 
 
+def _seen(zones, posts, area, dem):
+    """The analysis with visibility, without the terrain search (as the command runs it)."""
+    from gapmap import Run
+
+    return Run.from_layers(zones, A, B, posts=posts, study_area=area, dem=dem,
+                           visibility=True).measured
+
+
 _POST = dict(geometry=[shapely.Point(X0 + 20e3, Y0 + 50e3)], crs=UTM38)
 
 
@@ -157,7 +165,7 @@ def test_line_of_sight_wall_hides_what_the_ranges_reach(tmp_path, strips, strips
     So the unguarded length is 100 − 1 − r with r ~ U[2.5, 7.5] km."""
     post = gpd.GeoDataFrame({"force": ["joint"], "range_km": [5.0], "height_m": [10.0]}, **_POST)
     dem = _wall_dem(tmp_path / "wall.tif")
-    res = analyze(strips, A, B, posts=post, study_area=strips_area, dem=dem, visibility=True)
+    res = _seen(strips, post, strips_area, dem)
     sim = simulate(res, draws=400, post_range_frac=0.5, seed=2, grid_points=2000,
                    visibility=True)
     assert sim.parameters["visibility"] is True
@@ -187,8 +195,7 @@ def test_line_of_sight_unperturbed_copies_equal_the_analysis(tmp_path, strips, s
     """No perturbation: every copy measures what metrics --visibility measured (to a sample
     spacing at each corridor end)."""
     post = gpd.GeoDataFrame({"force": ["joint"], "range_km": [6.0], "height_m": [10.0]}, **_POST)
-    res = analyze(strips, A, B, posts=post, study_area=strips_area,
-                  dem=_wall_dem(tmp_path / "wall.tif"), visibility=True)
+    res = _seen(strips, post, strips_area, _wall_dem(tmp_path / "wall.tif"))
     sim = simulate(res, draws=2, seed=0, grid_points=2000, visibility=True)
     row = sim.table.loc["unguarded_length_km"]
     assert row["p05"] == pytest.approx(row["base"], abs=0.25)
