@@ -93,7 +93,10 @@ class SideDistance:
         (qi, si), d = self._tree.query_nearest(pts, return_distance=True, all_matches=False)
         dist[qi] = d
         zone[qi] = self.zone_ids[self._seg_zone[si]]
-        pi, zi = self._poly_tree.query(pts, predicate="intersects")
+        # Polygons as the query side: GEOS then prepares each (large, jagged) polygon once
+        # instead of testing every point against an unprepared one (100,000 points against a
+        # 20,000-vertex zone: 0.6 s instead of 96 s).
+        zi, pi = shapely.STRtree(pts).query(self.polys, predicate="intersects")
         dist[pi] = 0.0
         zone[pi] = self.zone_ids[zi]
         return dist, zone
