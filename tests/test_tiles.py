@@ -286,3 +286,14 @@ def test_cog_writer_leaves_nothing_when_the_writing_fails(tmp_path):
         write(tile_grid((600, 600), 512)[0], np.ones((512, 512), np.uint8))
         raise RuntimeError("interrupted")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_write_coverage_warns_of_a_dem_too_coarse_for_the_posts(tmp_path):
+    from gapmap.errors import ResolutionWarning
+
+    t = Affine(500, 0, X0, 0, -500, Y0 + 40 * 500)
+    dem = _write(tmp_path / "coarse.tif", _terrain(40, 40), t)
+    posts = gpd.GeoDataFrame(geometry=[shapely.Point(X0 + 10_000, Y0 + 10_000)], crs=UTM)
+    with pytest.warns(ResolutionWarning, match="coarse.tif"):
+        s = write_coverage(dem, posts, tmp_path / "c.tif", range_km=2.0)
+    assert s.posts_used == 1 and s.visible_cells >= 1

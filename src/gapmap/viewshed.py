@@ -172,6 +172,13 @@ def _warn_if_coarse(grid: Dem, range_m: np.ndarray, src: str) -> None:
     a few cells across says nothing about what a post sees (once per grid)."""
     from .resolution import warn_posts  # once per DEM grid, however many calls see it
 
+    if not isinstance(grid, Dem):  # a DEM file read by tiles: no array to key "once" on
+        from .resolution import ResolutionWarning, posts_problem
+
+        message = posts_problem(float(grid.res_m), range_m)
+        if message is not None:
+            warnings.warn(f"{grid.source}: {message}", ResolutionWarning, stacklevel=4)
+        return
     warn_posts(grid, range_m)
 
 
