@@ -152,7 +152,7 @@ def read_point_table(path: str | os.PathLike, *, what: str = "points", lat: str 
     --------
     >>> import tempfile, pathlib
     >>> f = pathlib.Path(tempfile.mkdtemp()) / "posts.csv"
-    >>> _ = f.write_text("name,Latitude,Longitude,range_km\nK1,35.47,44.39,4\n")
+    >>> _ = f.write_text("name,Latitude,Longitude,range_km\\nK1,35.47,44.39,4\\n")
     >>> g = read_point_table(f, what="posts")
     >>> g.crs.to_epsg(), g.geometry.iloc[0].coords[0], g["range_km"].iloc[0]
     (4326, (44.39, 35.47), '4')
