@@ -48,6 +48,7 @@ from .corridors import (TERRAIN_FIELDS, Analysis, Layers, analyze_inputs, prepar
                         read_layers, with_roads, with_terrain)
 from .crs import metric_crs
 from .errors import InputError
+from .resolution import check_resolution
 from .settings import Settings, Side
 
 __all__ = ["Run", "Crossings", "analysis_crs", "shade", "MAX_SCALE_ERROR"]
@@ -472,6 +473,7 @@ class Run:
                              inputs=self.inputs, progress=self._stage_clock())
         self._stage_clock()(None)
         log.debug("analysis in %.2f s", time.perf_counter() - t0)
+        check_resolution(res, self.dem, visibility=self.visibility)  # DEM vs posts, corridors
         return dataclasses.replace(res, dem=self.dem)
 
     def _stage_clock(self) -> Callable[[str | None], None]:
@@ -528,6 +530,17 @@ class Run:
             res = with_roads(res, self.roads)
         if self.crossings is not None:
             res = with_terrain(res, self.crossings.fields)
+        if self.incident_metrics is not None:
+            from .incidents import with_incidents
+
+            res = with_incidents(res, self.incident_metrics)
+        return res
+
+    @cached_property
+    def measured(self) -> Analysis:
+        """The base analysis with its incident fields but no roads or terrain fields (no
+        route search): the summary figures, as ``gapmap uncertainty`` perturbs them."""
+        res = self.base
         if self.incident_metrics is not None:
             from .incidents import with_incidents
 

@@ -60,7 +60,7 @@ __all__ = ["Scenario", "SnapshotFiles", "load_scenario", "run_scenario"]
 
 _LAYER_KEYS = {"zones", "zones_layer", "force_field", "posts", "posts_layer", "study_area",
                "study_area_layer", "incidents", "incidents_format", "incidents_lat",
-               "incidents_lon", "dem", "roads", "places", "places_name_field"}
+               "incidents_lon", "date_format", "dem", "roads", "places", "places_name_field"}
 _PATH_KEYS = {"zones", "posts", "study_area", "incidents", "dem", "roads", "places"}
 _PARAM_KEYS = {f.name for f in dataclasses.fields(Settings)} | {
     "visibility", "margin_km", "since", "until", "types", "actors"}
@@ -98,6 +98,7 @@ class Scenario:
     incidents_format: str = "auto"
     incidents_lat: str | None = None
     incidents_lon: str | None = None
+    date_format: str | None = None
     dem: Path | None = None
     roads: Path | None = None
     places: Path | None = None
@@ -126,7 +127,8 @@ class Scenario:
         return read_incidents(self.incidents, format=self.incidents_format or "auto",
                               lat=self.incidents_lat, lon=self.incidents_lon,
                               since=self.since, until=self.until,
-                              types=list(self.types) or None, actors=list(self.actors) or None)
+                              types=list(self.types) or None, actors=list(self.actors) or None,
+                              date_format=self.date_format)
 
     def inputs(self) -> dict[str, Any]:
         """Input paths for the record (summary.json)."""
@@ -138,7 +140,8 @@ class Scenario:
 
 
 _TEXT_KEYS = {"force_field", "zones_layer", "posts_layer", "study_area_layer",
-              "incidents_format", "incidents_lat", "incidents_lon", "places_name_field"}
+              "incidents_format", "incidents_lat", "incidents_lon", "date_format",
+              "places_name_field"}
 _NUMBER_KEYS = {f.name for f in dataclasses.fields(Settings)} - {"crs"} | {"margin_km"}
 _DATE_KEYS = {"since", "until"}
 
@@ -202,7 +205,7 @@ _EXAMPLES = {"force_field": "force", "zones": "zones.geojson", "posts": "posts.g
              "places": "places.geojson", "places_name_field": "name", "zones_layer": "zones",
              "posts_layer": "posts", "study_area_layer": "area", "incidents_format": "acled",
              "incidents_lat": "latitude", "incidents_lon": "longitude", "types": "Battles",
-             "actors": "ISIS"}
+             "actors": "ISIS", "date_format": "%d/%m/%Y"}
 
 
 def load_scenario(path: str | os.PathLike, **overrides: Any) -> Scenario:
