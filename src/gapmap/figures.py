@@ -677,7 +677,8 @@ def _keep_visible(analysis, places) -> shapely.Geometry:
         parts.append(shapely.union_all(analysis.seam.geometry.values))
     if places is not None and len(places):
         # A town counts as 10 km of line: hiding one is as bad as hiding 10 km of seam.
-        parts.append(shapely.union_all(shapely.buffer(places.geometry.values, 1600).boundary))
+        parts.append(shapely.union_all(shapely.boundary(shapely.buffer(places.geometry.values,
+                                                                       1600))))
     return shapely.union_all(parts) if parts else shapely.LineString()
 
 
@@ -766,6 +767,8 @@ def plot_map(analysis, *, incidents: Any = None, placement: Any = None,
                               ls="none", markersize=4, label="Towns"))
     ax.set_xlim(window[0], window[2])
     ax.set_ylim(window[1], window[3])
+    ax.set_xlabel("")  # geopandas labels the axes with the CRS units: the footer names the CRS
+    ax.set_ylabel("")
     corner, occupied = "lower right", []
     if legend:
         corner, occupied = _draw_legend(fig, ax, handles, sm, bool(notes), window,
