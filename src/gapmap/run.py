@@ -634,3 +634,28 @@ class Run:
         if routes and self.routes is not None:
             out["routes"] = self.routes
         return out
+
+    def page_layers(self) -> dict[str, Any]:
+        """What a figure or report draws besides the analysis: ``places`` (towns), ``areas``
+        (the study area's named areas, e.g. governorates), ``water`` and ``sources`` — for
+        :func:`gapmap.figures.plot_map` and :func:`gapmap.report.write_report`."""
+        from .style import named_areas
+
+        out: dict[str, Any] = {"sources": self.sources}
+        study = self._src.get("study_area")
+        if study is not None:
+            from .scenario import layer_source
+
+            src = layer_source(study, self._src.get("study_area_layer"), "study area",
+                               "Polygon")
+            if isinstance(src, (str, os.PathLike)):
+                from .io import read_layer
+
+                src = read_layer(src, what="study area")
+            out["areas"] = named_areas(src)
+        # Towns and water come from their own layers when the run has them.
+        for name in ("places", "water"):
+            value = getattr(self, name, None)
+            if value is not None:
+                out[name] = value
+        return out
