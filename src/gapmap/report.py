@@ -56,6 +56,13 @@ _TEMPLATE = """<!DOCTYPE html>
  td.t, th.t { text-align: left; }
  img { max-width: 100%; height: auto; }
  .sources li { font-size: 12px; }
+ dl.summary { grid-template-columns: repeat(2, max-content auto); }
+ .printonly { display: none; }
+
+ .small { font-size: 12px; color: #555; }
+ dl { display: grid; grid-template-columns: max-content auto; gap: 2px 12px; font-size: 12.5px; }
+ dt { font-weight: 600; }
+ dd { margin: 0; }
  @page { size: A4; margin: 9mm; }
  @media print {
    body { font-size: 9.5px; line-height: 1.3; max-width: none; margin: 0; padding: 0; }
@@ -64,17 +71,17 @@ _TEMPLATE = """<!DOCTYPE html>
    .cards { gap: 4px; margin: 4px 0; } .card { padding: 2px 6px; min-width: 0; }
    .card .v { font-size: 13px; } .card .k { font-size: 8.5px; }
    table { font-size: 8.5px; } th, td { padding: 1px 4px; }
-   img.map { max-height: 118mm; width: auto; display: block; margin: 0 auto; }
-   img.chart { max-height: 30mm; width: auto; }
-   .small, .sources li, dl { font-size: 8px; }
+   ul.sources { margin: 0; padding-left: 12px; }
+   img.map { max-height: 90mm; max-width: 100%; width: auto; display: block; margin: 0 auto; }
+   img.chart { max-height: 20mm; width: auto; }
+   dl.summary { grid-template-columns: repeat(3, max-content auto); gap: 0 8px; }
+   tr.more { display: none; } .printonly { display: inline; }
+   .small { margin: 2px 0; }
+   .small, .sources li, dl, p { font-size: 8px; }
    .cols { columns: 2; column-gap: 8mm; }
-   .noprint { display: none; }
+   .noprint, .defs { display: none; }  /* the page's definitions stay on screen */
    h2, table, img { break-inside: avoid; }
  }
- .small { font-size: 12px; color: #555; }
- dl { display: grid; grid-template-columns: max-content auto; gap: 2px 12px; font-size: 12.5px; }
- dt { font-weight: 600; }
- dd { margin: 0; }
 </style>
 </head>
 <body>
@@ -86,9 +93,9 @@ _TEMPLATE = """<!DOCTYPE html>
 <div class="cards">
 {% for c in cards %}<div class="card"><div class="v">{{ c.value }}</div><div class="k">{{ c.label }}</div></div>
 {% endfor %}</div>
-<table>
-{% for k, v in summary_rows %}<tr><th class="t">{{ k }}</th><td>{{ v }}</td></tr>
-{% endfor %}</table>
+<dl class="summary">
+{% for k, v in summary_rows %}<dt>{{ k }}</dt><dd>{{ v }}</dd>
+{% endfor %}</dl>
 
 <h2>Map</h2>
 <img class="map" alt="Map of the unguarded corridors between {{ side_a }} and {{ side_b }}" src="{{ map_png }}">
@@ -97,10 +104,10 @@ _TEMPLATE = """<!DOCTYPE html>
 {% if corridor_rows %}
 <table>
 <tr>{% for h in corridor_head %}<th{% if loop.index == 1 %} class="t"{% endif %}>{{ h }}</th>{% endfor %}</tr>
-{% for row in corridor_rows %}<tr>{% for v in row %}<td{% if loop.index == 1 %} class="t"{% endif %}>{{ v }}</td>{% endfor %}</tr>
+{% for row in corridor_rows %}<tr{% if loop.index > print_rows %} class="more"{% endif %}>{% for v in row %}<td{% if loop.index == 1 %} class="t"{% endif %}>{{ v }}</td>{% endfor %}</tr>
 {% endfor %}</table>
 <p class="small">Lengths are measured along the seam (geodesic); widths are d<sub>A</sub> + d<sub>B</sub>,
-the separation of the two sides through the seam point. Corridors shorter than
+the separation of the two sides through the seam point.{% if corridor_rows|length > print_rows %}<span class="printonly"> The printed page lists the {{ print_rows }} longest; corridors.csv has them all.</span>{% endif %} Corridors shorter than
 {{ min_length_km }} km are counted ({{ n_minor }}) but not listed.</p>
 {% else %}<p>No unguarded corridor of {{ min_length_km }} km or more.</p>{% endif %}
 
@@ -119,23 +126,29 @@ the separation of the two sides through the seam point. Corridors shorter than
 {% endfor %}</table>{% endif %}
 {% endif %}
 
+<div class="cols">
 <h2>Sources</h2>
 {% if sources %}<ul class="sources">
-{% for s in sources %}<li><b>{{ s.layer }}</b>: {{ s.name }}{% if s.licence %} ({{ s.licence }}){% endif %}{% if s.date %}, {{ s.date }}{% endif %}{% if s.note %} — {{ s.note }}{% endif %}{% if s.url %} · {{ s.url }}{% endif %}</li>
+{% for s in sources %}<li><b>{{ s.layer }}</b>: {{ s.name }}{% if s.licence %} ({{ s.licence }}){% endif %}{% if s.date %}, {{ s.date }}{% endif %}{% if s.note %} — {{ s.note }}{% endif %}{% if s.url %}<span class="noprint"> · {{ s.url }}</span>{% endif %}</li>
 {% endfor %}</ul>{% else %}<p class="small">No source or licence was given for the inputs (see [sources] in the scenario).</p>{% endif %}
 
 <h2>Parameters and inputs</h2>
 <dl>
 {% for k, v in params %}<dt>{{ k }}</dt><dd>{{ v }}</dd>
 {% endfor %}</dl>
-<p class="small">Definitions: the seam is the median line between the two sides' zones; a seam
+<p class="small defs">Definitions: the seam is the median line between the two sides' zones; a seam
 point is covered when it lies within a side's reach of its zones or within a post's range; an
 unguarded corridor is a maximal stretch of uncovered seam; the gap region is the study area
 minus every zone grown by its reach. The exploitation ratio is the incident density inside the
 gap region divided by the density in the rest of the study area (95% exact Poisson interval).</p>
+</div>
 </body>
 </html>
 """
+
+#: Corridor rows on the printed page (the screen shows up to ``max_rows``): with the map, the
+#: summary, the chart and the sources they fill one A4 page (printed in Chromium, counted).
+PRINT_ROWS = 8
 
 _ENV = Environment(autoescape=select_autoescape(default=True, default_for_string=True))
 
@@ -272,7 +285,9 @@ def render_report(analysis, *, incidents: Any = None, monthly: pd.DataFrame | No
               ("Max width", f"{st.max_width_km:g} km"),
               ("Min corridor length", f"{st.min_length_km:g} km"),
               ("CRS", crs_label(analysis.crs))]
-    params += [(f"Input: {k}", Path(str(v)).name) for k, v in (analysis.inputs or {}).items()]
+    files = [f"{Path(str(v)).name} ({k})" for k, v in (analysis.inputs or {}).items()]
+    if files:  # file names only: a local path says nothing to a reader and may say too much
+        params.append(("Inputs", ", ".join(files)))
     inc_period = incident_period(inc)
     if inc_period:
         params.append(("Incident period", inc_period))
@@ -286,7 +301,7 @@ def render_report(analysis, *, incidents: Any = None, monthly: pd.DataFrame | No
         map_png=map_png, corridor_head=head, corridor_rows=rows, n_corridors=len(table),
         n_minor=s.get("minor_corridors", 0), min_length_km=f"{st.min_length_km:g}",
         monthly_png=monthly_png, period=period, placement=place, params=params,
-        sources=list(sources))
+        sources=list(sources), print_rows=PRINT_ROWS)
 
 
 def write_report(analysis, path: str | os.PathLike, *, incidents: Any = None,

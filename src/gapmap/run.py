@@ -468,8 +468,11 @@ class Run:
         from .sources import read_sources
 
         origin = self.scenario.source if self.scenario is not None else "sources"
-        return read_sources(getattr(self, "_sources_table", {}), self._layer_files(),
-                            origin=origin)
+        files = self._layer_files()
+        # The scenario's tables were checked when it was read; a layer left out of this run
+        # since (``dataclasses.replace(scenario, dem=None)``, a quick demo) is not credited.
+        table = {k: v for k, v in getattr(self, "_sources_table", {}).items() if k in files}
+        return read_sources(table, files, origin=origin)
 
     # ---------------------------------------------------------------------------- analysis
 
