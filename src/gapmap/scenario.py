@@ -21,6 +21,21 @@ Paths in the file are relative to the file itself.
     max_width_km = 150
     min_length_km = 1
 
+A series (``gapmap series --config``) lists dated snapshots instead of (or besides) one
+``zones`` layer; a snapshot's ``posts`` replace ``[layers] posts`` on that date. Single-date
+commands given such a file analyse ``[layers] zones``, or the last snapshot without one.
+
+.. code-block:: toml
+
+    [[snapshots]]
+    date = 2017-06-15
+    zones = "zones_2017-06.geojson"
+
+    [[snapshots]]
+    date = 2017-10-16
+    zones = "zones_2017-10.geojson"
+    posts = "posts_2017-10.geojson"
+
     [sources.incidents]           # optional, one table per layer (see gapmap.sources)
     name = "UCDP GED"
     licence = "CC BY 4.0"
@@ -46,7 +61,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-__all__ = ["Scenario", "load_scenario", "run_scenario"]
+__all__ = ["Scenario", "SnapshotFiles", "load_scenario", "run_scenario"]
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +73,15 @@ _PATH_KEYS = {"zones", "posts", "study_area", "incidents", "dem", "roads", "plac
               "lakes"}
 _PARAM_KEYS = {f.name for f in dataclasses.fields(Settings)} | {
     "visibility", "margin_km", "since", "until", "types", "actors"}
+
+
+@dataclass(frozen=True)
+class SnapshotFiles:
+    """One ``[[snapshots]]`` entry of a scenario: a date (``YYYY-MM-DD``) and its layers."""
+
+    date: str
+    zones: Path
+    posts: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -97,6 +121,7 @@ class Scenario:
     types: tuple[str, ...] = ()
     actors: tuple[str, ...] = ()
     source: Path | None = None
+    snapshots: tuple[SnapshotFiles, ...] = ()
     #: The ``[sources.<layer>]`` tables (layer → fields), read by :mod:`gapmap.sources`.
     sources: dict = field(default_factory=dict, hash=False)
 
@@ -224,10 +249,11 @@ def load_scenario(path: str | os.PathLike, **overrides: Any) -> Scenario:
     except OSError as exc:
         raise InputError(p, None, f"cannot read: {exc.strerror}", "check the --config path"
                          ) from exc
-    unknown = set(doc) - {"layers", "sides", "parameters", "sources"}
+    unknown = set(doc) - {"layers", "sides", "parameters", "snapshots", "sources"}
     if unknown:
         raise InputError(p, sorted(unknown)[0], "unknown section",
-                         "use [layers], [sides], [parameters] and [sources.<layer>]")
+                         "use [layers], [sides], [parameters], [[snapshots]] and "
+                         "[sources.<layer>]")
     for section in ("layers", "sides", "parameters", "sources"):
         if not isinstance(doc.get(section, {}), dict):
             raise InputError(p, section, "must be a table", f"write it as [{section}]")
@@ -249,6 +275,8 @@ def load_scenario(path: str | os.PathLike, **overrides: Any) -> Scenario:
             raise InputError(p, f"parameters.{k}", "unknown parameter",
                              f"use one of {', '.join(sorted(_PARAM_KEYS))}")
         values[k] = _check_type(p, f"parameters.{k}", k, v)
+    if "snapshots" in doc:
+        values["snapshots"] = _snapshot_files(p, doc["snapshots"])
     given = {k: v for k, v in overrides.items() if v is not None}
     sources = dict(doc.get("sources", {}))
     for layer in list(sources):
@@ -260,6 +288,42 @@ def load_scenario(path: str | os.PathLike, **overrides: Any) -> Scenario:
             del sources[layer]
     values.update(given)
     return make_scenario(source=p, sources=sources, **values)
+
+
+_SNAPSHOT_KEYS = ("date", "zones", "posts")
+
+
+def _snapshot_files(p: Path, entries: Any) -> tuple[SnapshotFiles, ...]:
+    """The ``[[snapshots]]`` array of tables: date (TOML date or text), zones, optional posts."""
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        raise InputError(p, "snapshots", "must be an array of tables",
+                         'write each as [[snapshots]] with date = 2017-06-15 and zones = "..."')
+    out = []
+    for i, e in enumerate(entries, 1):
+        key = f"snapshots[{i}]"
+        extra = sorted(set(e) - set(_SNAPSHOT_KEYS))
+        if extra:
+            raise InputError(p, f"{key}.{extra[0]}", "unknown key",
+                             f"use {', '.join(_SNAPSHOT_KEYS)}")
+        day = e.get("date")
+        if isinstance(day, datetime.date) and not isinstance(day, datetime.datetime):
+            day = day.isoformat()
+        try:
+            day = datetime.date.fromisoformat(day).isoformat() if isinstance(day, str) else None
+        except ValueError:
+            day = None
+        if day is None:
+            raise InputError(p, f"{key}.date", f"not a date: {e.get('date')!r}",
+                             "write date = 2017-06-15 (YYYY-MM-DD, no time)")
+        for name in ("zones", "posts"):
+            if name in e:
+                _check_type(p, f"{key}.{name}", name, e[name])
+        if "zones" not in e:
+            raise InputError(p, f"{key}.zones", "missing",
+                             f'name the zones of {day}, e.g. zones = "zones_{day}.geojson"')
+        out.append(SnapshotFiles(day, p.parent / e["zones"],
+                                 p.parent / e["posts"] if "posts" in e else None))
+    return tuple(out)
 
 
 def make_scenario(**values: Any) -> Scenario:
@@ -278,6 +342,8 @@ def make_scenario(**values: Any) -> Scenario:
     """
     src = values.pop("source", None)
     sources = dict(values.pop("sources", None) or {})
+    if values.get("zones") is None and values.get("snapshots"):
+        values["zones"] = values["snapshots"][-1].zones  # the latest state, for one-date commands
     if values.get("zones") is None:
         raise InputError(src or "--zones", "zones", "no zones layer given",
                          "pass --zones FILE or set layers.zones in the scenario file")

@@ -34,7 +34,7 @@ from pyproj import CRS
 
 from .crs import to_lonlat
 from .io import atomic_dir
-from .maps import _Data  # the page's one JSON data block (data never enter a template)
+from .maps import DataElement  # the page's one JSON data block (data never enter a template)
 
 __all__ = ["plot_series", "series_map", "compare_map", "write_series", "write_compare"]
 
@@ -104,7 +104,7 @@ def plot_series(table: pd.DataFrame, *, title: str | None = None):
 # map pages
 
 
-class _SeriesLayers(_Data, MacroElement):
+class _SeriesLayers(DataElement, MacroElement):
     """Each date's lines, drawn when the slider is on that date.
 
     The template holds only this code and generated names: the data travel in the page's JSON
