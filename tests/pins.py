@@ -15,7 +15,7 @@ rounds to (so a difference in the last written digit, 1e-6, passes). Counts must
 
 - with visibility (the demo), the unguarded seam is sampled every ``spacing_m`` = 250 m and
   each end of a covered stretch is placed midway between samples: each end may move by
-  125 m, so ``unguarded_length_km`` ± 6 × 0.125 km (3 corridors), ``longest_corridor_km``
+  125 m, so ``unguarded_length_km`` ± 66 × 0.125 km (33 corridors and minor stretches), ``longest_corridor_km``
   ± 2 × 0.125 km, ``unguarded_share`` the former over the seam; line of sight also depends on
   the DEM's grid in the analysis CRS;
 - the gap region's width limit is placed on a raster (~1 cell) and the zones are grown after a
@@ -42,37 +42,37 @@ EXACT = ("exact", None)
 DEMO = {
     "side_a": "krg",
     "side_b": "federal",
-    "seam_length_km": 523.873251,
-    "unguarded_length_km": 521.373269,
-    "unguarded_share": 0.995228,
-    "corridors": 3,
-    "minor_corridors": 0,
-    "longest_corridor_km": 328.797521,
-    "width_mean_km": 30.70077,
-    "gap_area_km2": 35956.81508,
+    "seam_length_km": 631.741441,
+    "unguarded_length_km": 505.715632,
+    "unguarded_share": 0.80051,
+    "corridors": 22,
+    "minor_corridors": 11,
+    "longest_corridor_km": 114.495705,
+    "width_mean_km": 13.763224,
+    "gap_area_km2": 15411.78003,
     "incidents_total": 2230,
     "incidents_outside_study_area": 1188,
     "incidents_used": 2977,
     "incidents_coarse": 441,
-    "incidents_assigned": 320,
-    "incidents_in_corridors": 320,
+    "incidents_assigned": 90,
+    "incidents_in_corridors": 88,
     "incidents_in_study_area": 2028,
-    "incidents_in_gap": 231,
-    "incidents_in_rest": 1797,
-    "rest_area_km2": 12307.389991,
-    "exploitation_ratio": 0.044,
-    "exploitation_ratio_low": 0.038199,
-    "exploitation_ratio_high": 0.050487,
+    "incidents_in_gap": 26,
+    "incidents_in_rest": 2002,
+    "rest_area_km2": 32852.425042,
+    "exploitation_ratio": 0.027684,
+    "exploitation_ratio_low": 0.018039,
+    "exploitation_ratio_high": 0.040685,
     "incident_margin_km": 5.0,
 }
 
 #: Tolerances of the approximated figures (see the module docstring); the rest are exact.
 DEMO_TOL = {
-    "unguarded_length_km": ("abs", 6 * 0.125),
-    "unguarded_share": ("abs", 6 * 0.125 / 523.873251),
+    "unguarded_length_km": ("abs", 66 * 0.125),
+    "unguarded_share": ("abs", 66 * 0.125 / 631.741441),
     "longest_corridor_km": ("abs", 2 * 0.125),
     "gap_area_km2": ("rel", 1e-3),
-    "rest_area_km2": ("abs", 1e-3 * 35949.03425),
+    "rest_area_km2": ("abs", 1e-3 * 15411.78003),
     "incidents_in_gap": ("abs", 2),
     "incidents_in_rest": ("abs", 2),
     "incidents_in_corridors": ("abs", 2),
@@ -85,9 +85,9 @@ DEMO_TOL = {
 DEMO_PLACEMENT = {
     "k": 4,
     "sites_placed": 4,
-    "unguarded_before_km": 521.3733,
-    "unguarded_after_km": 452.8742,
-    "closed_km": 68.4991,
+    "unguarded_before_km": 505.7156,
+    "unguarded_after_km": 446.7608,
+    "closed_km": 58.9549,
     "guarantee": "proven optimal",
 }
 DEMO_PLACEMENT_TOL = {k: ("abs", 1.0) for k in
@@ -98,14 +98,14 @@ DEMO_PLACEMENT_TOL = {k: ("abs", 1.0) for k in
 PLAIN = {
     "side_a": "krg",
     "side_b": "federal",
-    "seam_length_km": 523.873251,
-    "unguarded_length_km": 521.582023,
-    "unguarded_share": 0.995626,
-    "corridors": 3,
-    "minor_corridors": 0,
-    "longest_corridor_km": 328.921117,
-    "width_mean_km": 30.70077,
-    "gap_area_km2": 35949.03425,
+    "seam_length_km": 631.741441,
+    "unguarded_length_km": 418.127177,
+    "unguarded_share": 0.661864,
+    "corridors": 14,
+    "minor_corridors": 4,
+    "longest_corridor_km": 107.386327,
+    "width_mean_km": 13.763224,
+    "gap_area_km2": 15411.78003,
 }
 PLAIN_TOL = {"gap_area_km2": DEMO_TOL["gap_area_km2"]}
 

@@ -36,17 +36,24 @@ def test_legend_colourbar_and_labels():
                  "Unguarded corridor", "Gap region", "Posts and ranges", "Incidents (30)"):
         assert want in labels
     assert legend.get_title().get_text() == "Illustrative data"
-    assert ax.get_legend() is None  # beside the map, not over it
+    assert ax.get_legend() is legend  # inside the map frame
+    r = fig.canvas.get_renderer()
+    frame, box = ax.get_window_extent(r), legend.get_window_extent(r)
+    assert frame.x0 <= box.x0 and box.x1 <= frame.x1 and frame.y0 <= box.y0 and box.y1 <= frame.y1
     every = fig.axes + [c for a in fig.axes for c in a.child_axes]
-    cbar = [a for a in every if a.get_ylabel() == "Corridor length (km)"]
+    cbar = [a for a in every if a.get_xlabel() == "Corridor length (km)"]
     assert len(cbar) == 1
-    lo, hi = cbar[0].get_ylim()
-    assert lo == pytest.approx(17.0, abs=0.1) and hi == pytest.approx(45.0, abs=0.1)
+    # A 0-based scale up to a round length at or above the longest corridor (45 km).
+    lo, hi = cbar[0].get_xlim()
+    assert lo == pytest.approx(0.0) and hi == pytest.approx(50.0)
+    # The title sits above the map, clear of the colour bar.
+    title = next(t for t in fig.texts if t.get_text() == "krg – federal: unguarded corridors")
+    assert title.get_window_extent(r).y0 > cbar[0].get_window_extent(r).y1
+    assert title.get_window_extent(r).y0 > frame.y1
     texts = _texts(fig)
     assert "illustrative layout" in texts and "N" in texts
     assert {"C1", "C2", "C3"} <= set(texts)
     assert any(t.startswith("Unguarded 84.0 km (84.0% of the seam)") for t in texts)
-    assert ax.get_title(loc="left") == "krg – federal: unguarded corridors"
 
 
 def test_scale_bar_is_true_on_the_ground():
@@ -75,8 +82,8 @@ def test_north_arrow_points_to_true_north():
     ax = fig.axes[0]
     arrow = [c for c in ax.get_children() if c.__class__.__name__ == "Annotation"
              and c.arrow_patch is not None][0]
-    (hx, hy), (tx, ty) = arrow.xy, arrow.xyann
-    angle = math.degrees(math.atan2(hx - tx, hy - ty))  # clockwise from grid north
+    tx, ty = arrow.xyann  # the tail, in points from the head: the angle is true on the page
+    angle = math.degrees(math.atan2(-tx, -ty))  # clockwise from grid north
     # Reference: the direction of a meridian at the frame centre, in grid coordinates.
     cx, cy = np.mean(ax.get_xlim()), np.mean(ax.get_ylim())
     t = Transformer.from_crs(UTM38, 4326, always_xy=True)
@@ -109,7 +116,7 @@ def test_data_strings_are_drawn_literally():
     res = strips_analysis(hostile=True)
     fig = plot_map(res, title="Cost $5 and $10 " + SCRIPT)
     ax = fig.axes[0]
-    assert ax.get_title(loc="left") == r"Cost \$5 and \$10 " + SCRIPT
+    assert r"Cost \$5 and \$10 " + SCRIPT in [t.get_text() for t in fig.texts]
     fig.canvas.draw() if fig.canvas else None
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
@@ -126,7 +133,8 @@ def test_figure_command(tmp_path):
         "--side-b", "federal=isf,pmf", "--study-area", str(tmp_path / "area.geojson"),
         "--out", str(out), "--width-in", "3"])
     assert r.exit_code == 0, r.output
-    assert imread(out).shape[:2] == (600, 600)
+    h, w = imread(out).shape[:2]
+    assert w == 600 and h > 600  # the strips are taller than wide: the page follows
     low = CliRunner().invoke(main, ["figure", "--out", str(out), "--dpi", "100"])
     assert low.exit_code == 2 and "--dpi" in low.output
 
@@ -155,3 +163,54 @@ def test_huge_figures_are_refused_before_drawing(tmp_path):
     assert r.exit_code == 2 and "600,000 × 600,000 px" in r.output, r.output
     assert len(r.output.strip().splitlines()) == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["zones.geojson"]
+
+
+def test_one_corridor_is_drawn_strong_without_a_colour_bar():
+    import dataclasses
+
+    res = strips_analysis()
+    one = dataclasses.replace(res, corridors=res.corridors.iloc[[0]])
+    fig = plot_map(one)
+    every = fig.axes + [c for a in fig.axes for c in a.child_axes]
+    assert not [a for a in every if a.get_xlabel() == "Corridor length (km)"]
+    legend = fig.axes[0].get_legend()
+    km = one.corridors["length_km"].iloc[0]
+    assert f"Unguarded corridor ({km:.1f} km)" in [t.get_text() for t in legend.get_texts()]
+
+
+def test_towns_areas_water_and_sources(tmp_path):
+    import geopandas as gpd
+    import shapely
+
+    from gapmap.sources import Source
+
+    from .conftest import X0, Y0
+
+    res = strips_analysis()
+    # Twelve towns on a tight grid: labels that fit must not overlap; the biggest comes first.
+    pts = [(X0 + 12e3 + 2.5e3 * i, Y0 + 30e3 + 2e3 * j) for i in range(4) for j in range(3)]
+    towns = gpd.GeoDataFrame({"name": [f"Town{k}" for k in range(12)],
+                              "population": [1e6] + [1e4] * 11},
+                             geometry=[shapely.Point(p) for p in pts], crs=UTM38)
+    areas = gpd.GeoDataFrame({"name": ["North", "South"]}, crs=UTM38, geometry=[
+        shapely.box(X0 - 5e3, Y0 + 50e3, X0 + 45e3, Y0 + 100e3),
+        shapely.box(X0 - 5e3, Y0, X0 + 45e3, Y0 + 50e3)])
+    water = type("W", (), {"rivers": gpd.GeoDataFrame(geometry=[shapely.LineString(
+        [(X0, Y0 + 5e3), (X0 + 40e3, Y0 + 8e3)])], crs=UTM38), "lakes": None})()
+    srcs = [Source("incidents", "UCDP GED", "CC BY 4.0"),
+            Source("dem", "NOAA GLOBE", note="terrain below 1 km is modelled")]
+    fig = plot_map(res, places=towns, areas=areas, water=water, sources=srcs)
+    ax = fig.axes[0]
+    r = fig.canvas.get_renderer()
+    labels = [t for t in ax.texts if t.get_text().startswith("Town")]
+    assert "Town0" in [t.get_text() for t in labels] and len(labels) >= 4
+    boxes = [t.get_window_extent(r) for t in labels]
+    assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:])
+    assert {"NORTH", "SOUTH"} <= {t.get_text() for t in ax.texts}
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "Rivers" in legend and "Towns" in legend and "Lakes" not in legend
+    foot = [t.get_text() for t in fig.texts]
+    assert "Sources: UCDP GED (CC BY 4.0) · NOAA GLOBE" in foot
+    assert "Terrain: terrain below 1 km is modelled" in foot
+    out = save_figure(fig, tmp_path / "m.png")
+    assert imread(out).shape[1] == 8 * PRINT_DPI

@@ -22,7 +22,8 @@ GEODATA = ROOT / "geodata"
 # the reference data the sample is built from (scripts/build_geodata.py --src)
 SRC = Path(os.environ.get("GAPMAP_GEODATA_SRC", Path(__file__).resolve().parents[1] / "geodata" / "sources"))
 SCRIPT = ROOT / "scripts" / "build_geodata.py"
-VECTORS = ["zones", "posts", "study_area", "roads", "places"]
+VECTORS = ["zones", "posts", "study_area", "roads", "places", "zones_2017-06-30",
+           "zones_2017-10-31", "posts_dated", "rivers", "lakes"]
 TABLES = ["incidents_ucdp_ged.csv", "incidents_ucdp_ged_dated.csv"]
 DISTRICTS = {  # PCODE: CSO name
     "IQG15Q07": "Sinjar", "IQG15Q08": "Telafar", "IQG15Q09": "Tilkaef",
@@ -58,8 +59,8 @@ def test_all_files_present_and_sizes():
         "dem_synthetic.tif", "scenario.toml", "README.md"}
     assert wanted <= names, sorted(wanted - names)
     total = sum(p.stat().st_size for p in GEODATA.rglob("*") if p.is_file())
-    assert total < 20 * 2**20
-    assert (GEODATA / "dem_synthetic.tif").stat().st_size < 15 * 2**20
+    assert total < 25 * 2**20
+    assert (GEODATA / "dem_synthetic.tif").stat().st_size < 16 * 2**20
 
 
 @pytest.mark.parametrize("name", VECTORS)
@@ -74,14 +75,15 @@ def test_vector_layers_load_in_wgs84_with_note(layers, name):
 
 
 def test_force_layout_says_it_is_illustrative(layers):
-    for name in ("zones", "posts"):
+    for name in ("zones", "posts", "zones_2017-06-30", "posts_dated"):
         assert layers[name]["note"].str.contains("ILLUSTRATIVE").all(), name
     assert layers["roads"]["note"].str.contains("chematic").all()
     assert (layers["roads"]["kind"] == "schematic").all()
     assert layers["places"]["note"].str.contains("GeoNames").all()
     readme = (GEODATA / "README.md").read_text(encoding="utf-8")
-    for word in ("ILLUSTRATIVE", "schematic", "SYNTHETIC", "CC BY-IGO", "CC BY 4.0",
-                 "Sundberg", "public domain", "Jalawla"):
+    for word in ("ILLUSTRATIVE", "schematic", "terrain below 1 km is modelled", "CC BY-IGO",
+                 "CC BY 4.0", "Sundberg", "public domain", "Jalawla", "GLOBE", "GSHHG",
+                 "CC BY-SA", "crossing_hours"):
         assert word in readme, word
 
 
@@ -91,8 +93,9 @@ def test_zones_forces_and_no_overlap_between_sides(layers):
     assert z.geom_type.isin(["Polygon", "MultiPolygon"]).all()
     krg = shapely.union_all(z.loc[z.force == "peshmerga"].geometry.values)
     fed = shapely.union_all(z.loc[z.force != "peshmerga"].geometry.values)
-    # touching is allowed; overlap is not (1 m² tolerance for coordinate rounding)
-    assert krg.intersection(fed).area < 1.0
+    # touching is allowed; overlap is not, beyond the 6-decimal rounding of the written
+    # vertices (≤ 0.1 m along ~1,500 km of shared edge: ≤ 150 m²)
+    assert krg.intersection(fed).area < 150.0
     # the federal zones stay out of the Kurdistan Region but reach into the belt
     study = shapely.union_all(layers["study_area"].to_crs(UTM38).geometry.values)
     assert fed.intersection(study).area > 1e9
@@ -120,12 +123,13 @@ def test_zones_peshmerga_zone_is_the_krg(layers):
 def test_posts_points_with_numeric_range_and_height(layers):
     p = layers["posts"]
     assert (p.geom_type == "Point").all()
-    assert 30 <= len(p) <= 150
+    assert 100 <= len(p) <= 400
     assert pd.api.types.is_numeric_dtype(p["range_km"])
     assert pd.api.types.is_numeric_dtype(p["height_m"])
     assert p["range_km"].between(3, 8).all() and p["range_km"].nunique() > 3
     assert p["height_m"].between(5, 20).all() and p["height_m"].nunique() > 3
-    assert set(p["kind"]) == {"checkpoint"}
+    assert set(p["kind"]) <= {"road", "town entry", "line crossing", "front line", "ridge crest"}
+    assert {"road", "town entry", "front line", "ridge crest"} <= set(p["kind"])
     assert {"peshmerga", "isf"} <= set(p["force"])
     assert p["name"].is_unique
 
@@ -134,7 +138,8 @@ def test_krg_posts_sit_just_inside_the_krg_line(layers):
     z = layers["zones"].to_crs(UTM38)
     krg = shapely.union_all(z.loc[z.force == "peshmerga"].geometry.values)
     p = layers["posts"].to_crs(UTM38)
-    pk = p.loc[p.force == "peshmerga"].geometry.values
+    pk = p.loc[(p.force == "peshmerga") & (p.kind == "front line")].geometry.values
+    assert len(pk) > 10
     assert shapely.contains(krg, pk).all()
     d = shapely.distance(krg.boundary, pk)
     assert np.allclose(d, 2000.0, atol=50.0)
@@ -183,7 +188,7 @@ def test_link_lengths_match_pyproj_geod(layers):
     geod_km = np.array([geod.geometry_length(g) for g in r.geometry]) / 1e3
     utm_km = r.to_crs(UTM38).length.to_numpy() / 1e3
     # the links are real distances between towns: 5–150 km, and UTM agrees with geodesic to 0.5 %
-    assert geod_km.min() > 5 and geod_km.max() < 150
+    assert geod_km.min() > 5 and geod_km.max() < 160
     assert np.allclose(utm_km, geod_km, rtol=5e-3)
 
 
@@ -211,7 +216,7 @@ def test_incidents_inside_the_belt_and_columns_as_released(belt_bbox):
     assert yearly["year"].between(2003, 2019).all()
 
 
-def test_dem_is_a_labelled_synthetic_cog_covering_the_study_area(layers):
+def test_dem_is_a_labelled_cog_covering_the_study_area(layers):
     with rasterio.open(GEODATA / "dem_synthetic.tif") as ds:
         assert ds.crs.is_projected and ds.crs.linear_units in ("metre", "m")
         assert ds.dtypes[0] == "int16" and ds.nodata is not None
@@ -219,7 +224,9 @@ def test_dem_is_a_labelled_synthetic_cog_covering_the_study_area(layers):
         assert ds.profile["compress"].lower() == "deflate" and ds.profile["tiled"]
         assert ds.overviews(1)
         assert ds.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") == "COG"
-        assert "SYNTHETIC" in ds.tags()["TIFFTAG_IMAGEDESCRIPTION"]
+        assert "terrain below 1 km is modelled" in ds.tags()["TIFFTAG_IMAGEDESCRIPTION"]
+        assert ds.tags()["LABEL"] == "terrain below 1 km is modelled"
+        assert "GLOBE" in ds.tags()["SOURCE"]
         sa = layers["study_area"].to_crs(ds.crs)
         w, s, e, n = sa.total_bounds
         b = ds.bounds
@@ -227,41 +234,149 @@ def test_dem_is_a_labelled_synthetic_cog_covering_the_study_area(layers):
         assert b.bottom <= s - 15e3 and b.top >= n + 15e3
         ov = ds.read(1, out_shape=(ds.height // 8, ds.width // 8))
         assert (ov != ds.nodata).all()
-        assert -100 < ov.min() and ov.max() < 3200
-        # the ridges are there: Sinjar mountain and Jebel Hamrin stand above their plains
-        from pyproj import Transformer
-
-        tr = Transformer.from_crs(4326, ds.crs, always_xy=True)
-        pts = {"sinjar_crest": (41.88, 36.38), "sinjar_plain": (41.88, 36.20),
-               "hamrin_crest": (44.48, 34.64), "hamrin_plain": (44.30, 34.50)}
-        z = {k: float(next(ds.sample([tr.transform(*v)]))[0]) for k, v in pts.items()}
-        assert 1200 < z["sinjar_crest"] < 1600
-        assert z["sinjar_crest"] - z["sinjar_plain"] > 600
-        assert 150 < z["hamrin_crest"] - z["hamrin_plain"] < 600
+        assert -100 < ov.min() and ov.max() < 4100
 
 
-def test_dem_relief_is_close_to_etopo5_away_from_the_ridges():
-    """Away from the modelled ridges the terrain follows ETOPO5 (within the fractal detail)."""
+@pytest.fixture(scope="module")
+def dem_vs_globe():
+    """The sample DEM averaged onto GLOBE's own 30" grid, and GLOBE there (inside the DEM)."""
     from rasterio.warp import Resampling, reproject
 
-    with rasterio.open(SRC / "dem" / "etopo5_iraq_region.tif") as src, \
+    with rasterio.open(SRC / "dem" / "globe30s_north_iraq.tif") as g, \
             rasterio.open(GEODATA / "dem_synthetic.tif") as ds:
-        f = 16
-        dem = ds.read(1, out_shape=(ds.height // f, ds.width // f),
-                      resampling=Resampling.average).astype(float)
-        t = ds.transform @ ds.transform.scale(ds.width / dem.shape[1], ds.height / dem.shape[0])
-        ref = np.zeros_like(dem)
-        reproject(src.read(1).astype(float), ref, src_transform=src.transform, src_crs=src.crs,
-                  dst_transform=t, dst_crs=ds.crs, resampling=Resampling.bilinear)
-    diff = dem - ref
-    # median close to zero; ridges only ever add relief
-    assert abs(np.median(diff)) < 25
-    assert np.percentile(diff, 5) > -80
+        ref = g.read(1).astype(float)
+        avg = np.full(ref.shape, np.nan)
+        reproject(ds.read(1).astype(float), avg, src_transform=ds.transform, src_crs=ds.crs,
+                  src_nodata=ds.nodata, dst_transform=g.transform, dst_crs=g.crs,
+                  dst_nodata=np.nan, resampling=Resampling.average)
+        return ref, avg
+
+
+def test_dem_follows_globe_at_1_km(dem_vs_globe):
+    ref, avg = dem_vs_globe
+    ok = np.isfinite(avg)
+    # the DEM covers most of GLOBE's box (the belt plus 20 km)
+    assert ok.mean() > 0.4
+    r = np.corrcoef(avg[ok], ref[ok])[0, 1]
+    rmse = float(np.sqrt(np.mean((avg[ok] - ref[ok]) ** 2)))
+    assert r >= 0.95, r
+    assert rmse <= 80.0, rmse
+
+
+@pytest.mark.parametrize("place, lon, lat, lo, hi", [
+    ("Kirkuk", 44.39, 35.47, 240, 440),     # GLOBE 338 m
+    ("Erbil", 44.01, 36.19, 340, 540),      # GLOBE 437 m
+    ("Mosul", 43.13, 36.34, 156, 356),      # GLOBE 256 m
+])
+def test_dem_spot_heights_within_100_m_of_globe(place, lon, lat, lo, hi):
+    from pyproj import Transformer
+
+    with rasterio.open(GEODATA / "dem_synthetic.tif") as ds, \
+            rasterio.open(SRC / "dem" / "globe30s_north_iraq.tif") as g:
+        xy = Transformer.from_crs(4326, ds.crs, always_xy=True).transform(lon, lat)
+        z = float(next(ds.sample([xy]))[0])
+        zg = float(next(g.sample([(lon, lat)]))[0])
+    assert lo < zg < hi  # the reference itself, as SOURCES.md states it
+    assert abs(z - zg) <= 100.0, (place, z, zg)
+
+
+def test_dem_sinjar_ridge_top_and_hamrin_stand_out():
+    from pyproj import Transformer
+    from rasterio.windows import from_bounds
+
+    with rasterio.open(GEODATA / "dem_synthetic.tif") as ds:
+        tr = Transformer.from_crs(4326, ds.crs, always_xy=True)
+        x0, y0 = tr.transform(41.6, 36.3)
+        x1, y1 = tr.transform(42.2, 36.5)
+        sinjar = ds.read(1, window=from_bounds(x0, y0, x1, y1, ds.transform))
+        assert sinjar.max() >= 1200
+        # Jebel Hamrin south of Tuz: its crest stands above the plain around it
+        x0, y0 = tr.transform(44.55, 34.45)
+        x1, y1 = tr.transform(44.85, 34.75)
+        hamrin = ds.read(1, window=from_bounds(x0, y0, x1, y1, ds.transform))
+        assert hamrin.max() - np.median(hamrin) > 80
+
+
+def test_layouts_before_and_after_october_2017(layers):
+    before = layers["zones_2017-06-30"].to_crs(UTM38)
+    after = layers["zones_2017-10-31"].to_crs(UTM38)
+    pb = shapely.union_all(before.loc[before.force == "peshmerga"].geometry.values)
+    pa = shapely.union_all(after.loc[after.force == "peshmerga"].geometry.values)
+    fa = shapely.union_all(after.loc[after.force != "peshmerga"].geometry.values)
+    # Kirkuk, Sinjar, Makhmour and Khanaqin: Peshmerga-held before, federal after
+    towns = {"Kirkuk": (44.392, 35.468), "Sinjar": (41.877, 36.321),
+             "Makhmour": (43.580, 35.776), "Khanaqin": (45.391, 34.348)}
+    pts = gpd.GeoSeries(gpd.points_from_xy(*zip(*towns.values())), crs=4326).to_crs(UTM38)
+    assert shapely.contains(pb, pts.values).all()
+    assert not shapely.intersects(pa, pts.values).any()
+    assert shapely.contains(fa, pts.values).all()
+    # the Peshmerga held more ground before (the belt's Kurdish-held places)
+    assert pb.area > pa.area * 1.1
+    # the default layout is the after one
+    assert layers["zones"].geometry.equals(layers["zones_2017-10-31"].geometry)
+    # the before layout is grounded in the control points: the Kurdish-marked places lie in
+    # the Peshmerga ground
+    ctl = pd.read_csv(SRC / "control" / "wikipedia_iraq_control_points_2017.csv")
+    kurd = ctl.loc[ctl["mark"].str.startswith("SDF")]
+    kp = gpd.GeoSeries(gpd.points_from_xy(kurd["lon"], kurd["lat"]), crs=4326).to_crs(UTM38)
+    assert shapely.contains(pb.buffer(1.0), kp.values).mean() > 0.98
+
+
+def test_dated_posts_follow_the_layouts(layers):
+    p = layers["posts_dated"]
+    assert {"active_from", "active_to"} <= set(p.columns)
+    ended = p["active_to"].notna()
+    started = p["active_from"].notna()
+    assert ended.sum() > 10 and started.sum() > 10 and not (ended & started).any()
+    def days(col):
+        return {str(pd.Timestamp(v).date()) for v in col}
+
+    assert days(p.loc[ended, "active_to"]) == {"2017-10-15"}
+    assert days(p.loc[started, "active_from"]) == {"2017-10-16"}
+    # posts.geojson is the after date's set
+    assert sorted(layers["posts"]["name"]) == sorted(p.loc[~ended, "name"])
+    assert p["name"].is_unique
+
+
+def test_water_layers_from_gshhg(layers):
+    rivers, lakes = layers["rivers"], layers["lakes"]
+    assert (rivers.geom_type == "LineString").all()
+    assert rivers["crossing_hours"].between(0.25, 4.0).all()
+    # the permanent major rivers (Tigris, the Zabs, Diyala) are the dearest to cross
+    major = rivers.loc[rivers["wdbii_level"] == 1, "crossing_hours"]
+    assert (major == rivers["crossing_hours"].max()).all() and len(major) > 3
+    assert {"Lake Tharthar", "Lake Dukan", "Darbandikhan Lake"} <= set(lakes["name"])
+    geod = Geod(ellps="WGS84")
+    dukan = lakes.loc[lakes["name"] == "Lake Dukan"].geometry.iloc[0]
+    assert abs(geod.geometry_area_perimeter(dukan)[0]) / 1e6 == pytest.approx(133.3, rel=0.01)
+
+
+def test_sample_run_has_water_and_lakes_block_walking():
+    from affine import Affine
+
+    from gapmap.run import Run
+    from gapmap.scenario import load_scenario
+    from gapmap.terrain import Dem
+    from gapmap.water import walk_masks
+
+    run = Run(load_scenario(GEODATA / "scenario.toml"))
+    water = run.water
+    assert water is not None and len(water.rivers) > 10 and len(water.lakes) >= 3
+    assert water.bridges is not None  # the roads
+    # a 1 km grid over Lake Dukan: the lake's cells are not walkable
+    dukan = water.lakes.loc[water.lakes["name"] == "Lake Dukan"].geometry.iloc[0]
+    x0, y0, x1, y1 = dukan.bounds
+    n, m = int((y1 - y0) // 1000) + 1, int((x1 - x0) // 1000) + 1
+    dem = Dem(np.zeros((n, m), np.float32), Affine(1000, 0, x0, 0, -1000, y0 + n * 1000),
+              run.crs)
+    walkable, extra = walk_masks(water, dem)
+    assert 100 < (~walkable).sum() < 170  # ~133 km² of lake on 1 km² cells
+    assert extra is not None and extra.max() > 0
 
 
 def test_scenario_file_names_the_shipped_layers():
     sc = tomllib.loads((GEODATA / "scenario.toml").read_text(encoding="utf-8"))
-    for key in ("zones", "posts", "study_area", "incidents", "dem", "roads"):
+    for key in ("zones", "posts", "study_area", "incidents", "dem", "roads", "rivers", "lakes"):
         assert (GEODATA / sc["layers"][key]).exists(), key
     assert sc["sides"] == {"a": "krg=peshmerga", "b": "federal=isf,pmf"}
     assert sc["parameters"] == {"reach_km": 2, "max_width_km": 150, "min_length_km": 1}
@@ -304,11 +419,14 @@ def test_build_is_deterministic_and_matches_shipped_files(tmp_path):
     a, b = tmp_path / "a", tmp_path / "b"
     mod.build(SRC, a, dem=False)
     mod.build(SRC, b, dem=False)
-    names = [f"{v}.geojson" for v in VECTORS] + TABLES + ["scenario.toml"]
-    match, mismatch, errors = filecmp.cmpfiles(a, b, names, shallow=False)
-    assert sorted(match) == sorted(names), (mismatch, errors)
+    names = [f"{v}.geojson" for v in VECTORS] + TABLES
+    match, mismatch, errors = filecmp.cmpfiles(a, b, names + ["scenario.toml"], shallow=False)
+    assert sorted(match) == sorted(names + ["scenario.toml"]), (mismatch, errors)
     match, mismatch, errors = filecmp.cmpfiles(a, GEODATA, names, shallow=False)
     assert sorted(match) == sorted(names), (mismatch, errors)
+    # the shipped scenario is the built one, plus the [sources] tables kept as they are
+    shipped = (GEODATA / "scenario.toml").read_text(encoding="utf-8")
+    assert shipped.startswith((a / "scenario.toml").read_text(encoding="utf-8"))
 
 
 def test_dem_build_is_deterministic_on_a_small_area(tmp_path):
@@ -321,5 +439,5 @@ def test_dem_build_is_deterministic_on_a_small_area(tmp_path):
     with rasterio.open(tmp_path / "dem1.tif") as ds:
         z = ds.read(1)
         assert ds.crs.to_epsg() == 32638 and z.dtype == np.int16
-        # Jebel Hamrin crosses this box: its crest stands well above the plain around it
-        assert z.max() - np.median(z) > 150
+        # Jebel Hamrin crosses this box: its crest stands above the plain around it
+        assert z.max() - np.median(z) > 80

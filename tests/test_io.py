@@ -148,3 +148,80 @@ def test_atomic_dir_commits_all_or_nothing(tmp_path):
     with atomic_dir(out) as stage:
         (stage / "keep.csv").write_text("new")
     assert (out / "keep.csv").read_text() == "new"
+
+
+# --------------------------------------------------------------------------------------------
+# point tables (posts, checkpoints, candidate sites) from latitude/longitude columns
+
+
+def test_posts_csv_read_like_incident_csvs(tmp_path):
+    from gapmap.io import load_posts
+
+    f = tmp_path / "posts.csv"
+    f.write_bytes("\ufeffName;LATITUDE;Longitude;range_km;height_m;force\n"
+                  "Post 1;35.47;44.39;4;;ISF\nPost 2;35.10;44.50;;15;pmf\n".encode("utf-8"))
+    posts = load_posts(f)
+    assert posts.crs.to_epsg() == 4326 and len(posts) == 2
+    assert [(round(p.x, 2), round(p.y, 2)) for p in posts.geometry] == [(44.39, 35.47),
+                                                                        (44.5, 35.1)]
+    assert posts["range_km"].tolist() == [4.0, 5.0] and posts["height_m"].tolist() == [10.0, 15.0]
+    assert posts["force"].tolist() == ["isf", "pmf"] and posts["Name"].tolist() == ["Post 1",
+                                                                                   "Post 2"]
+
+
+def test_checkpoints_csv_for_routes(tmp_path):
+    from gapmap.routes import _points_layer
+
+    f = tmp_path / "checkpoints.csv"
+    f.write_text("id,lat,lon\nA,35.0,44.0\nB,35.1,44.1\n", encoding="latin-1")
+    cps = _points_layer(f, "checkpoints")
+    assert cps["id"].tolist() == ["A", "B"] and cps.geom_type.eq("Point").all()
+
+
+@pytest.mark.parametrize("text, words", [
+    ("name,northing,easting\nA,1,2\n", ["latitude/longitude", "northing, easting"]),
+    ("name,lat,lon\nA,35.1,44\nB,,44\n", ["1 row(s)", "row 3"]),
+    ("name,lat,lon\nA,135.1,44\n", ["row 2", "-90 to 90"]),
+    ("", ["empty"]),
+])
+def test_bad_point_tables(tmp_path, text, words):
+    from gapmap.io import load_posts
+
+    f = tmp_path / "posts.csv"
+    f.write_text(text, encoding="utf-8")
+    with pytest.raises(InputError) as err:
+        load_posts(f)
+    msg = str(err.value)
+    assert "posts.csv" in msg and all(w in msg for w in words) and "\n" not in msg, msg
+
+
+def test_cli_posts_csv(tmp_path):
+    """A posts CSV gives the analysis the same figures as the same posts as a layer."""
+    import json
+
+    from click.testing import CliRunner
+
+    from gapmap.cli import main
+
+    from .scenes import strips, strips_area, two_posts
+
+    zones, area = tmp_path / "zones.geojson", tmp_path / "area.geojson"
+    strips().to_crs(4326).to_file(zones)
+    strips_area().to_crs(4326).to_file(area)
+    layer = two_posts(forces=["isf", "peshmerga"]).to_crs(4326)
+    layer.to_file(tmp_path / "posts.geojson")
+    table = layer.drop(columns="geometry").assign(latitude=layer.geometry.y,
+                                                  longitude=layer.geometry.x)
+    table.to_csv(tmp_path / "posts.csv", index=False)
+    km = {}
+    for name in ("posts.csv", "posts.geojson"):
+        out = tmp_path / name.replace(".", "_")
+        r = CliRunner().invoke(main, ["metrics", "--zones", str(zones), "--side-a",
+                                      "krg=peshmerga", "--side-b", "federal=isf,pmf",
+                                      "--posts", str(tmp_path / name), "--study-area",
+                                      str(area), "--out", str(out)])
+        assert r.exit_code == 0, r.output
+        km[name] = json.loads((out / "summary.json").read_text())["pairs"][0]["unguarded_length_km"]
+    # two posts of 5 km leave [0, 17], [23, 45] and [55, 100] km of the 100 km seam
+    assert km["posts.csv"] == pytest.approx(km["posts.geojson"], rel=1e-9)
+    assert km["posts.csv"] == pytest.approx(84.0, rel=2e-3)

@@ -352,7 +352,13 @@ def test_bad_input(strips_res, tmp_path):
 def test_write_placement_and_text(strips_res, tmp_path):
     pl = place_posts(strips_res, 3, range_km=5)
     paths = write_placement(pl, tmp_path / "out")
-    assert sorted(paths) == ["closed.geojson", "placement.json", "sites.geojson"]
+    assert sorted(paths) == ["closed.geojson", "k_curve.csv", "k_curve.png", "placement.json",
+                             "sites.geojson"]
+    curve = pd.read_csv(paths["k_curve.csv"])
+    assert curve["k"].tolist() == [1, 2, 3]
+    assert curve["closed_km"].to_numpy() == pytest.approx([seam_km(0, 10) * k for k in (1, 2, 3)],
+                                                          rel=1e-3)
+    assert paths["k_curve.png"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     s = gpd.read_file(paths["sites.geojson"])
     assert s.crs.to_epsg() == 4326
     assert {"rank", "name", "gain_km"} <= set(s.columns) and len(s) == 3
@@ -382,6 +388,8 @@ def test_cli_place(strips, strips_area, tmp_path):
     assert doc["closed_km"] == pytest.approx(2 * seam_km(0, 10), rel=2e-3)
     assert gpd.read_file(out / "sites.geojson").crs.to_epsg() == 4326
     assert "closed" in r.output
+    assert [row["k"] for row in doc["k_curve"]] == [1, 2]
+    assert (out / "k_curve.csv").exists() and (out / "k_curve.png").exists()
 
     # User-given candidates from a file, with their own names and ranges.
     cand = tmp_path / "cand.geojson"
@@ -435,3 +443,72 @@ def test_visibility_uses_the_dem_it_is_given(strips_res, monkeypatch):
     pl = place_posts(strips_res, 1, candidates=cand, dem=dem, visibility=True)
     assert pl.sites["name"].tolist() == ["south"]
     assert given and all(d is dem for d in given)
+
+
+# --------------------------------------------------------------------------------------------
+# the K curve and named sites
+
+
+def test_k_curve_re_solves_each_k_exactly():
+    """The best two sites do not contain the best one: A covers 2–8 km (6 km alone), B and C
+    cover 0–5 and 5–10 (10 km together). Greedy takes A then B: 8 km."""
+    line = [shapely.LineString([(0, 0), (10_000, 0)])]
+    cand = [shapely.Point(5_000, 0), shapely.Point(2_500, 0), shapely.Point(7_500, 0)]
+    radius = np.array([3.0, 2.5, 2.5])
+    cov = max_coverage(line, cand, 2, range_km=radius, curve=True)
+    c = cov.curve
+    assert c["k"].tolist() == [1, 2]
+    assert c["closed_km"].to_numpy() == pytest.approx([6.0, 10.0])
+    assert c["greedy_km"].to_numpy() == pytest.approx([6.0, 8.0])
+    assert c["optimal"].all() and c["method"].iloc[1] == "milp"
+    greedy = max_coverage(line, cand, 2, range_km=radius, curve=True, exact="never").curve
+    assert greedy["closed_km"].to_numpy() == pytest.approx([6.0, 8.0])
+    assert greedy["method"].tolist() == ["lazy-greedy", "lazy-greedy"]
+    assert not greedy["optimal"].iloc[1]  # its bound (12 km) does not prove 8 km optimal
+    assert (greedy["bound"] >= greedy["value"]).all()
+
+
+def test_k_curve_is_monotone_and_matches_separate_solves():
+    rng = np.random.default_rng(5)
+    line = [shapely.LineString([(0, 0), (20_000, 0), (20_000, 15_000)])]
+    cand = [shapely.Point(x, y) for x, y in rng.uniform(0, 20_000, (25, 2))]
+    radius = rng.uniform(1.0, 6.0, 25)
+    cov = max_coverage(line, cand, 6, range_km=radius, curve=True)
+    km = cov.curve["closed_km"].to_numpy()
+    assert np.all(np.diff(km) >= -1e-9)
+    assert km[-1] == pytest.approx(cov.covered_km)
+    for k in (1, 3, 5):
+        alone = max_coverage(line, cand, k, range_km=radius)
+        assert alone.optimal and km[k - 1] == pytest.approx(alone.covered_km, abs=1e-6)
+    # the best K by brute force, for K = 2
+    best2 = 0.0
+    for a, b in itertools.combinations(range(25), 2):
+        one = max_coverage(line, [cand[a], cand[b]], 2, range_km=radius[[a, b]])
+        best2 = max(best2, one.covered_km)
+    assert km[1] == pytest.approx(best2, abs=1e-6)
+
+
+def test_sites_are_named_after_the_nearest_place(strips_res):
+    from pyproj import Geod, Transformer
+
+    towns = gpd.GeoDataFrame({"name": ["Daquq", "Tuz"]}, crs=UTM38,
+                             geometry=[shapely.Point(X0 + 25e3, Y0 + 20e3),
+                                       shapely.Point(X0 + 5e3, Y0 + 90e3)])
+    pl = place_posts(strips_res, 2, range_km=5, places=towns)
+    geod = Geod(ellps="WGS84")
+    to_ll = Transformer.from_crs(UTM38, 4326, always_xy=True)
+    t_ll = [to_ll.transform(p.x, p.y) for p in towns.geometry]
+    for site in pl.sites.itertuples():
+        lon, lat = to_ll.transform(site.geometry.x, site.geometry.y)
+        inv = [geod.inv(tl[0], tl[1], lon, lat) for tl in t_ll]
+        i = int(np.argmin([d for _, _, d in inv]))
+        az, _, d = inv[i]
+        sector = ["N", "NE", "E", "SE", "S", "SW", "W", "NW"][int(((az % 360) + 22.5) // 45) % 8]
+        want = f"near {towns['name'].iloc[i]}, {round(d / 1000)} km {sector}"
+        assert site.location == want and site.name == want
+    # user candidates keep their own names and get a location beside them
+    own = place_posts(strips_res, 1, candidates=sites([(20, 30)], name=["Hill 402"]),
+                      places=towns)
+    assert own.sites["name"].tolist() == ["Hill 402"]
+    assert own.sites["location"].iloc[0].startswith("near Daquq, ")
+    assert place_posts(strips_res, 1, range_km=5, k_curve=False).k_curve is None

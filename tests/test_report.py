@@ -118,3 +118,45 @@ def test_unknown_report_format_is_refused(tmp_path):
     with pytest.raises(InputError, match=r"unknown page format \.pdf"):
         write_report(strips_analysis(), tmp_path / "report.pdf")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_sources_period_and_file_names_only(tmp_path):
+    from gapmap.sources import Source
+
+    from .payloads import assert_no_live_markup, assert_not_evaluated, hostile
+    from .test_maps import incidents_frame, strips_analysis
+
+    res = strips_analysis()
+    srcs = [Source("zones", hostile("zsource"), hostile("zlicence"), date="2017-10-31"),
+            Source("incidents", "UCDP GED", "CC BY 4.0", date="2020")]
+    page = render_report(res, incidents=incidents_frame(20), sources=srcs)
+    assert_not_evaluated(page)
+    assert_no_live_markup(page)
+    assert "<script" not in page.lower().replace("&lt;script", "")
+    assert "UCDP GED (CC BY 4.0), 2020" in page
+    assert "<dt>Control layer date</dt><dd>2017-10-31</dd>" in page
+    assert "<dt>Incident period</dt><dd>2020-01-" in page
+    assert "@page { size: A4" in page
+    assert str(tmp_path) not in page and "/" not in page.split("<dt>Inputs</dt><dd>")[1][:60] \
+        if "<dt>Inputs</dt>" in page else True
+
+
+def test_report_prints_on_one_a4_page(tmp_path):
+    """Printed by headless Chromium to PDF; its pages counted with pypdf."""
+    import subprocess
+
+    import pypdf
+
+    from .chromium import CHROMIUM
+    from .test_maps import incidents_frame, strips_analysis
+
+    html = tmp_path / "r.html"
+    write_report(strips_analysis(), html, incidents=incidents_frame(40), dpi=100)
+    pdf = tmp_path / "r.pdf"
+    subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu",
+                    "--no-pdf-header-footer", f"--print-to-pdf={pdf}", html.as_uri()],
+                   capture_output=True, timeout=120, check=False)
+    reader = pypdf.PdfReader(pdf)
+    assert len(reader.pages) == 1
+    w, h = float(reader.pages[0].mediabox.width), float(reader.pages[0].mediabox.height)
+    assert (round(w / 72 * 25.4), round(h / 72 * 25.4)) == (210, 297)  # A4

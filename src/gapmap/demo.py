@@ -114,12 +114,13 @@ def _write_all(run, stage: Path) -> tuple[dict[str, Path], Any]:
     keep({"map": run.timed("map", draw_map)})
 
     def draw_figure():
-        fig = plot_map(result, incidents=run.incidents, placement=placement, title=title)
+        fig = plot_map(result, incidents=run.incidents, placement=placement, title=title,
+                       **run.page_layers())
         return save_figure(fig, stage / "map.png")
     keep({"figure": run.timed("figure", draw_figure)})
     keep({"report": run.timed("report", lambda: write_report(
         result, stage / "report.html", incidents=run.incidents, monthly=run.monthly,
-        placement=placement, title=title))})
+        placement=placement, title=title, **run.page_layers()))})
     return files, placement
 
 

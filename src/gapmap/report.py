@@ -13,6 +13,7 @@ import io
 import logging
 import math
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,7 @@ from .outputs import corridor_table
 from .style import (cell, check_html_path, crs_label, fmt, illustrative_notes,
                     incident_frame, is_synthetic, label, sites_frame)
 
-__all__ = ["write_report", "render_report", "figure_data_uri"]
+__all__ = ["write_report", "render_report", "figure_data_uri", "incident_period"]
 
 log = logging.getLogger(__name__)
 
@@ -54,10 +55,33 @@ _TEMPLATE = """<!DOCTYPE html>
  th { background: #f6f6f6; }
  td.t, th.t { text-align: left; }
  img { max-width: 100%; height: auto; }
+ .sources li { font-size: 12px; }
+ dl.summary { grid-template-columns: repeat(2, max-content auto); }
+ .printonly { display: none; }
+
  .small { font-size: 12px; color: #555; }
  dl { display: grid; grid-template-columns: max-content auto; gap: 2px 12px; font-size: 12.5px; }
  dt { font-weight: 600; }
  dd { margin: 0; }
+ @page { size: A4; margin: 9mm; }
+ @media print {
+   body { font-size: 9.5px; line-height: 1.3; max-width: none; margin: 0; padding: 0; }
+   h1 { font-size: 15px; } h2 { font-size: 11px; margin: 6px 0 2px 0; }
+   .sub, .note { margin: 2px 0; padding: 2px 6px; }
+   .cards { gap: 4px; margin: 4px 0; } .card { padding: 2px 6px; min-width: 0; }
+   .card .v { font-size: 13px; } .card .k { font-size: 8.5px; }
+   table { font-size: 8.5px; } th, td { padding: 1px 4px; }
+   ul.sources { margin: 0; padding-left: 12px; }
+   img.map { max-height: 90mm; max-width: 100%; width: auto; display: block; margin: 0 auto; }
+   img.chart { max-height: 20mm; width: auto; }
+   dl.summary { grid-template-columns: repeat(3, max-content auto); gap: 0 8px; }
+   tr.more { display: none; } .printonly { display: inline; }
+   .small { margin: 2px 0; }
+   .small, .sources li, dl, p { font-size: 8px; }
+   .cols { columns: 2; column-gap: 8mm; }
+   .noprint, .defs { display: none; }  /* the page's definitions stay on screen */
+   h2, table, img { break-inside: avoid; }
+ }
 </style>
 </head>
 <body>
@@ -69,27 +93,27 @@ _TEMPLATE = """<!DOCTYPE html>
 <div class="cards">
 {% for c in cards %}<div class="card"><div class="v">{{ c.value }}</div><div class="k">{{ c.label }}</div></div>
 {% endfor %}</div>
-<table>
-{% for k, v in summary_rows %}<tr><th class="t">{{ k }}</th><td>{{ v }}</td></tr>
-{% endfor %}</table>
+<dl class="summary">
+{% for k, v in summary_rows %}<dt>{{ k }}</dt><dd>{{ v }}</dd>
+{% endfor %}</dl>
 
 <h2>Map</h2>
-<img alt="Map of the unguarded corridors between {{ side_a }} and {{ side_b }}" src="{{ map_png }}">
+<img class="map" alt="Map of the unguarded corridors between {{ side_a }} and {{ side_b }}" src="{{ map_png }}">
 
 <h2>Unguarded corridors{% if n_corridors > corridor_rows|length %} (the {{ corridor_rows|length }} longest of {{ n_corridors }}){% endif %}</h2>
 {% if corridor_rows %}
 <table>
 <tr>{% for h in corridor_head %}<th{% if loop.index == 1 %} class="t"{% endif %}>{{ h }}</th>{% endfor %}</tr>
-{% for row in corridor_rows %}<tr>{% for v in row %}<td{% if loop.index == 1 %} class="t"{% endif %}>{{ v }}</td>{% endfor %}</tr>
+{% for row in corridor_rows %}<tr{% if loop.index > print_rows %} class="more"{% endif %}>{% for v in row %}<td{% if loop.index == 1 %} class="t"{% endif %}>{{ v }}</td>{% endfor %}</tr>
 {% endfor %}</table>
 <p class="small">Lengths are measured along the seam (geodesic); widths are d<sub>A</sub> + d<sub>B</sub>,
-the separation of the two sides through the seam point. Corridors shorter than
+the separation of the two sides through the seam point.{% if corridor_rows|length > print_rows %}<span class="printonly"> The printed page lists the {{ print_rows }} longest; corridors.csv has them all.</span>{% endif %} Corridors shorter than
 {{ min_length_km }} km are counted ({{ n_minor }}) but not listed.</p>
 {% else %}<p>No unguarded corridor of {{ min_length_km }} km or more.</p>{% endif %}
 
 {% if monthly_png %}
 <h2>Incidents by {{ period }}</h2>
-<img alt="Incidents by {{ period }}" src="{{ monthly_png }}">
+<img class="chart" alt="Incidents by {{ period }}" src="{{ monthly_png }}">
 {% endif %}
 
 {% if placement %}
@@ -102,18 +126,29 @@ the separation of the two sides through the seam point. Corridors shorter than
 {% endfor %}</table>{% endif %}
 {% endif %}
 
+<div class="cols">
+<h2>Sources</h2>
+{% if sources %}<ul class="sources">
+{% for s in sources %}<li><b>{{ s.layer }}</b>: {{ s.name }}{% if s.licence %} ({{ s.licence }}){% endif %}{% if s.date %}, {{ s.date }}{% endif %}{% if s.note %} — {{ s.note }}{% endif %}{% if s.url %}<span class="noprint"> · {{ s.url }}</span>{% endif %}</li>
+{% endfor %}</ul>{% else %}<p class="small">No source or licence was given for the inputs (see [sources] in the scenario).</p>{% endif %}
+
 <h2>Parameters and inputs</h2>
 <dl>
 {% for k, v in params %}<dt>{{ k }}</dt><dd>{{ v }}</dd>
 {% endfor %}</dl>
-<p class="small">Definitions: the seam is the median line between the two sides' zones; a seam
+<p class="small defs">Definitions: the seam is the median line between the two sides' zones; a seam
 point is covered when it lies within a side's reach of its zones or within a post's range; an
 unguarded corridor is a maximal stretch of uncovered seam; the gap region is the study area
 minus every zone grown by its reach. The exploitation ratio is the incident density inside the
 gap region divided by the density in the rest of the study area (95% exact Poisson interval).</p>
+</div>
 </body>
 </html>
 """
+
+#: Corridor rows on the printed page (the screen shows up to ``max_rows``): with the map, the
+#: summary, the chart and the sources they fill one A4 page (printed in Chromium, counted).
+PRINT_ROWS = 8
 
 _ENV = Environment(autoescape=select_autoescape(default=True, default_for_string=True))
 
@@ -152,9 +187,42 @@ def _placement_section(placement: Any) -> dict | None:
             "head": [label(c) for c in pcols] + ["Lat, lon"], "rows": rows}
 
 
+def incident_period(inc) -> str:
+    """First–last incident date, each at the precision it is known: "2003–2019" for events
+    dated only to their year, "2017-10-16 – 2019-03-01" for dated ones.
+
+    Examples
+    --------
+    >>> import geopandas as gpd
+    >>> f = gpd.GeoDataFrame({"date": pd.to_datetime(["2003-07-01", "2019-07-01"]),
+    ...                       "date_precision": ["year", "year"]}, geometry=[None, None])
+    >>> incident_period(f)
+    '2003–2019 (years only)'
+    """
+    if inc is None or not len(inc) or "date" not in inc.columns:
+        return ""
+    d = pd.to_datetime(inc["date"], errors="coerce")
+    if not d.notna().any():
+        return ""
+    prec = inc["date_precision"].astype(str) if "date_precision" in inc.columns else \
+        pd.Series("day", index=inc.index)
+    first, last = d.idxmin(), d.idxmax()
+
+    def one(i) -> str:
+        p = prec.loc[i]
+        return str(d.loc[i].year) if p == "year" else d.loc[i].strftime(
+            "%Y-%m" if p == "month" else "%Y-%m-%d")
+    text = f"{one(first)}–{one(last)}" if prec.loc[first] == "year" \
+        and prec.loc[last] == "year" else f"{one(first)} – {one(last)}"
+    if (prec[d.notna()] == "year").all():
+        text += " (years only)"
+    return text
+
+
 def render_report(analysis, *, incidents: Any = None, monthly: pd.DataFrame | None = None,
                   placement: Any = None, title: str | None = None, max_rows: int = 40,
-                  dpi: int = 200) -> str:
+                  dpi: int = 200, sources: Sequence = (), places: Any = None,
+                  areas: Any = None, water: Any = None) -> str:
     """The report as an HTML string (see :func:`write_report`)."""
     s = analysis.summary or {}
     title = title or f"gapmap report: {analysis.side_a.name} – {analysis.side_b.name}"
@@ -186,9 +254,10 @@ def render_report(analysis, *, incidents: Any = None, monthly: pd.DataFrame | No
     for key, name in (("incidents_total", "Incidents"), ("incidents_in_gap", "Incidents in the gap"),
                        ("incidents_coarse", "Incidents with coarse location (left out)")):
         if key in s:
-            summary_rows.append((label, cell(s[key])))
+            summary_rows.append((name, cell(s[key])))
 
-    fig = plot_map(analysis, incidents=inc, placement=placement)
+    fig = plot_map(analysis, incidents=inc, placement=placement, places=places, areas=areas,
+                   water=water, sources=sources, width_in=7.2)
     map_png = figure_data_uri(fig, dpi=dpi)
 
     table = corridor_table(analysis)
@@ -216,19 +285,29 @@ def render_report(analysis, *, incidents: Any = None, monthly: pd.DataFrame | No
               ("Max width", f"{st.max_width_km:g} km"),
               ("Min corridor length", f"{st.min_length_km:g} km"),
               ("CRS", crs_label(analysis.crs))]
-    params += [(f"Input: {k}", str(v)) for k, v in (analysis.inputs or {}).items()]
+    files = [f"{Path(str(v)).name} ({k})" for k, v in (analysis.inputs or {}).items()]
+    if files:  # file names only: a local path says nothing to a reader and may say too much
+        params.append(("Inputs", ", ".join(files)))
+    inc_period = incident_period(inc)
+    if inc_period:
+        params.append(("Incident period", inc_period))
+    control = next((s.date for s in sources if s.layer == "zones" and s.date), "")
+    params.append(("Control layer date", control or "not stated"))
+    params.append(("gapmap version", __version__))
     return _ENV.from_string(_TEMPLATE).render(
         title=title, side_a=analysis.side_a.name, side_b=analysis.side_b.name,
         generated=_dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         version=__version__, notes=notes, cards=cards, summary_rows=summary_rows,
         map_png=map_png, corridor_head=head, corridor_rows=rows, n_corridors=len(table),
         n_minor=s.get("minor_corridors", 0), min_length_km=f"{st.min_length_km:g}",
-        monthly_png=monthly_png, period=period, placement=place, params=params)
+        monthly_png=monthly_png, period=period, placement=place, params=params,
+        sources=list(sources), print_rows=PRINT_ROWS)
 
 
 def write_report(analysis, path: str | os.PathLike, *, incidents: Any = None,
                  monthly: pd.DataFrame | None = None, placement: Any = None,
-                 title: str | None = None, dpi: int = 200) -> Path:
+                 title: str | None = None, dpi: int = 200, sources: Sequence = (),
+                 places: Any = None, areas: Any = None, water: Any = None) -> Path:
     """Write the one-page, self-contained HTML report, atomically.
 
     Parameters
@@ -263,7 +342,8 @@ def write_report(analysis, path: str | os.PathLike, *, incidents: Any = None,
     target = Path(path)
     check_html_path(target)
     page = render_report(analysis, incidents=incidents, monthly=monthly, placement=placement,
-                         title=title, dpi=dpi)
+                         title=title, dpi=dpi, sources=sources, places=places, areas=areas,
+                         water=water)
     with atomic_path(target) as tmp:
         tmp.write_text(page, encoding="utf-8")
     log.info("wrote %s", target)

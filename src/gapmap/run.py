@@ -282,19 +282,24 @@ class Run:
             dem=scenario.dem, roads=scenario.roads, incidents=scenario.incidents,
             settings=scenario.settings, visibility=scenario.visibility,
             margin_km=scenario.margin_km, inputs=scenario.inputs(), crs=crs,
-            progress=progress, profile=profile, hex_km=hex_km)
+            rivers=scenario.rivers, lakes=scenario.lakes,
+            progress=progress, profile=profile, hex_km=hex_km, places=scenario.places,
+            places_name_field=scenario.places_name_field)
         self.scenario = scenario
+        self._sources_table = dict(scenario.sources)
 
     def _setup(self, *, zones, side_a: Side, side_b: Side, settings: Settings, zones_layer=None,
                posts=None, posts_layer=None, study_area=None, study_area_layer=None,
                force_field: str = "force", dem=None, roads=None, incidents=None,
                visibility: bool = False, margin_km: float = 5.0, sample_m=None,
                inputs: dict | None = None, crs: Any = None, progress=None,
-               profile: bool = False, hex_km: float = 10.0) -> None:
+               profile: bool = False, hex_km: float = 10.0, places=None,
+               places_name_field: str | None = None, rivers=None, lakes=None) -> None:
         self._src = {"zones": zones, "zones_layer": zones_layer, "posts": posts,
                      "posts_layer": posts_layer, "study_area": study_area,
                      "study_area_layer": study_area_layer, "force_field": force_field,
-                     "dem": dem, "roads": roads, "incidents": incidents}
+                     "dem": dem, "roads": roads, "incidents": incidents, "places": places,
+                     "places_name_field": places_name_field, "rivers": rivers, "lakes": lakes}
         self.scenario = None
         self.side_a, self.side_b, self.settings = side_a, side_b, settings
         self.visibility = bool(visibility)
@@ -317,12 +322,16 @@ class Run:
                     margin_km: float = 5.0, sample_m: float | None = None,
                     inputs: dict | None = None, crs: Any = None,
                     progress: Callable[[str], None] | None = None,
-                    profile: bool = False, hex_km: float = 10.0) -> Run:
+                    profile: bool = False, hex_km: float = 10.0, places=None,
+                    places_name_field: str | None = None, rivers=None, lakes=None,
+                    sources: dict | None = None) -> Run:
         """A run over layers given as GeoDataFrames or paths (``dem``: a path or a
         :class:`gapmap.terrain.Dem`; ``incidents``: a path, an
-        :class:`gapmap.incidents.Incidents` or a point GeoDataFrame)."""
+        :class:`gapmap.incidents.Incidents` or a point GeoDataFrame; ``sources``: layer →
+        source fields, as the scenario's ``[sources]`` tables)."""
         paths = {"zones": zones, "posts": posts, "study_area": study_area,
-                 "incidents": incidents, "dem": dem, "roads": roads}
+                 "incidents": incidents, "dem": dem, "roads": roads, "rivers": rivers,
+                 "lakes": lakes}
         if inputs is None:
             inputs = {k: str(v) for k, v in paths.items() if isinstance(v, (str, os.PathLike))}
         self = cls.__new__(cls)
@@ -330,7 +339,12 @@ class Run:
                     study_area=study_area, force_field=force_field, dem=dem, roads=roads,
                     incidents=incidents, visibility=visibility, margin_km=margin_km,
                     sample_m=sample_m, inputs=inputs, crs=crs, progress=progress,
-                    profile=profile, hex_km=hex_km)
+                    profile=profile, hex_km=hex_km, places=places,
+                    places_name_field=places_name_field, rivers=rivers, lakes=lakes)
+        self._sources_table = dict(sources or {})
+        from .sources import read_sources
+
+        read_sources(self._sources_table, self._layer_files(), origin="sources")
         return self
 
     # ---------------------------------------------------------------------------- plumbing
@@ -425,6 +439,29 @@ class Run:
         return read_layer(roads, what="roads", geom_types=("LineString",))
 
     @cached_property
+    def places(self) -> gpd.GeoDataFrame | None:
+        """The named places (:func:`gapmap.places.load_places`), read once (``None`` without
+        a places layer)."""
+        src = self._src.get("places")
+        if src is None:
+            return None
+        from .places import load_places
+
+        return load_places(src, name_field=self._src.get("places_name_field"))
+
+    @cached_property
+    def water(self):
+        """Rivers and lakes in the analysis CRS (:class:`gapmap.water.Water`, the roads as its
+        bridges), read once; ``None`` without either."""
+        rivers, lakes = self._src["rivers"], self._src["lakes"]
+        if rivers is None and lakes is None:
+            return None
+        from .water import read_water
+
+        return self.timed("reading water", lambda: read_water(
+            rivers, lakes, crs=self.crs, bridges=self.roads))
+
+    @cached_property
     def incidents(self):
         """The incidents, read and filtered once (``None`` without any)."""
         inc = self._src["incidents"]
@@ -437,6 +474,28 @@ class Run:
         from .incidents import read_incidents
 
         return self.timed("reading incidents", lambda: read_incidents(inc))
+
+    def _layer_files(self) -> dict[str, Any]:
+        """Layer → file (``None`` when given in memory) of every layer this run has."""
+        if self.scenario is not None:
+            return self.scenario.layer_files()
+        names = ("zones", "study_area", "posts", "roads", "places", "rivers", "lakes",
+                 "incidents", "dem")
+        return {k: (v if isinstance(v, (str, os.PathLike)) else None)
+                for k in names if (v := self._src.get(k)) is not None}
+
+    @cached_property
+    def sources(self) -> tuple:
+        """Source, licence and date of each input that has them
+        (:class:`gapmap.sources.Source`; scenario ``[sources]`` tables and sidecar files)."""
+        from .sources import read_sources
+
+        origin = self.scenario.source if self.scenario is not None else "sources"
+        files = self._layer_files()
+        # The scenario's tables were checked when it was read; a layer left out of this run
+        # since (``dataclasses.replace(scenario, dem=None)``, a quick demo) is not credited.
+        table = {k: v for k, v in getattr(self, "_sources_table", {}).items() if k in files}
+        return read_sources(table, files, origin=origin)
 
     # ---------------------------------------------------------------------------- analysis
 
@@ -491,7 +550,8 @@ class Run:
             from .routes import crossing_routes
 
             if len(both) == 0:
-                return crossing_routes(dataclasses.replace(base, corridors=both), self.dem)
+                return crossing_routes(dataclasses.replace(base, corridors=both), self.dem,
+                                       water=self.water)
             # Routes stay within each corridor's widest separation (≤ max width) + 5 km of it
             # (routes.py): the search needs only that part of the DEM.
             wmax = np.minimum(np.nan_to_num(both["width_max_km"].to_numpy(float),
@@ -500,7 +560,8 @@ class Run:
             grow = (wmax + 6.0) * 1000.0
             box = shapely.total_bounds(shapely.buffer(both.geometry.values, grow, quad_segs=4))
             dem = _crop(self.dem, tuple(box), self.crs)
-            return crossing_routes(dataclasses.replace(base, corridors=both), dem)
+            return crossing_routes(dataclasses.replace(base, corridors=both), dem,
+                                   water=self.water)
         routes = self.timed("terrain", search)
         fields = pd.DataFrame(routes.drop(columns=routes.geometry.name)).set_index(
             "corridor_id")[TERRAIN_FIELDS]
@@ -614,13 +675,15 @@ class Run:
         return _crop(self.dem, self.base.study_area.bounds, self.crs)
 
     def placement(self, k: int, **kw: Any):
-        """:func:`gapmap.placement.place_posts` on this run's analysis, with its DEM and
-        visibility (keywords as there; ``visibility`` defaults to the run's)."""
+        """:func:`gapmap.placement.place_posts` on this run's analysis, with its DEM,
+        visibility and places (keywords as there; ``visibility`` defaults to the run's)."""
         from .placement import place_posts
 
         kw.setdefault("visibility", self.visibility)
         if kw["visibility"]:
             kw.setdefault("dem", self.dem)
+        if self.places is not None:
+            kw.setdefault("places", self.places)
         return self.timed("placement", lambda: place_posts(self.analysis, k, **kw))
 
     def map_layers(self, *, hillshade: bool = True, coverage: bool = False,
@@ -640,4 +703,29 @@ class Run:
             out["hotspots"] = self.hotspots
         if routes and self.routes is not None:
             out["routes"] = self.routes
+        return out
+
+    def page_layers(self) -> dict[str, Any]:
+        """What a figure or report draws besides the analysis: ``places`` (towns), ``areas``
+        (the study area's named areas, e.g. governorates), ``water`` and ``sources`` — for
+        :func:`gapmap.figures.plot_map` and :func:`gapmap.report.write_report`."""
+        from .style import named_areas
+
+        out: dict[str, Any] = {"sources": self.sources}
+        study = self._src.get("study_area")
+        if study is not None:
+            from .scenario import layer_source
+
+            src = layer_source(study, self._src.get("study_area_layer"), "study area",
+                               "Polygon")
+            if isinstance(src, (str, os.PathLike)):
+                from .io import read_layer
+
+                src = read_layer(src, what="study area")
+            out["areas"] = named_areas(src)
+        # Towns and water come from their own layers when the run has them.
+        for name in ("places", "water"):
+            value = getattr(self, name, None)
+            if value is not None:
+                out[name] = value
         return out

@@ -35,12 +35,17 @@ commands given such a file analyse ``[layers] zones``, or the last snapshot with
     date = 2017-10-16
     zones = "zones_2017-10.geojson"
     posts = "posts_2017-10.geojson"
+
+    [sources.incidents]           # optional, one table per layer (see gapmap.sources)
+    name = "UCDP GED"
+    licence = "CC BY 4.0"
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime
+import logging
 import math
 import os
 import sys
@@ -58,10 +63,14 @@ else:  # pragma: no cover
 
 __all__ = ["Scenario", "SnapshotFiles", "load_scenario", "run_scenario"]
 
+log = logging.getLogger(__name__)
+
 _LAYER_KEYS = {"zones", "zones_layer", "force_field", "posts", "posts_layer", "study_area",
                "study_area_layer", "incidents", "incidents_format", "incidents_lat",
-               "incidents_lon", "date_format", "dem", "roads"}
-_PATH_KEYS = {"zones", "posts", "study_area", "incidents", "dem", "roads"}
+               "incidents_lon", "date_format", "dem", "roads", "places", "places_name_field",
+               "rivers", "lakes"}
+_PATH_KEYS = {"zones", "posts", "study_area", "incidents", "dem", "roads", "places", "rivers",
+              "lakes"}
 _PARAM_KEYS = {f.name for f in dataclasses.fields(Settings)} | {
     "visibility", "margin_km", "since", "until", "types", "actors"}
 
@@ -101,6 +110,10 @@ class Scenario:
     date_format: str | None = None
     dem: Path | None = None
     roads: Path | None = None
+    places: Path | None = None
+    places_name_field: str | None = None
+    rivers: Path | None = None
+    lakes: Path | None = None
     settings: Settings = field(default_factory=Settings)
     visibility: bool = False
     margin_km: float = 5.0
@@ -110,6 +123,14 @@ class Scenario:
     actors: tuple[str, ...] = ()
     source: Path | None = None
     snapshots: tuple[SnapshotFiles, ...] = ()
+    #: The ``[sources.<layer>]`` tables (layer → fields), read by :mod:`gapmap.sources`.
+    sources: dict = field(default_factory=dict, hash=False)
+
+    def layer_files(self) -> dict[str, Path]:
+        """The layer files this scenario names, layer → path, in a stable order."""
+        order = [k for k in _LAYER_ORDER if k in _PATH_KEYS]
+        order += sorted(_PATH_KEYS - set(order))
+        return {k: getattr(self, k) for k in order if getattr(self, k, None) is not None}
 
     def read_incidents(self):
         """The scenario's incidents, read and filtered as it says (``None`` without any).
@@ -130,15 +151,21 @@ class Scenario:
 
     def inputs(self) -> dict[str, Any]:
         """Input paths for the record (summary.json)."""
-        keys = ("zones", "posts", "study_area", "incidents", "dem", "roads")
+        keys = ("zones", "posts", "study_area", "incidents", "dem", "roads", "places", "rivers",
+                "lakes")
         out = {k: str(getattr(self, k)) for k in keys if getattr(self, k) is not None}
         if self.source is not None:
             out["scenario"] = str(self.source)
         return out
 
 
+#: The order in which layers (and their sources) are listed.
+_LAYER_ORDER = ("zones", "study_area", "posts", "roads", "places", "rivers", "lakes",
+                "incidents", "dem")
+
 _TEXT_KEYS = {"force_field", "zones_layer", "posts_layer", "study_area_layer",
-              "incidents_format", "incidents_lat", "incidents_lon", "date_format"}
+              "incidents_format", "incidents_lat", "incidents_lon", "date_format",
+              "places_name_field"}
 _NUMBER_KEYS = {f.name for f in dataclasses.fields(Settings)} - {"crs"} | {"margin_km"}
 _DATE_KEYS = {"since", "until"}
 
@@ -198,7 +225,9 @@ def _check_type(src, key: str, name: str, value: Any) -> Any:
 
 _EXAMPLES = {"force_field": "force", "zones": "zones.geojson", "posts": "posts.geojson",
              "study_area": "study_area.geojson", "incidents": "incidents.csv",
-             "dem": "dem.tif", "roads": "roads.geojson", "zones_layer": "zones",
+             "dem": "dem.tif", "roads": "roads.geojson", "rivers": "rivers.geojson",
+             "lakes": "lakes.geojson",
+             "places": "places.geojson", "places_name_field": "name", "zones_layer": "zones",
              "posts_layer": "posts", "study_area_layer": "area", "incidents_format": "acled",
              "incidents_lat": "latitude", "incidents_lon": "longitude", "types": "Battles",
              "actors": "ISIS", "date_format": "%d/%m/%Y"}
@@ -223,11 +252,12 @@ def load_scenario(path: str | os.PathLike, **overrides: Any) -> Scenario:
     except OSError as exc:
         raise InputError(p, None, f"cannot read: {exc.strerror}", "check the --config path"
                          ) from exc
-    unknown = set(doc) - {"layers", "sides", "parameters", "snapshots"}
+    unknown = set(doc) - {"layers", "sides", "parameters", "snapshots", "sources"}
     if unknown:
         raise InputError(p, sorted(unknown)[0], "unknown section",
-                         "use [layers], [sides], [parameters] and [[snapshots]]")
-    for section in ("layers", "sides", "parameters"):
+                         "use [layers], [sides], [parameters], [[snapshots]] and "
+                         "[sources.<layer>]")
+    for section in ("layers", "sides", "parameters", "sources"):
         if not isinstance(doc.get(section, {}), dict):
             raise InputError(p, section, "must be a table", f"write it as [{section}]")
     values: dict[str, Any] = {}
@@ -250,8 +280,17 @@ def load_scenario(path: str | os.PathLike, **overrides: Any) -> Scenario:
         values[k] = _check_type(p, f"parameters.{k}", k, v)
     if "snapshots" in doc:
         values["snapshots"] = _snapshot_files(p, doc["snapshots"])
-    values.update({k: v for k, v in overrides.items() if v is not None})
-    return make_scenario(source=p, **values)
+    given = {k: v for k, v in overrides.items() if v is not None}
+    sources = dict(doc.get("sources", {}))
+    for layer in list(sources):
+        # A layer replaced on the command line is not the file its table describes.
+        if layer in given and layer in _PATH_KEYS and layer in values \
+                and Path(given[layer]).resolve() != Path(values[layer]).resolve():
+            log.info("[sources.%s] of %s left out: the layer is replaced by %s", layer, p,
+                     given[layer])
+            del sources[layer]
+    values.update(given)
+    return make_scenario(source=p, sources=sources, **values)
 
 
 _SNAPSHOT_KEYS = ("date", "zones", "posts")
@@ -305,6 +344,7 @@ def make_scenario(**values: Any) -> Scenario:
     gapmap.errors.InputError: reach_km: must be a number, got text ('far') — write a bare number, e.g. reach_km = 2
     """
     src = values.pop("source", None)
+    sources = dict(values.pop("sources", None) or {})
     if values.get("zones") is None and values.get("snapshots"):
         values["zones"] = values["snapshots"][-1].zones  # the latest state, for one-date commands
     if values.get("zones") is None:
@@ -351,7 +391,12 @@ def make_scenario(**values: Any) -> Scenario:
         v = values.get(k)
         if v is not None:
             values[k] = (v,) if isinstance(v, str) else tuple(v)
-    return Scenario(settings=settings, source=Path(src) if src else None, **values)
+    sc = Scenario(settings=settings, source=Path(src) if src else None, sources=sources,
+                  **values)
+    from .sources import read_sources
+
+    read_sources(sources, sc.layer_files(), origin=src)  # bad tables or sidecars fail here
+    return sc
 
 
 def run_scenario(scenario: Scenario, *, progress=None):

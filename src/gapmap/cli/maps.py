@@ -65,7 +65,7 @@ def map_cmd(out: Path, title: str | None, basemap: str, offline: bool, hillshade
 @click.option("--dpi", type=click.IntRange(200, 1200), default=200, show_default=True,
               help="Resolution (print quality: 200 or more).")
 @click.option("--width-in", type=float, default=8.0, show_default=True,
-              help="Figure width and height, inches.")
+              help="Figure width, inches (the height follows the study area's shape).")
 def figure_cmd(out: Path, title: str | None, dpi: int, width_in: float, **kw) -> None:
     """Static map for print: legend, scale bar, north arrow, corridor lengths.
 
@@ -79,7 +79,7 @@ def figure_cmd(out: Path, title: str | None, dpi: int, width_in: float, **kw) ->
         run = _run(kw, bar)
         result = run.analysis
         fig = run.timed("figure", lambda: plot_map(result, incidents=run.incidents, title=title,
-                                                   figsize=(width_in, width_in)))
+                                                   width_in=width_in, **run.page_layers()))
         path = save_figure(fig, out, dpi=dpi)
     click.echo(f"Figure written to {path}")
 
@@ -103,7 +103,8 @@ def report_cmd(out: Path, title: str | None, **kw) -> None:
         run = _run(kw, bar)
         result = run.analysis
         path = run.timed("report", lambda: write_report(result, out, incidents=run.incidents,
-                                                        monthly=run.monthly, title=title))
+                                                        monthly=run.monthly, title=title,
+                                                        **run.page_layers()))
     click.echo(f"Report written to {path}")
 
 
