@@ -607,4 +607,13 @@ class Run:
             out["hotspots"] = self.hotspots
         if routes and self.routes is not None:
             out["routes"] = self.routes
+        # Reference and credits: the study areas' names, towns, water and the sources (the
+        # places, water and sources properties come with their layers).
+        if self.layers.study_area is not None:
+            out["areas"] = self.layers.study_area
+        for name in ("places", "water"):
+            value = getattr(self, name, None)
+            if value is not None:
+                out[name] = value
+        out["sources"] = tuple(getattr(self, "sources", None) or ())
         return out
