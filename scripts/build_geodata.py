@@ -550,6 +550,51 @@ min_length_km = 1
 """
 
 
+# Provenance of each layer, shown on every map, figure and report (gapmap.sources). Kept as its
+# own block, appended after the scenario proper: it follows README.md "Sources, licences and
+# attribution" and must change with it (a new layer needs its table here too).
+SOURCES_TOML = """\
+
+# --- sources: what each layer is, who made it, under which licence --------------------------
+[sources.zones]
+name = "OCHA COD-AB"
+licence = "CC BY-IGO 3.0"
+url = "https://data.humdata.org/dataset/cod-ab-irq"
+date = "2019-06-03"
+note = "ILLUSTRATIVE force layout on COD-AB boundaries and GeoNames towns; not an assessment of any deployment"
+
+[sources.study_area]
+name = "OCHA COD-AB"
+licence = "CC BY-IGO 3.0"
+url = "https://data.humdata.org/dataset/cod-ab-irq"
+date = "2019-06-03"
+note = "Iraq Central Statistics Office / OCHA Iraq, via the Humanitarian Data Exchange"
+
+[sources.posts]
+name = "Illustrative checkpoints"
+note = "placed by rule along the schematic roads and the KRG line; ranges and heights not measured"
+
+[sources.roads]
+name = "GeoNames"
+licence = "CC BY 4.0"
+url = "https://www.geonames.org/"
+note = "schematic straight links between GeoNames towns, not surveyed roads"
+
+[sources.incidents]
+name = "UCDP GED"
+licence = "CC BY 4.0"
+url = "https://ucdp.uu.se/downloads/"
+date = "2003/2019"
+note = "Uppsala Conflict Data Program; research subset, GED version not stated; year only"
+
+[sources.dem]
+name = "Synthetic terrain on NOAA ETOPO5"
+licence = "public domain"
+date = "1988"
+note = "SYNTHETIC: 5-arc-minute relief plus modelled ridges and detail; terrain below 9 km is modelled"
+"""
+
+
 def build(src: Path, out: Path, *, dem: bool = True) -> dict:
     """Build every sample file into ``out``; return counts and figures for the README/report."""
     out.mkdir(parents=True, exist_ok=True)
@@ -578,7 +623,7 @@ def build(src: Path, out: Path, *, dem: bool = True) -> dict:
     _write_csv(yearly, out / "incidents_ucdp_ged.csv")
     _write_csv(dated, out / "incidents_ucdp_ged_dated.csv")
     with atomic_path(out / "scenario.toml") as tmp:
-        tmp.write_text(SCENARIO_TOML, encoding="utf-8", newline="\n")
+        tmp.write_text(SCENARIO_TOML + SOURCES_TOML, encoding="utf-8", newline="\n")
 
     info = {"bbox": bbox, "zones": len(zones), "posts": len(posts), "roads": len(roads),
             "places": len(places), "districts": len(study), "events": len(yearly),

@@ -1,10 +1,16 @@
-"""Static map of an analysis for print: zones, seam, corridors by length, gap region, posts.
+"""Static map of an analysis for print: zones, seam, corridors by length, gap region, posts,
+towns and areas by name, rivers and lakes, and the sources of the data.
 
-:func:`plot_map` draws in the analysis's metric CRS with a legend, a colour bar for corridor
-length, a scale bar whose length is true on the ground at the map's centre (the projection's
-scale factor is taken into account), a north arrow pointing to true north (rotated by the
-meridian convergence) and a note when the data are illustrative or synthetic.
-:func:`save_figure` writes it at print quality (≥ 200 dpi), atomically.
+:func:`plot_map` draws in the analysis's metric CRS. The page has a header (title, headline
+figures, the note when the data are illustrative or synthetic), the map and a footer (sources
+and licences, the terrain's note when it is modelled, the CRS). Inside the map frame: the
+legend and the colour bar of corridor length, in the corner where they hide least of the
+corridors, the seam and the towns; a scale bar whose length is true on the ground at the
+map's centre (the projection's scale factor is taken into account) and a north arrow pointing
+to true north (rotated by the meridian convergence) in the corners the legend leaves free.
+Town, area and corridor labels are placed so that none overlaps another or the furniture
+(see :func:`_label_all`). :func:`save_figure` writes it at print quality (≥ 200 dpi),
+atomically.
 """
 
 from __future__ import annotations
@@ -13,21 +19,25 @@ import logging
 import math
 import os
 import textwrap
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import shapely
 from pyproj import CRS, Proj, Transformer
 
 from .errors import InputError
 from .io import atomic_path
-from .style import (CORRIDOR_CMAP, PALETTE_OTHER, crs_label, fmt, force_colors,
-                    illustrative_notes, incident_frame, is_synthetic, side_label, sites_frame)
+from .sources import attribution, modelled_terrain
+from .style import (CORRIDOR_CMAP, PALETTE_OTHER, WATER_FILL, WATER_LINE, crs_label, fmt,
+                    force_colors, illustrative_notes, incident_frame, is_synthetic, side_label,
+                    sites_frame)
 
 __all__ = ["plot_map", "save_figure", "scale_bar_km", "check_size", "figure_format",
-           "PRINT_DPI", "MAX_PIXELS", "FORMATS"]
+           "corridor_norm", "PRINT_DPI", "MAX_PIXELS", "FORMATS"]
 
 log = logging.getLogger(__name__)
 
@@ -83,8 +93,10 @@ def _map_factors(crs: CRS, x: float, y: float) -> tuple[float, float]:
         return k, conv
 
 
-def _draw_scale_bar(ax, crs: CRS, length_km: float | None = None) -> float:
-    """Draw a two-part scale bar true to the ground at the map centre; returns its km."""
+def _draw_scale_bar(ax, crs: CRS, length_km: float | None = None, *,
+                    corner: str = "left") -> float:
+    """Draw a two-part scale bar true to the ground at the map centre, in the lower ``corner``
+    ("left" or "right"); returns its km."""
     from matplotlib.patches import Rectangle
 
     x0, x1 = ax.get_xlim()
@@ -92,33 +104,49 @@ def _draw_scale_bar(ax, crs: CRS, length_km: float | None = None) -> float:
     k, _ = _map_factors(crs, (x0 + x1) / 2, (y0 + y1) / 2)
     km = length_km or scale_bar_km(x1 - x0, k)
     length = km * 1000.0 * k  # projected metres for km on the ground
-    bx, by = x0 + 0.05 * (x1 - x0), y0 + 0.05 * (y1 - y0)
+    bx = x0 + 0.04 * (x1 - x0) if corner == "left" else x1 - 0.04 * (x1 - x0) - length
+    by = y0 + 0.035 * (y1 - y0)
     h = 0.012 * (y1 - y0)
     for i in range(2):  # two alternating halves, as on printed maps
         ax.add_patch(Rectangle(
             (bx + i * length / 2, by), length / 2, h, facecolor="black" if i == 0 else "white",
             edgecolor="black", lw=0.8, zorder=20))
+    halo = [_halo()]
     label = f"{km:g} km"
-    ax.text(bx, by + 1.8 * h, "0", ha="center", va="bottom", fontsize=7, zorder=20)
-    ax.text(bx + length, by + 1.8 * h, label, ha="center", va="bottom", fontsize=7, zorder=20)
+    ax.text(bx, by + 1.8 * h, "0", ha="center", va="bottom", fontsize=7, zorder=20,
+            path_effects=halo)
+    ax.text(bx + length, by + 1.8 * h, label, ha="center", va="bottom", fontsize=7, zorder=20,
+            path_effects=halo)
     return km
 
 
-def _draw_north_arrow(ax, crs: CRS) -> float:
-    """Draw an arrow to true north; returns the meridian convergence used (degrees)."""
+def _draw_north_arrow(ax, crs: CRS, *, corner: str = "right") -> float:
+    """Draw an arrow to true north in the upper ``corner``; returns the meridian convergence
+    used (degrees)."""
     x0, x1 = ax.get_xlim()
     y0, y1 = ax.get_ylim()
     _, conv = _map_factors(crs, (x0 + x1) / 2, (y0 + y1) / 2)
-    # Grid north is up; true north is rotated from it by the meridian convergence.
+    # Grid north is up; true north is rotated from it by the meridian convergence. The arrow
+    # is laid out in points, so its angle is the same on the page whatever the axes' shape.
     ang = math.radians(-conv)
-    cx, cy = 0.93, 0.84
-    dx, dy = 0.05 * math.sin(ang), 0.05 * math.cos(ang)
-    ax.annotate("", xy=(cx + dx, cy + dy), xytext=(cx - dx * 0.2, cy - dy * 0.2),
-                xycoords="axes fraction",
-                arrowprops=dict(facecolor="black", width=3, headwidth=9, headlength=9), zorder=20)
-    ax.text(cx + dx * 1.35, cy + dy * 1.35, "N", transform=ax.transAxes, ha="center",
-            va="center", fontsize=9, fontweight="bold", zorder=20)
+    cx, cy = (0.95 if corner == "right" else 0.05), 0.90
+    length = 26.0
+    dx, dy = length * math.sin(ang), length * math.cos(ang)
+    ax.annotate("", xy=(cx, cy), xycoords="axes fraction", xytext=(-dx, -dy),
+                textcoords="offset points",
+                arrowprops=dict(facecolor="black", edgecolor="white", lw=0.5, width=3,
+                                headwidth=9, headlength=9), zorder=20)
+    ax.annotate("N", xy=(cx, cy), xycoords="axes fraction", xytext=(0.35 * dx, 0.35 * dy + 3),
+                textcoords="offset points", ha="center", va="bottom", fontsize=9,
+                fontweight="bold", zorder=20, path_effects=[_halo()])
     return conv
+
+
+def _halo(width: float = 2.2):
+    """A white outline that keeps text readable over any layer."""
+    from matplotlib import patheffects
+
+    return patheffects.withStroke(linewidth=width, foreground="white")
 
 
 #: Largest figure drawn, in pixels (an RGBA canvas of 100 Mpx takes 400 MB of memory).
@@ -182,27 +210,135 @@ def figure_format(path: str | os.PathLike) -> str:
     return fmt
 
 
-def _auto_figsize(geom: shapely.Geometry, width_in: float) -> tuple[float, float]:
-    """Figure size whose height follows the map's aspect (within 0.6–1.4 of the width)."""
-    x0, y0, x1, y1 = geom.bounds
-    ratio = (y1 - y0) / (x1 - x0) if x1 > x0 else 1.0
-    return width_in, width_in * float(np.clip(ratio, 0.6, 1.4)) * 0.82 + 0.9
+# --------------------------------------------------------------------------- page layout
+
+#: Header and footer type sizes (points) and the page margin (inches).
+_TITLE_PT, _SUB_PT, _NOTE_PT, _FOOT_PT = 12.0, 8.0, 7.5, 6.0
+_MARGIN_IN = 0.12
+#: Average glyph width as a share of the type size, measured on DejaVu Sans over mixed text
+#: (0.55 for lower case, 0.62 with capitals and digits): wrapping at 0.6 never overflows.
+_GLYPH = 0.6
 
 
-def _new_axes(size: tuple[float, float], legend: bool):
-    """A figure with the map on the left and, when wide enough, a narrow column on the right
-    for the colour bar and legend, so the legend hides none of the map."""
+def _wrap(text: str, width_in: float, size_pt: float) -> list[str]:
+    """Lines of ``text`` that fit ``width_in`` inches at ``size_pt``."""
+    chars = max(int(width_in * 72 / (size_pt * _GLYPH)), 20)
+    return textwrap.wrap(text, width=chars) or [""]
+
+
+def _line_in(size_pt: float) -> float:
+    return size_pt * 1.35 / 72
+
+
+def _header_lines(analysis, title: str | None, notes: list[str], width_in: float) -> dict:
+    s = analysis.summary or {}
+    if title is None:
+        title = f"{analysis.side_a.name} – {analysis.side_b.name}: unguarded corridors"
+    share = s.get("unguarded_share")
+    sub = (f"Unguarded {fmt(s.get('unguarded_length_km', float('nan')), 1)} km"
+           + (f" ({fmt(100 * share, 1)}% of the seam)" if share is not None
+              and np.isfinite(share) else "")
+           + f"; longest corridor {fmt(s.get('longest_corridor_km', float('nan')), 1)} km")
+    if s.get("exploitation_ratio") is not None:
+        sub += f"; exploitation ratio {fmt(s['exploitation_ratio'], sig=3)}"
+    avail = width_in - 2 * _MARGIN_IN
+    note = " · ".join(notes)[:400]
+    return {"title": _wrap(title, avail, _TITLE_PT)[:2], "sub": _wrap(sub, avail, _SUB_PT),
+            "note": _wrap(note, avail, _NOTE_PT)[:3] if note else []}
+
+
+def _footer_lines(sources, crs: CRS, width_in: float) -> list[str]:
+    avail = width_in - 2 * _MARGIN_IN
+    lines: list[str] = []
+    credits = attribution(sources)
+    if credits:
+        lines += _wrap(f"Sources: {credits}", avail, _FOOT_PT)
+    terrain = modelled_terrain(sources)
+    if terrain:
+        lines += _wrap(f"Terrain: {terrain}", avail, _FOOT_PT)
+    lines += _wrap(f"CRS: {crs_label(crs)} · made with gapmap", avail, _FOOT_PT)
+    return lines
+
+
+def _block_in(header: dict, footer: list[str]) -> tuple[float, float]:
+    """Heights (inches) of the header and the footer."""
+    top = (len(header["title"]) * _line_in(_TITLE_PT) + len(header["sub"]) * _line_in(_SUB_PT)
+           + len(header["note"]) * _line_in(_NOTE_PT) + 0.08)
+    return top, len(footer) * _line_in(_FOOT_PT) + 0.04
+
+
+def _page(frame: shapely.Geometry, figsize, width_in: float, header: dict,
+          footer: list[str]):
+    """A figure with the map axes between the header and the footer. Without ``figsize`` the
+    page is as tall as the frame's shape needs at ``width_in``."""
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=size, layout="constrained")
-    gs = fig.add_gridspec(1, 2, width_ratios=[4.0, 1.0]) if legend and size[0] >= 5.5 else None
-    ax = fig.add_subplot(gs[0, 0] if gs is not None else 111)
-    side = None
-    if gs is not None:
-        side = fig.add_subplot(gs[0, 1])
-        side.axis("off")
-    return fig, ax, side
+    top, bottom = _block_in(header, footer)
+    map_w = width_in - 2 * _MARGIN_IN
+    if figsize is None:
+        x0, y0, x1, y1 = frame.bounds
+        ratio = float(np.clip((y1 - y0) / (x1 - x0) if x1 > x0 else 1.0, 0.55, 1.5))
+        size = check_size((width_in, map_w * ratio + top + bottom + 2 * _MARGIN_IN))
+    else:
+        size = check_size(figsize)
+    w, h = size
+    map_w = w - 2 * _MARGIN_IN
+    map_h = max(h - top - bottom - 2 * _MARGIN_IN, 0.3 * h)
+    fig = Figure(figsize=size)
+    ax = fig.add_axes([_MARGIN_IN / w, (_MARGIN_IN + bottom) / h, map_w / w, map_h / h])
+    return fig, ax
 
+
+def _draw_header(fig, ax, header: dict) -> None:
+    """Title, headline figures and notes above the map, left-aligned with it."""
+    w, h = fig.get_size_inches()
+    x = _MARGIN_IN / w
+    y = 1 - _MARGIN_IN / h
+    for key, size, style in (("title", _TITLE_PT, dict(fontweight="bold")),
+                             ("sub", _SUB_PT, dict(color="#333")),
+                             ("note", _NOTE_PT, dict(style="italic", color="#8a4b00"))):
+        for line in header[key]:
+            fig.text(x, y, _plain(line), fontsize=size, va="top", ha="left", **style)
+            y -= _line_in(size) / h
+
+
+def _draw_footer(fig, footer: list[str]) -> None:
+    w, h = fig.get_size_inches()
+    y = _MARGIN_IN / h + (len(footer) - 1) * _line_in(_FOOT_PT) / h
+    for line in footer:
+        fig.text(_MARGIN_IN / w, y, _plain(line), fontsize=_FOOT_PT, color="#555", ha="left",
+                 va="bottom")
+        y -= _line_in(_FOOT_PT) / h
+
+
+def _set_window(ax, frame: shapely.Geometry) -> tuple[float, float, float, float]:
+    """Limits that show the frame with a small margin and fill the axes at equal scale."""
+    x0, y0, x1, y1 = frame.bounds
+    pad = 0.04 * max(x1 - x0, y1 - y0, 1.0)
+    x0, y0, x1, y1 = x0 - pad, y0 - pad, x1 + pad, y1 + pad
+    bw, bh = ax.get_position().width * ax.figure.get_figwidth(), \
+        ax.get_position().height * ax.figure.get_figheight()
+    want = bh / bw if bw > 0 else 1.0
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    if (y1 - y0) / (x1 - x0) < want:
+        half = (x1 - x0) * want / 2
+        y0, y1 = cy - half, cy + half
+    else:
+        half = (y1 - y0) / want / 2
+        x0, x1 = cx - half, cx + half
+    ax.set_xlim(x0, x1)
+    ax.set_ylim(y0, y1)
+    ax.set_aspect("equal", adjustable="box")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_xlabel("")
+    ax.set_ylabel("")
+    for sp in ax.spines.values():
+        sp.set_linewidth(0.6)
+    return x0, y0, x1, y1
+
+
+# --------------------------------------------------------------------------- layers
 
 def _draw_study_area(ax, analysis) -> list:
     from matplotlib.lines import Line2D
@@ -210,8 +346,34 @@ def _draw_study_area(ax, analysis) -> list:
     if analysis.study_area.is_empty:
         return []
     gpd.GeoSeries([analysis.study_area], crs=analysis.crs).plot(
-        ax=ax, facecolor="none", edgecolor="#666", lw=0.8, ls=":", zorder=1)
-    return [Line2D([], [], color="#666", lw=0.8, ls=":", label="Study area")]
+        ax=ax, facecolor="none", edgecolor="#555", lw=0.9, ls=":", zorder=1)
+    return [Line2D([], [], color="#555", lw=0.9, ls=":", label="Study area")]
+
+
+def _draw_areas(ax, areas, crs) -> gpd.GeoDataFrame | None:
+    """Boundaries of the named areas (governorates, districts); returns them in ``crs``."""
+    if areas is None or not len(areas):
+        return None
+    a = areas.to_crs(crs) if areas.crs is not None else areas.set_crs(crs)
+    a.boundary.plot(ax=ax, color="#777", lw=0.5, ls="-.", zorder=1)
+    return a
+
+
+def _draw_water(ax, water, crs) -> list:
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    handles = []
+    lakes = getattr(water, "lakes", None)
+    rivers = getattr(water, "rivers", None)
+    if lakes is not None and len(lakes):
+        lakes.to_crs(crs).plot(ax=ax, facecolor=WATER_FILL, edgecolor=WATER_LINE, lw=0.5,
+                               zorder=2)
+        handles.append(Patch(facecolor=WATER_FILL, edgecolor=WATER_LINE, label="Lakes"))
+    if rivers is not None and len(rivers):
+        rivers.to_crs(crs).plot(ax=ax, color=WATER_LINE, lw=1.0, zorder=2)
+        handles.append(Line2D([], [], color=WATER_LINE, lw=1.0, label="Rivers"))
+    return handles
 
 
 def _draw_gap(ax, analysis) -> list:
@@ -232,7 +394,7 @@ def _draw_zones(ax, analysis) -> list:
         return []
     colors = force_colors(zones)
     fc = zones["force"].astype(str).map(colors).fillna(PALETTE_OTHER[0])
-    zones.plot(ax=ax, color=fc.tolist(), alpha=0.55, edgecolor="#333", lw=0.3, zorder=3)
+    zones.plot(ax=ax, color=fc.tolist(), alpha=0.5, edgecolor="#333", lw=0.3, zorder=3)
     return [Patch(facecolor=col, alpha=0.7, edgecolor="#333",
                   label=_plain(side_label(analysis, force))) for force, col in colors.items()]
 
@@ -247,29 +409,59 @@ def _draw_seam(ax, analysis) -> list:
     return [Line2D([], [], color="#252525", lw=0.8, ls="--", label="Seam (median line)")]
 
 
-def _draw_corridors(ax, analysis) -> tuple[list, Any]:
-    """Corridors coloured by length, the longest few labelled; (handles, colour mappable)."""
+def corridor_norm(lengths_km) -> tuple[float, float] | None:
+    """The colour scale of corridor lengths: from 0 to a round length at or above the longest,
+    so a colour means the same length whatever else is drawn; ``None`` when the lengths do
+    not differ (one colour, no colour bar).
+
+    Examples
+    --------
+    >>> corridor_norm([17.0, 22.0, 45.0])
+    (0.0, 50.0)
+    >>> corridor_norm([553.4]) is None
+    True
+    """
+    v = np.asarray(lengths_km, float)
+    v = v[np.isfinite(v)]
+    if len(v) < 2 or v.max() - v.min() < 1e-6 * max(v.max(), 1.0):
+        return None
+    step = 10.0 ** math.floor(math.log10(v.max()))
+    top = next(m * step for m in (1, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10) if m * step >= v.max())
+    return 0.0, float(top)
+
+
+def _corridor_cmap():
     import matplotlib.colors as mcolors
     from matplotlib import colormaps
+
+    # From 0.3 of the colour map: its palest yellows vanish on a light background.
+    return mcolors.ListedColormap(colormaps[CORRIDOR_CMAP](np.linspace(0.3, 1.0, 256)))
+
+
+def _draw_corridors(ax, analysis) -> tuple[list, Any]:
+    """Corridors coloured by length on a 0-based scale (one strong colour when the lengths do
+    not differ); (legend handles, colour mappable or ``None``)."""
+    import matplotlib.colors as mcolors
     from matplotlib.cm import ScalarMappable
     from matplotlib.lines import Line2D
 
     cor = analysis.corridors
     if cor is None or not len(cor):
         return [], None
-    lengths = cor["length_km"].to_numpy(float)
-    lo, hi = float(np.nanmin(lengths)), float(np.nanmax(lengths))
-    norm = mcolors.Normalize(vmin=lo, vmax=hi if hi > lo else lo + 1.0)
-    # From 0.25 of the colour map: the palest yellows vanish on a light background.
-    cmap = mcolors.ListedColormap(colormaps[CORRIDOR_CMAP](np.linspace(0.25, 1.0, 256)))
-    cor.plot(ax=ax, column="length_km", cmap=cmap, norm=norm, lw=2.6, zorder=5)
-    # Label the longest few so the table and the map can be read together.
-    for _, row in cor.nlargest(min(8, len(cor)), "length_km").iterrows():
-        pt = row.geometry.interpolate(0.5, normalized=True)
-        ax.annotate(_plain(row["corridor_id"]), (pt.x, pt.y), xytext=(4, 4),
-                    textcoords="offset points", fontsize=7, zorder=21,
-                    bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=0.8))
-    handle = Line2D([], [], color=cmap(0.7), lw=2.6, label="Unguarded corridor")
+    cmap = _corridor_cmap()
+    span = corridor_norm(cor["length_km"])
+    # A white casing under each corridor keeps it visible over zones and the gap region.
+    cor.plot(ax=ax, color="white", lw=4.4, zorder=5)
+    if span is None:
+        color = cmap(0.85)
+        cor.plot(ax=ax, color=color, lw=2.8, zorder=5)
+        km = cor["length_km"].astype(float)
+        text = (f"Unguarded corridor ({fmt(float(km.iloc[0]), 1)} km)" if len(cor) == 1
+                else f"Unguarded corridors ({fmt(float(km.iloc[0]), 1)} km each)")
+        return [Line2D([], [], color=color, lw=2.8, label=text)], None
+    norm = mcolors.Normalize(*span)
+    cor.plot(ax=ax, column="length_km", cmap=cmap, norm=norm, lw=2.8, zorder=5)
+    handle = Line2D([], [], color=cmap(0.7), lw=2.8, label="Unguarded corridor")
     return [handle], ScalarMappable(norm=norm, cmap=cmap)
 
 
@@ -293,8 +485,8 @@ def _draw_incidents(ax, inc, crs) -> list:
 
     if inc is None or not len(inc):
         return []
-    inc.to_crs(crs).plot(ax=ax, color="#dd3497", markersize=4 if len(inc) < 2000 else 1,
-                         alpha=0.7, zorder=8, edgecolor="none")
+    inc.to_crs(crs).plot(ax=ax, color="#dd3497", markersize=4 if len(inc) < 2000 else 1.5,
+                         alpha=0.6, zorder=8, edgecolor="none")
     return [Line2D([], [], color="#dd3497", marker="o", ls="none", markersize=4,
                    label=f"Incidents ({fmt(len(inc))})")]
 
@@ -305,76 +497,195 @@ def _draw_sites(ax, placement, crs) -> list:
     sites = sites_frame(placement)
     if sites is None or not len(sites):
         return []
-    sites.to_crs(crs).plot(ax=ax, color="#00429d", marker="*", markersize=90,
+    sites.to_crs(crs).plot(ax=ax, color="#00429d", marker="*", markersize=110,
                            edgecolor="white", lw=0.6, zorder=9)
     return [Line2D([], [], color="#00429d", marker="*", ls="none", markersize=10,
                    label="Proposed new posts")]
 
 
-def _frame(ax, frame: shapely.Geometry, crs: CRS) -> None:
-    """Frame the study area (or everything drawn) with a small margin; scale bar and arrow."""
-    x0, y0, x1, y1 = frame.bounds
-    pad = 0.04 * max(x1 - x0, y1 - y0, 1.0)
-    ax.set_xlim(x0 - pad, x1 + pad)
-    ax.set_ylim(y0 - pad, y1 + pad)
-    ax.set_aspect("equal")
-    ax.set_xticks([])
-    ax.set_yticks([])
-    ax.set_xlabel("")
-    ax.set_ylabel("")
-    for sp in ax.spines.values():
-        sp.set_linewidth(0.6)
-    _draw_scale_bar(ax, crs)
-    _draw_north_arrow(ax, crs)
+def _draw_places(ax, places, crs, window) -> gpd.GeoDataFrame | None:
+    """Town dots inside the window; returns them (in ``crs``, largest first) for labelling."""
+    if places is None or not len(places) or "name" not in places.columns:
+        return None
+    p = places.to_crs(crs) if places.crs is not None else places.set_crs(crs)
+    x0, y0, x1, y1 = window
+    xy = shapely.get_coordinates(p.geometry.values)
+    if len(xy) != len(p):  # not points: nothing to label
+        return None
+    inside = (xy[:, 0] > x0) & (xy[:, 0] < x1) & (xy[:, 1] > y0) & (xy[:, 1] < y1)
+    p = p.loc[inside]
+    if not len(p):
+        return None
+    pop = p["population"].astype(float) if "population" in p.columns else \
+        pd.Series(np.nan, index=p.index)
+    p = p.assign(_pop=pop.fillna(-1.0)).sort_values(["_pop", "name"], ascending=[False, True])
+    ax.scatter(shapely.get_x(p.geometry.values), shapely.get_y(p.geometry.values), s=14,
+               facecolor="white", edgecolor="#111", lw=0.9, zorder=12)
+    return p
 
 
-def _draw_titles(ax, analysis, title: str | None) -> None:
-    s = analysis.summary or {}
-    if title is None:
-        title = f"{analysis.side_a.name} – {analysis.side_b.name}: unguarded corridors"
-    ax.set_title(_plain(title), fontsize=12, fontweight="bold", loc="left", pad=16)
-    share = s.get("unguarded_share")
-    sub = (f"Unguarded {fmt(s.get('unguarded_length_km', float('nan')), 1)} km"
-           + (f" ({fmt(100 * share, 1)}% of the seam)" if share is not None
-              and np.isfinite(share) else "")
-           + f"; longest corridor {fmt(s.get('longest_corridor_km', float('nan')), 1)} km")
-    if s.get("exploitation_ratio") is not None:
-        sub += f"; exploitation ratio {fmt(s['exploitation_ratio'], sig=3)}"
-    ax.text(0, 1.005, _plain(sub), transform=ax.transAxes, fontsize=8, va="bottom",
-            color="#333")
+# --------------------------------------------------------------------------- legend, labels
+
+_CORNERS = ("lower right", "lower left", "upper left", "upper right")
 
 
-def _draw_notes(ax, analysis, inc) -> list[str]:
-    """The illustrative-data note over the map; returns the notes."""
-    notes = illustrative_notes(analysis.zones, inc)
-    if analysis.inputs and any(is_synthetic(v) for v in analysis.inputs.values()):
-        notes.append("Terrain is synthetic.")
-    if notes:
-        note = textwrap.fill(" · ".join(notes)[:300], width=90)
-        ax.text(0.5, 0.985, _plain(note), transform=ax.transAxes, ha="center",
-                va="top", fontsize=7.5, style="italic", color="#8a4b00", zorder=22,
-                bbox=dict(boxstyle="round,pad=0.3", fc="#fff7e6", ec="#d9a25f", lw=0.6))
-    return notes
+def _legend_corner(ax, box_frac: tuple[float, float], window, keep: shapely.Geometry) -> str:
+    """The corner where a legend of ``box_frac`` (axes fractions) hides least of ``keep``
+    (what must stay visible: corridors, the seam, towns), ties broken by the study area."""
+    x0, y0, x1, y1 = window
+    w, h = box_frac[0] * (x1 - x0), box_frac[1] * (y1 - y0)
+    best, score = _CORNERS[0], math.inf
+    for corner in _CORNERS:
+        bx = x1 - w if "right" in corner else x0
+        by = y0 if "lower" in corner else y1 - h
+        box = shapely.box(bx, by, bx + w, by + h)
+        s = shapely.intersection(keep, box).length if not keep.is_empty else 0.0
+        if s < score - 1e-9:
+            best, score = corner, s
+    return best
 
 
-def _draw_legend(fig, ax, side, handles: list, sm, illustrative: bool) -> None:
-    host = side if side is not None else ax
-    if sm is not None:
-        cax = (side.inset_axes([0.02, 0.66, 0.12, 0.32]) if side is not None
-               else ax.inset_axes([0.02, 0.45, 0.025, 0.3]))
-        cb = fig.colorbar(sm, cax=cax)
-        cb.set_label("Corridor length (km)", fontsize=7.5)
-        cb.ax.tick_params(labelsize=7)
-    leg = host.legend(handles=handles, loc="lower left" if side is not None else "lower right",
-                      fontsize=7, framealpha=0.92,
-                      title="Illustrative data" if illustrative else None, title_fontsize=7.5,
-                      borderaxespad=0.0 if side is not None else 0.5)
+def _draw_legend(fig, ax, handles: list, sm, illustrative: bool, window,
+                 keep: shapely.Geometry) -> tuple[str, list]:
+    """The legend (and the colour bar above or below it) inside the map, in the corner that
+    hides least; returns the corner and the artists it occupies."""
+    kw = dict(fontsize=7, framealpha=0.93, title="Illustrative data" if illustrative else None,
+              title_fontsize=7.5, borderaxespad=0.6, edgecolor="#999")
+    leg = ax.legend(handles=handles, loc="lower right", **kw)
+    renderer = fig.canvas.get_renderer()
+    bb = leg.get_window_extent(renderer).transformed(ax.transAxes.inverted())
+    extra = 0.1 if sm is not None else 0.0
+    corner = _legend_corner(ax, (bb.width, bb.height + extra), window, keep)
+    leg.remove()
+    leg = ax.legend(handles=handles, loc=corner, **kw)
     leg.set_zorder(30)
+    used = [leg]
+    if sm is not None:
+        bb = leg.get_window_extent(renderer).transformed(ax.transAxes.inverted())
+        cw, ch = max(bb.width, 0.22), 0.018
+        cx = bb.x1 - cw if "right" in corner else bb.x0
+        cy = bb.y1 + 0.045 if "lower" in corner else bb.y0 - 0.03 - ch
+        cax = ax.inset_axes([cx, cy, cw, ch], zorder=31)
+        cb = fig.colorbar(sm, cax=cax, orientation="horizontal")
+        cb.set_label("Corridor length (km)", fontsize=7, labelpad=2)
+        cb.ax.xaxis.set_label_position("top")
+        cb.ax.tick_params(labelsize=6.5, length=2, pad=1)
+        cb.outline.set_linewidth(0.5)
+        used.append(cax)
+    return corner, used
+
+
+#: Label positions around a point, in the order cartographers prefer (upper right first).
+_OFFSETS = ((4, 3, "left", "bottom"), (-4, 3, "right", "bottom"), (4, -3, "left", "top"),
+            (-4, -3, "right", "top"), (6, 0, "left", "center"), (-6, 0, "right", "center"),
+            (0, 5, "center", "bottom"), (0, -5, "center", "top"))
+
+
+def _fits(bb, axbox, taken: list) -> bool:
+    if bb.x0 < axbox.x0 or bb.x1 > axbox.x1 or bb.y0 < axbox.y0 or bb.y1 > axbox.y1:
+        return False
+    return not any(bb.overlaps(t) for t in taken)
+
+
+def _place_label(ax, renderer, xy, text: str, taken: list, axbox, offsets=_OFFSETS,
+                 **style):
+    """Put ``text`` at the first position around ``xy`` where it overlaps nothing taken and
+    stays inside the map; ``None`` (no label) when there is none."""
+    for dx, dy, ha, va in offsets:
+        t = ax.annotate(_plain(text), xy, xytext=(dx, dy), textcoords="offset points", ha=ha,
+                        va=va, zorder=24, path_effects=[_halo()], **style)
+        bb = t.get_window_extent(renderer).padded(1.5)
+        if _fits(bb, axbox, taken):
+            taken.append(bb)
+            return t
+        t.remove()
+    return None
+
+
+def _label_all(fig, ax, *, areas, places, analysis, occupied: list) -> dict[str, int]:
+    """Label areas, towns (largest first) and the longest corridors without overlaps.
+
+    A greedy placement: each label takes the first of eight positions around its point that
+    overlaps no label, symbol or map furniture already placed, measured in display pixels;
+    a label that fits nowhere is left out (smaller towns first, as they come last). This
+    keeps every label next to its point, which displacement solvers (adjustText) do not
+    promise, and it is deterministic.
+    """
+    renderer = fig.canvas.get_renderer()
+    axbox = ax.get_window_extent(renderer)
+    taken = [a.get_window_extent(renderer) for a in occupied]
+    counts = {"areas": 0, "places": 0, "corridors": 0}
+    if places is not None:
+        for x, y in zip(shapely.get_x(places.geometry.values),
+                        shapely.get_y(places.geometry.values)):
+            px, py = ax.transData.transform((x, y))
+            from matplotlib.transforms import Bbox
+
+            taken.append(Bbox([[px - 4, py - 4], [px + 4, py + 4]]))
+    if areas is not None:
+        for name, geom in zip(areas["name"].astype(str), areas.geometry.values):
+            at = _label_point(geom, ax)
+            if at is None:
+                continue
+            t = _place_label(ax, renderer, at, name.upper(), taken, axbox,
+                             offsets=((0, 0, "center", "center"), (0, 12, "center", "center"),
+                                      (0, -12, "center", "center")),
+                             fontsize=7.5, color="#4d4d4d", style="italic")
+            counts["areas"] += t is not None
+    if places is not None:
+        for name, pop, geom in zip(places["name"].astype(str), places["_pop"],
+                                   places.geometry.values):
+            size, weight = (8.5, "bold") if pop >= 500_000 else (7.5, "normal") \
+                if pop >= 50_000 else (6.5, "normal")
+            t = _place_label(ax, renderer, (geom.x, geom.y), name, taken, axbox,
+                             fontsize=size, fontweight=weight, color="#111")
+            counts["places"] += t is not None
+    cor = analysis.corridors
+    if cor is not None and len(cor):
+        for _, row in cor.nlargest(min(8, len(cor)), "length_km").iterrows():
+            pt = row.geometry.interpolate(0.5, normalized=True)
+            t = _place_label(ax, renderer, (pt.x, pt.y), str(row["corridor_id"]), taken,
+                             axbox, fontsize=7, color="#7f0000", fontweight="bold")
+            counts["corridors"] += t is not None
+    return counts
+
+
+def _label_point(geom: shapely.Geometry, ax) -> tuple[float, float] | None:
+    """A point well inside the visible part of an area (pole of inaccessibility)."""
+    from shapely.ops import polylabel
+
+    x0, x1 = ax.get_xlim()
+    y0, y1 = ax.get_ylim()
+    part = shapely.intersection(geom, shapely.box(x0, y0, x1, y1))
+    if part.is_empty or part.area <= 0:
+        return None
+    polys = getattr(part, "geoms", [part])
+    big = max((g for g in polys if g.geom_type == "Polygon"), key=lambda g: g.area,
+              default=None)
+    if big is None:
+        return None
+    pt = polylabel(big, tolerance=max(math.sqrt(big.area) / 50, 1.0))
+    return pt.x, pt.y
+
+
+def _keep_visible(analysis, places) -> shapely.Geometry:
+    """What the legend must not hide: corridors, the seam and the towns."""
+    parts = []
+    if analysis.corridors is not None and len(analysis.corridors):
+        parts.append(shapely.union_all(analysis.corridors.geometry.values))
+    if analysis.seam is not None and len(analysis.seam):
+        parts.append(shapely.union_all(analysis.seam.geometry.values))
+    if places is not None and len(places):
+        # A town counts as 10 km of line: hiding one is as bad as hiding 10 km of seam.
+        parts.append(shapely.union_all(shapely.buffer(places.geometry.values, 1600).boundary))
+    return shapely.union_all(parts) if parts else shapely.LineString()
 
 
 def plot_map(analysis, *, incidents: Any = None, placement: Any = None,
              title: str | None = None, figsize: tuple[float, float] | None = None,
-             ax=None, legend: bool = True):
+             ax=None, legend: bool = True, places: gpd.GeoDataFrame | None = None,
+             areas: gpd.GeoDataFrame | None = None, water: Any = None,
+             sources: Sequence = (), width_in: float = 8.0):
     """Static map of an analysis (matplotlib, no pyplot state).
 
     Parameters
@@ -388,13 +699,27 @@ def plot_map(analysis, *, incidents: Any = None, placement: Any = None,
     title
         Figure title; default "<side A> – <side B>: unguarded corridors".
     figsize
-        Inches; by default 8 wide and as tall as the study area's shape needs. Refused
-        (:class:`~gapmap.errors.InputError`) when not positive and finite or beyond
+        Inches; by default ``width_in`` wide and as tall as the study area's shape needs.
+        Refused (:class:`~gapmap.errors.InputError`) when not positive and finite or beyond
         :data:`MAX_PIXELS` at print resolution.
     ax
-        Draw into this Axes instead of a new figure.
+        Draw into this Axes instead of a new figure (no header or footer then).
     legend
-        Add the legend and the corridor-length colour bar.
+        Add the legend and the corridor-length colour bar (inside the map frame).
+    places
+        Towns to mark and label: points with ``name`` (and ``population``: larger towns are
+        labelled first and larger); see :func:`gapmap.places.load_places`.
+    areas
+        Named areas (``name`` column) to outline and label, e.g. the governorates from
+        :func:`gapmap.style.named_areas`.
+    water
+        Rivers and lakes (an object with ``rivers`` and ``lakes`` GeoDataFrames), drawn when
+        present.
+    sources
+        :class:`gapmap.sources.Source` of the inputs: listed in the footer with their
+        licences, with the DEM's note when it says the terrain is modelled.
+    width_in
+        Page width when ``figsize`` is not given.
 
     Returns
     -------
@@ -405,28 +730,62 @@ def plot_map(analysis, *, incidents: Any = None, placement: Any = None,
     >>> fig = plot_map(result, title="Disputed territories")  # doctest: +SKIP
     >>> save_figure(fig, "out/map.png")  # doctest: +SKIP
     """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
     crs = analysis.crs
     frame = analysis.study_area if not analysis.study_area.is_empty else shapely.union_all(
         analysis.zones.geometry.values)
-    side = None
-    if ax is None:
-        size = check_size(figsize) if figsize is not None else _auto_figsize(frame, 8.0)
-        fig, ax, side = _new_axes(size, legend)
+    inc = incident_frame(incidents)
+    notes = illustrative_notes(analysis.zones, inc)
+    if analysis.inputs and any(is_synthetic(v) for v in analysis.inputs.values()):
+        notes.append("Terrain is synthetic.")
+    own_page = ax is None
+    if own_page:
+        w = figsize[0] if figsize is not None else width_in
+        check_size((w, w))
+        header = _header_lines(analysis, title, notes, float(w))
+        footer = _footer_lines(sources, crs, float(w))
+        fig, ax = _page(frame, figsize, float(w), header, footer)
     else:
         fig = ax.figure
-    inc = incident_frame(incidents)
-    handles = _draw_study_area(ax, analysis) + _draw_gap(ax, analysis) \
+    if not isinstance(fig.canvas, FigureCanvasAgg):
+        FigureCanvasAgg(fig)
+    window = _set_window(ax, frame)
+    handles = _draw_study_area(ax, analysis)
+    shown_areas = _draw_areas(ax, areas, crs)
+    handles += _draw_water(ax, water, crs) + _draw_gap(ax, analysis) \
         + _draw_zones(ax, analysis) + _draw_seam(ax, analysis)
     cor_handles, sm = _draw_corridors(ax, analysis)
     handles += cor_handles + _draw_posts(ax, analysis) + _draw_incidents(ax, inc, crs) \
         + _draw_sites(ax, placement, crs)
-    _frame(ax, frame, crs)
-    _draw_titles(ax, analysis, title)
-    notes = _draw_notes(ax, analysis, inc)
+    towns = _draw_places(ax, places, crs, window)
+    if towns is not None:
+        from matplotlib.lines import Line2D
+
+        handles.append(Line2D([], [], color="#111", marker="o", markerfacecolor="white",
+                              ls="none", markersize=4, label="Towns"))
+    ax.set_xlim(window[0], window[2])
+    ax.set_ylim(window[1], window[3])
+    corner, occupied = "lower right", []
     if legend:
-        _draw_legend(fig, ax, side, handles, sm, bool(notes))
-    fig.text(0.005, 0.002, f"CRS: {crs_label(crs)}", fontsize=5.5, color="#777", ha="left",
-             va="bottom")
+        corner, occupied = _draw_legend(fig, ax, handles, sm, bool(notes), window,
+                                        _keep_visible(analysis, towns))
+    _draw_scale_bar(ax, crs, corner="right" if corner == "lower left" else "left")
+    _draw_north_arrow(ax, crs, corner="left" if corner == "upper right" else "right")
+    occupied += [t for t in ax.texts] + [c for c in ax.get_children()
+                                         if c.__class__.__name__ == "Annotation"]
+    occupied += [p for p in ax.patches if p.get_zorder() == 20]
+    _label_all(fig, ax, areas=shown_areas, places=towns, analysis=analysis, occupied=occupied)
+    if own_page:
+        _draw_header(fig, ax, header)
+        _draw_footer(fig, footer)
+    else:
+        ax.set_title(_plain(title or f"{analysis.side_a.name} – {analysis.side_b.name}: "
+                            "unguarded corridors"), loc="left", fontsize=11)
+        credits = attribution(sources)
+        if credits:
+            ax.text(0.99, 0.005, _plain(credits), transform=ax.transAxes, ha="right",
+                    va="bottom", fontsize=5.5, color="#555", zorder=25)
     return fig
 
 

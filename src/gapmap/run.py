@@ -256,6 +256,7 @@ class Run:
             margin_km=scenario.margin_km, inputs=scenario.inputs(), crs=crs,
             progress=progress, profile=profile, hex_km=hex_km)
         self.scenario = scenario
+        self._sources_table = dict(scenario.sources)
 
     def _setup(self, *, zones, side_a: Side, side_b: Side, settings: Settings, zones_layer=None,
                posts=None, posts_layer=None, study_area=None, study_area_layer=None,
@@ -289,10 +290,12 @@ class Run:
                     margin_km: float = 5.0, sample_m: float | None = None,
                     inputs: dict | None = None, crs: Any = None,
                     progress: Callable[[str], None] | None = None,
-                    profile: bool = False, hex_km: float = 10.0) -> Run:
+                    profile: bool = False, hex_km: float = 10.0,
+                    sources: dict | None = None) -> Run:
         """A run over layers given as GeoDataFrames or paths (``dem``: a path or a
         :class:`gapmap.terrain.Dem`; ``incidents``: a path, an
-        :class:`gapmap.incidents.Incidents` or a point GeoDataFrame)."""
+        :class:`gapmap.incidents.Incidents` or a point GeoDataFrame; ``sources``: layer →
+        source fields, as the scenario's ``[sources]`` tables)."""
         paths = {"zones": zones, "posts": posts, "study_area": study_area,
                  "incidents": incidents, "dem": dem, "roads": roads}
         if inputs is None:
@@ -303,6 +306,10 @@ class Run:
                     incidents=incidents, visibility=visibility, margin_km=margin_km,
                     sample_m=sample_m, inputs=inputs, crs=crs, progress=progress,
                     profile=profile, hex_km=hex_km)
+        self._sources_table = dict(sources or {})
+        from .sources import read_sources
+
+        read_sources(self._sources_table, self._layer_files(), origin="sources")
         return self
 
     # ---------------------------------------------------------------------------- plumbing
@@ -414,6 +421,25 @@ class Run:
         from .incidents import read_incidents
 
         return self.timed("reading incidents", lambda: read_incidents(inc))
+
+    def _layer_files(self) -> dict[str, Any]:
+        """Layer → file (``None`` when given in memory) of every layer this run has."""
+        if self.scenario is not None:
+            return self.scenario.layer_files()
+        names = ("zones", "study_area", "posts", "roads", "places", "rivers", "lakes",
+                 "incidents", "dem")
+        return {k: (v if isinstance(v, (str, os.PathLike)) else None)
+                for k in names if (v := self._src.get(k)) is not None}
+
+    @cached_property
+    def sources(self) -> tuple:
+        """Source, licence and date of each input that has them
+        (:class:`gapmap.sources.Source`; scenario ``[sources]`` tables and sidecar files)."""
+        from .sources import read_sources
+
+        origin = self.scenario.source if self.scenario is not None else "sources"
+        return read_sources(getattr(self, "_sources_table", {}), self._layer_files(),
+                            origin=origin)
 
     # ---------------------------------------------------------------------------- analysis
 

@@ -20,12 +20,17 @@ Paths in the file are relative to the file itself.
     reach_km = 2
     max_width_km = 150
     min_length_km = 1
+
+    [sources.incidents]           # optional, one table per layer (see gapmap.sources)
+    name = "UCDP GED"
+    licence = "CC BY 4.0"
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime
+import logging
 import math
 import os
 import sys
@@ -42,6 +47,8 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 __all__ = ["Scenario", "load_scenario", "run_scenario"]
+
+log = logging.getLogger(__name__)
 
 _LAYER_KEYS = {"zones", "zones_layer", "force_field", "posts", "posts_layer", "study_area",
                "study_area_layer", "incidents", "incidents_format", "incidents_lat",
@@ -84,6 +91,14 @@ class Scenario:
     types: tuple[str, ...] = ()
     actors: tuple[str, ...] = ()
     source: Path | None = None
+    #: The ``[sources.<layer>]`` tables (layer → fields), read by :mod:`gapmap.sources`.
+    sources: dict = field(default_factory=dict, hash=False)
+
+    def layer_files(self) -> dict[str, Path]:
+        """The layer files this scenario names, layer → path, in a stable order."""
+        order = [k for k in _LAYER_ORDER if k in _PATH_KEYS]
+        order += sorted(_PATH_KEYS - set(order))
+        return {k: getattr(self, k) for k in order if getattr(self, k, None) is not None}
 
     def read_incidents(self):
         """The scenario's incidents, read and filtered as it says (``None`` without any).
@@ -109,6 +124,10 @@ class Scenario:
             out["scenario"] = str(self.source)
         return out
 
+
+#: The order in which layers (and their sources) are listed.
+_LAYER_ORDER = ("zones", "study_area", "posts", "roads", "places", "rivers", "lakes",
+                "incidents", "dem")
 
 _TEXT_KEYS = {"force_field", "zones_layer", "posts_layer", "study_area_layer",
               "incidents_format", "incidents_lat", "incidents_lon"}
@@ -196,11 +215,11 @@ def load_scenario(path: str | os.PathLike, **overrides: Any) -> Scenario:
     except OSError as exc:
         raise InputError(p, None, f"cannot read: {exc.strerror}", "check the --config path"
                          ) from exc
-    unknown = set(doc) - {"layers", "sides", "parameters"}
+    unknown = set(doc) - {"layers", "sides", "parameters", "sources"}
     if unknown:
         raise InputError(p, sorted(unknown)[0], "unknown section",
-                         "use [layers], [sides] and [parameters]")
-    for section in ("layers", "sides", "parameters"):
+                         "use [layers], [sides], [parameters] and [sources.<layer>]")
+    for section in ("layers", "sides", "parameters", "sources"):
         if not isinstance(doc.get(section, {}), dict):
             raise InputError(p, section, "must be a table", f"write it as [{section}]")
     values: dict[str, Any] = {}
@@ -221,8 +240,17 @@ def load_scenario(path: str | os.PathLike, **overrides: Any) -> Scenario:
             raise InputError(p, f"parameters.{k}", "unknown parameter",
                              f"use one of {', '.join(sorted(_PARAM_KEYS))}")
         values[k] = _check_type(p, f"parameters.{k}", k, v)
-    values.update({k: v for k, v in overrides.items() if v is not None})
-    return make_scenario(source=p, **values)
+    given = {k: v for k, v in overrides.items() if v is not None}
+    sources = dict(doc.get("sources", {}))
+    for layer in list(sources):
+        # A layer replaced on the command line is not the file its table describes.
+        if layer in given and layer in _PATH_KEYS and layer in values \
+                and Path(given[layer]).resolve() != Path(values[layer]).resolve():
+            log.info("[sources.%s] of %s left out: the layer is replaced by %s", layer, p,
+                     given[layer])
+            del sources[layer]
+    values.update(given)
+    return make_scenario(source=p, sources=sources, **values)
 
 
 def make_scenario(**values: Any) -> Scenario:
@@ -240,6 +268,7 @@ def make_scenario(**values: Any) -> Scenario:
     gapmap.errors.InputError: reach_km: must be a number, got text ('far') — write a bare number, e.g. reach_km = 2
     """
     src = values.pop("source", None)
+    sources = dict(values.pop("sources", None) or {})
     if values.get("zones") is None:
         raise InputError(src or "--zones", "zones", "no zones layer given",
                          "pass --zones FILE or set layers.zones in the scenario file")
@@ -284,7 +313,12 @@ def make_scenario(**values: Any) -> Scenario:
         v = values.get(k)
         if v is not None:
             values[k] = (v,) if isinstance(v, str) else tuple(v)
-    return Scenario(settings=settings, source=Path(src) if src else None, **values)
+    sc = Scenario(settings=settings, source=Path(src) if src else None, sources=sources,
+                  **values)
+    from .sources import read_sources
+
+    read_sources(sources, sc.layer_files(), origin=src)  # bad tables or sidecars fail here
+    return sc
 
 
 def run_scenario(scenario: Scenario, *, progress=None):

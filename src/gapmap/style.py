@@ -18,6 +18,7 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
 from pyproj import CRS
 
 from .errors import InputError
@@ -25,7 +26,8 @@ from .errors import InputError
 __all__ = ["PALETTE_A", "PALETTE_B", "PALETTE_OTHER", "CORRIDOR_CMAP", "HOTSPOT_CLASSES",
            "LABELS", "fmt", "cell", "label", "force_colors", "side_label", "illustrative_notes",
            "is_illustrative", "is_synthetic", "crs_label", "incident_frame", "sites_frame",
-           "MISSING", "check_html_path", "find_column"]
+           "MISSING", "check_html_path", "find_column", "WATER_FILL", "WATER_LINE",
+           "AREA_NAME_FIELDS", "named_areas"]
 
 # Side A in blues/greens, side B in reds/oranges, forces of neither side in greys: an analyst
 # reads the two camps at a glance, and forces within a camp stay distinguishable.
@@ -41,6 +43,14 @@ HOTSPOT_CLASSES = (
     ("cold_strong", "#5e3c99", "cold, p < 0.01"),
     ("cold", "#b2abd2", "cold, significant"),
 )
+#: Rivers (line) and lakes (fill, outlined with the line colour).
+WATER_LINE = "#3a7dbf"
+WATER_FILL = "#b9d7ef"
+#: Name fields of admin areas, coarsest level first: governorates/provinces label a map
+#: better than districts (5 labels on the sample rather than 17).
+AREA_NAME_FIELDS = ("ADM1_EN", "ADM1_NAME", "NAME_1", "admin1", "adm_1", "governorate",
+                    "province", "state", "region", "ADM2_EN", "ADM2_NAME", "NAME_2", "admin2",
+                    "adm_2", "district", "name", "NAME", "Name")
 #: Shown for a missing or non-finite value.
 MISSING = "—"
 
@@ -316,3 +326,35 @@ def check_html_path(path) -> Path:
         raise InputError(target, None, f"unknown page format {target.suffix or '(no suffix)'}",
                          "name the output .html")
     return target
+
+
+def named_areas(areas: gpd.GeoDataFrame | None, field: str | None = None
+                ) -> gpd.GeoDataFrame | None:
+    """The areas to label on a map: one feature per value of ``field`` (by default the first
+    of :data:`AREA_NAME_FIELDS` present), with its value as ``name``; ``None`` without a name
+    field.
+
+    Examples
+    --------
+    >>> import shapely
+    >>> a = gpd.GeoDataFrame({"ADM2_EN": ["Kirkuk", "Daquq", "Sinjar"],
+    ...                       "ADM1_EN": ["Kirkuk", "Kirkuk", "Ninewa"]}, crs=32638,
+    ...                      geometry=[shapely.box(0, 0, 1, 1), shapely.box(1, 0, 2, 1),
+    ...                                shapely.box(5, 5, 6, 6)])
+    >>> named_areas(a)["name"].tolist()
+    ['Kirkuk', 'Ninewa']
+    >>> named_areas(a, "ADM2_EN")["name"].tolist()
+    ['Kirkuk', 'Daquq', 'Sinjar']
+    """
+    if areas is None or not len(areas):
+        return None
+    col = find_column(areas, field) if field else find_column(areas, *AREA_NAME_FIELDS)
+    if col is None:
+        return None
+    names = areas[col].astype(str).str.strip()
+    keep = areas[col].notna() & names.ne("")
+    if not keep.any():
+        return None
+    order = list(pd.unique(names[keep]))
+    geoms = [shapely.union_all(areas.geometry[keep & names.eq(n)].values) for n in order]
+    return gpd.GeoDataFrame({"name": order}, geometry=geoms, crs=areas.crs)
