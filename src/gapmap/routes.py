@@ -603,6 +603,22 @@ def _penalty_grid(visible: np.ndarray | None, visible_penalty: float | None,
     return np.where(vis.astype(bool), np.float32(p), np.float32(1.0))
 
 
+def _with_water(water, dem, walkable: np.ndarray | None, pen: np.ndarray | None
+                ) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """The walkable mask and time multiplier with water added (:mod:`gapmap.water`): lakes
+    cannot be entered, river cells multiply the time so a crossing costs its extra hours."""
+    if water is None:
+        return walkable, pen
+    from .water import crossing_penalty, walk_masks
+
+    walk, extra = walk_masks(water, dem)
+    walkable = walk if walkable is None else (np.asarray(walkable, bool) & walk)
+    mult = crossing_penalty(extra, dem)
+    if mult is not None:
+        pen = mult if pen is None else (pen * mult).astype(np.float32)
+    return walkable, pen
+
+
 # --------------------------------------------------------------------------------------------
 # public: cost distance
 
@@ -661,7 +677,7 @@ def cost_distance(dem, sources, *, visible: np.ndarray | None = None,
                   visible_penalty: float | None = None, reverse: bool = False,
                   stop_at=None, max_hours: float | None = None,
                   walkable: np.ndarray | None = None, keep_paths: bool = True,
-                  max_step: int = 3) -> CostDistance:
+                  max_step: int = 3, water=None) -> CostDistance:
     """Least walking time (Tobler) from the sources to every cell, or from every cell to them.
 
     Parameters
@@ -689,6 +705,9 @@ def cost_distance(dem, sources, *, visible: np.ndarray | None = None,
         Keep predecessors so :meth:`CostDistance.path` can trace routes.
     max_step
         Longest move in cells (3 → 32 moves; 1 → the 8 king's moves).
+    water
+        A :class:`gapmap.water.Water`: its lakes cannot be entered and its rivers cost their
+        crossing hours (see :mod:`gapmap.water`).
 
     Returns
     -------
@@ -710,6 +729,7 @@ def cost_distance(dem, sources, *, visible: np.ndarray | None = None,
     if walkable is not None and np.asarray(walkable).shape != shape:
         raise InputError("walkable", None, "mask is not on the DEM grid", "use the DEM's shape")
     pen = _penalty_grid(visible, visible_penalty, shape)
+    walkable, pen = _with_water(water, dem, walkable, pen)
     eng = _engine(z, dem.transform, walkable=walkable, penalty=pen, max_step=max_step)
     src = _index_of(eng, dem, sources, "sources")
     if len(src) == 0:
@@ -799,6 +819,7 @@ def walking_routes(
     height_m: float = 10.0,
     target_height_m: float = 2.0,
     progress: bool = False,
+    water=None,
 ) -> gpd.GeoDataFrame:
     """Least-time walking routes (Tobler) from origins to targets over a DEM.
 
@@ -829,6 +850,9 @@ def walking_routes(
         Defaults for posts without their own values (see :func:`gapmap.viewshed.coverage`).
     progress
         Show a progress bar (command line).
+    water
+        A :class:`gapmap.water.Water`: lakes cannot be entered, rivers cost their crossing
+        hours (counted in ``hours``; ``walk_hours`` stays the plain walking time).
 
     Returns
     -------
@@ -883,7 +907,8 @@ def walking_routes(
                              "give a DEM in a metric CRS")
         visible = cov.visible.astype(bool)
     pen = _penalty_grid(visible, visible_penalty, d.shape)
-    eng = _engine(np.asarray(d.array, np.float32), d.transform, penalty=pen)
+    walk, pen = _with_water(water, d, None, pen)
+    eng = _engine(np.asarray(d.array, np.float32), d.transform, walkable=walk, penalty=pen)
     o_idx = _point_cells(eng, d, o_gdf, "origins")
     t_idx = _point_cells(eng, d, t_gdf, "targets")
 
@@ -1055,8 +1080,8 @@ def _line_cells(dem, geom) -> tuple[np.ndarray, np.ndarray]:
     return cells[:, 0], cells[:, 1]
 
 
-def _crossing(analysis, dem, *, visible_penalty: float | None, window_km: float | None
-              ) -> tuple[pd.DataFrame, list, Any]:
+def _crossing(analysis, dem, *, visible_penalty: float | None, window_km: float | None,
+              water=None) -> tuple[pd.DataFrame, list, Any]:
     """(fields table, one route per corridor, CRS of the routes) from one search."""
     from .terrain import mean_along, slope, tri
 
@@ -1118,6 +1143,7 @@ def _crossing(analysis, dem, *, visible_penalty: float | None, window_km: float 
         else:
             visible = np.zeros(d.shape, bool)
     pen = _penalty_grid(visible, visible_penalty, d.shape)
+    dry, pen = _with_water(water, d, None, pen)
 
     # Terrain along each corridor: slope and TRI on a small crop around it.
     slope_mean = np.full(len(corr), np.nan)
@@ -1144,6 +1170,8 @@ def _crossing(analysis, dem, *, visible_penalty: float | None, window_km: float 
     z = np.asarray(d.array, np.float32)
     walk_a = inside & ~mask_b & (~mask_a | edge_a)   # A's interior adds nothing; B ends it
     walk_b = inside & ~mask_a & (~mask_b | edge_b)
+    if dry is not None:
+        walk_a, walk_b = walk_a & dry, walk_b & dry
     crossing = np.full(len(corr), np.nan)
     routes = [shapely.LineString() for _ in range(len(corr))]
     all_cells = (np.concatenate([c[0] for c in cells]), np.concatenate([c[1] for c in cells]))
@@ -1190,7 +1218,7 @@ def _crossing(analysis, dem, *, visible_penalty: float | None, window_km: float 
 
 
 def corridor_crossings(analysis, dem, *, visible_penalty: float | None = None,
-                       window_km: float | None = None) -> Crossings:
+                       window_km: float | None = None, water=None) -> Crossings:
     """Slope, ruggedness, crossing time and least-time route of each unguarded corridor.
 
     One forward search from side A's zone edges and one backward search from side B's serve
@@ -1211,6 +1239,9 @@ def corridor_crossings(analysis, dem, *, visible_penalty: float | None = None,
     window_km
         How far around each corridor routes may go. Default: the corridor's widest
         separation ``width_max_km`` + 5 km.
+    water
+        A :class:`gapmap.water.Water`: routes go round its lakes and pay its rivers' crossing
+        hours (see :mod:`gapmap.water`).
 
     Returns
     -------
@@ -1240,7 +1271,7 @@ def corridor_crossings(analysis, dem, *, visible_penalty: float | None = None,
     (['slope_mean_deg', 'tri_mean_m', 'crossing_hours'], True)
     """
     table, routes, crs = _crossing(analysis, dem, visible_penalty=visible_penalty,
-                                   window_km=window_km)
+                                   window_km=window_km, water=water)
     geoms = np.array(routes, dtype=object)
     out = gpd.GeoDataFrame(table.reset_index(), geometry=geoms, crs=crs)
     out["km"] = np.where(shapely.is_empty(geoms), np.nan, geodesic_length_km(geoms, crs))
@@ -1248,7 +1279,7 @@ def corridor_crossings(analysis, dem, *, visible_penalty: float | None = None,
 
 
 def corridor_terrain(analysis, dem, *, visible_penalty: float | None = None,
-                     window_km: float | None = None) -> pd.DataFrame:
+                     window_km: float | None = None, water=None) -> pd.DataFrame:
     """Slope, ruggedness and crossing time of each unguarded corridor: the ``fields`` of
     :func:`corridor_crossings` (parameters and definitions there; call it to get the routes
     of the same search as well).
@@ -1267,11 +1298,11 @@ def corridor_terrain(analysis, dem, *, visible_penalty: float | None = None,
     C1                     2.1        6.3            9.8
     """
     return corridor_crossings(analysis, dem, visible_penalty=visible_penalty,
-                              window_km=window_km).fields
+                              window_km=window_km, water=water).fields
 
 
 def crossing_routes(analysis, dem, *, visible_penalty: float | None = None,
-                    window_km: float | None = None) -> gpd.GeoDataFrame:
+                    window_km: float | None = None, water=None) -> gpd.GeoDataFrame:
     """The least-time route across the gap through each corridor, as lines in the DEM's CRS:
     the ``routes`` of :func:`corridor_crossings` (parameters and definitions there).
 
@@ -1286,4 +1317,4 @@ def crossing_routes(analysis, dem, *, visible_penalty: float | None = None,
     >>> crossing_routes(res, "geodata/dem_synthetic.tif").plot()  # doctest: +SKIP
     """
     return corridor_crossings(analysis, dem, visible_penalty=visible_penalty,
-                              window_km=window_km).routes
+                              window_km=window_km, water=water).routes

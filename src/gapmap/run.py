@@ -254,6 +254,7 @@ class Run:
             dem=scenario.dem, roads=scenario.roads, incidents=scenario.incidents,
             settings=scenario.settings, visibility=scenario.visibility,
             margin_km=scenario.margin_km, inputs=scenario.inputs(), crs=crs,
+            rivers=scenario.rivers, lakes=scenario.lakes,
             progress=progress, profile=profile, hex_km=hex_km)
         self.scenario = scenario
         self._sources_table = dict(scenario.sources)
@@ -263,11 +264,12 @@ class Run:
                force_field: str = "force", dem=None, roads=None, incidents=None,
                visibility: bool = False, margin_km: float = 5.0, sample_m=None,
                inputs: dict | None = None, crs: Any = None, progress=None,
-               profile: bool = False, hex_km: float = 10.0) -> None:
+               profile: bool = False, hex_km: float = 10.0, rivers=None, lakes=None) -> None:
         self._src = {"zones": zones, "zones_layer": zones_layer, "posts": posts,
                      "posts_layer": posts_layer, "study_area": study_area,
                      "study_area_layer": study_area_layer, "force_field": force_field,
-                     "dem": dem, "roads": roads, "incidents": incidents}
+                     "dem": dem, "roads": roads, "incidents": incidents,
+                     "rivers": rivers, "lakes": lakes}
         self.scenario = None
         self.side_a, self.side_b, self.settings = side_a, side_b, settings
         self.visibility = bool(visibility)
@@ -291,13 +293,14 @@ class Run:
                     inputs: dict | None = None, crs: Any = None,
                     progress: Callable[[str], None] | None = None,
                     profile: bool = False, hex_km: float = 10.0,
-                    sources: dict | None = None) -> Run:
+                    sources: dict | None = None, rivers=None, lakes=None) -> Run:
         """A run over layers given as GeoDataFrames or paths (``dem``: a path or a
         :class:`gapmap.terrain.Dem`; ``incidents``: a path, an
         :class:`gapmap.incidents.Incidents` or a point GeoDataFrame; ``sources``: layer →
         source fields, as the scenario's ``[sources]`` tables)."""
         paths = {"zones": zones, "posts": posts, "study_area": study_area,
-                 "incidents": incidents, "dem": dem, "roads": roads}
+                 "incidents": incidents, "dem": dem, "roads": roads, "rivers": rivers,
+                 "lakes": lakes}
         if inputs is None:
             inputs = {k: str(v) for k, v in paths.items() if isinstance(v, (str, os.PathLike))}
         self = cls.__new__(cls)
@@ -305,7 +308,7 @@ class Run:
                     study_area=study_area, force_field=force_field, dem=dem, roads=roads,
                     incidents=incidents, visibility=visibility, margin_km=margin_km,
                     sample_m=sample_m, inputs=inputs, crs=crs, progress=progress,
-                    profile=profile, hex_km=hex_km)
+                    profile=profile, hex_km=hex_km, rivers=rivers, lakes=lakes)
         self._sources_table = dict(sources or {})
         from .sources import read_sources
 
@@ -409,6 +412,18 @@ class Run:
         return read_layer(roads, what="roads", geom_types=("LineString",))
 
     @cached_property
+    def water(self):
+        """Rivers and lakes in the analysis CRS (:class:`gapmap.water.Water`, the roads as its
+        bridges), read once; ``None`` without either."""
+        rivers, lakes = self._src["rivers"], self._src["lakes"]
+        if rivers is None and lakes is None:
+            return None
+        from .water import read_water
+
+        return self.timed("reading water", lambda: read_water(
+            rivers, lakes, crs=self.crs, bridges=self.roads))
+
+    @cached_property
     def incidents(self):
         """The incidents, read and filtered once (``None`` without any)."""
         inc = self._src["incidents"]
@@ -493,7 +508,8 @@ class Run:
             from .routes import crossing_routes
 
             if len(both) == 0:
-                return crossing_routes(dataclasses.replace(base, corridors=both), self.dem)
+                return crossing_routes(dataclasses.replace(base, corridors=both), self.dem,
+                                       water=self.water)
             # Routes stay within each corridor's widest separation (≤ max width) + 5 km of it
             # (routes.py): the search needs only that part of the DEM.
             wmax = np.minimum(np.nan_to_num(both["width_max_km"].to_numpy(float),
@@ -502,7 +518,8 @@ class Run:
             grow = (wmax + 6.0) * 1000.0
             box = shapely.total_bounds(shapely.buffer(both.geometry.values, grow, quad_segs=4))
             dem = _crop(self.dem, tuple(box), self.crs)
-            return crossing_routes(dataclasses.replace(base, corridors=both), dem)
+            return crossing_routes(dataclasses.replace(base, corridors=both), dem,
+                                   water=self.water)
         routes = self.timed("terrain", search)
         fields = pd.DataFrame(routes.drop(columns=routes.geometry.name)).set_index(
             "corridor_id")[TERRAIN_FIELDS]

@@ -52,8 +52,8 @@ log = logging.getLogger(__name__)
 
 _LAYER_KEYS = {"zones", "zones_layer", "force_field", "posts", "posts_layer", "study_area",
                "study_area_layer", "incidents", "incidents_format", "incidents_lat",
-               "incidents_lon", "dem", "roads"}
-_PATH_KEYS = {"zones", "posts", "study_area", "incidents", "dem", "roads"}
+               "incidents_lon", "dem", "roads", "rivers", "lakes"}
+_PATH_KEYS = {"zones", "posts", "study_area", "incidents", "dem", "roads", "rivers", "lakes"}
 _PARAM_KEYS = {f.name for f in dataclasses.fields(Settings)} | {
     "visibility", "margin_km", "since", "until", "types", "actors"}
 
@@ -83,6 +83,8 @@ class Scenario:
     incidents_lon: str | None = None
     dem: Path | None = None
     roads: Path | None = None
+    rivers: Path | None = None
+    lakes: Path | None = None
     settings: Settings = field(default_factory=Settings)
     visibility: bool = False
     margin_km: float = 5.0
@@ -118,7 +120,7 @@ class Scenario:
 
     def inputs(self) -> dict[str, Any]:
         """Input paths for the record (summary.json)."""
-        keys = ("zones", "posts", "study_area", "incidents", "dem", "roads")
+        keys = ("zones", "posts", "study_area", "incidents", "dem", "roads", "rivers", "lakes")
         out = {k: str(getattr(self, k)) for k in keys if getattr(self, k) is not None}
         if self.source is not None:
             out["scenario"] = str(self.source)
@@ -190,7 +192,8 @@ def _check_type(src, key: str, name: str, value: Any) -> Any:
 
 _EXAMPLES = {"force_field": "force", "zones": "zones.geojson", "posts": "posts.geojson",
              "study_area": "study_area.geojson", "incidents": "incidents.csv",
-             "dem": "dem.tif", "roads": "roads.geojson", "zones_layer": "zones",
+             "dem": "dem.tif", "roads": "roads.geojson", "rivers": "rivers.geojson",
+             "lakes": "lakes.geojson", "zones_layer": "zones",
              "posts_layer": "posts", "study_area_layer": "area", "incidents_format": "acled",
              "incidents_lat": "latitude", "incidents_lon": "longitude", "types": "Battles",
              "actors": "ISIS"}
