@@ -48,6 +48,7 @@ from pyproj import CRS, Transformer
 from .crs import to_lonlat
 from .errors import GapmapError, InputError
 from .io import atomic_path
+from .sources import attribution
 from .style import (find_column, CORRIDOR_CMAP, HOTSPOT_CLASSES, PALETTE_OTHER, check_html_path, fmt,
                     force_colors, illustrative_notes, incident_frame, is_illustrative,
                     is_synthetic, label, side_label, sites_frame)
@@ -473,7 +474,7 @@ var gapmap = (function () {
         // label already placed: as the map zooms out, the less important ones give way.
         var d = data(key), items = [], i;
         var pane = map.createPane("gmLabels");
-        pane.style.zIndex = 450;
+        pane.style.zIndex = 640;  // above markers (600), below tooltips and popups
         pane.style.pointerEvents = "none";
         var group = L.layerGroup();
         for (i = 0; i < d.labels.length; i++) {
@@ -1050,16 +1051,6 @@ _AREA_LEVELS = (("ADM1_EN", "adm1"), ("ADM2_EN", "adm2"))
 _AREA_NAMES = ("name", "NAME", "Name", "ADM3_EN", "ADM0_EN", "shapeName", "NAME_1", "NAME_2")
 #: Most towns labelled (by population); the page thins them further by collision.
 MAX_PLACES = 2_000
-
-
-def _credits(sources: Any) -> list[str]:
-    """One credit per source ("UCDP GED (CC BY 4.0)"), duplicates dropped, order kept."""
-    out: list[str] = []
-    for s in sources or ():
-        credit = s.credit() if callable(getattr(s, "credit", None)) else str(s)
-        if credit and credit not in out:
-            out.append(credit)
-    return out
 
 
 def _area_levels(areas: gpd.GeoDataFrame) -> list[tuple[str, str]]:
@@ -1656,9 +1647,9 @@ def make_map(analysis, *, incidents: gpd.GeoDataFrame | None = None, coverage: A
                        "gm-panel gm-head"))
     m.add_child(_Panel("".join(legend), "bottomright", "gm-panel gm-legend"))
     m.add_child(_LayerControl(position="topright", collapsed=False))
-    credits = _credits(sources)
-    if credits:
-        m.add_child(_Attribution([" · ".join(credits)]))
+    credit_line = attribution(sources or ())
+    if credit_line:
+        m.add_child(_Attribution([credit_line]))
     return m
 
 
