@@ -657,3 +657,73 @@ def test_very_many_incidents_are_counted_per_hexagon():
     q, r = _hex_index(np.array([0.0, 1.0, 1.0]), np.array([0.0, 0.0, 12.0]), 10.0)
     assert q.tolist() == [0, 0, 0] and r.tolist() == [0, 0, 1]
     assert "counted per 0.7 km hexagon" in render_html(m)
+
+
+def test_map_command_draws_saved_results(tmp_path):
+    from gapmap.uncertainty import simulate, write_uncertainty
+
+    zones, area, posts, _ = strips_frames()
+    for name, gdf in (("zones", zones), ("area", area), ("posts", posts)):
+        gdf.to_file(tmp_path / f"{name}.geojson")
+    routes = gpd.GeoDataFrame({"origin": ["o1"], "target": ["t1"], "hours": [2.5]},
+                              geometry=[shapely.LineString([(X0 + 5e3, Y0 + 80e3),
+                                                            (X0 + 35e3, Y0 + 80e3)])],
+                              crs=UTM38).to_crs(4326)
+    routes.to_file(tmp_path / "routes.geojson")
+    place = tmp_path / "place"
+    place.mkdir()
+    gpd.GeoDataFrame({"rank": [1], "name": ["near Bigtown, 4 km NE"], "gain_km": [10.0],
+                      "range_km": [5.0]}, geometry=[shapely.Point(X0 + 20e3, Y0 + 80e3)],
+                     crs=UTM38).to_crs(4326).to_file(place / "sites.geojson")
+    (place / "placement.json").write_text(json.dumps({"unguarded_before_km": 84.0,
+                                                      "unguarded_after_km": 74.0}))
+    sim = simulate(strips_analysis(), draws=8, edge_km=1.0, seed=1, grid_points=2000)
+    write_uncertainty(sim, tmp_path / "unc")
+    base = ["map", "--zones", str(tmp_path / "zones.geojson"), "--side-a", "krg=peshmerga",
+            "--side-b", "federal=isf,pmf", "--posts", str(tmp_path / "posts.geojson"),
+            "--study-area", str(tmp_path / "area.geojson")]
+    out = tmp_path / "map.html"
+    r = CliRunner().invoke(main, base + ["--routes", str(tmp_path / "routes.geojson"),
+                                         "--sites", str(place), "--uncertainty",
+                                         str(tmp_path / "unc"), "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    shown = json.dumps(page_data(out.read_text()), ensure_ascii=False)
+    assert "Walking routes" in shown and "near Bigtown, 4 km NE" in shown
+    assert "Proposed new posts (1): unguarded 84.0 → 74.0 km" in shown
+    # 20 km apart with reach 2 km and edges ±1 km: the strips' gap never closes, except at
+    # the posts; the seam away from the posts is unguarded in every copy.
+    assert "over 90% (unguarded in nearly every copy)" in shown
+    lo, hi = sim.range_of("unguarded_length_km")
+    assert f"90% range {lo:.1f}–{hi:.1f} km" in shown
+
+
+@pytest.mark.parametrize("case", ["routes_columns", "routes_points", "sites_lines",
+                                  "uncertainty_missing"])
+def test_map_command_refuses_bad_result_files(tmp_path, case):
+    zones, area, posts, _ = strips_frames()
+    for name, gdf in (("zones", zones), ("area", area)):
+        gdf.to_file(tmp_path / f"{name}.geojson")
+    line = shapely.LineString([(X0, Y0), (X0 + 1e3, Y0)])
+    bad = tmp_path / "bad.geojson"
+    if case == "routes_columns":
+        gpd.GeoDataFrame({"from": ["a"]}, geometry=[line], crs=UTM38).to_file(bad)
+        opts, words = ["--routes", str(bad)], ["origin", "routes"]
+    elif case == "routes_points":
+        posts.to_file(bad)
+        opts, words = ["--routes", str(bad)], ["LineString"]
+    elif case == "sites_lines":
+        gpd.GeoDataFrame({"rank": [1]}, geometry=[line], crs=UTM38).to_file(bad)
+        opts, words = ["--sites", str(bad)], ["Point", "gapmap place"]
+    else:
+        (tmp_path / "unc").mkdir()
+        opts, words = ["--uncertainty", str(tmp_path / "unc")], ["gapmap uncertainty"]
+    out = tmp_path / "map.html"
+    r = CliRunner().invoke(main, ["map", "--zones", str(tmp_path / "zones.geojson"),
+                                  "--side-a", "krg=peshmerga", "--side-b", "federal=isf,pmf",
+                                  "--study-area", str(tmp_path / "area.geojson"),
+                                  "--out", str(out)] + opts)
+    assert r.exit_code == 2, r.output
+    assert len(r.output.strip().splitlines()) == 1 and "Traceback" not in r.output
+    for w in words:
+        assert w in r.output, (w, r.output)
+    assert not out.exists()

@@ -517,6 +517,9 @@ var gapmap = (function () {
             group._gmShown = placed.length;
         }
         group.on("add", function () { setTimeout(place, 0); });
+        // Text widths change once the fonts have loaded: place again then.
+        if (document.fonts && document.fonts.ready) { document.fonts.ready.then(place); }
+        window.addEventListener("load", place);
         map.on("zoomend moveend resize", place);
         group._gmPlace = place;
         return group;
