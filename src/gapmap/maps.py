@@ -556,7 +556,10 @@ var gapmap = (function () {
                     if (d.pp[i] === k) { counts[d.pc[i]] += d.pn[i]; }
                 }
             }
-            for (i = 0; i < cells.length; i++) { total += counts[i]; top = Math.max(top, counts[i]); }
+            for (i = 0; i < cells.length; i++) {
+                total += counts[i];
+                top = Math.max(top, counts[i]);
+            }
             var lt = Math.log(top + 1);
             for (i = 0; i < cells.length; i++) {
                 var c = counts[i];

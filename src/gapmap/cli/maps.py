@@ -46,9 +46,16 @@ def _extra_layers(places: Path | None, routes: Path | None, sites: Path | None,
     if sites is not None:
         out["placement"] = read_sites(sites)
     if exposure is not None:
+        import json
+        from types import SimpleNamespace
+
         from ..exposure import read_exposure
 
-        out["exposure"] = read_exposure(exposure)
+        pieces = read_exposure(exposure)
+        summary = exposure / "exposure.json" if exposure.is_dir() else \
+            exposure.with_name("exposure.json")
+        out["exposure"] = SimpleNamespace(pieces=pieces, summary=json.loads(
+            summary.read_text(encoding="utf-8")) if summary.exists() else {})
     if uncertainty is not None:
         out["uncertainty"] = read_uncertainty(uncertainty)
     return out
