@@ -499,6 +499,15 @@ var gapmap = (function () {
         function overlaps(a, b) {
             return a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom;
         }
+        function extent(it) {
+            // The label's box from its anchor and its laid-out size (offsetWidth ignores the
+            // transforms of a zoom animation, so the boxes are those of the final view).
+            var p = map.latLngToContainerPoint(it.marker.getLatLng());
+            var w = it.box.offsetWidth, h = it.box.offsetHeight;
+            var left = it.kind === "town" ? p.x - 4 : p.x - w / 2;
+            return {left: left - 3, right: left + w + 3, top: p.y - h / 2 - 2,
+                    bottom: p.y + h / 2 + 2, w: w};
+        }
         function place() {
             if (!map.hasLayer(group)) { return; }
             var placed = [], z = map.getZoom(), k, r, j, ok;
@@ -507,9 +516,8 @@ var gapmap = (function () {
                 if (!it.marker._icon) { continue; }
                 it.box.style.visibility = "hidden";
                 if (z < it.min) { continue; }
-                r = it.box.getBoundingClientRect();
-                if (r.width === 0) { continue; }
-                r = {left: r.left - 3, right: r.right + 3, top: r.top - 2, bottom: r.bottom + 2};
+                r = extent(it);
+                if (r.w === 0) { continue; }
                 ok = true;
                 for (j = 0; j < placed.length && ok; j++) { ok = !overlaps(r, placed[j]); }
                 if (ok) { placed.push(r); it.box.style.visibility = "visible"; }
