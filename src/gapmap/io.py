@@ -35,6 +35,7 @@ from .settings import Side
 
 __all__ = [
     "read_layer",
+    "read_point_table",
     "load_zones",
     "load_posts",
     "load_study_area",
@@ -49,6 +50,11 @@ log = logging.getLogger(__name__)
 #: The option that names the layer of each kind of input (for messages).
 _LAYER_OPTIONS = {"zones": "--zones-layer", "posts": "--posts-layer",
                   "study area": "--study-area-layer"}
+
+#: Tables of points read from their latitude/longitude columns (found by these names).
+_TABLE_SUFFIXES = {".csv", ".tsv", ".txt"}
+_LAT_NAMES = ("lat", "latitude", "y")
+_LON_NAMES = ("lon", "lng", "long", "longitude", "x")
 
 _CRS_FIX = ("declare its CRS: GeoJSON must be lon/lat (EPSG:4326); for other formats add a .prj "
             "or set it with ogr2ogr -a_srs EPSG:XXXX")
@@ -81,6 +87,8 @@ def read_layer(path: str | os.PathLike, layer: str | None = None, *, what: str =
     p = Path(path)
     if not p.exists():
         raise InputError(p, None, f"{what} file not found", "check the path")
+    if p.suffix.lower() in _TABLE_SUFFIXES and (geom_types is None or "Point" in geom_types):
+        return read_point_table(p, what=what)
     try:
         if p.suffix.lower() in {".parquet", ".geoparquet"}:
             gdf = gpd.read_parquet(p)
@@ -126,6 +134,69 @@ def read_layer(path: str | os.PathLike, layer: str | None = None, *, what: str =
             # make_valid may return collections with slivers of lines; keep the areal part
             fixed = np.array([_polygonal(g) for g in fixed], dtype=object)
         gdf.loc[invalid, gdf.geometry.name] = fixed
+    gdf.attrs["source"] = str(p)
+    return gdf
+
+
+def read_point_table(path: str | os.PathLike, *, what: str = "points", lat: str | None = None,
+                     lon: str | None = None) -> gpd.GeoDataFrame:
+    """Read a CSV of points (posts, checkpoints, candidate sites, places) in WGS84 lon/lat.
+
+    The coordinate columns are found by name as for incident CSVs (``lat``/``latitude``/``y``
+    and ``lon``/``lng``/``long``/``longitude``/``x``, any case) unless given; UTF-8 (with or
+    without BOM) or Latin-1, comma- or semicolon-separated. Other columns are kept as text
+    (numbers such as ``range_km`` are converted by the reader of each layer). A row without
+    usable coordinates is refused with its row number: a post cannot be guessed.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> f = pathlib.Path(tempfile.mkdtemp()) / "posts.csv"
+    >>> _ = f.write_text("name,Latitude,Longitude,range_km\nK1,35.47,44.39,4\n")
+    >>> g = read_point_table(f, what="posts")
+    >>> g.crs.to_epsg(), g.geometry.iloc[0].coords[0], g["range_km"].iloc[0]
+    (4326, (44.39, 35.47), '4')
+    """
+    from .style import find_column
+
+    p = Path(path)
+    kw = dict(dtype=str, keep_default_na=False, na_values=[""])
+    sep = "\t" if p.suffix.lower() == ".tsv" else ","
+    try:
+        try:
+            df = pd.read_csv(p, encoding="utf-8-sig", sep=sep, **kw)
+        except UnicodeDecodeError:
+            df = pd.read_csv(p, encoding="latin-1", sep=sep, **kw)
+        if df.shape[1] == 1 and ";" in str(df.columns[0]):
+            df = pd.read_csv(p, encoding="utf-8-sig", sep=";", **kw)
+    except pd.errors.EmptyDataError as exc:
+        raise InputError(p, None, f"the {what} file is empty",
+                         "give a CSV with a header row and one row per point") from exc
+    except (pd.errors.ParserError, OSError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise InputError(p, None, f"cannot read the {what} CSV: {first}",
+                         "check that the file is a comma-separated table") from exc
+    df.columns = [str(c).strip() for c in df.columns]
+    lat_col = find_column(df, lat) if lat else find_column(df, *_LAT_NAMES)
+    lon_col = find_column(df, lon) if lon else find_column(df, *_LON_NAMES)
+    if lat_col is None or lon_col is None:
+        which = "/".join(k for k, c in (("latitude", lat_col), ("longitude", lon_col))
+                         if c is None)
+        raise InputError(p, which, f"no {which} column in the {what} CSV (columns: "
+                         f"{', '.join(df.columns) or 'none'})",
+                         "name the coordinate columns latitude and longitude (or lat/lon)")
+    y = pd.to_numeric(df[lat_col].str.strip(), errors="coerce").to_numpy(float)
+    x = pd.to_numeric(df[lon_col].str.strip(), errors="coerce").to_numpy(float)
+    bad = ~(np.isfinite(x) & np.isfinite(y) & (np.abs(y) <= 90) & (np.abs(x) <= 180))
+    if bad.any():
+        k = int(np.flatnonzero(bad)[0])
+        raise InputError(p, f"{lat_col}/{lon_col}", f"{int(bad.sum())} row(s) without usable "
+                         f"coordinates (first: row {k + 2}: {df[lat_col].iloc[k]!r}, "
+                         f"{df[lon_col].iloc[k]!r})",
+                         "give decimal degrees (WGS84 latitude from -90 to 90, longitude "
+                         "from -180 to 180) in every row")
+    gdf = gpd.GeoDataFrame(df.drop(columns=[lat_col, lon_col]),
+                           geometry=gpd.points_from_xy(x, y), crs=4326)
     gdf.attrs["source"] = str(p)
     return gdf
 

@@ -41,6 +41,7 @@ import json
 import logging
 import math
 import os
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -64,7 +65,8 @@ from .frontier import clip_to_discs, segment_pieces
 from .io import atomic_dir, load_posts, read_layer
 
 __all__ = ["MaxCoverage", "Placement", "candidate_grid", "max_coverage", "place_posts",
-           "write_placement", "format_placement", "MILP_MAX_NONZEROS"]
+           "write_placement", "format_placement", "plot_k_curve", "k_curve_rows",
+           "MILP_MAX_NONZEROS"]
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +125,10 @@ class MaxCoverage:
         (n, 4) array of piece segments ``x0, y0, x1, y1`` in the lines' CRS.
     stats
         Problem size and timings.
+    curve
+        The best choice found for each K from 1 to ``k`` (see :func:`k_curve_rows`): a
+        DataFrame with ``k``, ``closed_km``, ``value``, ``bound``, ``method``, ``optimal``,
+        ``greedy_km``; ``None`` unless asked for.
     """
 
     chosen: np.ndarray
@@ -139,6 +145,7 @@ class MaxCoverage:
     covered_rank: np.ndarray = field(default_factory=lambda: np.zeros(0, int), repr=False)
     pieces: np.ndarray = field(default_factory=lambda: np.zeros((0, 4)), repr=False)
     stats: dict = field(default_factory=dict)
+    curve: pd.DataFrame | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -180,6 +187,9 @@ class Placement:
         Early stop, time limit and similar remarks.
     crs
         The analysis CRS.
+    k_curve
+        Km closed by the best choice found for each K = 1 … ``k`` (the diminishing returns;
+        see :func:`k_curve_rows`), or ``None``.
     """
 
     sites: gpd.GeoDataFrame
@@ -199,6 +209,7 @@ class Placement:
     notes: tuple[str, ...] = ()
     crs: CRS | None = None
     stats: dict = field(default_factory=dict)
+    k_curve: pd.DataFrame | None = field(default=None, repr=False)
 
     @property
     def closed_km(self) -> float:
@@ -219,6 +230,7 @@ class Placement:
             r = sites.iloc[i]
             g = r.geometry
             row = {"rank": int(r["rank"]), "name": str(r["name"]),
+                   **({"location": str(r["location"])} if "location" in sites.columns else {}),
                    "gain_km": _num(r["gain_km"]), "range_km": _num(r["range_km"]),
                    "height_m": _num(r["height_m"]), "lon": _num(g.x, 6), "lat": _num(g.y, 6)}
             if "gain_incidents" in sites.columns:
@@ -241,6 +253,12 @@ class Placement:
             "candidates": int(len(self.candidates)),
             "notes": list(self.notes),
             "sites": rows,
+            "k_curve": ([] if self.k_curve is None else
+                        [{"k": int(r.k), "closed_km": _num(r.closed_km),
+                          "unguarded_after_km": _num(r.unguarded_after_km),
+                          "method": str(r.method), "optimal": bool(r.optimal),
+                          "greedy_km": _num(r.greedy_km)}
+                         for r in self.k_curve.itertuples()]),
             "stats": {k: (_num(v) if isinstance(v, float) else v) for k, v in self.stats.items()},
             "gapmap_version": __version__,
         }
@@ -504,6 +522,7 @@ def max_coverage(
     exact: str = "auto",
     time_limit_s: float = 60.0,
     max_nonzeros: int = MILP_MAX_NONZEROS,
+    curve: bool = False,
 ) -> MaxCoverage:
     """Choose ``k`` candidate sites covering the most (weighted) length of ``lines``.
 
@@ -538,6 +557,8 @@ def max_coverage(
         the greedy one is kept, with a note.
     max_nonzeros
         Size limit of ``exact="auto"``.
+    curve
+        Also find the best choice for every K below ``k`` (:attr:`MaxCoverage.curve`).
 
     Returns
     -------
@@ -652,11 +673,94 @@ def max_coverage(
     covered_km = float(gain_km.sum())
     log.info("placement: %d site(s), %.3f of %.3f km covered, %s (%s)", len(chosen_arr),
              covered_km, total_km, method, guarantee)
+    rows = None
+    if curve:
+        last = {"k": k, "chosen": list(chosen_arr), "value": float(value),
+                "bound": float(bound), "method": method, "optimal": bool(optimal)}
+        rows = k_curve_rows(red, csc, w, km_g, k, last, use_milp=use_milp,
+                            time_limit_s=time_limit_s, tol=tol)
     return MaxCoverage(chosen=chosen_arr, gain=np.asarray(gains, float), gain_km=gain_km,
                     total_km=total_km, covered_km=covered_km, value=float(value),
                     bound=float(bound), method=method, optimal=bool(optimal),
                     guarantee=guarantee, notes=tuple(notes), covered_rank=covered_rank,
-                    pieces=uni.seg, stats=stats)
+                    pieces=uni.seg, stats=stats, curve=rows)
+
+
+def _km_of(csc: sparse.csc_matrix, km: np.ndarray, chosen: Sequence[int]) -> float:
+    covered = np.zeros(len(km), bool)
+    for j in chosen:
+        covered[csc.indices[csc.indptr[j]:csc.indptr[j + 1]]] = True
+    return float(km[covered].sum())
+
+
+def _value_of(csc: sparse.csc_matrix, w: np.ndarray, chosen: Sequence[int]) -> float:
+    return _km_of(csc, w, chosen)
+
+
+def k_curve_rows(red: sparse.csr_matrix, csc: sparse.csc_matrix, w: np.ndarray,
+                 km: np.ndarray, k: int, last: dict, *, use_milp: bool, time_limit_s: float,
+                 tol: float) -> pd.DataFrame:
+    """The best choice found for each K = 1 … ``k``: the diminishing-returns curve.
+
+    The best K sites need not contain the best K − 1 (two sites flanking a corridor may beat
+    the single best site plus any other), so when the integer program is affordable each K
+    is solved again exactly (``method="milp"``, ``optimal=True`` once proven), and the
+    curve answers "what do K sites buy at best". Otherwise each K takes the first K sites of
+    the greedy order — the greedy choice for K, since the greedy algorithm is nested — with
+    its ``1 − 1/e`` guarantee and its own bound. Either way a K never closes less than K − 1
+    plus the best single addition, so the curve never falls. ``greedy_km`` is the greedy
+    order's km for comparison; ``last`` is the solution already found for ``k``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``k``, ``closed_km``, ``value`` (the objective: km, or incidents), ``bound`` (upper
+        bound on the objective), ``method``, ``optimal``, ``greedy_km``.
+    """
+    g_chosen, g_gains, _, _ = _lazy_greedy(csc, w, k, tol)
+    rows = []
+    prev: list[int] = []
+    prev_value = 0.0
+    for kk in range(1, k + 1):
+        if kk == k:
+            best = last
+        else:
+            gk = g_chosen[:kk]
+            _, _, gv, gb = _lazy_greedy(csc, w, kk, tol)
+            gv = _value_of(csc, w, gk)
+            best = {"chosen": list(gk), "value": gv, "bound": max(gb, gv),
+                    "method": "lazy-greedy", "optimal": gv >= gb - max(tol, 1e-9 * gb)}
+            if use_milp and not best["optimal"]:
+                x, _, m_bound, status, _ = _solve_milp(red, w, kk, time_limit_s)
+                if x is not None:
+                    mc = list(np.flatnonzero(x))
+                    mv = _value_of(csc, w, mc)
+                    if mv >= gv:
+                        best = {"chosen": mc, "value": mv, "method": "milp",
+                                "optimal": status == 0,
+                                "bound": mv if status == 0 else max(min(best["bound"],
+                                                                        m_bound), mv)}
+                    elif status == 0:
+                        best["optimal"] = True
+        if best["value"] < prev_value - tol:  # never below K − 1 plus one more site
+            fresh = np.asarray(csc.T @ (w * ~_covered(csc, len(w), prev))).ravel()
+            extra = [int(np.argmax(fresh))] if len(fresh) and fresh.max() > tol else []
+            best = {**best, "chosen": prev + extra,
+                    "value": _value_of(csc, w, prev + extra), "optimal": False}
+        prev, prev_value = list(best["chosen"]), float(best["value"])
+        rows.append({"k": kk, "closed_km": _km_of(csc, km, best["chosen"]),
+                     "value": prev_value, "bound": float(max(best["bound"], prev_value)),
+                     "method": best["method"], "optimal": bool(best["optimal"]),
+                     "greedy_km": _km_of(csc, km, g_chosen[:kk])})
+    return pd.DataFrame(rows, columns=["k", "closed_km", "value", "bound", "method",
+                                       "optimal", "greedy_km"])
+
+
+def _covered(csc: sparse.csc_matrix, n: int, chosen: Sequence[int]) -> np.ndarray:
+    out = np.zeros(n, bool)
+    for j in chosen:
+        out[csc.indices[csc.indptr[j]:csc.indptr[j + 1]]] = True
+    return out
 
 
 def _gains_km(csc: sparse.csc_matrix, km: np.ndarray, chosen: np.ndarray) -> np.ndarray:
@@ -815,6 +919,8 @@ def place_posts(
     visibility: bool = False,
     exact: str = "auto",
     time_limit_s: float = 60.0,
+    places: gpd.GeoDataFrame | str | os.PathLike | None = None,
+    k_curve: bool = True,
 ) -> Placement:
     """Choose where ``k`` new (joint) posts would close the most unguarded seam.
 
@@ -848,6 +954,13 @@ def place_posts(
         ``"auto"``, ``"always"`` or ``"never"`` (see :func:`max_coverage`).
     time_limit_s
         Time limit of the integer program, s.
+    places
+        Named places (:func:`gapmap.places.load_places`, or a layer to read with it): each
+        site gets a ``location`` such as "near Daquq, 4 km NE", which also becomes its
+        ``name`` when the site had only a generated one (grid candidates, "site 3").
+    k_curve
+        Also find the best choice for every K = 1 … ``k`` (:attr:`Placement.k_curve`; each K
+        solved again exactly when the integer program is used, see :func:`k_curve_rows`).
 
     Returns
     -------
@@ -905,7 +1018,7 @@ def place_posts(
     else:
         cov = max_coverage(lines_gdf.geometry, cand, k, weight_per_km=per_km, crs=crs,
                            sample_m=sample_m, visible=visible, exact=exact,
-                           time_limit_s=time_limit_s)
+                           time_limit_s=time_limit_s, curve=k_curve)
     before = float(analysis.summary.get("unguarded_length_km", cov.total_km))
     # The universe is the same seam, measured the same way: use the summary's figure as the
     # reference and subtract what the sites cover.
@@ -916,9 +1029,12 @@ def place_posts(
     sites["gain_km"] = cov.gain_km
     if weight == "incidents":
         sites["gain_incidents"] = cov.gain
-    sites = gpd.GeoDataFrame(sites[[c for c in ("rank", "name", "gain_km", "gain_incidents",
-                                                "range_km", "height_m") if c in sites.columns]
-                                   + ["geometry"]], geometry="geometry", crs=crs)
+    if places is not None:
+        sites = _named_sites(sites, places, grid=candidates is None)
+    sites = gpd.GeoDataFrame(sites[[c for c in ("rank", "name", "location", "gain_km",
+                                                "gain_incidents", "range_km", "height_m")
+                                    if c in sites.columns] + ["geometry"]],
+                             geometry="geometry", crs=crs)
     cand_out = cand.copy().reset_index(drop=True)
     cand_out["chosen"] = 0
     cand_out.loc[cov.chosen, "chosen"] = np.arange(1, len(cov.chosen) + 1)
@@ -930,7 +1046,37 @@ def place_posts(
         optimal=cov.optimal, bound_km=cov.bound if weight == "length" else None,
         guarantee=cov.guarantee, k=k, weight=weight, value=cov.value, bound=cov.bound,
         visibility=bool(visibility), notes=notes, crs=crs,
-        stats={**cov.stats, "universe_km": cov.total_km})
+        stats={**cov.stats, "universe_km": cov.total_km},
+        k_curve=_curve_frame(cov.curve, before))
+
+
+#: The name gapmap gives a candidate site that has none ("site 2"): a place-based location
+#: replaces it, as it replaces the names of grid candidates ("C3 @ 12.0 km").
+_GENERATED_NAME = re.compile(r"^site \d+$")
+
+
+def _named_sites(sites: gpd.GeoDataFrame, places, *, grid: bool) -> gpd.GeoDataFrame:
+    """Sites with a ``location`` from the nearest place, which also names unnamed sites."""
+    from .places import describe_locations, load_places
+
+    if not isinstance(places, gpd.GeoDataFrame) or "name" not in places.columns:
+        places = load_places(places)
+    out = sites.copy()
+    loc = describe_locations(out, places)
+    out["location"] = loc.to_numpy()
+    generated = (np.ones(len(out), bool) if grid
+                 else out["name"].astype(str).str.match(_GENERATED_NAME).to_numpy())
+    out.loc[generated & (loc != "").to_numpy(), "name"] = loc[generated & (loc != "").to_numpy()]
+    return out
+
+
+def _curve_frame(curve: pd.DataFrame | None, before_km: float) -> pd.DataFrame | None:
+    """The K curve with the unguarded km left after each K."""
+    if curve is None:
+        return None
+    out = curve.copy()
+    out.insert(2, "unguarded_after_km", np.maximum(before_km - out["closed_km"], 0.0))
+    return out
 
 
 def _closed_lines(cov: MaxCoverage, crs: CRS) -> gpd.GeoDataFrame:
@@ -1057,9 +1203,9 @@ def _visibility_fn(dem, cand: gpd.GeoDataFrame, crs: CRS, target_height_m: float
 
 
 def write_placement(placement: Placement, out_dir: str | os.PathLike) -> dict[str, Path]:
-    """Write ``sites.geojson`` (EPSG:4326: rank, name, gain_km, range_km, height_m),
-    ``closed.geojson`` (the seam the sites close) and ``placement.json`` into ``out_dir``,
-    atomically.
+    """Write ``sites.geojson`` (EPSG:4326: rank, name, location, gain_km, range_km,
+    height_m), ``closed.geojson`` (the seam the sites close), ``placement.json`` and, with
+    the K curve, ``k_curve.csv`` and ``k_curve.png`` into ``out_dir``, atomically.
 
     Returns the written paths by name.
 
@@ -1075,8 +1221,62 @@ def write_placement(placement: Placement, out_dir: str | os.PathLike) -> dict[st
         (stage / "placement.json").write_text(
             json.dumps(placement.to_dict(), indent=2, ensure_ascii=False) + "\n",
             encoding="utf-8")
+        if placement.k_curve is not None:
+            placement.k_curve.to_csv(stage / "k_curve.csv", index=False, float_format="%.4f")
+            _save_png(plot_k_curve(placement), stage / "k_curve.png")
         names = sorted(p.name for p in stage.iterdir())
     return {n: out / n for n in names}
+
+
+def plot_k_curve(placement: Placement):
+    """The diminishing-returns curve: unguarded km closed by the best K sites, K = 1 … k.
+
+    Draws :attr:`Placement.k_curve` as it is (bars of the km closed, the marginal km of each
+    extra site above them; the greedy order's km as a dashed line when it differs).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> fig = plot_k_curve(pl)  # doctest: +SKIP
+    """
+    from matplotlib.figure import Figure
+
+    curve = placement.k_curve
+    if curve is None or not len(curve):
+        raise InputError("k_curve", None, "the placement has no K curve",
+                         "place the posts with k_curve=True")
+    k = curve["k"].to_numpy(int)
+    km = curve["closed_km"].to_numpy(float)
+    fig = Figure(figsize=(6.0, 3.6), layout="constrained")
+    ax = fig.add_subplot()
+    ax.bar(k, km, color="#2b6ca3", width=0.6, label="best choice found for K")
+    extra = np.diff(np.concatenate([[0.0], km]))
+    for x, y, d in zip(k, km, extra):
+        ax.annotate(f"{y:,.1f}\n(+{d:,.1f})", (x, y), ha="center", va="bottom", fontsize=8,
+                    xytext=(0, 2), textcoords="offset points")
+    greedy = curve["greedy_km"].to_numpy(float)
+    if not np.allclose(greedy, km, rtol=1e-6, atol=1e-6):
+        ax.plot(k, greedy, "k--", lw=1, marker="o", ms=3, label="greedy order")
+        ax.legend(loc="lower right", fontsize=8, frameon=False)
+    ax.set_xticks(k)
+    ax.set_xlabel("new posts (K)")
+    ax.set_ylabel("unguarded seam closed, km")
+    ax.set_ylim(0, max(float(km.max()), float(greedy.max()), 1e-9) * 1.22)
+    proven = bool(curve["optimal"].all())
+    ax.set_title("What each extra post buys" + (" (each K proven optimal)" if proven else ""),
+                 fontsize=10, loc="left")
+    ax.spines[["top", "right"]].set_visible(False)
+    return fig
+
+
+def _save_png(fig, path: Path) -> None:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    FigureCanvasAgg(fig)
+    fig.savefig(path, dpi=200, format="png", metadata={"Software": "gapmap"})
 
 
 def format_placement(placement: Placement) -> str:
@@ -1108,4 +1308,13 @@ def format_placement(placement: Placement) -> str:
             r = sites.iloc[i]
             lines.append(f"  {int(r['rank']):>4}  {r['gain_km']:8.1f}  {r.geometry.x:10.5f}  "
                          f"{r.geometry.y:9.5f}  {r['name']}")
+    curve = placement.k_curve
+    if curve is not None and len(curve) > 1:
+        lines.append("")
+        lines.append(f"  {'K':>4}  {'closed_km':>9}  {'+km':>7}  method")
+        prev = 0.0
+        for r in curve.itertuples():
+            how = f"{r.method}, {'proven optimal' if r.optimal else 'not proven optimal'}"
+            lines.append(f"  {int(r.k):>4}  {r.closed_km:9.1f}  {r.closed_km - prev:7.1f}  {how}")
+            prev = r.closed_km
     return "\n".join(lines)

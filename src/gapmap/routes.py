@@ -677,7 +677,8 @@ def cost_distance(dem, sources, *, visible: np.ndarray | None = None,
                   visible_penalty: float | None = None, reverse: bool = False,
                   stop_at=None, max_hours: float | None = None,
                   walkable: np.ndarray | None = None, keep_paths: bool = True,
-                  max_step: int = 3, water=None) -> CostDistance:
+                  max_step: int = 3, water=None,
+                  start_hours: np.ndarray | None = None) -> CostDistance:
     """Least walking time (Tobler) from the sources to every cell, or from every cell to them.
 
     Parameters
@@ -708,6 +709,10 @@ def cost_distance(dem, sources, *, visible: np.ndarray | None = None,
     water
         A :class:`gapmap.water.Water`: its lakes cannot be entered and its rivers cost their
         crossing hours (see :mod:`gapmap.water`).
+    start_hours
+        With ``sources`` a mask: the time (h) at which each source cell is reached, on the DEM
+        grid (e.g. the walk from the edge of an area to the centre of a cell it touches);
+        default 0 everywhere.
 
     Returns
     -------
@@ -736,8 +741,15 @@ def cost_distance(dem, sources, *, visible: np.ndarray | None = None,
         raise InputError("sources", None, "no source falls on a DEM cell with data",
                          "place the sources inside the DEM's extent")
     stop = None if stop_at is None else _index_of(eng, dem, stop_at, "stop_at", strict=False)
-    dist, pred = _run(eng, src, stop=stop, max_hours=max_hours, reverse=reverse,
-                      want_pred=keep_paths)
+    cost0 = None
+    if start_hours is not None:
+        start = np.asarray(start_hours, np.float64)
+        if start.shape != shape or not (isinstance(sources, np.ndarray) and sources.dtype == bool):
+            raise InputError("start_hours", None, "start times need a source mask on the DEM "
+                             "grid", "give sources as a boolean mask and start_hours its shape")
+        cost0 = start[eng.unflat(src)]
+    dist, pred = _run(eng, src, src_cost=cost0, stop=stop, max_hours=max_hours,
+                      reverse=reverse, want_pred=keep_paths)
     hours = eng.unpad(dist)
     return CostDistance(hours, dem.transform, dem.crs, reverse, eng if keep_paths else None,
                         pred if keep_paths else None)

@@ -255,7 +255,8 @@ class Run:
             settings=scenario.settings, visibility=scenario.visibility,
             margin_km=scenario.margin_km, inputs=scenario.inputs(), crs=crs,
             rivers=scenario.rivers, lakes=scenario.lakes,
-            progress=progress, profile=profile, hex_km=hex_km)
+            progress=progress, profile=profile, hex_km=hex_km, places=scenario.places,
+            places_name_field=scenario.places_name_field)
         self.scenario = scenario
         self._sources_table = dict(scenario.sources)
 
@@ -264,12 +265,14 @@ class Run:
                force_field: str = "force", dem=None, roads=None, incidents=None,
                visibility: bool = False, margin_km: float = 5.0, sample_m=None,
                inputs: dict | None = None, crs: Any = None, progress=None,
-               profile: bool = False, hex_km: float = 10.0, rivers=None, lakes=None) -> None:
+               profile: bool = False, hex_km: float = 10.0, rivers=None, lakes=None,
+               places=None, places_name_field: str | None = None) -> None:
         self._src = {"zones": zones, "zones_layer": zones_layer, "posts": posts,
                      "posts_layer": posts_layer, "study_area": study_area,
                      "study_area_layer": study_area_layer, "force_field": force_field,
                      "dem": dem, "roads": roads, "incidents": incidents,
-                     "rivers": rivers, "lakes": lakes}
+                     "rivers": rivers, "lakes": lakes, "places": places,
+                     "places_name_field": places_name_field}
         self.scenario = None
         self.side_a, self.side_b, self.settings = side_a, side_b, settings
         self.visibility = bool(visibility)
@@ -293,7 +296,8 @@ class Run:
                     inputs: dict | None = None, crs: Any = None,
                     progress: Callable[[str], None] | None = None,
                     profile: bool = False, hex_km: float = 10.0,
-                    sources: dict | None = None, rivers=None, lakes=None) -> Run:
+                    sources: dict | None = None, rivers=None, lakes=None, places=None,
+                    places_name_field: str | None = None) -> Run:
         """A run over layers given as GeoDataFrames or paths (``dem``: a path or a
         :class:`gapmap.terrain.Dem`; ``incidents``: a path, an
         :class:`gapmap.incidents.Incidents` or a point GeoDataFrame; ``sources``: layer →
@@ -308,7 +312,8 @@ class Run:
                     study_area=study_area, force_field=force_field, dem=dem, roads=roads,
                     incidents=incidents, visibility=visibility, margin_km=margin_km,
                     sample_m=sample_m, inputs=inputs, crs=crs, progress=progress,
-                    profile=profile, hex_km=hex_km, rivers=rivers, lakes=lakes)
+                    profile=profile, hex_km=hex_km, rivers=rivers, lakes=lakes,
+                    places=places, places_name_field=places_name_field)
         self._sources_table = dict(sources or {})
         from .sources import read_sources
 
@@ -422,6 +427,17 @@ class Run:
 
         return self.timed("reading water", lambda: read_water(
             rivers, lakes, crs=self.crs, bridges=self.roads))
+
+    @cached_property
+    def places(self) -> gpd.GeoDataFrame | None:
+        """The named places (:func:`gapmap.places.load_places`), read once (``None`` without
+        a places layer)."""
+        src = self._src.get("places")
+        if src is None:
+            return None
+        from .places import load_places
+
+        return load_places(src, name_field=self._src.get("places_name_field"))
 
     @cached_property
     def incidents(self):
@@ -624,13 +640,15 @@ class Run:
         return _crop(self.dem, self.base.study_area.bounds, self.crs)
 
     def placement(self, k: int, **kw: Any):
-        """:func:`gapmap.placement.place_posts` on this run's analysis, with its DEM and
-        visibility (keywords as there; ``visibility`` defaults to the run's)."""
+        """:func:`gapmap.placement.place_posts` on this run's analysis, with its DEM,
+        visibility and places (keywords as there; ``visibility`` defaults to the run's)."""
         from .placement import place_posts
 
         kw.setdefault("visibility", self.visibility)
         if kw["visibility"]:
             kw.setdefault("dem", self.dem)
+        if self.places is not None:
+            kw.setdefault("places", self.places)
         return self.timed("placement", lambda: place_posts(self.analysis, k, **kw))
 
     def map_layers(self, *, hillshade: bool = True, coverage: bool = False,

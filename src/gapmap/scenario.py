@@ -52,8 +52,10 @@ log = logging.getLogger(__name__)
 
 _LAYER_KEYS = {"zones", "zones_layer", "force_field", "posts", "posts_layer", "study_area",
                "study_area_layer", "incidents", "incidents_format", "incidents_lat",
-               "incidents_lon", "dem", "roads", "rivers", "lakes"}
-_PATH_KEYS = {"zones", "posts", "study_area", "incidents", "dem", "roads", "rivers", "lakes"}
+               "incidents_lon", "dem", "roads", "rivers", "lakes", "places",
+               "places_name_field"}
+_PATH_KEYS = {"zones", "posts", "study_area", "incidents", "dem", "roads", "rivers", "lakes",
+              "places"}
 _PARAM_KEYS = {f.name for f in dataclasses.fields(Settings)} | {
     "visibility", "margin_km", "since", "until", "types", "actors"}
 
@@ -85,6 +87,8 @@ class Scenario:
     roads: Path | None = None
     rivers: Path | None = None
     lakes: Path | None = None
+    places: Path | None = None
+    places_name_field: str | None = None
     settings: Settings = field(default_factory=Settings)
     visibility: bool = False
     margin_km: float = 5.0
@@ -120,7 +124,8 @@ class Scenario:
 
     def inputs(self) -> dict[str, Any]:
         """Input paths for the record (summary.json)."""
-        keys = ("zones", "posts", "study_area", "incidents", "dem", "roads", "rivers", "lakes")
+        keys = ("zones", "posts", "study_area", "incidents", "dem", "roads", "rivers", "lakes",
+                "places")
         out = {k: str(getattr(self, k)) for k in keys if getattr(self, k) is not None}
         if self.source is not None:
             out["scenario"] = str(self.source)
@@ -132,7 +137,7 @@ _LAYER_ORDER = ("zones", "study_area", "posts", "roads", "places", "rivers", "la
                 "incidents", "dem")
 
 _TEXT_KEYS = {"force_field", "zones_layer", "posts_layer", "study_area_layer",
-              "incidents_format", "incidents_lat", "incidents_lon"}
+              "incidents_format", "incidents_lat", "incidents_lon", "places_name_field"}
 _NUMBER_KEYS = {f.name for f in dataclasses.fields(Settings)} - {"crs"} | {"margin_km"}
 _DATE_KEYS = {"since", "until"}
 
@@ -193,7 +198,8 @@ def _check_type(src, key: str, name: str, value: Any) -> Any:
 _EXAMPLES = {"force_field": "force", "zones": "zones.geojson", "posts": "posts.geojson",
              "study_area": "study_area.geojson", "incidents": "incidents.csv",
              "dem": "dem.tif", "roads": "roads.geojson", "rivers": "rivers.geojson",
-             "lakes": "lakes.geojson", "zones_layer": "zones",
+             "lakes": "lakes.geojson", "places": "places.geojson", "places_name_field": "name",
+             "zones_layer": "zones",
              "posts_layer": "posts", "study_area_layer": "area", "incidents_format": "acled",
              "incidents_lat": "latitude", "incidents_lon": "longitude", "types": "Battles",
              "actors": "ISIS"}

@@ -28,7 +28,7 @@ log = logging.getLogger("gapmap")
 
 #: Modules under gapmap.cli that contribute commands (each defines COMMANDS).
 COMMAND_MODULES = ("metrics", "terrain", "viewshed", "routes", "incidents", "maps", "place", "series",
-                   "uncertainty")
+                   "uncertainty", "exposure")
 
 
 class GapmapGroup(click.Group):
@@ -171,7 +171,8 @@ layer_option_names = (
     "config", "zones", "zones_layer", "force_field", "side_a", "side_b", "posts", "posts_layer",
     "study_area", "study_area_layer", "reach_km", "max_width_km", "min_length_km", "spacing_m",
     "crs", "dem", "visibility", "roads", "incidents", "incidents_format", "incidents_lat",
-    "incidents_lon", "since", "until", "margin_km", "types", "actors",
+    "incidents_lon", "since", "until", "margin_km", "types", "actors", "places",
+    "places_name_field",
 )
 
 
@@ -217,6 +218,10 @@ def analysis_options(func: Callable) -> Callable:
         click.option("--until", help="Only incidents on or before this date (YYYY-MM-DD)."),
         click.option("--margin-km", type=float, help="Incident assignment margin beyond half "
                                                      "the width [5]."),
+        click.option("--places", type=_PATH, help="Named places (points with a name field): "
+                                                   "labels, and proposed sites named after them."),
+        click.option("--places-name-field", help="Field of --places holding the names [found "
+                                                 "by name: name, asciiname, ADM*_EN …]."),
     ]
     for opt in reversed(opts):
         func = opt(func)
@@ -248,9 +253,14 @@ def scenario_from_options(**kw: Any):
             values[k] = None
     config = kw.get("config")
     if config is not None:
-        return load_scenario(config, **values)
-    values = {k: v for k, v in values.items() if v is not None}
-    return make_scenario(**values)
+        scenario = load_scenario(config, **values)
+    else:
+        scenario = make_scenario(**{k: v for k, v in values.items() if v is not None})
+    if scenario.places is not None:  # a places layer without names fails now, not mid-run
+        from ..places import load_places
+
+        load_places(scenario.places, name_field=scenario.places_name_field)
+    return scenario
 
 
 def analysis_from_options(progress: Callable[[str], None] | None = None, **kw: Any):

@@ -1,0 +1,609 @@
+"""Road exposure: the stretches of road a cell can reach on foot from its base, unseen.
+
+The question behind a checkpoint taken over on a highway. Given road lines, an ORIGIN (the
+cell's base: polygons, lines or points — a ridge, a safe haven, the unguarded corridors of an
+analysis), a DEM and optionally posts, every road is split into pieces and each piece is
+
+* ``reachable`` when the walking time from the origin (Tobler's function, as for
+  ``crossing_hours``; :func:`gapmap.routes.cost_distance`) is at most ``hours``;
+* ``seen`` when a post sees it (line of sight over the DEM, range and heights as in
+  ``metrics.md``; :func:`gapmap.viewshed.visible_from_posts`);
+* ``exposed`` when reachable and not seen.
+
+How the pieces are cut
+----------------------
+Walking times come from the grid search, then are carried to any road point ``p`` by the last
+straight step: ``hours(p) = min over cells c within 3 cells of p of T(c) + tobler(c → p)``
+(the search's own longest move is 3 cells, so this adds no move it would not make). Cells the
+origin touches start at the flat walking time from the origin to their centre, not at 0, and a
+road point within 3 cells of the origin also gets the direct walk; a point on the origin is 0 h.
+On flat ground this gives ``distance / 5.04 km/h`` along the grid's move directions exactly.
+
+Each road is sampled every half cell; where ``reachable`` or ``seen`` changes between two
+samples the change is found by bisection along the road to ``tolerance_m`` (default 0.01 m), so
+pieces end where the walking time equals ``hours`` and where a post's range or line of sight
+ends — a road through a post's range disc on flat ground is cut at the circle. Consecutive
+pieces with the same flags are merged. Lengths are geodesic (:func:`gapmap.crs.geodesic_length_km`).
+
+Examples
+--------
+>>> import numpy as np, geopandas as gpd, shapely
+>>> from affine import Affine
+>>> from gapmap.terrain import Dem
+>>> flat = Dem(np.zeros((200, 400), np.float32), Affine(50, 0, 400000, 0, -50, 3900000), 32638)
+>>> road = gpd.GeoDataFrame(geometry=[shapely.LineString([(400025, 3895025),
+...                                                       (419975, 3895025)])], crs=32638)
+>>> base = gpd.GeoDataFrame(geometry=[shapely.Point(400025, 3895025)], crs=32638)
+>>> ex = road_exposure(road, base, flat, hours=1.0)
+>>> round(ex.summary["reachable_km"] / ex.summary["road_km"] * 19.95, 2)  # 1 h at 5.04 km/h
+5.04
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+import shapely.ops
+
+from .crs import geodesic_length_km
+from .errors import InputError, InputWarning
+from .io import atomic_dir
+from .routes import TOBLER_FLAT_KMH, cost_distance, tobler_hours
+from .terrain import Dem, as_dem
+
+__all__ = ["Exposure", "road_exposure", "check_hours", "hours_at", "write_exposure", "read_exposure", "format_exposure",
+           "PIECE_COLUMNS", "SUMMARY_KEYS"]
+
+log = logging.getLogger(__name__)
+
+#: Columns of :attr:`Exposure.pieces` (besides geometry).
+PIECE_COLUMNS = ["road", "hours_from_origin", "seen", "reachable", "exposed", "length_km"]
+
+#: Keys of :attr:`Exposure.summary`.
+SUMMARY_KEYS = ["road_km", "reachable_km", "seen_km", "exposed_km", "hours"]
+
+#: The last straight step from the grid to a road point spans at most this many cells (the
+#: search's own longest move).
+_STEP_CELLS = 3
+
+#: Fastest walk (km/h, Tobler on a gentle descent): nothing beyond hours × this is reachable.
+_MAX_KMH = 6.0
+
+
+@dataclass(frozen=True)
+class Exposure:
+    """Roads split into pieces that are reachable, seen and exposed.
+
+    Attributes
+    ----------
+    pieces
+        GeoDataFrame of LineStrings in the DEM's CRS: ``road`` (the input road's index),
+        ``hours_from_origin`` (least walking time to the piece; NaN when not reached within
+        twice ``hours`` or off the DEM), ``seen``, ``reachable``, ``exposed``, ``length_km``
+        (geodesic), and the roads' ``name`` when they have one.
+    summary
+        ``road_km``, ``reachable_km``, ``seen_km``, ``exposed_km`` (geodesic km) and ``hours``,
+        plus ``posts`` (posts used) and ``off_dem_km`` (road off the DEM: neither reachable
+        nor seen).
+    """
+
+    pieces: gpd.GeoDataFrame
+    summary: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The summary as written to ``exposure.json``."""
+        return dict(self.summary)
+
+
+# --------------------------------------------------------------------------------------------
+# inputs
+
+
+def check_hours(hours: float) -> float:
+    """``hours`` as a float, refused unless finite and > 0.
+
+    >>> check_hours(0)
+    Traceback (most recent call last):
+    ...
+    gapmap.errors.InputError: --hours: must be more than 0 hours, got 0 — give --hours a positive number of hours, e.g. 3
+    """
+    h = float(hours)
+    if not (math.isfinite(h) and h > 0):
+        raise InputError("--hours", None, f"must be more than 0 hours, got {hours:g}",
+                         "give --hours a positive number of hours, e.g. 3")
+    return h
+
+
+def _as_layer(obj, what: str, kinds: tuple[str, ...]) -> gpd.GeoDataFrame:
+    from .io import check_coordinates, read_layer
+
+    if isinstance(obj, gpd.GeoSeries):
+        obj = gpd.GeoDataFrame(geometry=obj)
+    if isinstance(obj, gpd.GeoDataFrame):
+        src = obj.attrs.get("source", what)
+        if obj.crs is None:
+            raise InputError(src, "crs", f"{what} have no coordinate reference system",
+                             "declare the layer's CRS")
+        check_coordinates(obj, src, what)
+        gdf = obj[~(obj.geometry.isna() | obj.geometry.is_empty)]
+        bad = ~gdf.geometry.geom_type.str.replace("Multi", "", regex=False).isin(kinds)
+        if bad.any():
+            raise InputError(src, "geometry", f"{what} must be {'/'.join(kinds)}, found "
+                             f"{sorted(set(gdf.geometry.geom_type[bad]))}",
+                             f"give a {'/'.join(kinds).lower()} layer for {what}")
+    else:
+        src = str(obj)
+        gdf = read_layer(obj, what=what, geom_types=kinds)
+    if not len(gdf):
+        raise InputError(src, None, f"no {what}", "give at least one feature")
+    gdf = gdf.copy()
+    gdf.attrs["source"] = src
+    return gdf
+
+
+def _metric_grid(dem, like: gpd.GeoDataFrame) -> Dem:
+    grid = as_dem(dem)
+    if grid.crs is None:
+        raise InputError(grid.source or "dem", "crs", "the DEM has no CRS",
+                         "set it with gdal_edit.py -a_srs EPSG:XXXX")
+    if grid.crs.is_geographic:
+        from .crs import metric_crs
+
+        grid = as_dem(grid, crs=metric_crs(like))
+    t = grid.transform
+    if t.b != 0 or t.d != 0:
+        raise InputError(grid.source or "dem", "transform", "the DEM grid is rotated",
+                         "warp it north-up with gdalwarp")
+    return grid
+
+
+def _window(grid: Dem, bounds, margin_m: float) -> Dem:
+    """The cells of ``grid`` over ``bounds`` (DEM CRS) grown by ``margin_m`` (a view)."""
+    from affine import Affine
+
+    t = grid.transform
+    h, w = grid.shape
+    x0, y0, x1, y1 = bounds[0] - margin_m, bounds[1] - margin_m, bounds[2] + margin_m, \
+        bounds[3] + margin_m
+    cols = sorted(((x0 - t.c) / t.a, (x1 - t.c) / t.a))
+    rows = sorted(((y0 - t.f) / t.e, (y1 - t.f) / t.e))
+    c0, c1 = max(int(math.floor(cols[0])), 0), min(int(math.ceil(cols[1])), w)
+    r0, r1 = max(int(math.floor(rows[0])), 0), min(int(math.ceil(rows[1])), h)
+    if c1 <= c0 or r1 <= r0:
+        return grid
+    return Dem(grid.array[r0:r1, c0:c1], t @ Affine.translation(c0, r0), grid.crs,
+               source=grid.source)
+
+
+# --------------------------------------------------------------------------------------------
+# walking time
+
+
+@dataclass(frozen=True)
+class _Walk:
+    grid: Dem
+    hours: np.ndarray          # least hours on the grid (inf: not reached)
+    origin: Any                # union of the origin geometries (DEM CRS)
+    near: Any                  # the origin grown by the last step (points there walk direct)
+
+
+def _start_hours(grid: Dem, origin: gpd.GeoDataFrame, src: str) -> tuple[np.ndarray, np.ndarray]:
+    """Source cells of the origin and when each is reached: 0 for a cell whose centre lies in
+    the origin, the flat walk from the origin to the centre for the other cells it touches."""
+    import rasterio.features
+
+    h, w = grid.shape
+    geoms = [g for g in origin.geometry.values if g is not None and not g.is_empty]
+    touched = rasterio.features.rasterize(((g, 1) for g in geoms), out_shape=(h, w),
+                                          transform=grid.transform, all_touched=True,
+                                          fill=0, dtype="uint8").astype(bool)
+    touched &= np.isfinite(grid.array)
+    if not touched.any():
+        b = tuple(round(v) for v in _bounds(grid))
+        raise InputError(src, "geometry", "the origin lies outside the DEM (or only on cells "
+                         f"without data; DEM bounds {b} in its CRS)",
+                         "give an origin inside the DEM, or a DEM that covers it")
+    rows, cols = np.nonzero(touched)
+    x, y = grid.transform @ (cols + 0.5, rows + 0.5)
+    union = shapely.union_all(geoms)
+    dist = shapely.distance(union, shapely.points(x, y))
+    start = np.full((h, w), np.inf)
+    start[rows, cols] = tobler_hours(dist, 0.0)
+    return touched, start
+
+
+def _bounds(grid: Dem) -> tuple[float, float, float, float]:
+    h, w = grid.shape
+    x0, y0 = grid.transform @ (0, 0)
+    x1, y1 = grid.transform @ (w, h)
+    return min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)
+
+
+def _walk(grid: Dem, origin: gpd.GeoDataFrame, hours: float, walkable) -> _Walk:
+    src = origin.attrs.get("source", "origin")
+    org = origin.to_crs(grid.crs)
+    full_b = _bounds(grid)
+    ob = org.total_bounds
+    if ob[2] < full_b[0] or ob[0] > full_b[2] or ob[3] < full_b[1] or ob[1] > full_b[3]:
+        raise InputError(src, "geometry", "the origin lies outside the DEM (origin bounds "
+                         f"{tuple(round(v) for v in ob)}, DEM bounds "
+                         f"{tuple(round(v) for v in full_b)} in the DEM's CRS)",
+                         "give an origin inside the DEM, or a DEM that covers it")
+    # nothing beyond twice the hours at the fastest walk matters (reported as not reached)
+    window = _window(grid, ob, 2.0 * hours * _MAX_KMH * 1000.0 + 4 * grid.res_m)
+    walk_mask = None
+    if walkable is not None:
+        walk_mask = np.asarray(walkable, bool)
+        if walk_mask.shape != grid.shape:
+            raise InputError("walkable", None, "mask is not on the DEM grid",
+                             "compute it on the same DEM")
+        r0, c0 = _offset(grid, window)
+        walk_mask = walk_mask[r0:r0 + window.shape[0], c0:c0 + window.shape[1]]
+    mask, start = _start_hours(window, org, src)
+    if walk_mask is not None:
+        mask &= walk_mask
+        if not mask.any():
+            raise InputError(src, "geometry", "the origin lies only on ground that cannot be "
+                             "walked (water)", "give an origin on land")
+    cd = cost_distance(window, mask, start_hours=start, max_hours=2.0 * hours,
+                       walkable=walk_mask, keep_paths=False)
+    union = shapely.union_all(org.geometry.values)
+    near = shapely.buffer(union, _STEP_CELLS * window.res_m * math.sqrt(2.0))
+    shapely.prepare(near)
+    shapely.prepare(union)
+    return _Walk(window, cd.hours, union, near)
+
+
+def _offset(grid: Dem, window: Dem) -> tuple[int, int]:
+    c0 = int(round((window.transform.c - grid.transform.c) / grid.transform.a))
+    r0 = int(round((window.transform.f - grid.transform.f) / grid.transform.e))
+    return r0, c0
+
+
+def hours_at(walk: _Walk, xy: np.ndarray) -> np.ndarray:
+    """Walking hours from the origin to points ``xy`` (DEM CRS): the grid's time carried by
+    the last straight step (see the module docstring); ``inf`` off the searched grid."""
+    g = walk.grid
+    h, w = g.shape
+    z = np.asarray(g.array, np.float64)
+    inv = ~g.transform
+    cf, rf = inv @ (xy[:, 0], xy[:, 1])
+    r = np.floor(rf).astype(np.int64)
+    c = np.floor(cf).astype(np.int64)
+    on = (r >= 0) & (r < h) & (c >= 0) & (c < w)
+    zp = np.full(len(xy), np.nan)
+    zp[on] = _bilinear(z, rf[on] - 0.5, cf[on] - 0.5)
+    zp[on] = np.where(np.isfinite(zp[on]), zp[on], z[r[on], c[on]])
+    best = np.full(len(xy), np.inf)
+    for dr in range(-_STEP_CELLS, _STEP_CELLS + 1):
+        for dc in range(-_STEP_CELLS, _STEP_CELLS + 1):
+            rr, cc = r + dr, c + dc
+            ok = on & (rr >= 0) & (rr < h) & (cc >= 0) & (cc < w)
+            if not ok.any():
+                continue
+            t0 = walk.hours[rr[ok], cc[ok]]
+            fin = np.isfinite(t0)
+            if not fin.any():
+                continue
+            idx = np.flatnonzero(ok)[fin]
+            cx, cy = g.transform @ (cc[idx] + 0.5, rr[idx] + 0.5)
+            d = np.hypot(xy[idx, 0] - cx, xy[idx, 1] - cy)
+            dz = zp[idx] - z[rr[idx], cc[idx]]
+            t = t0[fin] + tobler_hours(d, np.nan_to_num(dz))
+            best[idx] = np.fmin(best[idx], t)
+    pts = shapely.points(xy[:, 0], xy[:, 1])
+    near = shapely.contains_xy(walk.near, xy[:, 0], xy[:, 1])
+    if near.any():
+        direct = tobler_hours(shapely.distance(walk.origin, pts[near]), 0.0)
+        best[near] = np.fmin(best[near], direct)
+    best[shapely.intersects(walk.origin, pts)] = 0.0
+    best[~on] = np.inf
+    return best
+
+
+# --------------------------------------------------------------------------------------------
+# cutting the roads
+
+
+def _bilinear(z: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """Elevations between cell centres (``rows``, ``cols`` in cell-centre units): the climb
+    of the last step is the ground's, not the step's from one cell centre to another."""
+    from scipy import ndimage
+
+    return ndimage.map_coordinates(z, [rows, cols], order=1, mode="nearest", cval=np.nan)
+
+
+def _parts(roads: gpd.GeoDataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Single LineStrings of the roads and the position of the road each came from."""
+    geoms = np.asarray(roads.geometry.values, dtype=object)
+    parts, owner = shapely.get_parts(geoms, return_index=True)
+    keep = ~shapely.is_empty(parts) & (shapely.length(parts) > 0)
+    return parts[keep], owner[keep]
+
+
+def _bisect(lines: np.ndarray, lo: np.ndarray, hi: np.ndarray, flag_lo: np.ndarray, test,
+            tolerance_m: float) -> np.ndarray:
+    """Along-line distances where ``test`` changes between ``lo`` (value ``flag_lo``) and
+    ``hi``, to ``tolerance_m``."""
+    lo, hi = lo.astype(float).copy(), hi.astype(float).copy()
+    while len(lo) and float(np.max(hi - lo)) > tolerance_m:
+        mid = 0.5 * (lo + hi)
+        pts = shapely.line_interpolate_point(lines, mid)
+        same = test(shapely.get_coordinates(pts)) == flag_lo
+        lo = np.where(same, mid, lo)
+        hi = np.where(same, hi, mid)
+    return 0.5 * (lo + hi)
+
+
+def _cuts(parts: np.ndarray, step_m: float, tests: list, tolerance_m: float
+          ) -> list[np.ndarray]:
+    """For each line part, the sorted along-line distances where it is cut (ends included)."""
+    lengths = shapely.length(parts)
+    counts = np.maximum(np.ceil(lengths / step_m).astype(np.int64), 1)
+    owner = np.repeat(np.arange(len(parts)), counts + 1)
+    frac = np.concatenate([np.linspace(0.0, 1.0, n + 1) for n in counts])
+    along = frac * lengths[owner]
+    xy = shapely.get_coordinates(shapely.line_interpolate_point(parts[owner], along))
+    cuts = [[0.0, float(n)] for n in lengths]
+    same_line = owner[1:] == owner[:-1]
+    for test in tests:
+        flags = test(xy)
+        change = np.flatnonzero(same_line & (flags[1:] != flags[:-1]))
+        if not len(change):
+            continue
+        where = _bisect(parts[owner[change]], along[change], along[change + 1], flags[change],
+                        test, tolerance_m)
+        for i, d in zip(owner[change], where):
+            cuts[i].append(float(d))
+    return [np.unique(np.asarray(c)) for c in cuts]
+
+
+def _pieces(parts: np.ndarray, owner: np.ndarray, cuts: list[np.ndarray]
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Sub-lines between consecutive cuts, the part each came from, and their ends."""
+    geoms, of, starts, ends = [], [], [], []
+    for i, c in enumerate(cuts):
+        for a, b in zip(c[:-1], c[1:]):
+            if b - a <= 0:
+                continue
+            geoms.append(shapely.ops.substring(parts[i], a, b))
+            of.append(i)
+            starts.append(a)
+            ends.append(b)
+    return (np.asarray(geoms, dtype=object), np.asarray(of, np.int64), np.asarray(starts),
+            np.asarray(ends))
+
+
+# --------------------------------------------------------------------------------------------
+# public
+
+
+def road_exposure(roads, origin, dem, *, posts=None, hours: float = 3.0, range_km: float = 5.0,
+                  height_m: float = 10.0, target_height_m: float = 2.0,
+                  walkable: np.ndarray | None = None, tolerance_m: float = 0.01,
+                  progress=None) -> Exposure:
+    """Which stretches of road a cell can reach on foot from ``origin`` within ``hours``,
+    unseen by any post.
+
+    Parameters
+    ----------
+    roads
+        Road lines (LineString/MultiLineString GeoDataFrame or a path).
+    origin
+        Where the walk starts: polygons, lines or points (GeoDataFrame or a path).
+    dem
+        DEM (path or :class:`gapmap.terrain.Dem`); a lon/lat DEM is reprojected to a metric CRS.
+    posts
+        Posts (points with optional ``range_km``, ``height_m``), or ``None``: nothing is seen.
+    hours
+        Longest walk, h (> 0).
+    range_km, height_m, target_height_m
+        Defaults for posts without their own, and the height of what must be seen.
+    walkable
+        Boolean mask on the DEM grid of cells a walker may enter (e.g. not water).
+    tolerance_m
+        Precision of the cuts along the roads.
+    progress
+        Called with the name of each stage (for a progress bar).
+
+    Returns
+    -------
+    Exposure
+        ``pieces`` in the DEM's CRS and ``summary`` in km.
+
+    Examples
+    --------
+    >>> ex = road_exposure("geodata/roads.geojson", base, "geodata/dem_synthetic.tif",
+    ...                    posts="geodata/posts.geojson", hours=3)  # doctest: +SKIP
+    >>> ex.summary["exposed_km"]  # doctest: +SKIP
+    """
+    hours = check_hours(hours)
+    step_name = progress or (lambda name: None)
+    roads = _as_layer(roads, "roads", ("LineString",))
+    origin = _as_layer(origin, "origin", ("Point", "LineString", "Polygon"))
+    grid = _metric_grid(dem, roads)
+    rd = roads.to_crs(grid.crs)
+    step_name("walking time")
+    walk = _walk(grid, origin, hours, walkable)
+    post_frame = _posts(posts, range_km, height_m)
+
+    def reachable(xy):
+        return hours_at(walk, xy) <= hours
+
+    def seen(xy):
+        if post_frame is None:
+            return np.zeros(len(xy), bool)
+        from .viewshed import visible_from_posts
+
+        return visible_from_posts(grid, post_frame, xy, range_km=range_km, height_m=height_m,
+                                  target_height_m=target_height_m)
+
+    step_name("cutting the roads")
+    parts, owner = _parts(rd)
+    step = 0.5 * grid.res_m
+    cuts = _cuts(parts, step, [reachable, seen], tolerance_m)
+    geoms, of, a, b = _pieces(parts, owner, cuts)
+    mid = shapely.get_coordinates(shapely.line_interpolate_point(geoms, 0.5, normalized=True))
+    ends = np.vstack([shapely.get_coordinates(shapely.get_point(geoms, 0)),
+                      shapely.get_coordinates(shapely.get_point(geoms, -1))])
+    h_mid = hours_at(walk, mid)
+    h_end = hours_at(walk, ends).reshape(2, -1).min(axis=0)
+    reach = h_mid <= hours
+    is_seen = seen(mid)
+    least = np.fmin(h_mid, h_end)
+    least = np.where(reach, least, np.maximum(least, hours))  # a piece leaving reach ends at H
+    on_dem = _on_dem(grid, mid)
+    frame = pd.DataFrame({"road": rd.index.to_numpy()[owner[of]], "part": of,
+                          "hours_from_origin": np.where(np.isfinite(least) & on_dem, least,
+                                                        np.nan),
+                          "seen": is_seen, "reachable": reach, "a": a, "b": b})
+    frame["exposed"] = frame["reachable"] & ~frame["seen"]
+    pieces = _merge(gpd.GeoDataFrame(frame, geometry=list(geoms), crs=grid.crs), parts)
+    name_col = next((c for c in rd.columns if str(c).lower() == "name"), None)
+    if name_col is not None:
+        pieces.insert(1, "name", rd[name_col].reindex(pieces["road"]).to_numpy())
+    off_km = float(pieces["length_km"][~_on_dem(grid, _midpoints(pieces))].sum())
+    if off_km > 0:
+        warnings.warn(f"{roads.attrs.get('source', 'roads')}: {off_km:.1f} km of road lie off "
+                      "the DEM: counted as neither reachable nor seen", InputWarning,
+                      stacklevel=2)
+    summary = _summary(pieces, hours, 0 if post_frame is None else len(post_frame), off_km)
+    log.info("exposure: %.1f of %.1f km reachable unseen within %g h", summary["exposed_km"],
+             summary["road_km"], hours)
+    return Exposure(pieces, summary)
+
+
+def _posts(posts, range_km: float, height_m: float):
+    if posts is None:
+        return None
+    from .io import load_posts
+
+    if isinstance(posts, (str, os.PathLike)):
+        return load_posts(posts, default_range_km=range_km, default_height_m=height_m)
+    return posts
+
+
+def _on_dem(grid: Dem, xy: np.ndarray) -> np.ndarray:
+    inv = ~grid.transform
+    cf, rf = inv @ (xy[:, 0], xy[:, 1])
+    r, c = np.floor(rf).astype(np.int64), np.floor(cf).astype(np.int64)
+    h, w = grid.shape
+    ok = (r >= 0) & (r < h) & (c >= 0) & (c < w)
+    out = np.zeros(len(xy), bool)
+    out[ok] = np.isfinite(grid.array[r[ok], c[ok]])
+    return out
+
+
+def _midpoints(gdf: gpd.GeoDataFrame) -> np.ndarray:
+    if not len(gdf):
+        return np.empty((0, 2))
+    return shapely.get_coordinates(shapely.line_interpolate_point(
+        np.asarray(gdf.geometry.values, dtype=object), 0.5, normalized=True))
+
+
+def _merge(pieces: gpd.GeoDataFrame, parts: np.ndarray) -> gpd.GeoDataFrame:
+    """Consecutive pieces of one line part with the same flags, joined into one."""
+    pieces = pieces.sort_values(["part", "a"], kind="stable").reset_index(drop=True)
+    key = pieces[["part", "seen", "reachable"]]
+    new = (key != key.shift()).any(axis=1).cumsum()
+    rows = []
+    for _, grp in pieces.groupby(new, sort=True):
+        first = grp.iloc[0]
+        geom = (shapely.ops.substring(parts[int(first["part"])], float(first["a"]),
+                                      float(grp["b"].iloc[-1])) if len(grp) > 1
+                else grp.geometry.iloc[0])
+        rows.append({"road": first["road"], "hours_from_origin": grp["hours_from_origin"].min(),
+                     "seen": bool(first["seen"]), "reachable": bool(first["reachable"]),
+                     "exposed": bool(first["exposed"]), "geometry": geom})
+    out = gpd.GeoDataFrame(rows, geometry="geometry", crs=pieces.crs) if rows else \
+        gpd.GeoDataFrame({c: [] for c in PIECE_COLUMNS}, geometry=[], crs=pieces.crs)
+    out["length_km"] = geodesic_length_km(out.geometry, out.crs)
+    return out[PIECE_COLUMNS + ["geometry"]]
+
+
+def _summary(pieces: gpd.GeoDataFrame, hours: float, n_posts: int, off_km: float
+             ) -> dict[str, Any]:
+    km = pieces["length_km"]
+    return {"road_km": float(km.sum()),
+            "reachable_km": float(km[pieces["reachable"]].sum()),
+            "seen_km": float(km[pieces["seen"]].sum()),
+            "exposed_km": float(km[pieces["exposed"]].sum()),
+            "hours": float(hours), "posts": int(n_posts), "off_dem_km": off_km,
+            "pieces": int(len(pieces))}
+
+
+def write_exposure(exposure: Exposure, out_dir: str | os.PathLike) -> dict[str, Path]:
+    """Write ``exposure.json`` (the summary) and ``exposure.gpkg`` (layer ``exposure``: the
+    pieces, in EPSG:4326) into ``out_dir``, atomically.
+
+    Examples
+    --------
+    >>> write_exposure(ex, "out/exposure")  # doctest: +SKIP
+    {'exposure.gpkg': ..., 'exposure.json': ...}
+    """
+    out = Path(out_dir)
+    with atomic_dir(out) as stage:
+        pieces = exposure.pieces.to_crs(4326)
+        pieces.to_file(stage / "exposure.gpkg", layer="exposure", driver="GPKG")
+        (stage / "exposure.json").write_text(
+            json.dumps(_jsonable(exposure.to_dict()), indent=2) + "\n", encoding="utf-8")
+        names = sorted(p.name for p in stage.iterdir())
+    return {n: out / n for n in names}
+
+
+def _jsonable(d: dict[str, Any]) -> dict[str, Any]:
+    return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in d.items()}
+
+
+def read_exposure(path: str | os.PathLike) -> gpd.GeoDataFrame:
+    """The pieces written by :func:`write_exposure`: from the folder or ``exposure.gpkg``.
+
+    Examples
+    --------
+    >>> pieces = read_exposure("out/exposure")  # doctest: +SKIP
+    >>> pieces[pieces["exposed"]]  # doctest: +SKIP
+    """
+    p = Path(path)
+    if p.is_dir():
+        p = p / "exposure.gpkg"
+    if not p.exists():
+        raise InputError(p, None, "exposure result not found",
+                         "give the --out folder of gapmap exposure or its exposure.gpkg")
+    from .io import read_layer
+
+    gdf = read_layer(p, "exposure", what="exposure", geom_types=("LineString",))
+    missing = [c for c in PIECE_COLUMNS if c not in gdf.columns]
+    if missing:
+        raise InputError(p, missing[0], "not an exposure layer (column missing)",
+                         "give the exposure.gpkg that gapmap exposure wrote")
+    for col in ("seen", "reachable", "exposed"):
+        gdf[col] = gdf[col].astype(bool)
+    return gdf
+
+
+def format_exposure(exposure: Exposure) -> str:
+    """Plain-text summary for the terminal.
+
+    Examples
+    --------
+    >>> print(format_exposure(ex))  # doctest: +SKIP
+    """
+    s = exposure.summary
+    return "\n".join([
+        f"gapmap exposure — walking up to {s['hours']:g} h, {s['posts']} post(s)",
+        f"  road          {s['road_km']:10.1f} km",
+        f"  reachable     {s['reachable_km']:10.1f} km",
+        f"  seen          {s['seen_km']:10.1f} km",
+        f"  exposed       {s['exposed_km']:10.1f} km   (reachable and not seen)",
+    ])

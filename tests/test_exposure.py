@@ -1,0 +1,284 @@
+"""Road exposure on ground where the answer follows from geometry.
+
+On flat ground a walker makes Tobler's flat speed (5.0367 km/h) in every direction, so the
+reachable stretch of a road walked from its start is ``hours × 5.0367 km``; a post on flat
+ground sees its whole range disc, so a straight road at distance d from a post of range R is
+seen along a chord of ``2·sqrt(R² − d²)``. The expected lengths are measured with pyproj.Geod
+between hand-computed end points.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import geopandas as gpd
+import numpy as np
+import pytest
+import shapely
+from affine import Affine
+from pyproj import Geod, Transformer
+
+from gapmap.errors import InputError
+from gapmap.exposure import (PIECE_COLUMNS, read_exposure, road_exposure, write_exposure)
+from gapmap.routes import TOBLER_FLAT_KMH, tobler_speed_kmh
+from gapmap.terrain import Dem
+
+UTM = 32638
+X0, Y0 = 400_000.0, 3_900_000.0
+CELL = 50.0
+GEOD = Geod(ellps="WGS84")
+TO_LL = Transformer.from_crs(UTM, 4326, always_xy=True)
+
+
+def _dem(z=None, *, rows=200, cols=500) -> Dem:
+    """A 25 km × 10 km grid of 50 m cells whose top-left corner is (X0, Y0 + 10 km)."""
+    arr = np.zeros((rows, cols), np.float32) if z is None else np.asarray(z, np.float32)
+    return Dem(arr, Affine(CELL, 0, X0, 0, -CELL, Y0 + rows * CELL), UTM)
+
+
+def _line(*xy) -> gpd.GeoDataFrame:
+    return gpd.GeoDataFrame({"name": ["road 1"]}, geometry=[shapely.LineString(xy)], crs=UTM)
+
+
+def _point(x, y) -> gpd.GeoDataFrame:
+    return gpd.GeoDataFrame(geometry=[shapely.Point(x, y)], crs=UTM)
+
+
+def _geod_km(a, b) -> float:
+    (lon0, lon1), (lat0, lat1) = TO_LL.transform([a[0], b[0]], [a[1], b[1]])
+    return GEOD.inv(lon0, lat0, lon1, lat1)[2] / 1000.0
+
+
+def _close(got, want, rel=1e-3):
+    assert got == pytest.approx(want, rel=rel), (got, want)
+
+
+ROW_Y = Y0 + 5_000.0 - CELL / 2  # a row of cell centres
+
+
+def test_walk_from_a_point_along_the_grid_is_distance_over_flat_speed():
+    start = (X0 + 1_025.0, ROW_Y)
+    end = (X0 + 24_025.0, ROW_Y)
+    ex = road_exposure(_line(start, end), _point(*start), _dem(), hours=1.0)
+    reach_m = TOBLER_FLAT_KMH * 1000.0
+    _close(ex.summary["road_km"], _geod_km(start, end))
+    _close(ex.summary["reachable_km"], _geod_km(start, (start[0] + reach_m, ROW_Y)))
+    assert ex.summary["seen_km"] == 0 and ex.summary["exposed_km"] == ex.summary["reachable_km"]
+    # the road is cut where the walk takes exactly one hour
+    reach = ex.pieces[ex.pieces["reachable"]]
+    assert len(reach) == 1
+    assert reach.geometry.iloc[0].coords[-1][0] == pytest.approx(start[0] + reach_m, abs=0.5)
+    assert reach["hours_from_origin"].iloc[0] == 0.0
+    far = ex.pieces[~ex.pieces["reachable"]]
+    assert far["hours_from_origin"].iloc[0] == pytest.approx(1.0, abs=1e-3)
+
+
+def test_walk_along_a_diagonal_move_and_off_the_moves():
+    start = (X0 + 1_025.0, Y0 + 1_025.0)
+    # (2, 1) is one of the search's moves: exact
+    d = np.array([2.0, 1.0]) / math.sqrt(5.0)
+    end = tuple(np.array(start) + d * 9_000)
+    ex = road_exposure(_line(start, end), _point(*start), _dem(), hours=1.0)
+    reach_m = TOBLER_FLAT_KMH * 1000.0
+    _close(ex.summary["reachable_km"], _geod_km(start, tuple(np.array(start) + d * reach_m)))
+    # 30° lies between moves: the grid's walk is at most 1.3 % longer, never shorter
+    d30 = np.array([math.cos(math.radians(30)), math.sin(math.radians(30))])
+    end30 = tuple(np.array(start) + d30 * 9_000)
+    ex30 = road_exposure(_line(start, end30), _point(*start), _dem(), hours=1.0)
+    want = _geod_km(start, tuple(np.array(start) + d30 * reach_m))
+    assert want / 1.0131 <= ex30.summary["reachable_km"] <= want * 1.0001
+
+
+def test_walk_from_a_polygon_starts_at_its_edge():
+    edge = X0 + 2_012.0  # not on a cell edge or centre
+    base = gpd.GeoDataFrame(geometry=[shapely.box(X0, Y0, edge, Y0 + 10_000)], crs=UTM)
+    y = Y0 + 4_310.0  # between rows of cell centres
+    start, end = (X0 + 512.0, y), (X0 + 20_000.0, y)
+    ex = road_exposure(_line(start, end), base, _dem(), hours=0.5)
+    cut = edge + 0.5 * TOBLER_FLAT_KMH * 1000.0
+    _close(ex.summary["reachable_km"], _geod_km(start, (cut, y)))
+    reach = ex.pieces[ex.pieces["reachable"]].geometry.iloc[0]
+    assert reach.coords[-1][0] == pytest.approx(cut, abs=3.0)
+
+
+def test_uphill_and_downhill_follow_tobler():
+    rows, cols = 200, 500
+    x = X0 + (np.arange(cols) + 0.5) * CELL
+    z = np.tile(0.1 * (x - X0), (rows, 1))  # 10 % rise to the east
+    start = (X0 + 12_525.0, ROW_Y)
+    road = _line((X0 + 525.0, ROW_Y), (X0 + 24_525.0, ROW_Y))
+    ex = road_exposure(road, _point(*start), _dem(z), hours=1.0)
+    up_m = float(tobler_speed_kmh(0.1)) * 1000.0      # 3.55 km/h uphill
+    down_m = float(tobler_speed_kmh(-0.1)) * 1000.0   # 5.04 km/h down a 10 % slope
+    reach = ex.pieces[ex.pieces["reachable"]]
+    xs = shapely.get_coordinates(reach.geometry.values)[:, 0]
+    assert xs.min() == pytest.approx(start[0] - down_m, abs=1.0)
+    assert xs.max() == pytest.approx(start[0] + up_m, abs=1.0)
+    _close(ex.summary["reachable_km"],
+           _geod_km((start[0] - down_m, ROW_Y), (start[0] + up_m, ROW_Y)))
+
+
+def test_post_sees_a_chord_of_its_range_disc():
+    post = gpd.GeoDataFrame({"range_km": [2.0], "height_m": [10.0]},
+                            geometry=[shapely.Point(X0 + 10_000.0, Y0 + 6_210.0)], crs=UTM)
+    start, end = (X0 + 1_025.0, ROW_Y), (X0 + 24_025.0, ROW_Y)
+    ex = road_exposure(_line(start, end), _point(*start), _dem(), posts=post, hours=5.0)
+    d = 6_210.0 - (ROW_Y - Y0)
+    half = math.sqrt(2_000.0 ** 2 - d ** 2)
+    a, b = (X0 + 10_000.0 - half, ROW_Y), (X0 + 10_000.0 + half, ROW_Y)
+    _close(ex.summary["seen_km"], _geod_km(a, b))
+    seen = ex.pieces[ex.pieces["seen"]].geometry.iloc[0]
+    assert seen.coords[0][0] == pytest.approx(a[0], abs=0.05)
+    assert seen.coords[-1][0] == pytest.approx(b[0], abs=0.05)
+    # 5 h reach the whole road: exposed is the road minus the chord
+    _close(ex.summary["exposed_km"], ex.summary["road_km"] - ex.summary["seen_km"])
+
+
+def test_exposed_is_reachable_and_not_seen():
+    start, end = (X0 + 1_025.0, ROW_Y), (X0 + 20_025.0, ROW_Y)
+    post = gpd.GeoDataFrame(geometry=[shapely.Point(X0 + 4_025.0, ROW_Y)], crs=UTM)
+    ex = road_exposure(_line(start, end), _point(*start), _dem(), posts=post, hours=1.0,
+                       range_km=1.0)
+    reach_end = start[0] + TOBLER_FLAT_KMH * 1000.0
+    want = _geod_km(start, (X0 + 3_025.0, ROW_Y)) + _geod_km((X0 + 5_025.0, ROW_Y),
+                                                             (reach_end, ROW_Y))
+    _close(ex.summary["exposed_km"], want)
+    _close(ex.summary["seen_km"], _geod_km((X0 + 3_025.0, ROW_Y), (X0 + 5_025.0, ROW_Y)))
+    p = ex.pieces
+    assert (p["exposed"] == (p["reachable"] & ~p["seen"])).all()
+    assert set(PIECE_COLUMNS) <= set(p.columns)
+    assert p["name"].eq("road 1").all()
+    # pieces tile the road: lengths add up, no overlaps
+    _close(p["length_km"].sum(), ex.summary["road_km"], rel=1e-6)
+    assert shapely.union_all(p.geometry.values).length == pytest.approx(end[0] - start[0])
+    assert len(p) == 4  # exposed, seen, exposed, out of reach
+
+
+def test_a_ridge_hides_the_road_beyond_it():
+    z = np.zeros((200, 500), np.float32)
+    z[:, 140] = 200.0  # a 200 m wall 7.0–7.05 km east of X0
+    post = gpd.GeoDataFrame(geometry=[shapely.Point(X0 + 5_025.0, ROW_Y)], crs=UTM)
+    start, end = (X0 + 1_025.0, ROW_Y), (X0 + 12_025.0, ROW_Y)
+    ex = road_exposure(_line(start, end), _point(*start), _dem(z), posts=post, hours=0.1,
+                       range_km=4.0)
+    seen = ex.pieces[ex.pieces["seen"]]
+    xs = shapely.get_coordinates(seen.geometry.values)[:, 0]
+    assert xs.min() == pytest.approx(X0 + 1_025.0, abs=1)  # 4 km west: the range
+    assert X0 + 7_000.0 <= xs.max() <= X0 + 7_100.0        # up to the wall, not beyond
+
+
+def test_multilines_and_several_roads_keep_their_ids():
+    roads = gpd.GeoDataFrame(
+        {"name": ["a", "b"]}, index=[10, 20], crs=UTM,
+        geometry=[shapely.MultiLineString([[(X0 + 1_025, ROW_Y), (X0 + 3_025, ROW_Y)],
+                                           [(X0 + 5_025, ROW_Y), (X0 + 8_025, ROW_Y)]]),
+                  shapely.LineString([(X0 + 1_025, ROW_Y - 500), (X0 + 1_025, ROW_Y - 2500)])])
+    ex = road_exposure(roads, _point(X0 + 1_025, ROW_Y), _dem(), hours=10.0)
+    assert set(ex.pieces["road"]) == {10, 20}
+    by_road = ex.pieces.groupby("road")["length_km"].sum()
+    _close(by_road[10], _geod_km((X0 + 1_025, ROW_Y), (X0 + 3_025, ROW_Y))
+           + _geod_km((X0 + 5_025, ROW_Y), (X0 + 8_025, ROW_Y)))
+    _close(by_road[20], _geod_km((X0 + 1_025, ROW_Y - 500), (X0 + 1_025, ROW_Y - 2500)))
+    assert ex.pieces["reachable"].all()
+
+
+def test_bad_input():
+    road = _line((X0 + 1_025, ROW_Y), (X0 + 5_025, ROW_Y))
+    base = _point(X0 + 1_025, ROW_Y)
+    for h in (0, -1, float("nan")):
+        with pytest.raises(InputError, match="--hours"):
+            road_exposure(road, base, _dem(), hours=h)
+    with pytest.raises(InputError, match="roads must be LineString"):
+        road_exposure(base, base, _dem())
+    with pytest.raises(InputError, match="origin lies outside the DEM"):
+        road_exposure(road, _point(X0 - 50_000, Y0), _dem())
+    with pytest.raises(InputError, match="origin lies outside the DEM"):
+        road_exposure(road, _point(X0 + 1_025, ROW_Y), _dem(np.full((200, 500), np.nan)))
+
+
+def test_write_and_read_back(tmp_path):
+    start, end = (X0 + 1_025.0, ROW_Y), (X0 + 9_025.0, ROW_Y)
+    post = gpd.GeoDataFrame(geometry=[shapely.Point(X0 + 4_025.0, ROW_Y)], crs=UTM)
+    ex = road_exposure(_line(start, end), _point(*start), _dem(), posts=post, hours=1.0,
+                       range_km=1.0)
+    paths = write_exposure(ex, tmp_path / "out")
+    assert sorted(paths) == ["exposure.gpkg", "exposure.json"]
+    doc = json.loads(paths["exposure.json"].read_text())
+    for k in ("road_km", "reachable_km", "seen_km", "exposed_km"):
+        assert doc[k] == pytest.approx(ex.summary[k], abs=1e-4)
+    back = read_exposure(tmp_path / "out")
+    assert back.crs.to_epsg() == 4326 and back["exposed"].dtype == bool
+    _close(back["length_km"].sum(), ex.summary["road_km"], rel=1e-6)
+    assert (back["exposed"] == ex.pieces["exposed"].to_numpy()).all()
+    with pytest.raises(InputError, match="not found"):
+        read_exposure(tmp_path / "nothing")
+
+
+def _cli(*args):
+    from click.testing import CliRunner
+
+    from gapmap.cli import main
+
+    return CliRunner().invoke(main, ["exposure", *args])
+
+
+@pytest.fixture(scope="module")
+def flat_files(tmp_path_factory):
+    d = tmp_path_factory.mktemp("flat")
+    import rasterio
+
+    dem = _dem()
+    with rasterio.open(d / "dem.tif", "w", driver="GTiff", height=200, width=500, count=1,
+                       dtype="float32", crs="EPSG:32638", transform=dem.transform) as dst:
+        dst.write(dem.array, 1)
+    start, end = (X0 + 1_025.0, ROW_Y), (X0 + 20_025.0, ROW_Y)
+    _line(start, end).to_crs(4326).to_file(d / "roads.geojson")
+    _point(*start).to_crs(4326).to_file(d / "base.geojson")
+    lon, lat = TO_LL.transform(X0 + 4_025.0, ROW_Y)
+    (d / "posts.csv").write_text(f"name,latitude,longitude,range_km\nK1,{lat},{lon},1\n")
+    return d
+
+
+def test_cli_writes_the_spec_outputs(flat_files, tmp_path):
+    d = flat_files
+    out = tmp_path / "exp"
+    proc = _cli("--roads", str(d / "roads.geojson"), "--origin", str(d / "base.geojson"),
+                "--dem", str(d / "dem.tif"), "--posts", str(d / "posts.csv"), "--hours", "1",
+                "--out", str(out))
+    assert proc.exit_code == 0, proc.output
+    doc = json.loads((out / "exposure.json").read_text())
+    start = (X0 + 1_025.0, ROW_Y)
+    reach_end = start[0] + TOBLER_FLAT_KMH * 1000.0
+    _close(doc["reachable_km"], _geod_km(start, (reach_end, ROW_Y)))
+    _close(doc["seen_km"], _geod_km((X0 + 3_025.0, ROW_Y), (X0 + 5_025.0, ROW_Y)))
+    _close(doc["exposed_km"], doc["reachable_km"] - doc["seen_km"])
+    assert "exposed" in proc.output
+    layer = gpd.read_file(out / "exposure.gpkg", layer="exposure")
+    assert {"hours_from_origin", "seen", "reachable", "exposed"} <= set(layer.columns)
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--hours", "0"], ["--hours", "more than 0"]),
+    (["--hours", "-2"], ["--hours", "more than 0"]),
+    (["--origin-far"], ["origin", "outside the DEM"]),
+    (["--roads-points"], ["roads", "LineString"]),
+])
+def test_cli_bad_input_exit_2_one_line(flat_files, tmp_path, args, words):
+    d = flat_files
+    roads, origin = d / "roads.geojson", d / "base.geojson"
+    if args == ["--origin-far"]:
+        origin = tmp_path / "far.geojson"
+        _point(X0 - 90_000, Y0).to_crs(4326).to_file(origin)
+        args = []
+    if args == ["--roads-points"]:
+        roads = origin
+        args = []
+    out = tmp_path / "o"
+    proc = _cli("--roads", str(roads), "--origin", str(origin), "--dem", str(d / "dem.tif"),
+                *args, "--out", str(out))
+    assert proc.exit_code == 2, proc.output
+    lines = [x for x in proc.output.splitlines() if x.startswith("gapmap: error")]
+    assert len(lines) == 1 and all(w in lines[0] for w in words), lines
+    assert "Traceback" not in proc.output
+    assert not out.exists()
