@@ -727,3 +727,24 @@ def test_map_command_refuses_bad_result_files(tmp_path, case):
     for w in words:
         assert w in r.output, (w, r.output)
     assert not out.exists()
+
+
+def test_map_command_draws_road_exposure(tmp_path):
+    from gapmap.exposure import Exposure, write_exposure
+
+    zones, area, _, _ = strips_frames()
+    for name, gdf in (("zones", zones), ("area", area)):
+        gdf.to_file(tmp_path / f"{name}.geojson")
+    pieces = exposure_pieces()
+    write_exposure(Exposure(pieces=pieces, summary={"road_km": 37.5, "exposed_km": 10.0,
+                                                    "hours": 3.0}), tmp_path / "exp")
+    out = tmp_path / "map.html"
+    r = CliRunner().invoke(main, ["map", "--zones", str(tmp_path / "zones.geojson"),
+                                  "--side-a", "krg=peshmerga", "--side-b", "federal=isf,pmf",
+                                  "--study-area", str(tmp_path / "area.geojson"),
+                                  "--exposure", str(tmp_path / "exp"), "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    shown = json.dumps(page_data(out.read_text()), ensure_ascii=False)
+    assert "Road exposure (3.0 h on foot)" in shown
+    assert "Exposed: reachable on foot, unseen: 10.0 km" in shown
+    assert "Reachable, but seen by a post: 10.0 km" in shown
