@@ -172,3 +172,50 @@ def test_admin_check_counts_events_stated_elsewhere(result, areas):
     assert table["distance_km"].iloc[0] == pytest.approx(40.0, rel=2e-3)
     plain, none = admin_check(result, areas, "ADM1_EN")
     assert none is None and "admin_mismatches" not in plain.summary
+
+
+def test_metrics_by_failing_at_by_area_leaves_the_previous_folder(tmp_path, strips, areas,
+                                                                  monkeypatch):
+    """by_area.csv is written in the same atomic step as the other files: a run that fails
+    while writing it leaves the previous result byte-identical (not new summary, old table)."""
+    import errno
+    import hashlib
+
+    from click.testing import CliRunner
+
+    from gapmap.cli import main
+
+    z, sa = tmp_path / "zones.gpkg", tmp_path / "areas.gpkg"
+    strips.to_file(z)
+    areas.to_file(sa)
+    args = ["metrics", "--zones", str(z), "--side-a", "krg=peshmerga", "--side-b",
+            "federal=isf", "--study-area", str(sa), "--by", "ADM2_EN"]
+    out = tmp_path / "out"
+    res = CliRunner().invoke(main, [*args, "--reach-km", "2", "--out", str(out)],
+                             catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+
+    def tree():
+        return {p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+                for p in sorted(out.iterdir())}
+
+    before = tree()
+    assert "by_area.csv" in before and "summary.json" in before
+    real = pd.DataFrame.to_csv
+
+    def failing(self, path=None, *a, **kw):
+        if path is not None and str(path).endswith("by_area.csv"):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(self, path, *a, **kw)
+
+    monkeypatch.setattr(pd.DataFrame, "to_csv", failing)
+    # another reach: every file of a successful run would differ
+    bad = CliRunner().invoke(main, [*args, "--reach-km", "9", "--out", str(out)])
+    assert bad.exit_code == 1 and "space" in bad.output
+    assert tree() == before
+    assert not [p for p in tmp_path.iterdir() if ".gapmap-" in p.name]
+    monkeypatch.setattr(pd.DataFrame, "to_csv", real)
+    good = CliRunner().invoke(main, [*args, "--reach-km", "9", "--out", str(out)],
+                              catch_exceptions=False)
+    assert good.exit_code == 0 and tree()["summary.json"] != before["summary.json"]
+    assert tree()["by_area.csv"] != before["by_area.csv"]

@@ -77,3 +77,85 @@ def test_side_distance_outside_inside_and_nearest_zone():
     assert zone.tolist() == [3, 3, 5, 3]
     empty = SideDistance(np.array([], dtype=object))
     assert np.isinf(empty(np.array([[0.0, 0.0]]))[0]).all()
+
+
+def _jagged_pair(seed: int = 5, n: int = 3000, length_m: float = 60e3):
+    """Two facing strips with bent, random-walk edges about 4–10 km apart (like traced
+    borders), and a small island of side B inside the belt."""
+    rng = np.random.default_rng(seed)
+
+    def strip(x0, facing):
+        y = np.linspace(0, length_m, n)
+        jit = np.cumsum(rng.normal(0, 3, n))
+        jit -= np.linspace(jit[0], jit[-1], n)
+        # Bends of a few km: much of each edge faces the other side (a rough edge alone
+        # would leave only its outermost points as generators).
+        jit += 1200 * np.sin(2 * np.pi * y / rng.uniform(5e3, 9e3) + rng.uniform(0, 6))
+        edge = np.column_stack([x0 + facing * np.clip(jit, -2500, 2500), y])
+        back = x0 - facing * 5e3
+        return shapely.make_valid(shapely.Polygon(np.vstack([edge, [[back, length_m],
+                                                                     [back, 0.0]]])))
+    a = strip(0.0, +1)
+    b = strip(7e3, -1)
+    island = shapely.box(3.1e3, 14e3, 3.9e3, 15e3)
+    return np.array([a]), np.array([b, island])
+
+
+def _clipped(r, half_w):
+    """The part of each ridge the seam keeps (w ≤ 2 half_w), endpoints in a fixed order,
+    with its generator: rows sorted, so that two ridge sets can be compared."""
+    t0, t1 = clip_to_discs(r.seg, r.gen, np.full(len(r), half_w))
+    keep = t0 < t1
+    seg = segment_pieces(r.seg[keep], t0[keep], t1[keep])
+    a, b = seg[:, :2], seg[:, 2:]
+    swap = (b[:, 0] < a[:, 0]) | ((b[:, 0] == a[:, 0]) & (b[:, 1] < a[:, 1]))
+    seg = np.where(swap[:, None], np.column_stack([b, a]), seg)
+    rows = np.column_stack([r.gen[keep], seg, r.zone_a[keep], r.zone_b[keep]])
+    return rows[np.lexsort(rows.T[::-1])]
+
+
+def test_tiled_voronoi_gives_the_same_seam(monkeypatch):
+    import gapmap.frontier as fr
+
+    pa, pb = _jagged_pair()
+    half_w = 4000.0  # max width 8 km: some of the belt is wider, so clipping matters
+    kw = dict(sample_m=25.0, max_dist_m=half_w)
+    calls = []
+    real = fr._mixed_ridges
+    monkeypatch.setattr(fr, "_mixed_ridges", lambda *a: calls.append(len(a[0])) or real(*a))
+    whole = seam_ridges(pa, np.array([0]), pb, np.array([1, 2]), tile_points=10**9, **kw)
+    tiled = seam_ridges(pa, np.array([0]), pb, np.array([1, 2]), tile_points=1500, **kw)
+    n, tiles = calls[0], calls[1:]
+    assert len(tiles) >= 6 and max(tiles) < n / 2  # really tiled, each tile a small part
+    w, t = _clipped(whole, half_w), _clipped(tiled, half_w)
+    assert len(w) > 300 and w.shape == t.shape
+    np.testing.assert_allclose(t, w, rtol=0, atol=1e-9)
+    lw = np.hypot(w[:, 4] - w[:, 2], w[:, 5] - w[:, 3])
+    lt = np.hypot(t[:, 4] - t[:, 2], t[:, 5] - t[:, 3])
+    assert lt.sum() == pytest.approx(lw.sum(), rel=1e-12)
+    # Both the island's ridges and the strips' are there.
+    assert {1, 2} <= set(w[:, 7].astype(int).tolist())
+
+
+def test_tiled_seam_gives_the_same_analysis(monkeypatch):
+    import geopandas as gpd
+
+    import gapmap.frontier as fr
+    from gapmap import Settings, analyze, parse_side
+
+    from .conftest import UTM38, X0, Y0
+
+    pa, pb = _jagged_pair(seed=8, n=800, length_m=20e3)
+    move = lambda g: shapely.transform(g, lambda xy: xy + [X0, Y0])  # noqa: E731
+    zones = gpd.GeoDataFrame({"force": ["a", "b", "b"]}, crs=UTM38,
+                             geometry=[move(g) for g in (*pa, *pb)])
+    args = (zones, parse_side("A=a"), parse_side("B=b"))
+    kw = dict(settings=Settings(max_width_km=8.0), sample_m=50.0)
+    whole = analyze(*args, **kw)
+    monkeypatch.setattr(fr, "TILE_POINTS", 500)
+    tiled = analyze(*args, **kw)
+    for k in ("seam_length_km", "unguarded_length_km", "width_mean_km"):
+        assert tiled.summary[k] == pytest.approx(whole.summary[k], rel=1e-9), k
+    assert tiled.summary["corridors"] == whole.summary["corridors"]
+    assert sorted(tiled.seam["length_km"]) == pytest.approx(sorted(whole.seam["length_km"]),
+                                                            rel=1e-9)

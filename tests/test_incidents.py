@@ -21,6 +21,7 @@ from gapmap import InputError, analyze, parse_side
 from gapmap.cli import main
 from gapmap.errors import DatePrecisionWarning, InputWarning
 from gapmap.incidents import (Incidents, admin_mismatches, date_bounds, place_similarity, exploitation_ratio, format_dates,
+                              format_date_columns,
                               incident_metrics, nearest_seam_points, period_mask,
                               read_incidents, with_incidents)
 
@@ -727,3 +728,53 @@ def test_date_format_option_and_warning(tmp_path):
                                     str(tmp_path / "out")])
     assert res.exit_code == 0, res.output
     assert pd.read_csv(tmp_path / "out" / "monthly.csv")["total"].sum() == 200
+
+
+def test_year_only_dates_print_as_the_year(scene, tmp_path):
+    """A corridor's first and last dates are the earliest and latest dates its events may
+    have, printed at their precision: an event known only to 2016 gives "2016" (from
+    2016-01-01 to 2016-12-31), never the 1 July it is stored on, in corridors.csv, the GeoJSON
+    and the table the report prints."""
+    import json
+
+    from gapmap.outputs import corridor_table, write_metrics
+
+    rows = [(20, 20, "2016-07-01", "year"), (20, 30, "2017-03-05", "day"),   # south
+            (25, 80, "2016-03-01", "day"), (25, 85, "2016-07-01", "year")]  # north
+    xy = [TO_LL.transform(X0 + dx * 1e3, Y0 + dy * 1e3) for dx, dy, _, _ in rows]
+    events = gpd.GeoDataFrame(
+        {"date": pd.to_datetime([r[2] for r in rows]), "date_precision": [r[3] for r in rows],
+         "coarse": False, "fatalities": 1.0},
+        geometry=[shapely.Point(p) for p in xy], crs=4326)
+    m = incident_metrics(scene, events)
+    north, south = _north_south(scene)
+    per = m.corridors.set_index("corridor_id")
+    assert per.loc[south, "first_date"] == pd.Timestamp("2016-01-01")
+    assert per.loc[south, "first_date_precision"] == "year"
+    assert (per.loc[south, "last_date"], per.loc[south, "last_date_precision"]) == (
+        pd.Timestamp("2017-03-05"), "day")
+    # the year-only event may be later in 2016 than 1 March: the span is all of 2016
+    assert (per.loc[north, "first_date"], per.loc[north, "last_date"]) == (
+        pd.Timestamp("2016-01-01"), pd.Timestamp("2016-12-31"))
+    res = with_incidents(scene, m)
+    table = corridor_table(res).set_index("corridor_id")
+    assert table.loc[south, ["first_date", "last_date"]].tolist() == ["2016", "2017-03-05"]
+    assert table.loc[north, ["first_date", "last_date"]].tolist() == ["2016", "2016"]
+    assert "first_date_precision" not in table.columns
+    files = write_metrics(res, tmp_path / "out")
+    csv_rows = pd.read_csv(files["corridors.csv"], dtype=str).set_index("corridor_id")
+    assert csv_rows.loc[south, "first_date"] == "2016"
+    assert csv_rows.loc[north, "last_date"] == "2016"
+    feats = json.loads(files["corridors.geojson"].read_text())["features"]
+    dates = {f["properties"]["corridor_id"]: f["properties"]["first_date"] for f in feats}
+    assert dates[south] == "2016" and dates[north] == "2016"
+    assert "2016-07-01" not in files["corridors.csv"].read_text()
+
+
+def test_format_date_columns_leaves_other_columns():
+    t = pd.DataFrame({"date": pd.to_datetime(["2007-07-01", "2019-03-15", None]),
+                      "date_precision": ["year", "month", None], "n": [1, 2, 3]})
+    out = format_date_columns(t)
+    assert out["date"].tolist() == ["2007", "2019-03", ""]
+    assert out["date_precision"].tolist()[:2] == ["year", "month"] and out["n"].sum() == 6
+    assert pd.api.types.is_datetime64_any_dtype(t["date"])  # the input is left as it was

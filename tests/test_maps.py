@@ -311,7 +311,7 @@ def test_map_command(tmp_path):
     assert bad.exit_code == 2 and "zones" in bad.output
 
 
-def test_scenario_layers_feed_the_map(tmp_path):
+def test_run_map_layers_feed_the_map(tmp_path):
     import rasterio
 
     from gapmap.incidents import Incidents
@@ -336,10 +336,9 @@ def test_scenario_layers_feed_the_map(tmp_path):
     sc = make_scenario(zones=tmp_path / "zones.geojson", side_a="krg=peshmerga",
                        side_b="federal=isf,pmf", posts=tmp_path / "posts.geojson",
                        study_area=tmp_path / "area.geojson", incidents=csv, dem=dem_path)
-    from gapmap.layers import scenario_layers
+    from gapmap import Run
 
-    layers = scenario_layers(sc, strips_analysis(), hillshade=True, coverage=True,
-                             hotspots=True, hex_km=20)
+    layers = Run(sc, hex_km=20).map_layers(hillshade=True, coverage=True, hotspots=True)
     assert isinstance(layers["incidents"], Incidents) and len(layers["incidents"]) == 60
     assert isinstance(layers["hillshade"], Dem) and isinstance(layers["coverage"], Coverage)
     assert {"hex_id", "gi_z", "hot", "cold"} <= set(layers["hotspots"].columns)
@@ -381,7 +380,7 @@ def test_map_hotspots_use_the_hotspots_command_defaults(tmp_path, monkeypatch):
     import inspect
 
     import gapmap.hotspots as hs
-    from gapmap.layers import scenario_layers
+    from gapmap import Run
     from gapmap.scenario import make_scenario
 
     calls = []
@@ -411,7 +410,7 @@ def test_map_hotspots_use_the_hotspots_command_defaults(tmp_path, monkeypatch):
                        side_b="federal=isf,pmf", study_area=tmp_path / "area.geojson",
                        incidents=csv)
     with pytest.raises(Recorded):
-        scenario_layers(sc, strips_analysis(), hillshade=False, hotspots=True)
+        Run(sc).map_layers(hillshade=False, hotspots=True)
     assert len(calls) == 2
     cli, drawn = calls
     # (write_hotspots leaves out coarse locations itself, then passes include_coarse=True.)

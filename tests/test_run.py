@@ -117,6 +117,56 @@ def test_dem_opened_once_in_a_demo_like_run(strips, strips_area, tmp_path, monke
     assert win.shape[0] < run.dem.shape[0] and pl.k == 2
 
 
+def _lonlat_dem_file(path):
+    """A plane rising 1 m per 0.001° of longitude, 0.005° cells, in EPSG:4326, around the
+    strips and well beyond the window a run reads (lon 43.0–45.2, lat 34.6–36.8)."""
+    cell = 0.005
+    w, n = 43.0, 36.8
+    h, wd = int(round(2.2 / cell)), int(round(2.2 / cell))
+    lon = w + (np.arange(wd) + 0.5) * cell
+    arr = np.tile(((lon - w) * 1000.0).astype(np.float32), (h, 1))
+    with rasterio.open(path, "w", driver="GTiff", height=h, width=wd, count=1,
+                       dtype="float32", crs="EPSG:4326", nodata=-9999,
+                       transform=Affine(cell, 0, w, 0, -cell, n)) as dst:
+        dst.write(arr, 1)
+    return path
+
+
+def test_lonlat_dem_opened_once_and_reprojected_once(strips, strips_area, tmp_path,
+                                                      monkeypatch):
+    from gapmap.terrain import read_dem
+
+    dem_path = _lonlat_dem_file(tmp_path / "dem_lonlat.tif")
+    opened = []
+    real_open = rasterio.open
+
+    def counting_open(fp, *a, **kw):
+        if str(fp) == str(dem_path):
+            opened.append(kw.get("mode", a[0] if a else "r"))
+        return real_open(fp, *a, **kw)
+
+    monkeypatch.setattr(rasterio, "open", counting_open)
+    run = Run.from_layers(strips, A, B, posts=_posts([30, 70]), study_area=strips_area,
+                          dem=dem_path, visibility=True)
+    res = run.analysis
+    hs, cr, win = run.hillshade, run.crossings, run.terrain_window()
+    assert opened == ["r"]
+    # Reprojected to the analysis CRS chosen from the layers (the DEM's is not metric).
+    assert run.crs.to_epsg() == UTM38 and run.dem.crs.equals(run.crs)
+    assert res.dem is run.dem and run.dem.source == str(dem_path)
+    assert (cr.fields["crossing_hours"] > 0).all() and np.nanmax(hs.array) <= 255
+    assert win.shape[0] < run.dem.shape[0]
+    # The same grid as reading the file on its own with the same window and CRS.
+    monkeypatch.setattr(rasterio, "open", real_open)
+    alone = read_dem(dem_path, bounds=run._dem_box(), bounds_crs="EPSG:4326",
+                     dst_crs=run.crs)
+    assert alone.shape == run.dem.shape and alone.transform == run.dem.transform
+    np.testing.assert_array_equal(alone.array, run.dem.array)
+    # 1 m per 0.001° of longitude is ~1 m per 91 m east at 35.2° N: a slope of ~0.63°.
+    assert res.corridors["slope_mean_deg"].to_numpy() == pytest.approx(
+        np.degrees(np.arctan(1 / 91.1)), rel=0.02)
+
+
 def test_each_warning_once_per_run(strips, strips_area):
     posts = _posts([50])
     posts["force"] = ["nobody"]  # a post of a third force: left out with a warning

@@ -258,3 +258,42 @@ def test_incidents_windowed_per_snapshot_and_coarse_dates_counted_apart():
     assert t["incidents_total"].tolist() == [1, 1, 1]
     # The year-only event overlaps every snapshot's period, lies inside none.
     assert t["incidents_undated"].tolist() == [1, 1, 1]
+
+
+def test_scenario_snapshots_with_their_own_posts(tmp_path):
+    """[[snapshots]] in a scenario file: each date's zones, and a date's own posts replacing
+    the scenario's posts on that date (a 5 km post on the seam closes its 10 km chord)."""
+    from gapmap.scenario import load_scenario
+
+    for day in ("2024-01-01", "2024-01-02"):
+        gpd.GeoDataFrame({"force": ["a", "b"]}, geometry=[ZA, ZB], crs=CRS).to_file(
+            tmp_path / f"z_{day}.geojson")
+    post = gpd.GeoDataFrame({"post_id": ["P1"], "range_km": [5.0]},
+                            geometry=[shapely.Point(420e3, 3950e3)], crs=CRS)
+    post.to_file(tmp_path / "post.geojson")
+    (tmp_path / "s.toml").write_text(
+        '[sides]\na = "A=a"\nb = "B=b"\n'
+        '[[snapshots]]\ndate = 2024-01-01\nzones = "z_2024-01-01.geojson"\n'
+        '[[snapshots]]\ndate = "2024-01-02"\nzones = "z_2024-01-02.geojson"\n'
+        'posts = "post.geojson"\n')
+    sc = load_scenario(tmp_path / "s.toml")
+    assert [s.date for s in sc.snapshots] == ["2024-01-01", "2024-01-02"]
+    assert sc.zones == tmp_path / "z_2024-01-02.geojson"  # one-date commands: the latest
+    s = analyze_series(sc.snapshots, A, B, study_area=AREA,
+                       settings=Settings(max_width_km=40, reach_km=5), workers=1)
+    t = s.table.set_index("date")
+    chord = geodesic_km(420e3, 3945e3, 3955e3)
+    assert t.loc["2024-01-01", "unguarded_length_km"] == pytest.approx(SEAM_KM, rel=1e-3)
+    assert t.loc["2024-01-02", "closed_km"] == pytest.approx(chord, rel=1e-3)
+
+
+def test_scenario_snapshot_errors(tmp_path):
+    from gapmap.scenario import load_scenario
+
+    bad = {"date = \"2024-13-01\"\nzones = \"z.geojson\"": "snapshots[1].date",
+           "date = 2024-01-01": "snapshots[1].zones",
+           "date = 2024-01-01\nzones = \"z.geojson\"\nrange = 3": "snapshots[1].range"}
+    for body, field in bad.items():
+        (tmp_path / "s.toml").write_text('[sides]\na = "A=a"\nb = "B=b"\n[[snapshots]]\n' + body)
+        with pytest.raises(InputError, match=field.replace("[", r"\[").replace("]", r"\]")):
+            load_scenario(tmp_path / "s.toml")

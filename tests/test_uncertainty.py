@@ -130,6 +130,85 @@ def test_same_seed_same_result_however_it_runs(strips, strips_area):
     assert not one.draws["width_mean_km"].equals(other.draws["width_mean_km"])
 
 
+def _wall_dem(path, wall=True):
+    """A flat 100 m DEM over the strips with an 800 m wall across the seam at y = 50.9–51 km
+    (ground 300 m): a post at 50 km sees north to the wall and no further."""
+    import rasterio
+    from affine import Affine
+
+    cell, w, h = 100.0, 800, 1100
+    x0, y1 = X0 - 20e3, Y0 + 105e3
+    z = np.full((h, w), 300.0, dtype="float32")
+    if wall:
+        z[int((y1 - (Y0 + 51e3)) // cell), :] = 800.0
+    with rasterio.open(path, "w", driver="GTiff", width=w, height=h, count=1, dtype="float32",
+                       crs="EPSG:32638", transform=Affine(cell, 0, x0, 0, -cell, y1)) as dst:
+        dst.write(z, 1)
+    return path
+
+
+def _seen(zones, posts, area, dem):
+    """The analysis with visibility, without the terrain search (as the command runs it)."""
+    from gapmap import Run
+
+    return Run.from_layers(zones, A, B, posts=posts, study_area=area, dem=dem,
+                           visibility=True).measured
+
+
+_POST = dict(geometry=[shapely.Point(X0 + 20e3, Y0 + 50e3)], crs=UTM38)
+
+
+def test_line_of_sight_wall_hides_what_the_ranges_reach(tmp_path, strips, strips_area):
+    """Post on the seam at 50 km, range 5 km × U[0.5, 1.5], a wall across the seam at 51 km.
+    South of the post a point ρ km away is unguarded with chance P(5u < ρ) = (ρ − 2.5)/5;
+    between the post and the wall never; beyond the wall always (hidden, whatever the range).
+    So the unguarded length is 100 − 1 − r with r ~ U[2.5, 7.5] km."""
+    post = gpd.GeoDataFrame({"force": ["joint"], "range_km": [5.0], "height_m": [10.0]}, **_POST)
+    dem = _wall_dem(tmp_path / "wall.tif")
+    res = _seen(strips, post, strips_area, dem)
+    sim = simulate(res, draws=400, post_range_frac=0.5, seed=2, grid_points=2000,
+                   visibility=True)
+    assert sim.parameters["visibility"] is True
+    s = sim.p_unguarded
+    y = (s.geometry.y.to_numpy() - Y0) / 1000.0
+    p = s["p_unguarded"].to_numpy()
+    south = (y > 50 - 7) & (y < 50 - 3)
+    assert np.abs(p[south] - ((50 - y[south]) - 2.5) / 5).max() < 0.09
+    assert (p[(y > 50.2) & (y < 50.8)] == 0).all()  # seen in every copy
+    assert (p[(y > 51.2) & (y < 58)] == 1).all()  # behind the wall, though within range
+    assert (p[y < 42.4] == 1).all()
+    k = res.summary["seam_length_km"] / 100.0
+    t = sim.table.loc["unguarded_length_km"]
+    assert t["base"] == pytest.approx(94 * k, abs=0.3)  # the metrics --visibility figure
+    assert t["mean"] == pytest.approx(94 * k, abs=0.4)
+    assert t["p05"] == pytest.approx((99 - 7.25) * k, abs=0.5)
+    assert t["p95"] == pytest.approx((99 - 2.75) * k, abs=0.5)
+    # without line of sight the same draws cover the stretch beyond the wall too
+    plain = simulate(analyze(strips, A, B, posts=post, study_area=strips_area), draws=400,
+                     post_range_frac=0.5, seed=2, grid_points=2000)
+    q = plain.p_unguarded["p_unguarded"].to_numpy()
+    assert q[(y > 51.2) & (y < 52.4)].max() == 0
+    assert plain.table.loc["unguarded_length_km", "mean"] == pytest.approx(90 * k, abs=0.4)
+
+
+def test_line_of_sight_unperturbed_copies_equal_the_analysis(tmp_path, strips, strips_area):
+    """No perturbation: every copy measures what metrics --visibility measured (to a sample
+    spacing at each corridor end)."""
+    post = gpd.GeoDataFrame({"force": ["joint"], "range_km": [6.0], "height_m": [10.0]}, **_POST)
+    res = _seen(strips, post, strips_area, _wall_dem(tmp_path / "wall.tif"))
+    sim = simulate(res, draws=2, seed=0, grid_points=2000, visibility=True)
+    row = sim.table.loc["unguarded_length_km"]
+    assert row["p05"] == pytest.approx(row["base"], abs=0.25)
+    assert row["p95"] == pytest.approx(row["base"], abs=0.25)
+    assert sim.table.loc["corridors", "p50"] == res.summary["corridors"] == 2
+
+
+def test_line_of_sight_needs_a_dem(strips, strips_area):
+    res = analyze(strips, A, B, study_area=strips_area)
+    with pytest.raises(InputError, match="needs a DEM"):
+        simulate(res, draws=2, visibility=True)
+
+
 @pytest.mark.parametrize("kw, match", [
     ({"draws": 1}, "--draws"),
     ({"draws": 100_001}, "--force"),
@@ -206,3 +285,31 @@ def test_command_bad_input_exit_2_nothing_written(cli_files, tmp_path, extra, ma
     assert res.exit_code == 2
     assert match in res.output and len(res.output.strip().splitlines()) == 1
     assert not out.exists()
+
+
+def test_command_with_line_of_sight(cli_files, tmp_path):
+    """`gapmap uncertainty --visibility --dem`: the wall scene's figures from the command line
+    (the base is the metrics --visibility figure, 94 km; beyond the wall always unguarded)."""
+    import pandas as pd
+    from click.testing import CliRunner
+
+    from gapmap.cli import main
+
+    posts = tmp_path / "posts.gpkg"
+    gpd.GeoDataFrame({"force": ["isf"], "range_km": [5.0], "height_m": [10.0]},
+                     **_POST).to_file(posts)
+    out = tmp_path / "vis"
+    res = CliRunner().invoke(main, [
+        "uncertainty", *cli_files, "--posts", str(posts), "--dem",
+        str(_wall_dem(tmp_path / "wall.tif")), "--visibility", "--draws", "50",
+        "--post-range-frac", "0.5", "--workers", "1", "--out", str(out)],
+        catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    assert "line of sight" in res.output
+    table = pd.read_csv(out / "uncertainty.csv").set_index("field")
+    k = table.loc["seam_length_km", "base"] / 100.0
+    assert table.loc["unguarded_length_km", "base"] == pytest.approx(94 * k, abs=0.3)
+    assert 91.5 * k <= table.loc["unguarded_length_km", "p05"] <= 93.5 * k
+    layer = gpd.read_file(out / "unguarded_probability.gpkg")
+    y = (layer.geometry.y.to_numpy() - Y0) / 1000.0
+    assert (layer["p_unguarded"].to_numpy()[(y > 51.2) & (y < 58)] == 1).all()

@@ -22,7 +22,7 @@ from os import PathLike
 __all__ = [
     "GapmapError", "InputError", "OutputError",
     "GapmapWarning", "InputWarning", "DatePrecisionWarning", "ProjectionWarning",
-    "ResultWarning",
+    "ResultWarning", "ResolutionWarning",
 ]
 
 
@@ -110,3 +110,9 @@ class ProjectionWarning(GapmapWarning):
 
 class ResultWarning(GapmapWarning):
     """A figure that may not mean what it seems (no seam, nothing significant, too coarse)."""
+
+
+class ResolutionWarning(ResultWarning):
+    """The DEM is too coarse for what is asked of it: cells wider than a tenth of the posts'
+    range (line of sight meaningless) or corridors only a few cells across (terrain fields
+    rest on a handful of cells). See :mod:`gapmap.resolution`."""

@@ -93,7 +93,10 @@ class SideDistance:
         (qi, si), d = self._tree.query_nearest(pts, return_distance=True, all_matches=False)
         dist[qi] = d
         zone[qi] = self.zone_ids[self._seg_zone[si]]
-        pi, zi = self._poly_tree.query(pts, predicate="intersects")
+        # Polygons as the query side: GEOS then prepares each (large, jagged) polygon once
+        # instead of testing every point against an unprepared one (100,000 points against a
+        # 20,000-vertex zone: 0.6 s instead of 96 s).
+        zi, pi = shapely.STRtree(pts).query(self.polys, predicate="intersects")
         dist[pi] = 0.0
         zone[pi] = self.zone_ids[zi]
         return dist, zone
@@ -165,7 +168,8 @@ def _label_samples(polys: np.ndarray, ids: np.ndarray, sample_m: float):
 
 def seam_ridges(polys_a: np.ndarray, ids_a: np.ndarray, polys_b: np.ndarray, ids_b: np.ndarray,
                 *, sample_m: float, max_dist_m: float, shared: shapely.Geometry | None = None,
-                keep_near: shapely.Geometry | None = None) -> Ridges:
+                keep_near: shapely.Geometry | None = None,
+                tile_points: int | None = None) -> Ridges:
     """Voronoi ridges separating the samples of side A from those of side B.
 
     Parameters
@@ -183,6 +187,10 @@ def seam_ridges(polys_a: np.ndarray, ids_a: np.ndarray, polys_b: np.ndarray, ids
         Shared border of A and B (where they touch); samples on it are dropped.
     keep_near
         The study area, if any.
+    tile_points
+        Compute the diagram by tiles of about this many samples when there are more
+        (default :data:`TILE_POINTS`); the seam is the same either way (see
+        :func:`_tiled_ridges`).
 
     Returns
     -------
@@ -247,9 +255,35 @@ def seam_ridges(polys_a: np.ndarray, ids_a: np.ndarray, polys_b: np.ndarray, ids
     centre = pts.mean(axis=0)
     # Collinear, evenly spaced samples (straight edges) are co-circular by the thousand and
     # send Qhull into its slow exact paths; a fixed sub-millimetre jitter removes the
-    # degeneracy at no measurable cost in accuracy.
+    # degeneracy at no measurable cost in accuracy. Drawn once for all samples, so that a
+    # sample has the same jitter whichever tile it falls in.
     jitter = np.random.default_rng(0).uniform(-5e-4, 5e-4, pts.shape)
-    vor = Voronoi(pts - centre + jitter)
+    q = pts - centre + jitter
+    tile = TILE_POINTS if tile_points is None else int(tile_points)
+    if len(q) <= tile:
+        seg, rp = _mixed_ridges(q, side, max_dist_m)
+    else:
+        seg, rp = _tiled_ridges(q, side, max_dist_m, tile)
+    seg = np.column_stack([seg[:, :2] + centre, seg[:, 2:] + centre])
+    gen = pts[rp[:, 0]]
+    return Ridges(seg, gen, zone[rp[:, 0]], zone[rp[:, 1]])
+
+
+#: Above this many boundary samples the Voronoi diagram is computed by tiles (exactly: see
+#: :func:`_tiled_ridges`), which bounds Qhull's memory (its ridge lists take ~0.5 kB a
+#: sample) and keeps every tile's diagram small.
+TILE_POINTS = 250_000
+
+
+def _mixed_ridges(q: np.ndarray, side: np.ndarray, max_dist_m: float
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Voronoi ridges of points ``q`` whose two generators are on different sides.
+
+    Returns the segments (n, 4) in ``q``'s coordinates and the generator indices (n, 2), the
+    side-A one in column 0; infinite ridges are extended to ``4 * max_dist_m`` beyond the
+    generators' midpoint.
+    """
+    vor = Voronoi(q)
     rp = vor.ridge_points
     rv = np.asarray(vor.ridge_vertices)
     mixed = side[rp[:, 0]] != side[rp[:, 1]]
@@ -271,13 +305,72 @@ def seam_ridges(polys_a: np.ndarray, ids_a: np.ndarray, polys_b: np.ndarray, ids
         nrm = np.column_stack([-t[:, 1], t[:, 0]])
         nrm /= np.linalg.norm(nrm, axis=1)[:, None]
         mid = (a + b) / 2
+        # An infinite ridge separates two neighbours on the hull and runs away from its
+        # inside, where the points' centroid lies.
         far_dir = np.sign(np.einsum("ij,ij->i", mid - vor.points.mean(axis=0), nrm))
         far_dir[far_dir == 0] = 1
         p1[~fin] = p0[~fin] + nrm * far_dir[:, None] * (4 * max_dist_m + np.linalg.norm(
             p0[~fin] - mid, axis=1)[:, None])
-    seg = np.column_stack([p0 + centre, p1 + centre])
-    gen = pts[rp[:, 0]]
-    return Ridges(seg, gen, zone[rp[:, 0]], zone[rp[:, 1]])
+    return np.column_stack([p0, p1]), rp
+
+
+def _tile_grid(q: np.ndarray, tile_points: int) -> tuple[np.ndarray, float, int, int]:
+    """Square tile cores over the points' bounds, about ``tile_points`` points each."""
+    lo, hi = q.min(axis=0), q.max(axis=0)
+    span = np.maximum(hi - lo, 1e-9)
+    ntiles = max(int(np.ceil(len(q) / tile_points)), 1)
+    size = float(np.sqrt(span[0] * span[1] / ntiles))
+    size = max(size, float(span.max()) / ntiles)
+    nx, ny = (int(v) for v in np.maximum(np.ceil(span / size), 1))
+    return lo, size, nx, ny
+
+
+def _tiled_ridges(q: np.ndarray, side: np.ndarray, max_dist_m: float, tile_points: int
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_mixed_ridges` by tiles, with the same result where the seam can be.
+
+    Why it is exact: the seam keeps of a ridge between samples p and q only the points x
+    with ``|x - p| = |x - q| ≤ max_dist_m`` (a chord of that disc, centred on the generators'
+    midpoint m, so every such x is within ``max_dist_m`` of m). Such an x is on the ridge
+    exactly when no sample is nearer to x than p, and any such sample lies within
+    ``max_dist_m`` of x, so within ``2 * max_dist_m`` of m. Each tile computes the diagram
+    of the samples within ``2 * max_dist_m`` of its core and keeps the ridges whose m lies
+    in the core: each ridge is kept once, by the tile that holds every sample it depends
+    on. Ridge ends beyond that disc (which the seam drops) may differ; ridges that keep
+    nothing within it are dropped.
+    """
+    overlap = 2.0 * max_dist_m
+    lo, size, nx, ny = _tile_grid(q, tile_points)
+    segs, rps = [], []
+    for i in range(nx):
+        for j in range(ny):
+            c0 = lo + size * np.array([i, j], float)
+            c1 = c0 + size
+            sel = np.flatnonzero(((q >= c0 - overlap) & (q <= c1 + overlap)).all(axis=1))
+            sub = side[sel]
+            if len(sel) == 0 or sub.all() or not sub.any():
+                continue
+            if len(sel) < 8:  # too few for Qhull: more samples never change the kept ridges
+                dist = np.abs(q - (c0 + c1) / 2).max(axis=1)
+                sel = np.sort(np.argsort(dist, kind="stable")[:8])
+            seg, rp = _mixed_ridges(q[sel], side[sel], max_dist_m)
+            rp = sel[rp]
+            m = (q[rp[:, 0]] + q[rp[:, 1]]) / 2
+            mcell = np.minimum(np.floor((m - lo) / size).astype(np.int64), [nx - 1, ny - 1])
+            mcell = np.maximum(mcell, 0)
+            keep = (mcell[:, 0] == i) & (mcell[:, 1] == j)
+            t0, t1 = clip_to_discs(seg[keep], q[rp[keep, 0]], np.full(keep.sum(), max_dist_m))
+            keep[np.flatnonzero(keep)[t0 >= t1]] = False
+            segs.append(seg[keep])
+            rps.append(rp[keep])
+    log.debug("Voronoi of %d boundary samples in %d × %d tiles", len(q), nx, ny)
+    if not segs:
+        return np.empty((0, 4)), np.empty((0, 2), np.int64)
+    seg, rp = np.vstack(segs), np.vstack(rps)
+    # Tiles are visited in a fixed order; sort by generators so the output does not depend
+    # on the tiling.
+    order = np.lexsort((rp[:, 1], rp[:, 0]))
+    return seg[order], rp[order]
 
 
 def clip_to_discs(seg: np.ndarray, centre: np.ndarray, radius: np.ndarray

@@ -55,6 +55,8 @@ __all__ = [
     "place_similarity",
     "date_bounds",
     "format_dates",
+    "format_date_columns",
+    "DATE_PRECISION_COLUMNS",
     "PRECISIONS",
     "incident_metrics",
     "with_incidents",
@@ -73,7 +75,10 @@ INCIDENT_COLUMNS = [
 ]
 #: Fields added to each corridor by :func:`with_incidents`.
 CORRIDOR_INCIDENT_COLUMNS = ["incidents", "fatalities", "incidents_per_100km", "first_date",
-                             "last_date"]
+                             "last_date", "first_date_precision", "last_date_precision"]
+#: Date columns and the column holding each one's precision (see :func:`format_date_columns`).
+DATE_PRECISION_COLUMNS = {"date": "date_precision", "first_date": "first_date_precision",
+                          "last_date": "last_date_precision"}
 #: Reasons a row can be left out, as keys of :attr:`Incidents.dropped`.
 DROP_REASONS = ("no_coordinates", "outside_world", "unreadable_date", "date_out_of_range",
                 "duplicate_id", "imprecise_date", "filtered")
@@ -329,6 +334,34 @@ def format_dates(dates, precision) -> np.ndarray:
         if sel.any():
             text[sel] = d[sel].dt.strftime(fmt).to_numpy(dtype=object)
     return np.where(pd.isna(text), "", text).astype(object)
+
+
+def format_date_columns(table: pd.DataFrame) -> pd.DataFrame:
+    """A copy of ``table`` whose date columns are text at their precision, ready to print.
+
+    Each column of :data:`DATE_PRECISION_COLUMNS` (``date``, ``first_date``, ``last_date``)
+    that holds datetimes becomes :func:`format_dates` text using its precision column
+    (``date_precision``, …; the day when there is none): ``2016`` for an event dated only to
+    2016, never ``2016-07-01``. ``first_date_precision`` and ``last_date_precision`` are then
+    dropped (the text says it); ``date_precision`` stays (it describes each event). Every
+    table gapmap writes as CSV or JSON and every drawing of such a table goes through this.
+
+    Examples
+    --------
+    >>> t = pd.DataFrame({"corridor_id": ["1", "2"],
+    ...                   "first_date": pd.to_datetime(["2016-01-01", "2019-03-05"]),
+    ...                   "first_date_precision": ["year", "day"]})
+    >>> format_date_columns(t).to_dict("list")
+    {'corridor_id': ['1', '2'], 'first_date': ['2016', '2019-03-05']}
+    """
+    out = table.copy()
+    for col, pcol in DATE_PRECISION_COLUMNS.items():
+        if col in out.columns and pd.api.types.is_datetime64_any_dtype(out[col]):
+            prec = out[pcol].to_numpy(dtype=object) if pcol in out.columns else None
+            out[col] = pd.Series(format_dates(out[col].to_numpy(), prec), index=out.index,
+                                 dtype=object)
+    return out.drop(columns=[c for c in ("first_date_precision", "last_date_precision")
+                             if c in out.columns])
 
 
 def _warn_straddling(count: int, what: str) -> None:
@@ -1617,14 +1650,15 @@ def _per_corridor(table: pd.DataFrame, corridors: gpd.GeoDataFrame | None) -> pd
                              "fatalities": pd.Series(dtype=float),
                              "incidents_per_100km": pd.Series(dtype=float),
                              "first_date": pd.Series(dtype="datetime64[ns]"),
-                             "last_date": pd.Series(dtype="datetime64[ns]")})[cols]
+                             "last_date": pd.Series(dtype="datetime64[ns]"),
+                             "first_date_precision": pd.Series(dtype=object),
+                             "last_date_precision": pd.Series(dtype=object)})[cols]
     ids = corridors["corridor_id"].astype(str).to_numpy(dtype=object)
     hit = table.loc[table["corridor_id"].notna()]
     g = hit.groupby("corridor_id")
     counts = g.size()
     fat = g["fatalities"].sum(min_count=0)
-    first = g["date"].min()
-    last = g["date"].max()
+    first, last = _date_span(hit)
     out = pd.DataFrame({"corridor_id": ids})
     out["incidents"] = counts.reindex(ids).fillna(0).astype(int).to_numpy()
     out["fatalities"] = fat.reindex(ids).fillna(0.0).astype(float).to_numpy()
@@ -1632,9 +1666,32 @@ def _per_corridor(table: pd.DataFrame, corridors: gpd.GeoDataFrame | None) -> pd
     with np.errstate(invalid="ignore", divide="ignore"):
         out["incidents_per_100km"] = np.where(length > 0, out["incidents"] / length * 100.0,
                                               np.nan)
-    out["first_date"] = pd.to_datetime(first.reindex(ids).to_numpy()).astype("datetime64[ns]")
-    out["last_date"] = pd.to_datetime(last.reindex(ids).to_numpy()).astype("datetime64[ns]")
+    for name, span in (("first", first), ("last", last)):
+        span = span.reindex(ids)
+        out[f"{name}_date"] = pd.to_datetime(span["date"].to_numpy()).astype("datetime64[ns]")
+        out[f"{name}_date_precision"] = span["precision"].astype(object).where(
+            span["precision"].notna(), None).to_numpy()
     return out[cols]
+
+
+def _date_span(hit: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per corridor, the earliest and the latest date its events may have, with the
+    precision of the event that gives it: an event dated only to 2016 starts on 2016-01-01
+    and ends on 2016-12-31, so the span is printed "2016" (:func:`format_date_columns`)."""
+    prec = hit["date_precision"].to_numpy(dtype=object) if "date_precision" in hit.columns \
+        else None
+    lo, hi = date_bounds(hit["date"].to_numpy(), prec)
+    rank = {p: i for i, p in enumerate(PRECISIONS)}
+    frame = pd.DataFrame({"corridor_id": hit["corridor_id"].to_numpy(), "lo": lo,
+                          "end": hi - _DAY, "precision": _precision_array(prec, len(lo))})
+    frame["rank"] = frame["precision"].map(rank)
+    frame = frame[~np.isnat(lo)]
+    # ties go to the finer date: 2016-01-01 (a day) rather than 2016 (a year)
+    first = frame.sort_values(["lo", "rank"], kind="stable").groupby("corridor_id").first()
+    last = frame.sort_values(["end", "rank"], ascending=[True, False],
+                             kind="stable").groupby("corridor_id").last()
+    return (first.rename(columns={"lo": "date"})[["date", "precision"]],
+            last.rename(columns={"end": "date"})[["date", "precision"]])
 
 
 def with_incidents(analysis, metrics: IncidentMetrics):

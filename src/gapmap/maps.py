@@ -1583,7 +1583,7 @@ def make_map(analysis, *, incidents: gpd.GeoDataFrame | None = None, coverage: A
         green, darker where more see.
     hillshade
         A :class:`~gapmap.terrain.Dem` of shade values 0–255 already computed (e.g.
-        :func:`gapmap.layers.shade`), drawn as a grey image under the vector layers.
+        :func:`gapmap.run.shade`), drawn as a grey image under the vector layers.
     routes
         Walking routes (lines, any CRS), e.g. what ``gapmap routes`` writes.
     hotspots

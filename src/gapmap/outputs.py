@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
 
 import geopandas as gpd
@@ -17,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from .corridors import CORRIDOR_COLUMNS, Analysis
+from .incidents import format_date_columns
 from .io import atomic_dir
 
 __all__ = ["write_metrics", "format_summary", "corridor_table", "safe_cells"]
@@ -56,8 +58,14 @@ def _safe_text(value):
     return value
 
 def corridor_table(analysis: Analysis) -> pd.DataFrame:
-    """The corridor table as written to ``corridors.csv`` (no geometry), rounded sensibly."""
-    df = pd.DataFrame(analysis.corridors.drop(columns=analysis.corridors.geometry.name))
+    """The corridor table as written to ``corridors.csv`` (no geometry), rounded sensibly.
+
+    ``first_date`` and ``last_date`` are text at the precision of their events
+    (:func:`gapmap.incidents.format_date_columns`): ``2016`` for an event dated only to its
+    year. The report and the terminal summary print this table as it is.
+    """
+    df = format_date_columns(
+        pd.DataFrame(analysis.corridors.drop(columns=analysis.corridors.geometry.name)))
     first = [c for c in CORRIDOR_COLUMNS if c in df.columns]
     rest = [c for c in df.columns if c not in first]
     df = df[first + rest]
@@ -70,7 +78,7 @@ def corridor_table(analysis: Analysis) -> pd.DataFrame:
 
 
 def _to_wgs84(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    out = gdf.to_crs(4326)
+    out = format_date_columns(gdf.to_crs(4326))
     for c in out.columns:
         if pd.api.types.is_datetime64_any_dtype(out[c]):
             out[c] = out[c].dt.strftime("%Y-%m-%d")
@@ -94,9 +102,14 @@ def _layers(analysis: Analysis) -> dict[str, gpd.GeoDataFrame]:
 
 
 def write_metrics(analysis: Analysis, out_dir: str | os.PathLike,
-                  extra_layers: dict[str, gpd.GeoDataFrame] | None = None) -> dict[str, Path]:
+                  extra_layers: dict[str, gpd.GeoDataFrame] | None = None,
+                  tables: Mapping[str, pd.DataFrame | None] | None = None) -> dict[str, Path]:
     """Write ``corridors.csv``, ``corridors.geojson``, ``seam.geojson``, ``gap.geojson``,
     ``summary.json`` and ``gapmap.gpkg`` (every layer) into ``out_dir``, atomically.
+
+    ``tables`` (file name → table, e.g. ``{"by_area.csv": breakdown(...)}``; ``None`` values
+    are skipped) are written as CSV in the same folder and the same atomic step: a run that
+    fails while writing any of them leaves the whole previous folder as it was.
 
     Returns the written paths by name.
 
@@ -112,6 +125,9 @@ def write_metrics(analysis: Analysis, out_dir: str | os.PathLike,
     layers.update(extra_layers or {})
     with atomic_dir(out) as stage:
         safe_cells(corridor_table(analysis)).to_csv(stage / "corridors.csv", index=False)
+        for name, frame in (tables or {}).items():
+            if frame is not None:
+                safe_cells(frame.round(4)).to_csv(stage / name, index=False)
         for name in ("corridors", "seam", "gap"):
             _to_wgs84(layers[name]).to_file(stage / f"{name}.geojson", driver="GeoJSON")
         (stage / "summary.json").write_text(json.dumps(analysis.to_dict(), indent=2,

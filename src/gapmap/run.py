@@ -48,9 +48,10 @@ from .corridors import (TERRAIN_FIELDS, Analysis, Layers, analyze_inputs, prepar
                         read_layers, with_roads, with_terrain)
 from .crs import metric_crs
 from .errors import InputError
+from .resolution import check_resolution
 from .settings import Settings, Side
 
-__all__ = ["Run", "Crossings", "analysis_crs", "MAX_SCALE_ERROR"]
+__all__ = ["Run", "Crossings", "analysis_crs", "shade", "MAX_SCALE_ERROR"]
 
 log = logging.getLogger(__name__)
 
@@ -151,6 +152,28 @@ def _crop(dem, bounds, bounds_crs, margin_cells: int = 3):
                source=dem.source)
 
 
+def shade(dem):
+    """Hillshade of an elevation :class:`~gapmap.terrain.Dem` as a Dem of shade values 1–255
+    (NaN where gdaldem gives 0: edges and no data), the DEM's source kept: what
+    :attr:`Run.hillshade` hands the map.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from affine import Affine
+    >>> from gapmap.terrain import Dem
+    >>> flat = Dem(np.zeros((3, 3), np.float32), Affine(10, 0, 0, 0, -10, 30), 32638, "x.tif")
+    >>> s = shade(flat)
+    >>> float(s.array[1, 1]), bool(np.isnan(s.array[0, 0])), s.source
+    (181.0, True, 'x.tif')
+    """
+    from .terrain import Dem, hillshade
+
+    sh = hillshade(dem).astype(np.float32)
+    sh[sh == 0] = np.nan
+    return Dem(sh, dem.transform, dem.crs, dem.source)
+
+
 def _coarsen(dem, max_cells: int):
     """Block means of a Dem so that it is at most ``max_cells`` across (NaN-aware)."""
     from affine import Affine
@@ -170,26 +193,31 @@ def _coarsen(dem, max_cells: int):
     return Dem(arr, dem.transform @ Affine.scale(f), dem.crs, source=dem.source)
 
 
-def _file_crs_and_read(path, lonlat_box):
-    """Open a DEM file once: its window for ``lonlat_box`` as a Dem on its own grid when the
-    file is projected in metres, else ``None`` (the caller reprojects it)."""
+def _file_crs_and_read(path, lonlat_box, target_crs: Callable[[], CRS]):
+    """Open a DEM file once and read its window for ``lonlat_box``: on its own grid when the
+    file is projected in metres, else reprojected (in the same open) to ``target_crs()``.
+
+    Returns the :class:`gapmap.terrain.Dem` and whether it was reprojected.
+    """
     import rasterio
     import rasterio.warp
     import rasterio.windows
     from affine import Affine
 
-    from .terrain import Dem, read_dem
+    from .terrain import Dem, as_dem, read_dem
 
     try:
         src_cm = rasterio.open(path)
     except (rasterio.errors.RasterioIOError, OSError):
-        return read_dem(path)  # raises the InputError that names the problem
+        return read_dem(path), False  # raises the InputError that names the problem
     with src_cm as src:
         if src.crs is None or not _is_metric(CRS.from_user_input(src.crs)):
             if src.crs is None:
                 raise InputError(path, "crs", "the DEM has no coordinate reference system",
                                  "set it with gdal_edit.py -a_srs EPSG:XXXX")
-            return None
+            # A lon/lat DEM: reprojected once, from the dataset already open.
+            return as_dem(src, bounds=lonlat_box, bounds_crs="EPSG:4326",
+                          crs=target_crs()), True
         b = rasterio.warp.transform_bounds("EPSG:4326", src.crs, *lonlat_box, densify_pts=21)
         win = rasterio.windows.from_bounds(*b, transform=src.transform)
         c0, r0 = max(math.floor(win.col_off), 0), max(math.floor(win.row_off), 0)
@@ -210,7 +238,7 @@ def _file_crs_and_read(path, lonlat_box):
                          "check the DEM's extent")
     log.info("DEM %s: %d × %d cells of its own grid (%s), read once", path, *arr.shape,
              crs.to_string())
-    return Dem(arr, transform, crs, source=str(path))
+    return Dem(arr, transform, crs, source=str(path)), False
 
 
 class Run:
@@ -378,14 +406,9 @@ class Run:
             return dem  # a Dem (or Dem-like grid) already in memory
 
         def read():
-            from .terrain import read_dem
-
-            own = _file_crs_and_read(dem, self._dem_box())
-            if own is not None:
-                return own
-            self._dem_reprojected = True
-            crs = analysis_crs(self.layers, pinned=self._pinned)
-            return read_dem(dem, bounds=self._dem_box(), bounds_crs="EPSG:4326", dst_crs=crs)
+            out, self._dem_reprojected = _file_crs_and_read(
+                dem, self._dem_box(), lambda: analysis_crs(self.layers, pinned=self._pinned))
+            return out
         return self.timed("reading DEM", read)
 
     @cached_property
@@ -491,6 +514,7 @@ class Run:
                              inputs=self.inputs, progress=self._stage_clock())
         self._stage_clock()(None)
         log.debug("analysis in %.2f s", time.perf_counter() - t0)
+        check_resolution(res, self.dem, visibility=self.visibility)  # DEM vs posts, corridors
         return dataclasses.replace(res, dem=self.dem)
 
     def _stage_clock(self) -> Callable[[str | None], None]:
@@ -556,6 +580,17 @@ class Run:
         return res
 
     @cached_property
+    def measured(self) -> Analysis:
+        """The base analysis with its incident fields but no roads or terrain fields (no
+        route search): the summary figures, as ``gapmap uncertainty`` perturbs them."""
+        res = self.base
+        if self.incident_metrics is not None:
+            from .incidents import with_incidents
+
+            res = with_incidents(res, self.incident_metrics)
+        return res
+
+    @cached_property
     def routes(self) -> gpd.GeoDataFrame | None:
         """Crossing routes of the (major) corridors, or ``None``."""
         if self.crossings is None:
@@ -609,8 +644,6 @@ class Run:
         :class:`gapmap.terrain.Dem` at most :data:`HILLSHADE_MAX_CELLS` across."""
         if self.dem is None:
             return None
-        from .layers import shade
-
         def shaded():
             area = self.base.study_area
             w, s, e, n = area.bounds

@@ -24,6 +24,21 @@ Paths in the file are relative to the file itself.
     [sources.incidents]           # optional, one table per layer (see gapmap.sources)
     name = "UCDP GED"
     licence = "CC BY 4.0"
+
+A series (``gapmap series --config``) lists dated snapshots instead of (or besides) one
+``zones`` layer; a snapshot's ``posts`` replace ``[layers] posts`` on that date. Single-date
+commands given such a file analyse ``[layers] zones``, or the last snapshot without one.
+
+.. code-block:: toml
+
+    [[snapshots]]
+    date = 2017-06-15
+    zones = "zones_2017-06.geojson"
+
+    [[snapshots]]
+    date = 2017-10-16
+    zones = "zones_2017-10.geojson"
+    posts = "posts_2017-10.geojson"
 """
 
 from __future__ import annotations
@@ -46,18 +61,27 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-__all__ = ["Scenario", "load_scenario", "run_scenario"]
+__all__ = ["Scenario", "SnapshotFiles", "load_scenario", "run_scenario"]
 
 log = logging.getLogger(__name__)
 
 _LAYER_KEYS = {"zones", "zones_layer", "force_field", "posts", "posts_layer", "study_area",
                "study_area_layer", "incidents", "incidents_format", "incidents_lat",
-               "incidents_lon", "dem", "roads", "rivers", "lakes", "places",
+               "incidents_lon", "date_format", "dem", "roads", "rivers", "lakes", "places",
                "places_name_field"}
 _PATH_KEYS = {"zones", "posts", "study_area", "incidents", "dem", "roads", "rivers", "lakes",
               "places"}
 _PARAM_KEYS = {f.name for f in dataclasses.fields(Settings)} | {
     "visibility", "margin_km", "since", "until", "types", "actors"}
+
+
+@dataclass(frozen=True)
+class SnapshotFiles:
+    """One ``[[snapshots]]`` entry of a scenario: a date (``YYYY-MM-DD``) and its layers."""
+
+    date: str
+    zones: Path
+    posts: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -83,6 +107,7 @@ class Scenario:
     incidents_format: str = "auto"
     incidents_lat: str | None = None
     incidents_lon: str | None = None
+    date_format: str | None = None
     dem: Path | None = None
     roads: Path | None = None
     rivers: Path | None = None
@@ -97,6 +122,7 @@ class Scenario:
     types: tuple[str, ...] = ()
     actors: tuple[str, ...] = ()
     source: Path | None = None
+    snapshots: tuple[SnapshotFiles, ...] = ()
     #: The ``[sources.<layer>]`` tables (layer → fields), read by :mod:`gapmap.sources`.
     sources: dict = field(default_factory=dict, hash=False)
 
@@ -120,7 +146,8 @@ class Scenario:
         return read_incidents(self.incidents, format=self.incidents_format or "auto",
                               lat=self.incidents_lat, lon=self.incidents_lon,
                               since=self.since, until=self.until,
-                              types=list(self.types) or None, actors=list(self.actors) or None)
+                              types=list(self.types) or None, actors=list(self.actors) or None,
+                              date_format=self.date_format)
 
     def inputs(self) -> dict[str, Any]:
         """Input paths for the record (summary.json)."""
@@ -137,7 +164,8 @@ _LAYER_ORDER = ("zones", "study_area", "posts", "roads", "places", "rivers", "la
                 "incidents", "dem")
 
 _TEXT_KEYS = {"force_field", "zones_layer", "posts_layer", "study_area_layer",
-              "incidents_format", "incidents_lat", "incidents_lon", "places_name_field"}
+              "incidents_format", "incidents_lat", "incidents_lon", "places_name_field",
+              "date_format"}
 _NUMBER_KEYS = {f.name for f in dataclasses.fields(Settings)} - {"crs"} | {"margin_km"}
 _DATE_KEYS = {"since", "until"}
 
@@ -202,7 +230,7 @@ _EXAMPLES = {"force_field": "force", "zones": "zones.geojson", "posts": "posts.g
              "zones_layer": "zones",
              "posts_layer": "posts", "study_area_layer": "area", "incidents_format": "acled",
              "incidents_lat": "latitude", "incidents_lon": "longitude", "types": "Battles",
-             "actors": "ISIS"}
+             "actors": "ISIS", "date_format": "%d/%m/%Y"}
 
 
 def load_scenario(path: str | os.PathLike, **overrides: Any) -> Scenario:
@@ -224,10 +252,11 @@ def load_scenario(path: str | os.PathLike, **overrides: Any) -> Scenario:
     except OSError as exc:
         raise InputError(p, None, f"cannot read: {exc.strerror}", "check the --config path"
                          ) from exc
-    unknown = set(doc) - {"layers", "sides", "parameters", "sources"}
+    unknown = set(doc) - {"layers", "sides", "parameters", "sources", "snapshots"}
     if unknown:
         raise InputError(p, sorted(unknown)[0], "unknown section",
-                         "use [layers], [sides], [parameters] and [sources.<layer>]")
+                         "use [layers], [sides], [parameters], [sources.<layer>] and "
+                         "[[snapshots]]")
     for section in ("layers", "sides", "parameters", "sources"):
         if not isinstance(doc.get(section, {}), dict):
             raise InputError(p, section, "must be a table", f"write it as [{section}]")
@@ -249,6 +278,8 @@ def load_scenario(path: str | os.PathLike, **overrides: Any) -> Scenario:
             raise InputError(p, f"parameters.{k}", "unknown parameter",
                              f"use one of {', '.join(sorted(_PARAM_KEYS))}")
         values[k] = _check_type(p, f"parameters.{k}", k, v)
+    if "snapshots" in doc:
+        values["snapshots"] = _snapshot_files(p, doc["snapshots"])
     given = {k: v for k, v in overrides.items() if v is not None}
     sources = dict(doc.get("sources", {}))
     for layer in list(sources):
@@ -260,6 +291,42 @@ def load_scenario(path: str | os.PathLike, **overrides: Any) -> Scenario:
             del sources[layer]
     values.update(given)
     return make_scenario(source=p, sources=sources, **values)
+
+
+_SNAPSHOT_KEYS = ("date", "zones", "posts")
+
+
+def _snapshot_files(p: Path, entries: Any) -> tuple[SnapshotFiles, ...]:
+    """The ``[[snapshots]]`` array of tables: date (TOML date or text), zones, optional posts."""
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        raise InputError(p, "snapshots", "must be an array of tables",
+                         'write each as [[snapshots]] with date = 2017-06-15 and zones = "..."')
+    out = []
+    for i, e in enumerate(entries, 1):
+        key = f"snapshots[{i}]"
+        extra = sorted(set(e) - set(_SNAPSHOT_KEYS))
+        if extra:
+            raise InputError(p, f"{key}.{extra[0]}", "unknown key",
+                             f"use {', '.join(_SNAPSHOT_KEYS)}")
+        day = e.get("date")
+        if isinstance(day, datetime.date) and not isinstance(day, datetime.datetime):
+            day = day.isoformat()
+        try:
+            day = datetime.date.fromisoformat(day).isoformat() if isinstance(day, str) else None
+        except ValueError:
+            day = None
+        if day is None:
+            raise InputError(p, f"{key}.date", f"not a date: {e.get('date')!r}",
+                             "write date = 2017-06-15 (YYYY-MM-DD, no time)")
+        for name in ("zones", "posts"):
+            if name in e:
+                _check_type(p, f"{key}.{name}", name, e[name])
+        if "zones" not in e:
+            raise InputError(p, f"{key}.zones", "missing",
+                             f'name the zones of {day}, e.g. zones = "zones_{day}.geojson"')
+        out.append(SnapshotFiles(day, p.parent / e["zones"],
+                                 p.parent / e["posts"] if "posts" in e else None))
+    return tuple(out)
 
 
 def make_scenario(**values: Any) -> Scenario:
@@ -278,6 +345,8 @@ def make_scenario(**values: Any) -> Scenario:
     """
     src = values.pop("source", None)
     sources = dict(values.pop("sources", None) or {})
+    if values.get("zones") is None and values.get("snapshots"):
+        values["zones"] = values["snapshots"][-1].zones  # the latest state, for one-date commands
     if values.get("zones") is None:
         raise InputError(src or "--zones", "zones", "no zones layer given",
                          "pass --zones FILE or set layers.zones in the scenario file")

@@ -146,11 +146,15 @@ class Snapshot:
         Where its zones came from (a file, or ``file[field=date]``).
     zones
         The zones (any CRS), as read.
+    posts
+        This date's own posts (a scenario's ``[[snapshots]] posts``), replacing the series'
+        posts on this date; ``None``: the series' posts.
     """
 
     date: dt.date
     source: str
     zones: gpd.GeoDataFrame = field(repr=False)
+    posts: gpd.GeoDataFrame | None = field(default=None, repr=False)
 
 
 def _files_of(zones: str | os.PathLike) -> list[Path] | None:
@@ -174,19 +178,23 @@ def _files_of(zones: str | os.PathLike) -> list[Path] | None:
     return None
 
 
-def read_snapshots(zones: Any, *, date_field: str | None = None, layer: str | None = None
-                   ) -> list[Snapshot]:
+def read_snapshots(zones: Any, *, date_field: str | None = None, layer: str | None = None,
+                   settings: Settings = Settings()) -> list[Snapshot]:
     """The snapshots of a series, in date order.
 
     Parameters
     ----------
     zones
         A folder or glob of one file per date (date in the name), one layer (path or
-        GeoDataFrame) with ``date_field``, or a mapping ``{date: path or GeoDataFrame}``.
+        GeoDataFrame) with ``date_field``, a mapping ``{date: path or GeoDataFrame}`` (or
+        ``{date: {"zones": ..., "posts": ...}}``), or a scenario's ``snapshots``
+        (:class:`gapmap.scenario.SnapshotFiles`).
     date_field
         Field holding each zone's date (one layer of every date).
     layer
         Layer name in multi-layer files.
+    settings
+        Default post range and height for a snapshot's own posts.
 
     Raises
     ------
@@ -203,15 +211,24 @@ def read_snapshots(zones: Any, *, date_field: str | None = None, layer: str | No
     >>> [(s.date.isoformat(), len(s.zones)) for s in read_snapshots(layer, date_field="day")]
     [('2024-01-01', 2), ('2024-01-02', 2)]
     """
+    if isinstance(zones, (list, tuple)) and zones and all(
+            hasattr(z, "date") and hasattr(z, "zones") for z in zones):
+        # A scenario's [[snapshots]] (gapmap.scenario.SnapshotFiles).
+        zones = {z.date: {"zones": z.zones, "posts": getattr(z, "posts", None)} for z in zones} \
+            if len({z.date for z in zones}) == len(zones) else _duplicate(zones)
     if isinstance(zones, Mapping):
         snaps = []
         for key, value in zones.items():
             day = _as_day(key, "snapshots", "date")
+            posts = None
+            if isinstance(value, Mapping):
+                value, posts = value["zones"], value.get("posts")
             src = str(value) if not isinstance(value, gpd.GeoDataFrame) else \
                 value.attrs.get("source", f"snapshot {day}")
             gdf = value if isinstance(value, gpd.GeoDataFrame) else read_layer(
                 value, layer, what="zones", geom_types=("Polygon",))
-            snaps.append(Snapshot(day, src, gdf))
+            snaps.append(Snapshot(day, src, gdf,
+                                  None if posts is None else _read_posts(posts, settings)))
         return _checked(snaps)
     files = None if isinstance(zones, gpd.GeoDataFrame) else _files_of(zones)
     if files is None:
@@ -236,6 +253,27 @@ def read_snapshots(zones: Any, *, date_field: str | None = None, layer: str | No
         else:
             snaps.append(Snapshot(day, str(f), gdf))
     return _checked(snaps)
+
+
+def _duplicate(entries) -> None:
+    seen: dict = {}
+    for z in entries:
+        if z.date in seen:
+            raise InputError(z.zones, "date", f"same date {z.date} as {seen[z.date]}",
+                             "keep one snapshot per date (remove one [[snapshots]] entry or "
+                             "fix its date)")
+        seen[z.date] = z.zones
+
+
+def _read_posts(posts: Any, settings: Settings = Settings()) -> gpd.GeoDataFrame:
+    """Posts read and validated once, ``active_from`` / ``active_to`` parsed."""
+    if isinstance(posts, gpd.GeoDataFrame) and "active_from" in posts.columns \
+            and posts.attrs.get("dated"):
+        return posts
+    out = _dated_posts(load_posts(posts, default_range_km=settings.post_range_km,
+                                  default_height_m=settings.post_height_m))
+    out.attrs["dated"] = True
+    return out
 
 
 def _split_by_date(gdf: gpd.GeoDataFrame, src: str, date_field: str) -> list[Snapshot]:
@@ -371,10 +409,11 @@ def _empty_summary(shared: _Shared) -> dict:
 
 
 def _analyze_one(shared: _Shared, snap: Snapshot, window: tuple | None = None) -> Analysis:
-    posts = posts_active(shared.posts, snap.date) if shared.posts is not None else None
+    own = snap.posts if snap.posts is not None else shared.posts
+    posts = posts_active(own, snap.date) if own is not None else None
     if posts is not None:
         posts = posts.drop(columns=["active_from", "active_to"])
-        posts.attrs["source"] = shared.posts.attrs.get("source", "posts")
+        posts.attrs["source"] = own.attrs.get("source", "posts")
     result = analyze(snap.zones, shared.side_a, shared.side_b, posts=posts,
                      study_area=shared.study_area, settings=shared.settings, dem=shared.dem,
                      visibility=shared.visibility, force_field=shared.force_field,
@@ -657,15 +696,12 @@ def analyze_series(
     from .changes import change_layers
     from .engine import run_tasks
 
-    snaps = read_snapshots(zones, date_field=date_field, layer=zones_layer)
+    snaps = read_snapshots(zones, date_field=date_field, layer=zones_layer, settings=settings)
     study = load_study_area(study_area) if study_area is not None else None
     crs = _series_crs(snaps, study, settings.crs)
     log.info("series of %d dates, analysis CRS %s", len(snaps), crs.name)
     settings = dataclasses.replace(settings, crs=crs.to_wkt())
-    posts_gdf = None
-    if posts is not None:
-        posts_gdf = _dated_posts(load_posts(posts, default_range_km=settings.post_range_km,
-                                            default_height_m=settings.post_height_m))
+    posts_gdf = _read_posts(posts, settings) if posts is not None else None
     windows = _windows(snaps, incidents, until)
     shared = _Shared(side_a, side_b, settings, study.to_crs(crs) if study is not None else None,
                      posts_gdf, incidents, force_field, dem, visibility, margin_km)

@@ -33,8 +33,9 @@ from folium.template import Template
 from pyproj import CRS
 
 from .crs import to_lonlat
+from .incidents import format_date_columns
 from .io import atomic_dir
-from .maps import _Data  # the page's one JSON data block (data never enter a template)
+from .maps import DataElement  # the page's one JSON data block (data never enter a template)
 
 __all__ = ["plot_series", "series_map", "compare_map", "write_series", "write_compare"]
 
@@ -104,7 +105,7 @@ def plot_series(table: pd.DataFrame, *, title: str | None = None):
 # map pages
 
 
-class _SeriesLayers(_Data, MacroElement):
+class _SeriesLayers(DataElement, MacroElement):
     """Each date's lines, drawn when the slider is on that date.
 
     The template holds only this code and generated names: the data travel in the page's JSON
@@ -381,8 +382,8 @@ def write_series(series, out_dir: str | os.PathLike, *, title: str | None = None
     names = ["series.csv", "corridors.csv", "changes.gpkg", "series.png", "map.html"]
     with atomic_dir(out) as stage:
         series.table.to_csv(stage / "series.csv", index=False)
-        pd.DataFrame(series.corridors.drop(columns=series.corridors.geometry.name)).to_csv(
-            stage / "corridors.csv", index=False)
+        format_date_columns(pd.DataFrame(series.corridors.drop(
+            columns=series.corridors.geometry.name))).to_csv(stage / "corridors.csv", index=False)
         _write_gpkg(stage / "changes.gpkg", {"opened": series.opened, "closed": series.closed,
                                              "seam": series.seam,
                                              "corridors": series.corridors})

@@ -27,8 +27,15 @@ subtracts its offsets and takes minima:
   seam that a copy would grow beyond the unperturbed seam's ends (at most about ``edge_km``) is
   not counted.
 - **Coverage** at the copy's seam point: within the copy's reach of a zone
-  (``d_i - e_i ≤ reach``), or within the copy's range of a post; covered/uncovered changes are
-  placed midway between samples, as the visibility mode does. Line of sight is not used.
+  (``d_i - e_i ≤ reach``), or within the copy's range of a post — and, with
+  ``visibility=True``, in that post's line of sight over the DEM (the rule of
+  :func:`gapmap.viewshed.visible_from_posts`); covered/uncovered changes are placed midway
+  between samples, as the visibility mode does. Line of sight costs one viewshed per post for
+  the whole run, not per copy: each post's viewshed is computed once over the window of its
+  largest drawn range (the reference-plane scan decides a cell from the cells nearer the post
+  only, so a cell within a shorter range is seen or hidden exactly as with that range), and a
+  copy looks up the cell of each of its seam points in the windows of the posts whose drawn
+  range reaches it. Observer and target heights are those of the analysis (not drawn).
 - **Corridors**: maximal runs of uncovered samples, joined where seam branches meet.
 - **Gap area** on a grid of about 40,000 points over the study area (each cell counted by the
   share of it inside the copy's gap, from the signed distance to the gap's edge), and
@@ -58,6 +65,7 @@ True
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 from collections.abc import Callable
@@ -67,13 +75,14 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+from affine import Affine
 from pyproj import CRS, Geod, Proj, Transformer
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
 from .crs import geodesic_area_km2
-from .errors import InputError
+from .errors import InputError, ResultWarning
 from .frontier import SideDistance, _boundary_segments, _bbox_distance
 
 __all__ = ["Uncertainty", "simulate", "parse_range", "check_parameters", "write_uncertainty", "UNCERTAINTY_FIELDS", "MAX_DRAWS",
@@ -257,6 +266,108 @@ def _distance_field(xy: np.ndarray, geoms: np.ndarray, group: np.ndarray, margin
 
 
 @dataclass(frozen=True)
+class _Sight:
+    """What each post sees, computed once: its viewshed over the window of its largest drawn
+    range, as packed bits (one window per post, concatenated).
+
+    ``offset[i]`` is the first bit of post ``i``'s window (-1: the post stands off the DEM or
+    on nodata and sees nothing); the window's cells are rows ``row0[i]`` … ``row0[i] +
+    height[i]`` and columns ``col0[i]`` … of the DEM grid ``inverse`` maps to.
+    """
+
+    bits: np.ndarray
+    offset: np.ndarray
+    row0: np.ndarray
+    col0: np.ndarray
+    height: np.ndarray
+    width: np.ndarray
+    inverse: Affine  # DEM CRS (x, y) → (col, row)
+    crs_pair: tuple[str, str] | None  # (analysis CRS, DEM CRS) as WKT when they differ
+
+    def seen(self, post: np.ndarray, xy: np.ndarray) -> np.ndarray:
+        """Whether post ``post[k]`` sees the DEM cell holding point ``xy[k]`` (analysis CRS)."""
+        if len(post) == 0:
+            return np.zeros(0, bool)
+        if self.crs_pair is not None:
+            x, y = _transformer(*self.crs_pair).transform(xy[:, 0], xy[:, 1])
+        else:
+            x, y = xy[:, 0], xy[:, 1]
+        x, y, inv = np.asarray(x, float), np.asarray(y, float), self.inverse
+        col, row = inv.a * x + inv.b * y + inv.c, inv.d * x + inv.e * y + inv.f
+        rr = np.floor(row).astype(np.int64) - self.row0[post]
+        cc = np.floor(col).astype(np.int64) - self.col0[post]
+        ok = (self.offset[post] >= 0) & (rr >= 0) & (rr < self.height[post]) & (cc >= 0) \
+            & (cc < self.width[post])
+        bit = self.offset[post] + rr * self.width[post] + cc
+        out = np.zeros(len(post), bool)
+        b = bit[ok]
+        out[ok] = (self.bits[b >> 3] >> (7 - (b & 7))) & 1 == 1
+        return out
+
+
+@functools.lru_cache(maxsize=8)
+def _transformer(src: str, dst: str) -> Transformer:
+    return Transformer.from_crs(CRS.from_wkt(src), CRS.from_wkt(dst), always_xy=True)
+
+
+def _sight(analysis, dem, max_factor: float) -> _Sight:
+    """Each post's viewshed over its largest drawn range (plus one cell diagonal, as
+    :func:`gapmap.viewshed.visible_from_posts` reaches), from :func:`gapmap.viewshed.coverage`
+    on the DEM cut to that window."""
+    import warnings
+
+    from .terrain import Dem, as_dem
+    from .viewshed import coverage
+
+    grid = as_dem(dem)
+    if grid.crs is not None and grid.crs.is_geographic:
+        grid = as_dem(grid, crs=analysis.crs)  # line of sight needs metres, as viewshed does
+    crs = CRS.from_user_input(analysis.crs)
+    posts = analysis.posts
+    same = grid.crs is None or grid.crs.equals(crs)
+    pts = posts if same else posts.to_crs(grid.crs)
+    xy = shapely.get_coordinates(pts.geometry.values)
+    st = analysis.settings
+    rng_m = posts["range_km"].to_numpy(float) * 1000.0 * max_factor
+    height = (posts["height_m"].to_numpy(float) if "height_m" in posts.columns
+              else np.full(len(posts), st.post_height_m))
+    height = np.where(np.isfinite(height), height, st.post_height_m)
+    t = grid.transform
+    diag = float(np.hypot(t.a, t.e))
+    h, w = grid.shape
+    n = len(posts)
+    offset = np.full(n, -1, np.int64)
+    row0, col0 = np.zeros(n, np.int64), np.zeros(n, np.int64)
+    hh, ww = np.zeros(n, np.int64), np.zeros(n, np.int64)
+    chunks, at = [], 0
+    for i in range(n):  # one viewshed per post for the whole run (tens to hundreds)
+        col, row = (~t) @ (xy[i, 0], xy[i, 1])
+        row, col = math.floor(row), math.floor(col)
+        if not (0 <= row < h and 0 <= col < w) or not np.isfinite(grid.array[row, col]):
+            continue
+        r = rng_m[i] + diag
+        hy, hx = int(r / abs(t.e)) + 1, int(r / abs(t.a)) + 1
+        r0, r1 = max(row - hy, 0), min(row + hy + 1, h)
+        c0, c1 = max(col - hx, 0), min(col + hx + 1, w)
+        window = Dem(grid.array[r0:r1, c0:c1], t @ Affine.translation(c0, r0), grid.crs,
+                     source=grid.source)
+        post = gpd.GeoDataFrame({"range_km": [r / 1000.0], "height_m": [float(height[i])]},
+                                geometry=[shapely.Point(xy[i])], crs=grid.crs)
+        with warnings.catch_warnings():
+            # the resolution check speaks once per run (gapmap.resolution), not per post
+            warnings.simplefilter("ignore", ResultWarning)
+            vis = coverage(window, post, range_km=r / 1000.0, height_m=float(height[i]),
+                           target_height_m=st.target_height_m).visible
+        flags = vis.ravel().astype(bool)
+        chunks.append(flags)
+        offset[i], row0[i], col0[i], hh[i], ww[i] = at, r0, c0, r1 - r0, c1 - c0
+        at += len(flags)
+    bits = np.packbits(np.concatenate(chunks)) if chunks else np.zeros(0, np.uint8)
+    pair = None if same else (crs.to_wkt(), CRS.from_user_input(grid.crs).to_wkt())
+    return _Sight(bits, offset, row0, col0, hh, ww, ~t, pair)
+
+
+@dataclass(frozen=True)
 class _Frame:
     """Everything a copy needs, computed once from the unperturbed analysis (shared by tasks)."""
 
@@ -278,6 +389,7 @@ class _Frame:
     zone_own_reach: np.ndarray  # bool: zone carries its own reach_km
     post_xy: np.ndarray
     post_range_m: np.ndarray
+    sight: _Sight | None  # line of sight of the posts (visibility), or None
     study: shapely.Geometry
     max_width_m: float
     min_length_km: float
@@ -352,7 +464,8 @@ def _grid(study: shapely.Geometry, crs: CRS, n_target: int):
 
 
 def _frame(analysis, edge_km: float, reach: tuple | None, spacing_m: float,
-           grid_points: int = _GRID_POINTS) -> tuple[_Frame, np.ndarray, np.ndarray]:
+           grid_points: int = _GRID_POINTS, sight: _Sight | None = None
+           ) -> tuple[_Frame, np.ndarray, np.ndarray]:
     crs = CRS.from_user_input(analysis.crs)
     settings = analysis.settings
     zones = analysis.zones
@@ -409,6 +522,7 @@ def _frame(analysis, edge_km: float, reach: tuple | None, spacing_m: float,
         offsets=offsets, transect=transect, grid=grid, grid_cell_km2=cell_km2,
         grid_cell_m=max(cell / 1.01, 1.0), events=events, events_base_gap=events_base, zone_group=group,
         zone_reach_m=reach_m, zone_own_reach=own, post_xy=post_xy, post_range_m=post_r,
+        sight=sight,
         study=study, max_width_m=settings.max_width_km * 1000.0,
         min_length_km=settings.min_length_km,
         base_gap_km2=float(analysis.summary.get("gap_area_km2", 0.0)),
@@ -479,7 +593,11 @@ def _post_cover(fr: _Frame, xy: np.ndarray, factor: np.ndarray) -> np.ndarray:
     pairs = cKDTree(fr.post_xy).sparse_distance_matrix(cKDTree(xy), float(r.max()),
                                                        output_type="ndarray")
     hit = pairs["v"] <= r[pairs["i"]]
-    out[pairs["j"][hit]] = True
+    post, point = pairs["i"][hit], pairs["j"][hit]
+    if fr.sight is not None:  # within range and in the post's line of sight
+        seen = fr.sight.seen(post, xy[point])
+        point = point[seen]
+    out[point] = True
     return out
 
 
@@ -607,7 +725,8 @@ def simulate(analysis, *, draws: int = 200, edge_km: float = 0.0, post_range_fra
              reach_km: tuple[float, float] | str | None = None, seed: int = 0,
              spacing_m: float | None = None, areas: gpd.GeoDataFrame | None = None,
              by: str | None = None, run_tasks: Callable | None = None, force: bool = False,
-             grid_points: int = _GRID_POINTS, progress: Callable[[str], None] | None = None) -> Uncertainty:
+             grid_points: int = _GRID_POINTS, visibility: bool = False, dem=None,
+             progress: Callable[[str], None] | None = None) -> Uncertainty:
     """The analysis over ``draws`` perturbed copies of its inputs.
 
     Parameters
@@ -636,6 +755,12 @@ def simulate(analysis, *, draws: int = 200, edge_km: float = 0.0, post_range_fra
         Allow more than :data:`MAX_DRAWS` copies.
     grid_points
         Points of the study-area grid on which the gap area's changes are measured.
+    visibility
+        A post covers a copy's seam point only when it also sees it over the DEM (line of
+        sight, observer and target heights of the analysis), as ``gapmap metrics
+        --visibility`` does; give the analysis of that run (computed with visibility).
+    dem
+        The DEM for ``visibility`` [the analysis' own ``dem``].
     progress
         Called with the name of each stage.
 
@@ -647,8 +772,16 @@ def simulate(analysis, *, draws: int = 200, edge_km: float = 0.0, post_range_fra
     reach = parse_range(reach_km) if reach_km is not None else None
     check_parameters(draws, float(edge_km), float(post_range_frac), force)
     spacing = float(spacing_m or analysis.settings.spacing_m)
+    sight = None
+    if visibility:
+        dem = dem if dem is not None else analysis.dem
+        if dem is None:
+            raise InputError("--visibility", None, "visibility needs a DEM", "add --dem DEM.tif")
+        if analysis.posts is not None and len(analysis.posts):
+            step("line of sight")
+            sight = _sight(analysis, dem, 1.0 + float(post_range_frac))
     step("sampling")
-    fr, along, seam_id = _frame(analysis, float(edge_km), reach, spacing, grid_points)
+    fr, along, seam_id = _frame(analysis, float(edge_km), reach, spacing, grid_points, sight)
     base_states = _base_states(fr)
     area_of = area_names = None
     if areas is not None and by is not None:
@@ -690,7 +823,8 @@ def simulate(analysis, *, draws: int = 200, edge_km: float = 0.0, post_range_fra
         by_area = _by_area_table(analysis, areas, by, area_names, per)
     params = {"draws": int(draws), "seed": int(seed), "edge_km": float(edge_km),
               "post_range_frac": float(post_range_frac),
-              "reach_km": None if reach is None else list(reach), "spacing_m": spacing}
+              "reach_km": None if reach is None else list(reach), "spacing_m": spacing,
+              "visibility": bool(visibility)}
     log.info("%d copies: %d seam samples, base sampled seam %.1f km", draws, len(fr.samples),
              base_out["seam_length_km"])
     return Uncertainty(table=table, p_unguarded=samples, draws=table_draws, parameters=params,
@@ -742,6 +876,7 @@ def format_uncertainty(analysis, result: Uncertainty) -> str:
     """The headline figures with their 90% ranges, for the terminal."""
     p = result.parameters
     reach = "" if p["reach_km"] is None else f", reach {p['reach_km'][0]:g}–{p['reach_km'][1]:g} km"
+    reach += "; posts by line of sight" if p.get("visibility") else ""
     lines = [f"gapmap uncertainty — {analysis.summary['side_a']} vs {analysis.summary['side_b']}: "
              f"{p['draws']} copies (edges ±{p['edge_km']:g} km, post ranges "
              f"±{100 * p['post_range_frac']:g}%{reach}; seed {p['seed']})",

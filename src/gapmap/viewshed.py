@@ -43,7 +43,7 @@ from affine import Affine
 from numba import njit, prange
 from scipy.spatial import cKDTree
 
-from .errors import InputError, ResultWarning
+from .errors import InputError
 from .io import atomic_path
 from .terrain import Dem, as_dem
 
@@ -157,16 +157,11 @@ def _as_posts_frame(posts, range_km: float, height_m: float) -> gpd.GeoDataFrame
 
 
 def _warn_if_coarse(grid: Dem, range_m: np.ndarray, src: str) -> None:
-    """ResultWarning when the DEM's cells exceed a tenth of the median post range: a view
-    a few cells across says nothing about what a post sees."""
-    if len(range_m) == 0:
-        return
-    median_m = float(np.median(range_m))
-    cell_m = grid.res_m
-    if median_m > 0 and cell_m > 0.1 * median_m:
-        warnings.warn(f"{grid.source or 'DEM'}: cells of {cell_m:,.0f} m are more than a tenth "
-                      f"of the posts' median range ({median_m / 1000:g} km): visibility is "
-                      "meaningless at that scale; use a finer DEM", ResultWarning, stacklevel=4)
+    """ResolutionWarning when the DEM's cells exceed a tenth of the median post range: a view
+    a few cells across says nothing about what a post sees (once per grid)."""
+    from .resolution import warn_posts  # once per DEM grid, however many calls see it
+
+    warn_posts(grid, range_m)
 
 
 def _prepare_posts(posts, grid: Dem, range_km: float, height_m: float) -> _Posts:

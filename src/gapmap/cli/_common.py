@@ -172,7 +172,7 @@ layer_option_names = (
     "study_area", "study_area_layer", "reach_km", "max_width_km", "min_length_km", "spacing_m",
     "crs", "dem", "visibility", "roads", "incidents", "incidents_format", "incidents_lat",
     "incidents_lon", "since", "until", "margin_km", "types", "actors", "places",
-    "places_name_field",
+    "places_name_field", "date_format",
 )
 
 
@@ -216,6 +216,8 @@ def analysis_options(func: Callable) -> Callable:
                                              "by name: lon, lng, longitude, x]."),
         click.option("--since", help="Only incidents on or after this date (YYYY-MM-DD)."),
         click.option("--until", help="Only incidents on or before this date (YYYY-MM-DD)."),
+        click.option("--date-format", help="strftime layout of the incident dates when not ISO "
+                                           "8601, e.g. '%d/%m/%Y'."),
         click.option("--margin-km", type=float, help="Incident assignment margin beyond half "
                                                      "the width [5]."),
         click.option("--places", type=_PATH, help="Named places (points with a name field): "

@@ -33,7 +33,7 @@ def metrics_cmd(out_dir: Path, profile: bool, by: str | None = None, **kw) -> No
           --side-b federal=isf,pmf --posts posts.geojson --study-area districts.geojson \\
           --out out/run1
     """
-    from ..by_area import admin_check, areas_of_scenario, breakdown, write_breakdown
+    from ..by_area import admin_check, areas_of_scenario, breakdown
     from ..outputs import format_summary, write_metrics
     from ..run import Run
 
@@ -47,9 +47,9 @@ def metrics_cmd(out_dir: Path, profile: bool, by: str | None = None, **kw) -> No
         if areas is not None:
             table = breakdown(result, areas, by)
             result, mismatches = admin_check(result, areas, by)
-        run.timed("writing", lambda: write_metrics(result, out_dir))
-        if table is not None:
-            write_breakdown(table, out_dir, mismatches)
+        # one atomic step for every file of the run (by_area.csv included)
+        tables = {"by_area.csv": table, "admin_mismatches.csv": mismatches}
+        run.timed("writing", lambda: write_metrics(result, out_dir, tables=tables))
     click.echo(format_summary(result))
     if mismatches is not None:
         click.echo(f"  events whose stated {by} is not where they lie: {len(mismatches)} "

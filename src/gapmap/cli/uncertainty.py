@@ -42,7 +42,9 @@ def uncertainty_cmd(out_dir: Path, draws: int, edge_km: float, post_range_frac: 
     unguarded_probability.gpkg (seam samples with p_unguarded) and, with --by, by_area.csv
     (and admin_mismatches.csv with incidents).
     --reach-km takes a range LOW:HIGH here (drawn per copy; the unperturbed analysis uses its
-    middle). Coverage is measured by reach and range (no line of sight), without terrain.
+    middle). Coverage is measured by reach and range; with --visibility (and --dem) a post
+    covers only what it sees, as in gapmap metrics --visibility (each post's viewshed is
+    computed once). No terrain fields or roads are computed.
     The copies run in batches on Dask (--workers, --scheduler); the result is the same
     however they run.
 
@@ -54,7 +56,7 @@ def uncertainty_cmd(out_dir: Path, draws: int, edge_km: float, post_range_frac: 
     from ..by_area import admin_check, areas_of_scenario
     from ..engine import run_tasks
     from ..errors import InputError
-    from ..scenario import run_scenario
+    from ..run import Run
     from ..uncertainty import check_parameters, format_uncertainty, parse_range, simulate, \
         write_uncertainty
 
@@ -64,20 +66,20 @@ def uncertainty_cmd(out_dir: Path, draws: int, edge_km: float, post_range_frac: 
         raise InputError("--workers", None, f"must be at least 1, got {workers}",
                          "give --workers 1 to run in this process, or more for a local cluster")
     scenario = scenario_from_options(reach_km=None if reach is None else sum(reach) / 2, **kw)
-    if scenario.visibility:
-        raise InputError("--visibility", None, "the copies measure coverage by reach and range, "
-                         "not line of sight", "run gapmap uncertainty without --visibility")
     areas = areas_of_scenario(scenario, by) if by else None
-    # Terrain and roads do not enter the summary figures: leave them out of the base run.
-    scenario = dataclasses.replace(scenario, dem=None, roads=None)
-    with ProgressBar(9, "uncertainty") as bar:
-        base = run_scenario(scenario, progress=bar)
+    # Terrain fields and roads do not enter the summary figures: leave them out of the base
+    # run (the DEM stays only for line of sight).
+    scenario = dataclasses.replace(scenario, roads=None,
+                                   dem=scenario.dem if scenario.visibility else None)
+    with ProgressBar(10, "uncertainty") as bar:
+        base = Run(scenario, progress=bar).measured
         mismatches = None
         if areas is not None:
             base, mismatches = admin_check(base, areas, by)
         result = simulate(base, draws=draws, edge_km=edge_km, post_range_frac=post_range_frac,
                           reach_km=reach if reach is not None and reach[0] < reach[1] else None,
                           seed=seed, areas=areas, by=by, force=force, progress=bar,
+                          visibility=scenario.visibility,
                           run_tasks=partial(run_tasks, workers=workers, scheduler=scheduler))
         bar("writing")
         write_uncertainty(result, out_dir, mismatches=mismatches)
