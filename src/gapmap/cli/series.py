@@ -74,7 +74,7 @@ def _config_options(func: Callable) -> Callable:
     return _common_options(func, config=True)
 
 
-#: series options a scenario file may give (option name → Scenario key).
+#: Options of `series` that override the same key of a scenario file.
 _SCENARIO_KEYS = ("side_a", "side_b", "force_field", "zones_layer", "posts", "study_area",
                   "reach_km", "max_width_km", "min_length_km", "crs", "dem", "incidents",
                   "until")
