@@ -297,3 +297,100 @@ def test_scenario_snapshot_errors(tmp_path):
         (tmp_path / "s.toml").write_text('[sides]\na = "A=a"\nb = "B=b"\n[[snapshots]]\n' + body)
         with pytest.raises(InputError, match=field.replace("[", r"\[").replace("]", r"\]")):
             load_scenario(tmp_path / "s.toml")
+
+
+# --------------------------------------------------------------------------------------------
+# gapmap series --config (a scenario's [[snapshots]]) and --by (a breakdown per date)
+
+
+def _strips_files(tmp_path):
+    """Two dates of the strips scene: no post on 2024-01-01; the usual two posts from
+    2024-01-02 (unguarded [0, 17], [23, 45], [55, 100] km); a study area cut at y = 50 km."""
+    from .scenes import X0, Y0, strips, two_posts
+
+    for day in ("2024-01-01", "2024-01-02"):
+        strips(("a", "b")).to_file(tmp_path / f"z_{day}.geojson")
+    two_posts().assign(active_from="2024-01-02").to_file(tmp_path / "posts.geojson")
+    gpd.GeoDataFrame({"gov": ["south", "north"]}, crs=CRS, geometry=[
+        shapely.box(X0 - 20e3, Y0, X0 + 60e3, Y0 + 50e3),
+        shapely.box(X0 - 20e3, Y0 + 50e3, X0 + 60e3, Y0 + 100e3)]).to_file(
+        tmp_path / "govs.geojson")
+    (tmp_path / "s.toml").write_text(
+        '[sides]\na = "A=a"\nb = "B=b"\n'
+        '[layers]\nposts = "posts.geojson"\nstudy_area = "govs.geojson"\n'
+        '[[snapshots]]\ndate = 2024-01-01\nzones = "z_2024-01-01.geojson"\n'
+        '[[snapshots]]\ndate = 2024-01-02\nzones = "z_2024-01-02.geojson"\n')
+
+
+def _strips_km(*pieces_km):
+    """Geodesic km of stretches (y from, y to, km from Y0) of the strips' seam x = X0 + 20 km."""
+    from .scenes import X0, Y0
+
+    return sum(geodesic_km(X0 + 20e3, Y0 + a * 1e3, Y0 + b * 1e3) for a, b in pieces_km)
+
+
+def _series(args):
+    r = CliRunner().invoke(main, ["series", *args, "--workers", "1"])
+    assert r.exit_code == 0, r.output
+    return r
+
+
+def test_cli_config_snapshots_same_as_folder_form_and_by_area_per_date(tmp_path):
+    _strips_files(tmp_path)
+    _series(["--config", str(tmp_path / "s.toml"), "--by", "gov", "--out", str(tmp_path / "c")])
+    _series(["--zones", str(tmp_path / "z_*.geojson"), "--side-a", "A=a", "--side-b", "B=b",
+             "--posts", str(tmp_path / "posts.geojson"), "--study-area",
+             str(tmp_path / "govs.geojson"), "--out", str(tmp_path / "f")])
+    cfg = pd.read_csv(tmp_path / "c" / "series.csv")
+    pd.testing.assert_frame_equal(cfg, pd.read_csv(tmp_path / "f" / "series.csv"))
+    t = cfg.set_index("date")["unguarded_length_km"]
+    assert t["2024-01-01"] == pytest.approx(_strips_km((0, 100)), rel=1e-3)
+    assert t["2024-01-02"] == pytest.approx(_strips_km((0, 17), (23, 45), (55, 100)), rel=1e-3)
+    # by_area.csv: one row per date and governorate, summing to that date's unguarded km.
+    by = pd.read_csv(tmp_path / "c" / "by_area.csv")
+    assert list(by.columns[:2]) == ["date", "gov"]
+    assert by.groupby("date")["unguarded_length_km"].sum().to_dict() == pytest.approx(
+        t.to_dict(), rel=1e-6)
+    got = by.set_index(["date", "gov"])["unguarded_length_km"]
+    assert got["2024-01-01", "south"] == pytest.approx(_strips_km((0, 50)), rel=1e-3)
+    assert got["2024-01-02", "south"] == pytest.approx(_strips_km((0, 17), (23, 45)), rel=1e-3)
+    assert got["2024-01-02", "north"] == pytest.approx(_strips_km((55, 100)), rel=1e-3)
+    assert not (tmp_path / "f" / "by_area.csv").exists()
+
+
+def test_cli_options_override_the_scenario(tmp_path):
+    """--posts on the command line replaces [layers] posts: a post on the seam at 80 km, all
+    dates, leaves [0, 75] and [85, 100] km unguarded on both."""
+    from .scenes import posts
+
+    _strips_files(tmp_path)
+    posts([(20, 80)]).to_file(tmp_path / "other.geojson")
+    _series(["--config", str(tmp_path / "s.toml"), "--posts", str(tmp_path / "other.geojson"),
+             "--out", str(tmp_path / "o")])
+    t = pd.read_csv(tmp_path / "o" / "series.csv")["unguarded_length_km"]
+    assert t.tolist() == pytest.approx([_strips_km((0, 75), (85, 100))] * 2, rel=1e-3)
+
+
+@pytest.mark.parametrize("layers", ['[layers]\nzones = "z_2024-01-01.geojson"\n', ""])
+def test_cli_config_without_snapshots_or_zones(tmp_path, layers):
+    _strips_files(tmp_path)
+    (tmp_path / "bad.toml").write_text('[sides]\na = "A=a"\nb = "B=b"\n' + layers)
+    out = tmp_path / "out"
+    r = CliRunner().invoke(main, ["series", "--config", str(tmp_path / "bad.toml"),
+                                  "--workers", "1", "--out", str(out)])
+    assert r.exit_code == 2, r.output
+    lines = r.output.strip().splitlines()
+    assert len(lines) == 1 and "bad.toml" in lines[0] and "snapshots" in lines[0]
+    assert "--zones" in lines[0] and "Traceback" not in r.output
+    assert not out.exists()
+
+
+def test_cli_by_without_field_fails_before_analysis(tmp_path):
+    _strips_files(tmp_path)
+    out = tmp_path / "out"
+    r = CliRunner().invoke(main, ["series", "--config", str(tmp_path / "s.toml"), "--by",
+                                  "ADM1_EN", "--workers", "1", "--out", str(out)])
+    assert r.exit_code == 2, r.output
+    line = r.output.strip().splitlines()[-1]
+    assert "govs.geojson" in line and "ADM1_EN" in line and "gov" in line
+    assert not out.exists()

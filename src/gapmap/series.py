@@ -52,7 +52,7 @@ from .settings import Settings, Side
 
 __all__ = ["Snapshot", "Series", "DateResult", "snapshot_date", "read_snapshots",
            "posts_active", "analyze_series", "match_corridors", "SERIES_FIELDS",
-           "Comparison", "compare"]
+           "Comparison", "compare", "by_area_series"]
 
 log = logging.getLogger(__name__)
 
@@ -716,6 +716,59 @@ def analyze_series(
     seam = _dated(results, "seam", crs)
     return Series(table=table, corridors=corridors, opened=opened, closed=closed, seam=seam,
                   crs=crs, snapshots=tuple(snaps), _shared=shared, _windows=tuple(windows))
+
+
+def by_area_series(series: Series, areas: gpd.GeoDataFrame, field: str) -> pd.DataFrame:
+    """The breakdown by area of every date (``by_area.csv`` of ``gapmap series --by``).
+
+    Each date's full analysis (:meth:`Series.analysis`, computed again in this process) is cut
+    at the borders of ``areas`` by :func:`gapmap.by_area.breakdown`, so each date's rows add up
+    to that date's row of ``series.table``. A date on which one side has no zone (seam 0) has
+    no rows.
+
+    Parameters
+    ----------
+    series
+        The result of :func:`analyze_series`.
+    areas
+        Disjoint polygons carrying ``field`` (:func:`gapmap.by_area.load_areas`).
+    field
+        The attribute whose values make the rows, e.g. ``ADM1_EN``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``date`` (``YYYY-MM-DD``), ``field``, then :data:`gapmap.by_area.BY_AREA_COLUMNS`; one
+        row per date and area, dates in order.
+
+    Examples
+    --------
+    >>> import geopandas as gpd, shapely, gapmap
+    >>> a, b = shapely.box(400e3, 3900e3, 410e3, 4000e3), shapely.box(430e3, 3900e3, 440e3, 4000e3)
+    >>> zones = gpd.GeoDataFrame({"force": ["a", "b"] * 2, "day": ["2024-01-01"] * 2 +
+    ...     ["2024-02-01"] * 2}, geometry=[a, b, a, b], crs=32638)
+    >>> areas = gpd.GeoDataFrame({"gov": ["north", "south"]}, crs=32638,
+    ...     geometry=[shapely.box(405e3, 3950e3, 435e3, 3990e3),
+    ...               shapely.box(405e3, 3910e3, 435e3, 3950e3)])
+    >>> s = gapmap.analyze_series(zones, gapmap.parse_side("A=a"), gapmap.parse_side("B=b"),
+    ...                           date_field="day", study_area=areas, workers=1)
+    >>> t = by_area_series(s, areas, "gov")
+    >>> t[["date", "gov", "unguarded_length_km"]].round(1).values.tolist()
+    [['2024-01-01', 'north', 40.0], ['2024-01-01', 'south', 40.0], ['2024-02-01', 'north', 40.0], ['2024-02-01', 'south', 40.0]]
+    """
+    from .by_area import BY_AREA_COLUMNS, breakdown, check_field
+
+    check_field(areas, field)
+    tables = []
+    for snap in series.snapshots:
+        if 0 in _side_counts(snap.zones, series._shared):
+            continue  # no seam that date: nothing to break down (series.csv says 0)
+        table = breakdown(series.analysis(snap.date), areas, field)
+        table.insert(0, "date", snap.date.isoformat())
+        tables.append(table)
+    if not tables:
+        return pd.DataFrame(columns=["date", field, *BY_AREA_COLUMNS])
+    return pd.concat(tables, ignore_index=True)
 
 
 def _replay_warnings(results: list[DateResult]) -> None:

@@ -366,10 +366,11 @@ def _figure(table: pd.DataFrame, path: Path, title: str | None) -> None:
     plt.close(fig)
 
 
-def write_series(series, out_dir: str | os.PathLike, *, title: str | None = None
-                 ) -> dict[str, Path]:
+def write_series(series, out_dir: str | os.PathLike, *, title: str | None = None,
+                 tables: dict[str, pd.DataFrame] | None = None) -> dict[str, Path]:
     """Write ``series.csv``, ``corridors.csv``, ``changes.gpkg``, ``series.png`` and
-    ``map.html`` into ``out_dir``, all or nothing.
+    ``map.html`` into ``out_dir``, all or nothing; ``tables`` (file name → table, e.g.
+    ``{"by_area.csv": ...}``) are written as CSV in the same step.
 
     Returns
     -------
@@ -380,7 +381,10 @@ def write_series(series, out_dir: str | os.PathLike, *, title: str | None = None
 
     out = Path(out_dir)
     names = ["series.csv", "corridors.csv", "changes.gpkg", "series.png", "map.html"]
+    names += list(tables or {})
     with atomic_dir(out) as stage:
+        for name, table in (tables or {}).items():
+            table.to_csv(stage / name, index=False)
         series.table.to_csv(stage / "series.csv", index=False)
         format_date_columns(pd.DataFrame(series.corridors.drop(
             columns=series.corridors.geometry.name))).to_csv(stage / "corridors.csv", index=False)

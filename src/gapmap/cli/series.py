@@ -12,12 +12,12 @@ __all__ = ["COMMANDS"]
 _FILE = click.Path(dir_okay=False, path_type=Path)
 
 
-def _common_options(func: Callable) -> Callable:
+def _common_options(func: Callable, *, config: bool = False) -> Callable:
+    """The options of both commands; with ``config`` the sides may come from --config."""
     opts = [
-        click.option("--side-a", required=True, help="Side A as NAME=force1,force2."),
-        click.option("--side-b", required=True, help="Side B as NAME=force1,force2."),
-        click.option("--force-field", default="force", show_default=True,
-                     help="Zone field holding the force."),
+        click.option("--side-a", required=not config, help="Side A as NAME=force1,force2."),
+        click.option("--side-b", required=not config, help="Side B as NAME=force1,force2."),
+        click.option("--force-field", help="Zone field holding the force [force]."),
         click.option("--zones-layer", help="Layer name in multi-layer zones files."),
         click.option("--posts", type=_FILE, help="Posts (points; optional range_km, height_m, "
                                                  "active_from, active_to)."),
@@ -70,47 +70,133 @@ class _Bar:
         self._bar.close()
 
 
+def _config_options(func: Callable) -> Callable:
+    return _common_options(func, config=True)
+
+
+#: Options of `series` that override the same key of a scenario file.
+_SCENARIO_KEYS = ("side_a", "side_b", "force_field", "zones_layer", "posts", "study_area",
+                  "reach_km", "max_width_km", "min_length_km", "crs", "dem", "incidents",
+                  "until")
+
+
+def _from_scenario(config: Path, zones: str | None, date_field: str | None,
+                   kw: dict[str, Any]) -> dict[str, Any]:
+    """analyze_series arguments from a scenario file, the options given winning over it."""
+    from ..errors import InputError
+    from ..scenario import layer_source, load_scenario
+
+    overrides = {k: kw.get(k) for k in _SCENARIO_KEYS}
+    try:
+        sc = load_scenario(config, zones=zones, **overrides)
+    except InputError as exc:
+        if exc.field == "zones" and zones is None:
+            raise _no_dates(config) from exc
+        raise
+    if zones is not None:
+        dated = zones
+    elif sc.snapshots:
+        dated, date_field = sc.snapshots, None
+    elif date_field is not None:
+        dated = sc.zones  # [layers] zones: one layer of every date
+    else:
+        raise _no_dates(config)
+    return dict(
+        zones=dated, side_a=sc.side_a, side_b=sc.side_b, date_field=date_field,
+        zones_layer=sc.zones_layer, study_area=layer_source(
+            sc.study_area, sc.study_area_layer, "study area", "Polygon"),
+        posts=layer_source(sc.posts, sc.posts_layer, "posts", "Point"), settings=sc.settings,
+        incidents=sc.read_incidents(), until=sc.until, margin_km=sc.margin_km,
+        dem=sc.dem, visibility=sc.visibility, force_field=sc.force_field)
+
+
+def _no_dates(config: Path):
+    from ..errors import InputError
+
+    return InputError(config, "snapshots", "no dated layers: the file has no [[snapshots]] "
+                      "and no --zones was given", "add [[snapshots]] entries (date, zones), "
+                      "or pass --zones FOLDER|GLOB (or --date-field with [layers] zones)")
+
+
+def _from_options(zones: str | None, date_field: str | None, kw: dict[str, Any]
+                  ) -> dict[str, Any]:
+    from ..errors import InputError
+    from ..settings import parse_side
+
+    if zones is None:
+        raise InputError("--zones", None, "no dated layers given",
+                         "pass --zones FOLDER|GLOB|FILE, or --config SCENARIO.toml with "
+                         "[[snapshots]]")
+    for opt in ("side_a", "side_b"):
+        if kw.get(opt) is None:
+            flag = "--" + opt.replace("_", "-")
+            raise InputError(flag, None, "side not given", f"pass {flag} NAME=force1,force2 "
+                             "or --config with [sides]")
+    inc = None
+    if kw["incidents"] is not None:
+        from ..incidents import read_incidents
+
+        inc = read_incidents(kw["incidents"])
+    return dict(
+        zones=zones, side_a=parse_side(kw["side_a"], "--side-a"),
+        side_b=parse_side(kw["side_b"], "--side-b"), date_field=date_field,
+        zones_layer=kw["zones_layer"], posts=kw["posts"], study_area=kw["study_area"],
+        settings=_settings(kw), incidents=inc, until=kw["until"], dem=kw["dem"],
+        force_field=kw["force_field"] or "force")
+
+
+def _areas(field: str, study_area: Any):
+    """The study-area layer for --by, read before any analysis (a bad field fails at once)."""
+    from ..by_area import load_areas
+    from ..errors import InputError
+
+    if study_area is None:
+        raise InputError("--by", field, "a breakdown needs the study-area layer that holds the "
+                         "field", "add --study-area FILE (or layers.study_area in --config)")
+    return load_areas(study_area, field)
+
+
 @click.command("series")
-@click.option("--zones", required=True, help="A folder or glob of one file per date (date in "
-              "the name: YYYYMMDD or YYYY-MM-DD), or one layer with --date-field.")
+@click.option("--config", type=_FILE, help="Scenario TOML file: its [[snapshots]] give the "
+              "dated layers; sides, layers and parameters from it, options given here winning.")
+@click.option("--zones", help="A folder or glob of one file per date (date in the name: "
+              "YYYYMMDD or YYYY-MM-DD), or one layer with --date-field.")
 @click.option("--date-field", help="Field holding each zone's date (one layer of all dates).")
 @click.option("--incidents", type=_FILE, help="Incidents (ACLED, UCDP GED, CSV or points): "
               "each counts for the snapshot whose period holds its date.")
 @click.option("--until", help="End of the last snapshot's period for incidents (YYYY-MM-DD).")
-@_common_options
-def series_cmd(zones: str, date_field: str | None, incidents: Path | None, until: str | None,
-               out_dir: Path, **kw) -> None:
+@click.option("--by", "by", metavar="FIELD", help="Study-area field to break every date's "
+              "figures down by (writes by_area.csv with a date column), e.g. ADM1_EN.")
+@_config_options
+def series_cmd(config: Path | None, zones: str | None, date_field: str | None,
+               by: str | None, out_dir: Path, **kw) -> None:
     """Analyse dated control layers: one analysis per date and what opened and closed.
 
-    Writes series.csv, corridors.csv, changes.gpkg, series.png and map.html into OUT.
+    Writes series.csv, corridors.csv, changes.gpkg, series.png and map.html into OUT
+    (with --by also by_area.csv).
 
     \b
     Examples:
       gapmap series --zones 'fronts/zones_*.geojson' --side-a krg=peshmerga \\
           --side-b federal=isf,pmf --posts posts.geojson --out out/series
+      gapmap series --config fronts.toml --by ADM1_EN --out out/series
       gapmap series --zones tracker.gpkg --date-field date --side-a ua=ua --side-b ru=ru \\
           --scheduler tcp://scheduler-host:8786 --out out/tracker
     """
-    from ..series import analyze_series
+    from ..series import analyze_series, by_area_series
     from ..series_render import write_series
-    from ..settings import parse_side
 
-    inc = None
-    if incidents is not None:
-        from ..incidents import read_incidents
-
-        inc = read_incidents(incidents)
+    args = _from_scenario(config, zones, date_field, kw) if config is not None \
+        else _from_options(zones, date_field, kw)
+    areas = _areas(by, args["study_area"]) if by else None
     bar = _Bar("series")
     try:
-        result = analyze_series(
-            zones, parse_side(kw["side_a"], "--side-a"), parse_side(kw["side_b"], "--side-b"),
-            date_field=date_field, zones_layer=kw["zones_layer"], posts=kw["posts"],
-            study_area=kw["study_area"], settings=_settings(kw), incidents=inc, until=until,
-            dem=kw["dem"], force_field=kw["force_field"], match_km=kw["match_km"],
-            workers=kw["workers"], scheduler=kw["scheduler"], progress=bar)
+        result = analyze_series(match_km=kw["match_km"], workers=kw["workers"],
+                                scheduler=kw["scheduler"], progress=bar, **args)
     finally:
         bar.close()
-    write_series(result, out_dir, title=kw["title"])
+    tables = {"by_area.csv": by_area_series(result, areas, by)} if by else None
+    write_series(result, out_dir, title=kw["title"], tables=tables)
     t = result.table
     click.echo(f"{len(t)} dates, {t['date'].iloc[0]} … {t['date'].iloc[-1]}; unguarded "
                f"{t['unguarded_length_km'].iloc[0]:,.1f} → {t['unguarded_length_km'].iloc[-1]:,.1f}"
@@ -140,8 +226,8 @@ def compare_cmd(before: Path, after: Path, out_dir: Path, **kw) -> None:
     result = compare(before, after, parse_side(kw["side_a"], "--side-a"),
                      parse_side(kw["side_b"], "--side-b"), zones_layer=kw["zones_layer"],
                      posts=kw["posts"], study_area=kw["study_area"], settings=_settings(kw),
-                     dem=kw["dem"], force_field=kw["force_field"], match_km=kw["match_km"],
-                     workers=kw["workers"] or 1, scheduler=kw["scheduler"])
+                     dem=kw["dem"], force_field=kw["force_field"] or "force",
+                     match_km=kw["match_km"], workers=kw["workers"] or 1, scheduler=kw["scheduler"])
     write_compare(result, out_dir, title=kw["title"])
     t = result.table.set_index("field")
     click.echo(f"unguarded {t.loc['unguarded_length_km', 'before']:,.1f} → "
