@@ -183,8 +183,8 @@ def _uncertainty(summary: dict, n_draws: int = 50, shift_km: float = 0.0):
     draws = pd.DataFrame({"unguarded_length_km": [base[1]] * n_draws})
     seam = gpd.GeoDataFrame({"seam_id": [1, 1], "along_km": [0.0, 50.0],
                              "unguarded_base": [True, False], "p_unguarded": [0.9, 0.1]},
-                            geometry=[shapely.Point(X0 + 20e3, Y0), shapely.Point(X0 + 20e3, Y0 + 50e3)],
-                            crs=UTM38)
+                            geometry=[shapely.Point(X0 + 20e3, Y0),
+                                      shapely.Point(X0 + 20e3, Y0 + 50e3)], crs=UTM38)
     return Uncertainty(table=table, p_unguarded=seam, draws=draws)
 
 

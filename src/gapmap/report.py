@@ -126,7 +126,7 @@ the separation of the two sides through the seam point.{% if corridor_rows|lengt
 {% for row in areas.rows %}<tr{% if loop.index > print_area_rows %} class="more"{% endif %}>{% for v in row %}<td{% if loop.index == 1 %} class="t"{% endif %}>{{ v }}</td>{% endfor %}</tr>
 {% endfor %}</table>
 <p class="small">Corridors are cut at the area borders for this table: the rows add up to the
-totals.{% if areas.rows|length > print_area_rows %}<span class="printonly"> by_area.csv has every area.</span>{% endif %}</p>
+totals.{% if areas.rows|length > print_area_rows %}<span class="printonly"> The page on screen lists every area.</span>{% endif %}</p>
 {% endif %}
 
 {% if monthly_png %}
@@ -269,7 +269,8 @@ def _area_section(by_area: pd.DataFrame | None, ranges: bool) -> dict | None:
     cols = [c for c in ("seam_length_km", "unguarded_length_km") if c in t.columns]
     has_range = ranges and {"unguarded_length_km_p05", "unguarded_length_km_p95"} <= set(t.columns)
     has_inc = "incidents" in t.columns and t["incidents"].notna().any()
-    head = [field] + [label(c) for c in cols] + (["90% range (km)"] if has_range else []) + \
+    names = {"seam_length_km": "Seam (km)", "unguarded_length_km": "Unguarded (km)"}
+    head = [field] + [names[c] for c in cols] + (["90% range (km)"] if has_range else []) + \
         ["Unguarded share"] + (["Incidents"] if has_inc else [])
     rows = []
     for _, r in t.iterrows():
