@@ -306,6 +306,8 @@ def test_report_command_with_uncertainty_and_by(tmp_path):
         lo, hi = w.unguarded_length_km - 3.0, w.unguarded_length_km + 2.0
         assert f'<td class="t">{w.ADM1_EN}</td>' in section
         assert f"<td>{lo:.1f}–{hi:.1f}</td>" in section
+    helptext = CliRunner().invoke(main, ["report", "--help"]).output
+    assert "--uncertainty DIR" in helptext and "--by FIELD" in helptext
     # Bad input: one line, exit 2, nothing written.
     for extra, words in ((["--uncertainty", str(tmp_path)], "uncertainty.csv: not found"),
                          (["--by", "ADM9"], "ADM9")):

@@ -88,10 +88,13 @@ _TEMPLATE = """<!DOCTYPE html>
    .cols { columns: 2; column-gap: 8mm; }
    .noprint, .defs { display: none; }  /* the page's definitions stay on screen */
    h2, table, img { break-inside: avoid; }
+   /* ranges and the table by area take about 45 mm (the sample, printed): the map gives them
+      room */
+   body.dense img.map { max-height: 50mm; }
  }
 </style>
 </head>
-<body>
+<body{% if dense %} class="dense"{% endif %}>
 <h1>{{ title }}</h1>
 <div class="sub">{{ side_a }} – {{ side_b }} · generated {{ generated }} with gapmap {{ version }}</div>
 {% for n in notes %}<div class="note">{{ n }}</div>{% endfor %}
@@ -167,6 +170,8 @@ gap region divided by the density in the rest of the study area (95% exact Poiss
 #: Corridor rows on the printed page (the screen shows up to ``max_rows``): with the map, the
 #: summary, the chart and the sources they fill one A4 page (printed in Chromium, counted).
 PRINT_ROWS = 8
+#: Corridor rows on the printed page when it also holds the table by area.
+PRINT_ROWS_WITH_AREAS = 4
 #: Area rows on the printed page (the areas with the most unguarded seam; the screen shows all).
 PRINT_AREA_ROWS = 8
 #: Headline figures that show a 90% range: (summary field, unit, decimals, scale).
@@ -412,7 +417,8 @@ def render_report(analysis, *, incidents: Any = None, monthly: pd.DataFrame | No
         map_png=map_png, corridor_head=head, corridor_rows=rows, n_corridors=len(table),
         n_minor=s.get("minor_corridors", 0), min_length_km=f"{st.min_length_km:g}",
         monthly_png=monthly_png, period=period, placement=place, params=params,
-        sources=list(sources), print_rows=PRINT_ROWS,
+        sources=list(sources), dense=bool(rng) or by_area is not None,
+        print_rows=PRINT_ROWS if by_area is None else PRINT_ROWS_WITH_AREAS,
         ranges_note=_ranges_note(uncertainty, s) if rng else "",
         areas=_area_section(by_area, ranges=uncertainty is not None),
         print_area_rows=PRINT_AREA_ROWS)
