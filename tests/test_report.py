@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import re
 from types import SimpleNamespace
 
@@ -151,7 +152,11 @@ def test_report_prints_on_one_a4_page(tmp_path):
     from .test_maps import incidents_frame, strips_analysis
 
     html = tmp_path / "r.html"
-    write_report(strips_analysis(), html, incidents=incidents_frame(40), dpi=100)
+    # The fullest page: ranges on every headline figure and a by-area table longer than the
+    # printed page keeps.
+    res = strips_analysis()
+    write_report(res, html, incidents=incidents_frame(40), dpi=100,
+                 uncertainty=_uncertainty(res.summary), by_area=_breakdown(slabs=12))
     pdf = tmp_path / "r.pdf"
     subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu",
                     "--no-pdf-header-footer", f"--print-to-pdf={pdf}", html.as_uri()],
@@ -160,3 +165,154 @@ def test_report_prints_on_one_a4_page(tmp_path):
     assert len(reader.pages) == 1
     w, h = float(reader.pages[0].mediabox.width), float(reader.pages[0].mediabox.height)
     assert (round(w / 72 * 25.4), round(h / 72 * 25.4)) == (210, 297)  # A4
+
+
+def _uncertainty(summary: dict, n_draws: int = 50, shift_km: float = 0.0):
+    """A hand-made uncertainty run around ``summary``: p05 = 0.9·base, p95 = 1.1·base."""
+    import geopandas as gpd
+
+    from gapmap.uncertainty import Uncertainty
+
+    names = ["seam_length_km", "unguarded_length_km", "unguarded_share", "corridors",
+             "longest_corridor_km", "gap_area_km2"]
+    base = [float(summary[n]) for n in names]
+    base[1] += shift_km
+    table = pd.DataFrame({"p05": [0.9 * b for b in base], "p50": base,
+                          "p95": [1.1 * b for b in base], "mean": base, "base": base},
+                         index=pd.Index(names, name="field"))
+    draws = pd.DataFrame({"unguarded_length_km": [base[1]] * n_draws})
+    seam = gpd.GeoDataFrame({"seam_id": [1, 1], "along_km": [0.0, 50.0],
+                             "unguarded_base": [True, False], "p_unguarded": [0.9, 0.1]},
+                            geometry=[shapely.Point(X0 + 20e3, Y0),
+                                      shapely.Point(X0 + 20e3, Y0 + 50e3)], crs=UTM38)
+    return Uncertainty(table=table, p_unguarded=seam, draws=draws)
+
+
+def _slabs(n: int, names=None) -> gpd.GeoDataFrame:
+    """The strips' study area cut into ``n`` horizontal slabs named ``names`` (area 0, 1, …)."""
+    edges = [Y0 + 100e3 * i / n for i in range(n + 1)]
+    return gpd.GeoDataFrame(
+        {"ADM1_EN": names or [f"area {i}" for i in range(n)]}, crs=UTM38,
+        geometry=[shapely.box(X0 - 20e3, a, X0 + 60e3, b) for a, b in zip(edges, edges[1:])])
+
+
+def _breakdown(slabs: int = 2, names=None, incidents=None):
+    from gapmap.by_area import breakdown
+
+    res = strips_analysis()
+    if incidents is not None:
+        from gapmap.incidents import incident_metrics, with_incidents
+
+        res = with_incidents(res, incident_metrics(res, incidents))
+    return breakdown(res, _slabs(slabs, names), "ADM1_EN")
+
+
+def test_headline_figures_show_their_90_percent_range():
+    res = strips_analysis()
+    page = render_report(res, uncertainty=_uncertainty(res.summary), dpi=40)
+    # 84.03 km unguarded: 0.9× and 1.1× are 75.6 and 92.4 km; 84.0% of the seam: 75.6–92.4%.
+    assert "<dt>Unguarded length</dt><dd>84.0 km (90%: 75.6–92.4 km)</dd>" in page
+    assert "<dt>Seam length</dt><dd>100.0 km (90%: 90.0–110.0 km)</dd>" in page
+    cards = re.findall(r'<div class="card">(.*?)</div></div>', page, flags=re.S)
+    assert '<div class="r">90%: 75.6–92.4 km' in cards[0]
+    assert '<div class="r">90%: 75.6–92.4%' in cards[1]
+    assert '<div class="r">90%: 40.5–49.5 km' in cards[2]  # longest corridor, 45.0 km
+    assert "over 50 perturbed copies" in page and "other inputs" not in page
+    # Without a run, no range anywhere.
+    plain = render_report(res, dpi=40)
+    assert "90%:" not in plain and "perturbed copies" not in plain
+    # The table alone (as read back from uncertainty.csv) gives the same ranges.
+    only_table = render_report(res, uncertainty=_uncertainty(res.summary).table, dpi=40)
+    assert "84.0 km (90%: 75.6–92.4 km)" in only_table
+    # A run on other inputs is flagged (its base is not this analysis's figure).
+    other = render_report(res, uncertainty=_uncertainty(res.summary, shift_km=10.0), dpi=40)
+    assert "the run was made on other inputs" in other and "(94.0 km)" in other
+
+
+def test_by_area_table_rows():
+    table = _breakdown(slabs=2, names=["south", "north"])
+    page = render_report(strips_analysis(), by_area=table, dpi=40)
+    assert "<h2>By ADM1_EN" in page
+    section = page.split('<table class="areas">')[1].split("</table>")[0]
+    rows = re.findall(r'<tr(?: class="more")?><td class="t">([^<]*)</td>(.*?)</tr>', section)
+    # Most unguarded seam first, every area listed, values as the breakdown measured them.
+    want = table.sort_values("unguarded_length_km", ascending=False)
+    assert [r[0] for r in rows] == want["ADM1_EN"].tolist()
+    for (name, rest), (_, w) in zip(rows, want.iterrows()):
+        cells = re.findall(r"<td>([^<]*)</td>", rest)
+        assert cells[:2] == [f"{w.seam_length_km:.1f}", f"{w.unguarded_length_km:.1f}"]
+        assert cells[2] == f"{100 * w.unguarded_share:.1f}%"
+    # The rows add up to the headline: 84.0 km unguarded over 100 km of seam.
+    total = sum(float(re.findall(r"<td>([^<]*)</td>", r[1])[1]) for r in rows)
+    assert abs(total - 84.0) < 0.15
+    assert 'class="more"' not in section  # two areas: nothing hidden in print
+
+
+def test_by_area_print_keeps_the_largest_and_counts_incidents():
+    inc = incidents_frame(60)
+    table = _breakdown(slabs=10, incidents=inc)
+    page = render_report(strips_analysis(), by_area=table, dpi=40)
+    section = page.split('<table class="areas">')[1].split("</table>")[0]
+    assert "<th>Incidents</th>" in section
+    rows = re.findall(r'<tr( class="more")?><td class="t">([^<]*)</td>', section)
+    assert len(rows) == 10
+    # The first 8 (most unguarded) print, the others are screen-only.
+    assert [bool(m) for m, _ in rows] == [False] * 8 + [True] * 2
+    assert "the 8 with the most unguarded seam of 10" in page
+    cells = re.findall(r"<td>([^<]*)</td></tr>", section)
+    assert sum(int(c) for c in cells) == int(table["incidents"].sum()) > 0
+
+
+def test_ranges_and_areas_escape_hostile_text():
+    from .payloads import assert_no_live_markup, assert_not_evaluated, hostile
+
+    names = [hostile("area1"), hostile("area2")]
+    table = _breakdown(slabs=2, names=names).rename(columns={"ADM1_EN": hostile("field")})
+    res = strips_analysis(hostile=True)
+    page = render_report(res, uncertainty=_uncertainty(res.summary), by_area=table, dpi=40)
+    assert_not_evaluated(page)
+    assert_no_live_markup(page)
+    assert "<script" not in page
+    assert "area1 ZQ{{7*7}}QZ" in page and "&lt;img src=x onerror=" in page
+
+
+def test_report_command_with_uncertainty_and_by(tmp_path):
+    from gapmap.uncertainty import write_uncertainty
+
+    zones, _, posts, _ = strips_frames()
+    zones.to_file(tmp_path / "zones.geojson")
+    _slabs(2, ["south", "north"]).to_file(tmp_path / "area.geojson")
+    posts.to_file(tmp_path / "posts.geojson")
+    res = strips_analysis()
+    run = _uncertainty(res.summary)
+    # As gapmap uncertainty --by ADM1_EN writes it: per-area ranges in by_area.csv.
+    table = _breakdown(slabs=2, names=["south", "north"])
+    table["unguarded_length_km_p05"] = table["unguarded_length_km"] - 3.0
+    table["unguarded_length_km_p95"] = table["unguarded_length_km"] + 2.0
+    run = dataclasses.replace(run, by_area=table)
+    write_uncertainty(run, tmp_path / "unc")
+    base = ["report", "--zones", str(tmp_path / "zones.geojson"), "--side-a", "krg=peshmerga",
+            "--side-b", "federal=isf,pmf", "--study-area", str(tmp_path / "area.geojson"),
+            "--posts", str(tmp_path / "posts.geojson")]
+    out = tmp_path / "report.html"
+    r = CliRunner().invoke(main, base + ["--out", str(out), "--uncertainty",
+                                         str(tmp_path / "unc"), "--by", "ADM1_EN"])
+    assert r.exit_code == 0, r.output
+    page = out.read_text()
+    assert "84.0 km (90%: 75.6–92.4 km)" in page and "over 50 perturbed copies" in page
+    section = page.split('<table class="areas">')[1].split("</table>")[0]
+    assert "<th>90% range (km)</th>" in section
+    for _, w in table.iterrows():
+        lo, hi = w.unguarded_length_km - 3.0, w.unguarded_length_km + 2.0
+        assert f'<td class="t">{w.ADM1_EN}</td>' in section
+        assert f"<td>{lo:.1f}–{hi:.1f}</td>" in section
+    helptext = CliRunner().invoke(main, ["report", "--help"]).output
+    assert "--uncertainty DIR" in helptext and "--by FIELD" in helptext
+    # Bad input: one line, exit 2, nothing written.
+    for extra, words in ((["--uncertainty", str(tmp_path)], "uncertainty.csv: not found"),
+                         (["--by", "ADM9"], "ADM9")):
+        bad = tmp_path / "bad.html"
+        r = CliRunner().invoke(main, base + ["--out", str(bad)] + extra)
+        assert r.exit_code == 2, r.output
+        assert words in r.output and "Traceback" not in r.output
+        assert not bad.exists()

@@ -1,5 +1,10 @@
 """One-page HTML report: summary, corridor table, map figure, monthly incidents, placement.
 
+With an uncertainty run the headline figures carry their 90% range (p05–p95 of the copies),
+and with a breakdown by area the page lists the areas with the most unguarded seam. Both are
+drawn from what the caller computed (:func:`gapmap.simulate`, :func:`gapmap.by_area.breakdown`);
+the report computes nothing itself.
+
 The page is self-contained (figures are PNG data URIs, the style is inline, a
 Content-Security-Policy forbids network requests) and every string from the data is escaped by
 Jinja2's autoescaping.
@@ -27,7 +32,8 @@ from .outputs import corridor_table
 from .style import (cell, check_html_path, crs_label, fmt, illustrative_notes,
                     incident_frame, is_synthetic, label, sites_frame)
 
-__all__ = ["write_report", "render_report", "figure_data_uri", "incident_period"]
+__all__ = ["write_report", "render_report", "figure_data_uri", "incident_period", "range_texts",
+           "PRINT_AREA_ROWS"]
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +56,7 @@ _TEMPLATE = """<!DOCTYPE html>
  .card { border: 1px solid #ddd; border-radius: 6px; padding: 8px 12px; min-width: 140px; }
  .card .v { font-size: 20px; font-weight: 700; }
  .card .k { color: #555; font-size: 12px; }
+ .card .r { color: #555; font-size: 11px; }
  table { border-collapse: collapse; font-size: 12.5px; }
  th, td { border-bottom: 1px solid #e5e5e5; padding: 3px 8px; text-align: right; }
  th { background: #f6f6f6; }
@@ -69,7 +76,7 @@ _TEMPLATE = """<!DOCTYPE html>
    h1 { font-size: 15px; } h2 { font-size: 11px; margin: 6px 0 2px 0; }
    .sub, .note { margin: 2px 0; padding: 2px 6px; }
    .cards { gap: 4px; margin: 4px 0; } .card { padding: 2px 6px; min-width: 0; }
-   .card .v { font-size: 13px; } .card .k { font-size: 8.5px; }
+   .card .v { font-size: 13px; } .card .k, .card .r { font-size: 8.5px; }
    table { font-size: 8.5px; } th, td { padding: 1px 4px; }
    ul.sources { margin: 0; padding-left: 12px; }
    img.map { max-height: 90mm; max-width: 100%; width: auto; display: block; margin: 0 auto; }
@@ -81,21 +88,25 @@ _TEMPLATE = """<!DOCTYPE html>
    .cols { columns: 2; column-gap: 8mm; }
    .noprint, .defs { display: none; }  /* the page's definitions stay on screen */
    h2, table, img { break-inside: avoid; }
+   /* ranges and the table by area take about 45 mm (the sample, printed): the map gives them
+      room */
+   body.dense img.map { max-height: 50mm; }
  }
 </style>
 </head>
-<body>
+<body{% if dense %} class="dense"{% endif %}>
 <h1>{{ title }}</h1>
 <div class="sub">{{ side_a }} – {{ side_b }} · generated {{ generated }} with gapmap {{ version }}</div>
 {% for n in notes %}<div class="note">{{ n }}</div>{% endfor %}
 
 <h2>Summary</h2>
 <div class="cards">
-{% for c in cards %}<div class="card"><div class="v">{{ c.value }}</div><div class="k">{{ c.label }}</div></div>
+{% for c in cards %}<div class="card"><div class="v">{{ c.value }}</div><div class="k">{{ c.label }}</div>{% if c.range %}<div class="r">90%: {{ c.range }}</div>{% endif %}</div>
 {% endfor %}</div>
 <dl class="summary">
 {% for k, v in summary_rows %}<dt>{{ k }}</dt><dd>{{ v }}</dd>
 {% endfor %}</dl>
+{% if ranges_note %}<p class="small">{{ ranges_note }}</p>{% endif %}
 
 <h2>Map</h2>
 <img class="map" alt="Map of the unguarded corridors between {{ side_a }} and {{ side_b }}" src="{{ map_png }}">
@@ -110,6 +121,16 @@ _TEMPLATE = """<!DOCTYPE html>
 the separation of the two sides through the seam point.{% if corridor_rows|length > print_rows %}<span class="printonly"> The printed page lists the {{ print_rows }} longest; corridors.csv has them all.</span>{% endif %} Corridors shorter than
 {{ min_length_km }} km are counted ({{ n_minor }}) but not listed.</p>
 {% else %}<p>No unguarded corridor of {{ min_length_km }} km or more.</p>{% endif %}
+
+{% if areas %}
+<h2>By {{ areas.field }}{% if areas.rows|length > print_area_rows %}<span class="printonly"> (the {{ print_area_rows }} with the most unguarded seam of {{ areas.rows|length }})</span>{% endif %}</h2>
+<table class="areas">
+<tr>{% for h in areas.head %}<th{% if loop.index == 1 %} class="t"{% endif %}>{{ h }}</th>{% endfor %}</tr>
+{% for row in areas.rows %}<tr{% if loop.index > print_area_rows %} class="more"{% endif %}>{% for v in row %}<td{% if loop.index == 1 %} class="t"{% endif %}>{{ v }}</td>{% endfor %}</tr>
+{% endfor %}</table>
+<p class="small">Corridors are cut at the area borders for this table: the rows add up to the
+totals.{% if areas.rows|length > print_area_rows %}<span class="printonly"> The page on screen lists every area.</span>{% endif %}</p>
+{% endif %}
 
 {% if monthly_png %}
 <h2>Incidents by {{ period }}</h2>
@@ -149,6 +170,16 @@ gap region divided by the density in the rest of the study area (95% exact Poiss
 #: Corridor rows on the printed page (the screen shows up to ``max_rows``): with the map, the
 #: summary, the chart and the sources they fill one A4 page (printed in Chromium, counted).
 PRINT_ROWS = 8
+#: Corridor rows on the printed page when it also holds the table by area.
+PRINT_ROWS_WITH_AREAS = 4
+#: Area rows on the printed page (the areas with the most unguarded seam; the screen shows all).
+PRINT_AREA_ROWS = 8
+#: Headline figures that show a 90% range: (summary field, unit, decimals, scale).
+_RANGED = {"seam_length_km": ("km", 1, 1.0), "unguarded_length_km": ("km", 1, 1.0),
+           "unguarded_share": ("%", 1, 100.0), "longest_corridor_km": ("km", 1, 1.0),
+           "corridors": ("", 0, 1.0), "width_mean_km": ("km", 1, 1.0),
+           "gap_area_km2": ("km²", 0, 1.0), "incidents_in_gap": ("", 0, 1.0),
+           "exploitation_ratio": ("", 3, 1.0)}
 
 _ENV = Environment(autoescape=select_autoescape(default=True, default_for_string=True))
 
@@ -187,6 +218,80 @@ def _placement_section(placement: Any) -> dict | None:
             "head": [label(c) for c in pcols] + ["Lat, lon"], "rows": rows}
 
 
+def range_texts(uncertainty: Any) -> dict[str, str]:
+    """The 90% range (p05–p95) of each headline figure of an uncertainty run, as text.
+
+    ``uncertainty`` is a :class:`gapmap.uncertainty.Uncertainty` or its ``table`` (one row per
+    summary field, index ``field``, with ``p05`` and ``p95``: ``uncertainty.csv``).
+
+    Examples
+    --------
+    >>> t = pd.DataFrame({"p05": [380.2, 0.41], "p95": [450.4, 0.52]},
+    ...                  index=pd.Index(["unguarded_length_km", "unguarded_share"], name="field"))
+    >>> range_texts(t)
+    {'unguarded_length_km': '380.2–450.4 km', 'unguarded_share': '41.0–52.0%'}
+    """
+    table = getattr(uncertainty, "table", uncertainty)
+    if table is None or not {"p05", "p95"} <= set(table.columns):
+        return {}
+    out = {}
+    for name, (unit, nd, k) in _RANGED.items():
+        if name not in table.index:
+            continue
+        lo, hi = (float(table.loc[name, c]) * k for c in ("p05", "p95"))
+        if not (math.isfinite(lo) and math.isfinite(hi)):
+            continue
+        sep = "" if unit in ("%", "") else " "
+        out[name] = f"{fmt(lo, nd)}–{fmt(hi, nd)}{sep}{unit}"
+    return out
+
+
+def _ranges_note(uncertainty: Any, summary: dict) -> str:
+    """What the ranges are, and a warning when the run was made on other inputs."""
+    table = getattr(uncertainty, "table", uncertainty)
+    draws = getattr(uncertainty, "draws", None)
+    n = len(draws) if draws is not None and len(draws) else None
+    text = ("Ranges: 5th–95th percentile of the figures over "
+            + (f"{n:,} perturbed copies" if n else "perturbed copies")
+            + " of the inputs (gapmap uncertainty).")
+    if "base" in table.columns and "unguarded_length_km" in table.index:
+        base = float(table.loc["unguarded_length_km", "base"])
+        here = summary.get("unguarded_length_km")
+        # The copies perturb one analysis: another one's ranges would be misleading.
+        if here is not None and math.isfinite(base) and abs(base - float(here)) > \
+                max(1e-3 * abs(float(here)), 0.05):
+            text += (f" Their unperturbed unguarded length ({fmt(base, 1)} km) differs from this "
+                     f"analysis ({fmt(float(here), 1)} km): the run was made on other inputs.")
+    return text
+
+
+def _area_section(by_area: pd.DataFrame | None, ranges: bool) -> dict | None:
+    """The by-area table: one row per area, the most unguarded seam first."""
+    if by_area is None or not len(by_area):
+        return None
+    field = str(by_area.columns[0])
+    t = by_area.sort_values("unguarded_length_km", ascending=False, kind="stable")
+    cols = [c for c in ("seam_length_km", "unguarded_length_km") if c in t.columns]
+    has_range = ranges and {"unguarded_length_km_p05", "unguarded_length_km_p95"} <= set(t.columns)
+    has_inc = "incidents" in t.columns and t["incidents"].notna().any()
+    names = {"seam_length_km": "Seam (km)", "unguarded_length_km": "Unguarded (km)"}
+    head = [field] + [names[c] for c in cols] + (["90% range (km)"] if has_range else []) + \
+        ["Unguarded share"] + (["Incidents"] if has_inc else [])
+    rows = []
+    for _, r in t.iterrows():
+        row = [str(r[field])] + [fmt(r[c], 1) for c in cols]
+        if has_range:
+            row.append(f"{fmt(r['unguarded_length_km_p05'], 1)}–"
+                       f"{fmt(r['unguarded_length_km_p95'], 1)}")
+        share = r.get("unguarded_share")
+        row.append(f"{fmt(100 * float(share), 1)}%" if share is not None
+                   and math.isfinite(float(share)) else fmt(None))
+        if has_inc:
+            row.append(cell(r["incidents"], "incidents"))
+        rows.append(row)
+    return {"field": field, "head": head, "rows": rows}
+
+
 def incident_period(inc) -> str:
     """First–last incident date, each at the precision it is known: "2003–2019" for events
     dated only to their year, "2017-10-16 – 2019-03-01" for dated ones.
@@ -222,7 +327,8 @@ def incident_period(inc) -> str:
 def render_report(analysis, *, incidents: Any = None, monthly: pd.DataFrame | None = None,
                   placement: Any = None, title: str | None = None, max_rows: int = 40,
                   dpi: int = 200, sources: Sequence = (), places: Any = None,
-                  areas: Any = None, water: Any = None) -> str:
+                  areas: Any = None, water: Any = None, uncertainty: Any = None,
+                  by_area: pd.DataFrame | None = None) -> str:
     """The report as an HTML string (see :func:`write_report`)."""
     s = analysis.summary or {}
     title = title or f"gapmap report: {analysis.side_a.name} – {analysis.side_b.name}"
@@ -231,6 +337,7 @@ def render_report(analysis, *, incidents: Any = None, monthly: pd.DataFrame | No
     if analysis.inputs and any(is_synthetic(v) for v in analysis.inputs.values()):
         notes.append("The terrain (DEM) is synthetic.")
     share = s.get("unguarded_share")
+    rng = range_texts(uncertainty) if uncertainty is not None else {}
     cards = [
         {"value": f"{fmt(s.get('unguarded_length_km'), 1)} km", "label": "unguarded seam"},
         {"value": (f"{fmt(100 * float(share), 1)}%" if share is not None
@@ -239,10 +346,14 @@ def render_report(analysis, *, incidents: Any = None, monthly: pd.DataFrame | No
         {"value": f"{fmt(s.get('longest_corridor_km'), 1)} km", "label": "longest corridor"},
         {"value": f"{s.get('corridors', 0)}", "label": "corridors"},
     ]
+    for c, name in zip(cards, ("unguarded_length_km", "unguarded_share", "longest_corridor_km",
+                               "corridors")):
+        c["range"] = rng.get(name)
     if s.get("exploitation_ratio") is not None and "exploitation_ratio" in s:
         cards.append({"value": fmt(s["exploitation_ratio"], 3),
                       "label": f"exploitation ratio (95% CI {fmt(s.get('exploitation_ratio_low'), 3)}"
-                               f"–{fmt(s.get('exploitation_ratio_high'), 3)})"})
+                               f"–{fmt(s.get('exploitation_ratio_high'), 3)})",
+                      "range": rng.get("exploitation_ratio")})
     summary_rows = [
         ("Seam length", f"{fmt(s.get('seam_length_km'), 1)} km"),
         ("Unguarded length", f"{fmt(s.get('unguarded_length_km'), 1)} km"),
@@ -255,6 +366,11 @@ def render_report(analysis, *, incidents: Any = None, monthly: pd.DataFrame | No
                        ("incidents_coarse", "Incidents with coarse location (left out)")):
         if key in s:
             summary_rows.append((name, cell(s[key])))
+    fields = {"Seam length": "seam_length_km", "Unguarded length": "unguarded_length_km",
+              "Corridors (≥ min length)": "corridors", "Mean seam width": "width_mean_km",
+              "Gap region area": "gap_area_km2", "Incidents in the gap": "incidents_in_gap"}
+    summary_rows = [(k, f"{v} (90%: {rng[fields[k]]})" if rng.get(fields.get(k, "")) else v)
+                    for k, v in summary_rows]
 
     fig = plot_map(analysis, incidents=inc, placement=placement, places=places, areas=areas,
                    water=water, sources=sources, width_in=7.2)
@@ -301,13 +417,18 @@ def render_report(analysis, *, incidents: Any = None, monthly: pd.DataFrame | No
         map_png=map_png, corridor_head=head, corridor_rows=rows, n_corridors=len(table),
         n_minor=s.get("minor_corridors", 0), min_length_km=f"{st.min_length_km:g}",
         monthly_png=monthly_png, period=period, placement=place, params=params,
-        sources=list(sources), print_rows=PRINT_ROWS)
+        sources=list(sources), dense=bool(rng) or by_area is not None,
+        print_rows=PRINT_ROWS if by_area is None else PRINT_ROWS_WITH_AREAS,
+        ranges_note=_ranges_note(uncertainty, s) if rng else "",
+        areas=_area_section(by_area, ranges=uncertainty is not None),
+        print_area_rows=PRINT_AREA_ROWS)
 
 
 def write_report(analysis, path: str | os.PathLike, *, incidents: Any = None,
                  monthly: pd.DataFrame | None = None, placement: Any = None,
                  title: str | None = None, dpi: int = 200, sources: Sequence = (),
-                 places: Any = None, areas: Any = None, water: Any = None) -> Path:
+                 places: Any = None, areas: Any = None, water: Any = None,
+                 uncertainty: Any = None, by_area: pd.DataFrame | None = None) -> Path:
     """Write the one-page, self-contained HTML report, atomically.
 
     Parameters
@@ -328,6 +449,16 @@ def write_report(analysis, path: str | os.PathLike, *, incidents: Any = None,
         Page title.
     dpi
         Resolution of the inlined figures (200: sharp in print).
+    uncertainty
+        A :class:`gapmap.uncertainty.Uncertainty` (or its ``table``, as read back from
+        ``uncertainty.csv``): each headline figure shows its 90% range (p05–p95), e.g.
+        "84.0 km (90%: 80.0–88.0 km)".
+    by_area
+        The table of :func:`gapmap.by_area.breakdown` (its first column the area field): a
+        table of the areas, the most unguarded seam first, with unguarded length and share and
+        incidents (and, with ``uncertainty``, the per-area range when the table carries
+        ``unguarded_length_km_p05``/``_p95``). The printed page lists the
+        :data:`PRINT_AREA_ROWS` largest.
 
     Returns
     -------
@@ -343,7 +474,7 @@ def write_report(analysis, path: str | os.PathLike, *, incidents: Any = None,
     check_html_path(target)
     page = render_report(analysis, incidents=incidents, monthly=monthly, placement=placement,
                          title=title, dpi=dpi, sources=sources, places=places, areas=areas,
-                         water=water)
+                         water=water, uncertainty=uncertainty, by_area=by_area)
     with atomic_path(target) as tmp:
         tmp.write_text(page, encoding="utf-8")
     log.info("wrote %s", target)

@@ -147,26 +147,93 @@ def figure_cmd(out: Path, title: str | None, dpi: int, width_in: float, **kw) ->
     click.echo(f"Figure written to {path}")
 
 
+def _read_uncertainty(folder: Path):
+    """The :class:`gapmap.uncertainty.Uncertainty` written by ``gapmap uncertainty`` into
+    ``folder`` (its table, draws and seam probabilities read back)."""
+    import geopandas as gpd
+    import pandas as pd
+
+    from ..errors import InputError
+    from ..uncertainty import Uncertainty
+
+    csv = folder / "uncertainty.csv"
+    if not csv.is_file():
+        raise InputError(csv, None, "not found",
+                         "give --uncertainty the --out folder of gapmap uncertainty")
+    table = pd.read_csv(csv)
+    missing = [c for c in ("field", "p05", "p50", "p95") if c not in table.columns]
+    if missing:
+        raise InputError(csv, missing[0], "column not found",
+                         "give the uncertainty.csv written by gapmap uncertainty")
+    draws = pd.read_csv(folder / "draws.csv") if (folder / "draws.csv").is_file() \
+        else pd.DataFrame()
+    gpkg = folder / "unguarded_probability.gpkg"
+    probs = gpd.read_file(gpkg) if gpkg.is_file() else gpd.GeoDataFrame(geometry=[])
+    return Uncertainty(table=table.set_index("field"), p_unguarded=probs, draws=draws)
+
+
+def _area_ranges(table, folder: Path | None, by: str):
+    """The breakdown with the per-area ranges of the uncertainty run, when it has them for
+    ``by`` (its by_area.csv)."""
+    import pandas as pd
+
+    path = None if folder is None else folder / "by_area.csv"
+    if path is None or not path.is_file():
+        return table
+    runs = pd.read_csv(path)
+    cols = [c for c in runs.columns if c.startswith("unguarded_length_km_p")]
+    if by not in runs.columns or not cols:
+        return table
+    # Names read back from CSV are text: match on text on both sides.
+    runs = runs.assign(_key=runs[by].astype(str))[["_key"] + cols]
+    return table.assign(_key=table[by].astype(str)).merge(runs, on="_key", how="left") \
+        .drop(columns="_key")
+
+
 @click.command("report")
 @analysis_options
 @click.option("--out", required=True, type=_FILE, help="Output HTML file, e.g. report.html.")
 @click.option("--title", help="Report title.")
-def report_cmd(out: Path, title: str | None, **kw) -> None:
+@click.option("--uncertainty", "uncertainty_dir", metavar="DIR",
+              type=click.Path(file_okay=False, path_type=Path),
+              help="Output folder of gapmap uncertainty: the headline figures show their 90% "
+                   "range.")
+@click.option("--by", "by", metavar="FIELD",
+              help="Study-area field to break the figures down by, e.g. ADM1_EN: a table of "
+                   "the areas.")
+def report_cmd(out: Path, title: str | None, uncertainty_dir: Path | None, by: str | None,
+               **kw) -> None:
     """One-page HTML report: summary, corridor table, map, incidents by month.
 
     The page is self-contained (figures inlined) and can be mailed or printed as it is.
+    With --uncertainty (the folder of a gapmap uncertainty run on the same inputs) each
+    headline figure shows its 90% range; with --by FIELD a table lists the areas with their
+    unguarded seam, share and incidents (the printed page keeps the 8 with the most unguarded
+    seam).
 
     \b
     Example:
-      gapmap report --config geodata/scenario.toml --out out/report.html
+      gapmap report --config geodata/scenario.toml --by ADM1_EN \\
+          --uncertainty out/uncertainty --out out/report.html
     """
+    from ..by_area import areas_of_scenario, breakdown
     from ..report import write_report
 
+    unc = _read_uncertainty(uncertainty_dir) if uncertainty_dir is not None else None
+    scenario = scenario_from_options(**kw)
+    areas = areas_of_scenario(scenario, by) if by else None
     with ProgressBar(10, "report") as bar:
-        run = _run(kw, bar)
+        from ..run import Run
+
+        run = Run(scenario, progress=bar)
         result = run.analysis
+        table = None
+        if areas is not None:
+            table = run.timed("by area", lambda: breakdown(result, areas, by))
+            table = _area_ranges(table, uncertainty_dir, by)
         path = run.timed("report", lambda: write_report(result, out, incidents=run.incidents,
                                                         monthly=run.monthly, title=title,
+                                                        uncertainty=unc, by_area=table,
                                                         **run.page_layers()))
     click.echo(f"Report written to {path}")
 
