@@ -138,7 +138,8 @@ def _limited() -> None:  # a refusal must come before any large allocation: cap 
     resource.setrlimit(resource.RLIMIT_AS, (4 << 30, 4 << 30))
 
 
-def run_process(args: list[str], timeout: float = 20):
+# 90 s: a hang still fails; a loaded 2-core machine with cold numba caches is not one.
+def run_process(args: list[str], timeout: float = 90):
     """Run gapmap in a real process, bounded in time and memory (a hang is a failure)."""
     exe = Path(sys.executable).with_name("gapmap")
     try:

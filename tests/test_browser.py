@@ -7,12 +7,15 @@ data does not run.
 
 from __future__ import annotations
 
+import geopandas as gpd
+import numpy as np
 import pytest
 
 from gapmap.maps import make_map, save_map
 from gapmap.report import write_report
 
 from .chromium import browser, open_page, web_requests  # noqa: F401 (browser: a fixture)
+from .conftest import UTM38, X0, Y0
 from .test_maps import IMG, SCRIPT, incidents_frame, strips_analysis
 
 pytestmark = pytest.mark.browser
@@ -124,3 +127,90 @@ def test_report_offline_images_and_no_injection(browser, tmp_path):
     assert d.execute_script("return document.scripts.length") == 0
     shot = tmp_path / "report.png"
     assert d.save_screenshot(str(shot)) and shot.stat().st_size > 20_000
+
+
+_VISIBLE_LABELS_JS = """
+    var boxes = Array.from(document.querySelectorAll('.gm-lab')).filter(function (e) {
+        return e.style.visibility === 'visible'; });
+    var r = boxes.map(function (e) { return e.getBoundingClientRect(); });
+    var overlaps = 0;
+    for (var i = 0; i < r.length; i++) { for (var j = i + 1; j < r.length; j++) {
+        if (r[i].left < r[j].right && r[j].left < r[i].right && r[i].top < r[j].bottom
+            && r[j].top < r[i].bottom) { overlaps++; } } }
+    return [boxes.map(function (e) { return e.textContent; }), overlaps];
+"""
+
+
+def _zoom(driver, delta: int) -> None:
+    driver.execute_async_script("""
+        var done = arguments[arguments.length - 1];
+        var map = Object.values(window).find(function (v) { return v instanceof L.Map; });
+        map.once('zoomend', function () { setTimeout(done, 100); });
+        map.setZoom(map.getZoom() + arguments[0], {animate: false});
+    """, delta)
+
+
+def test_labels_thin_out_without_overlaps_as_the_map_zooms_out(browser, tmp_path):
+    from .test_maps import strips_areas
+
+    # 80 towns on a 4 km grid over the strips, population falling from the south-west.
+    xs, ys = np.meshgrid(np.arange(8) * 4e3 + X0 + 2e3, np.arange(10) * 9e3 + Y0 + 4e3)
+    places = gpd.GeoDataFrame(
+        {"name": [f"Town {i:02d}" for i in range(80)],
+         "population": 1e6 / (1 + np.arange(80))},
+        geometry=gpd.points_from_xy(xs.ravel(), ys.ravel()), crs=UTM38)
+    page = save_map(make_map(strips_analysis(), areas=strips_areas(), places=places),
+                    tmp_path / "labels.html")
+    urls, severe = open_page(browser, page)
+    assert web_requests(urls) == [] and severe == []
+    shown, overlaps = browser.execute_script(_VISIBLE_LABELS_JS)
+    assert overlaps == 0
+    # Governorates first; then the most populous towns win the room (Town 01, 4 km east of
+    # Town 00, gives way to it).
+    assert {"North", "South", "Town 00"} <= set(shown) and "Town 01" not in shown
+    _zoom(browser, -2)
+    fewer, overlaps = browser.execute_script(_VISIBLE_LABELS_JS)
+    assert overlaps == 0 and {"North", "South", "Town 00"} <= set(fewer)
+    assert len(fewer) < len(shown)
+    _zoom(browser, 4)
+    more, overlaps = browser.execute_script(_VISIBLE_LABELS_JS)
+    assert overlaps == 0 and len(more) > len(shown)
+    # Districts appear only from zoom 8 on.
+    assert "Upper" in more
+
+
+def test_demo_map_names_towns_governorates_and_sources(browser, demo):
+    out, _ = demo
+    urls, severe = open_page(browser, out / "map.html")
+    assert web_requests(urls) == [] and severe == []
+    shown, overlaps = browser.execute_script(_VISIBLE_LABELS_JS)
+    assert overlaps == 0
+    assert {"Kirkuk", "Mosul", "Erbil", "Ninewa", "Diyala", "Salah Al-Din"} <= set(shown)
+    credits = browser.execute_script(
+        "return document.querySelector('.leaflet-control-attribution').textContent")
+    for credit in ("Leaflet", "UCDP GED (CC BY 4.0)", "OCHA COD-AB (CC BY-IGO 3.0)",
+                   "GeoNames (CC BY 4.0)"):
+        assert credit in credits
+    shot = out.parent / "demo_map.png"
+    assert browser.save_screenshot(str(shot)) and shot.stat().st_size > 50_000
+
+
+def test_incidents_counted_per_hexagon_draw_and_filter(browser, tmp_path):
+    inc = incidents_frame(3000)
+    page = save_map(make_map(strips_analysis(), incidents=inc, aggregate_min=1000),
+                    tmp_path / "hex.html")
+    urls, severe = open_page(browser, page)
+    assert web_requests(urls) == [] and severe == []
+    months = inc["date"].dt.to_period("M")
+    n_first = int((months == months.min()).sum())
+    got = browser.execute_script("""
+        var label = document.querySelector('.gm-slider div').textContent;
+        var input = document.querySelector('.gm-slider input');
+        input.value = 1;
+        input.dispatchEvent(new Event('input'));
+        return [label, document.querySelector('.gm-slider div').textContent,
+                document.querySelectorAll('canvas').length];
+    """)
+    assert got[0] == "Incidents: all months (3000)"
+    assert got[1] == f"Incidents: {months.min()} ({n_first})"
+    assert got[2] >= 1

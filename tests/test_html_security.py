@@ -23,7 +23,10 @@ from .payloads import (EXPR, assert_inert_in_browser, assert_no_live_markup,
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "gapmap"
 MAP_FIELDS = ("title", "zone1", "zone2", "forceA", "forceB1", "sideA", "sideB", "post", "site",
-              "actor", "location", "source", "notes", "note", "route", "hexagon")
+              "actor", "location", "source", "notes", "note", "route", "hexagon",
+              "sourcename", "licence", "river", "road")
+#: Fields that travel as plain text (labels: the page sets them as textContent).
+LABEL_FIELDS = ("place", "governorate", "district")
 REPORT_FIELDS = ("title", "sideA", "sideB", "forceA", "forceB1", "note", "site", "file", "layer")
 
 
@@ -46,7 +49,33 @@ def _extra_layers(scene):
                               "hot": [True], "cold": [False]},
                              geometry=[shapely.Point(X0 + 20e3, Y0 + 40e3).buffer(5e3, 3)],
                              crs=UTM38)
-    return {"routes": routes, "hotspots": hexes}
+    from types import SimpleNamespace
+
+    from gapmap.sources import Source
+
+    places = gpd.GeoDataFrame({"name": [hostile("place"), "Plain town"],
+                               "population": [200_000.0, 1_000.0]},
+                              geometry=[shapely.Point(X0 + 5e3, Y0 + 30e3),
+                                        shapely.Point(X0 + 45e3, Y0 + 70e3)], crs=UTM38)
+    areas = gpd.GeoDataFrame({"ADM1_EN": [hostile("governorate")] * 2,
+                              "ADM2_EN": [hostile("district"), "Plain district"]},
+                             geometry=[shapely.box(X0 - 20e3, Y0, X0 + 60e3, Y0 + 50e3),
+                                       shapely.box(X0 - 20e3, Y0 + 50e3, X0 + 60e3,
+                                                   Y0 + 100e3)], crs=UTM38)
+    rivers = gpd.GeoDataFrame({"name": [hostile("river")]},
+                              geometry=[shapely.LineString([(X0 + 50e3, Y0),
+                                                            (X0 + 50e3, Y0 + 100e3)])],
+                              crs=UTM38)
+    pieces = gpd.GeoDataFrame({"road": [hostile("road")], "hours_from_origin": [1.0],
+                               "reachable": [True], "seen": [False], "exposed": [True],
+                               "length_km": [20.0]},
+                              geometry=[shapely.LineString([(X0 + 15e3, Y0 + 5e3),
+                                                            (X0 + 15e3, Y0 + 25e3)])],
+                              crs=UTM38)
+    sources = (Source("zones", hostile("sourcename"), hostile("licence")),)
+    return {"routes": routes, "hotspots": hexes, "places": places, "areas": areas,
+            "water": SimpleNamespace(rivers=rivers, lakes=None), "sources": sources,
+            "exposure": SimpleNamespace(pieces=pieces, summary={})}
 
 
 def _map_page(scene) -> str:
@@ -62,6 +91,10 @@ def test_map_page_keeps_every_field_as_data(scene):
     shown = "\n".join(data_strings(data_block(page)))
     for tag in MAP_FIELDS:
         assert hostile(tag) in shown, tag
+    labels = [lb["text"] for v in data_block(page).values()
+              if isinstance(v, dict) and "labels" in v for lb in v["labels"]]
+    for tag in LABEL_FIELDS:
+        assert hostile(tag) in labels, tag
     assert f"<title>{html.escape(hostile('title'))}</title>" in page
     # The page's executable scripts hold none of the data (only the JSON block does).
     scripts = re.findall(r"<script>(.*?)</script>", page, flags=re.S)
@@ -126,8 +159,20 @@ def test_pages_are_inert_in_the_browser(browser, scene, tmp_path):  # noqa: F811
     text = "\n".join(popups[:-1])
     assert_not_evaluated(text)
     for tag in ("zone1", "zone2", "post", "site", "route", "hexagon", "actor", "location",
-                "source", "notes"):
+                "source", "notes", "road"):
         assert hostile(tag) in text, tag
+    # Place names, governorates and districts as label text; the credits in the
+    # attribution line: as typed, no element made from them.
+    shown = browser.execute_script(
+        "return [Array.from(document.querySelectorAll('.gm-lab-text')).map("
+        "function (e) { return e.textContent; }).join('\\n'),"
+        " document.querySelector('.leaflet-control-attribution').textContent,"
+        " document.querySelectorAll('.gm-lab img, .leaflet-control-attribution img').length]")
+    for tag in ("place", "governorate", "district"):
+        assert hostile(tag) in shown[0], tag
+    assert f"{hostile('sourcename')} ({hostile('licence')})" in shown[1]
+    assert shown[2] == 0
+    assert_not_evaluated(shown[0] + shown[1])
     # {{7*7}} in a zone name shows as typed.
     zone = next(t for t in popups[:-1] if "zone1" in t)
     assert EXPR in zone and "ZQ49QZ" not in zone
@@ -210,18 +255,20 @@ def test_no_module_builds_templates_from_runtime_strings():
 def test_renderers_only_draw():
     """maps, figures, report and style import no analysis and no other module's private
     names; drawing a PNG or a report does not import folium."""
-    analysis = {"viewshed", "incidents", "routes", "placement", "corridors", "frontier",
-                "scenario"}
+    analysis = {"viewshed", "routes", "placement", "corridors", "frontier", "scenario"}
     for mod in ("maps", "figures", "report", "style"):
         tree = ast.parse((SRC / f"{mod}.py").read_text(encoding="utf-8"))
         for node in ast.walk(tree):
             if isinstance(node, ast.ImportFrom) and (node.level or 0) >= 1:
                 target = (node.module or "").split(".")[0]
                 assert target not in analysis, f"{mod} imports {target}"
+                assert target != "incidents" or mod == "maps", f"{mod} imports incidents"
                 assert not any(a.name.startswith("_") for a in node.names
                                if a.name != "__version__"), f"{mod}: {node.module}"
                 if target == "hotspots":
                     assert [a.name for a in node.names] == ["plot_monthly"], mod
+                if target == "incidents":  # dates printed at their precision, nothing else
+                    assert [a.name for a in node.names] == ["format_dates"], mod
     code = ("import sys, gapmap.figures, gapmap.report, gapmap.style\n"
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('folium', 'branca')))")
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

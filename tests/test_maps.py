@@ -418,3 +418,332 @@ def test_map_hotspots_use_the_hotspots_command_defaults(tmp_path, monkeypatch):
                 if k not in ("incidents", "study_area", "crs", "include_coarse")]
     assert {k: drawn[k] for k in settings} == {k: cli[k] for k in settings}
     assert cli["hex_km"] == 10.0
+
+
+# --------------------------------------------------------------------------------------------
+# reference layer, place names, sources, exposure, uncertainty, aggregation
+
+
+def strips_areas() -> gpd.GeoDataFrame:
+    """The strips' study area cut into three districts in two governorates: North (two
+    districts, y above Y0 + 50 km) and South (one)."""
+    return gpd.GeoDataFrame(
+        {"ADM1_EN": ["North", "North", "South"], "ADM2_EN": ["Upper", "Middle", "Lower"]},
+        geometry=[shapely.box(X0 - 20e3, Y0 + 70e3, X0 + 60e3, Y0 + 100e3),
+                  shapely.box(X0 - 20e3, Y0 + 50e3, X0 + 60e3, Y0 + 70e3),
+                  shapely.box(X0 - 20e3, Y0, X0 + 60e3, Y0 + 50e3)], crs=UTM38)
+
+
+def strips_places() -> gpd.GeoDataFrame:
+    """Four towns in the frame (one of unknown population) and one 500 km away."""
+    return gpd.GeoDataFrame(
+        {"name": ["Bigtown", "Smallville", "Midtown", "Nowhere", "Faraway"],
+         "population": [250_000, 5_000, 120_000, np.nan, 1e6]},
+        geometry=[shapely.Point(X0 + 5e3, Y0 + 30e3), shapely.Point(X0 + 35e3, Y0 + 90e3),
+                  shapely.Point(X0 + 45e3, Y0 + 60e3), shapely.Point(X0 + 15e3, Y0 + 10e3),
+                  shapely.Point(X0 + 500e3, Y0 + 50e3)], crs=UTM38).to_crs(4326)
+
+
+class _Credit:
+    """A source record as gapmap.sources gives them (name, licence, credit())."""
+
+    def __init__(self, name: str, licence: str) -> None:
+        self.name, self.licence = name, licence
+
+    def credit(self) -> str:
+        return f"{self.name} ({self.licence})"
+
+
+def _element(m, cls_name: str):
+    return next(c for c in m._children.values() if type(c).__name__ == cls_name)
+
+
+def test_place_and_area_labels_in_priority_order():
+    m = make_map(strips_analysis(), areas=strips_areas(), places=strips_places())
+    labels = _element(m, "_Labels").labels
+    got = [(lb["kind"], lb["text"]) for lb in labels]
+    # Governorates (largest first), towns of 100,000 or more, districts, the other towns;
+    # the town 500 km outside the frame is left out.
+    assert got == [("adm1", "North"), ("adm1", "South"), ("town", "Bigtown"),
+                   ("town", "Midtown"), ("adm2", "Lower"), ("adm2", "Upper"),
+                   ("adm2", "Middle"), ("town", "Smallville"), ("town", "Nowhere")]
+    to_utm = Transformer.from_crs(4326, UTM38, always_xy=True)
+    # A governorate's label lies inside it: North spans y = Y0 + 50 … 100 km (two districts
+    # dissolved), so its pole of inaccessibility is at y = Y0 + 75 km, x = X0 + 20 km.
+    x, y = to_utm.transform(labels[0]["lon"], labels[0]["lat"])
+    assert abs(x - (X0 + 20e3)) < 300 and abs(y - (Y0 + 75e3)) < 300
+    x, y = to_utm.transform(labels[2]["lon"], labels[2]["lat"])
+    assert abs(x - (X0 + 5e3)) < 1 and abs(y - (Y0 + 30e3)) < 1
+    assert {lb["minzoom"] for lb in labels if lb["kind"] == "adm2"} == {8}
+    page = render_html(m)
+    assert "Bigtown" in page and "Faraway" not in page
+    # Outlines: governorates dissolved (2 features), districts (3), in the reference group.
+    ref = next(c for c in m._children.values()
+               if getattr(c, "layer_name", "") == "Reference (boundaries, water)")
+    counts = sorted(len(v.data["features"]) for v in ref._children.values()
+                    if hasattr(v, "data"))
+    assert counts == [2, 3]
+    assert "Governorates" in page and "Districts" in page
+
+
+def test_area_labels_from_a_plain_name_field():
+    areas = strips_areas().drop(columns=["ADM1_EN"]).rename(columns={"ADM2_EN": "name"})
+    labels = _element(make_map(strips_analysis(), areas=areas), "_Labels").labels
+    assert sorted(lb["text"] for lb in labels) == ["Lower", "Middle", "Upper"]
+    assert {lb["kind"] for lb in labels} == {"adm1"}
+
+
+def test_water_is_clipped_to_the_frame_and_simplified():
+    from types import SimpleNamespace
+
+    # A river 600 km long crossing the frame with a vertex every 100 m, and a lake.
+    ys = np.arange(Y0 - 250e3, Y0 + 350e3, 100.0)
+    river = shapely.LineString(np.column_stack([np.full(len(ys), X0 + 50e3), ys]))
+    rivers = gpd.GeoDataFrame({"name": ["Long river"]}, geometry=[river], crs=UTM38)
+    lakes = gpd.GeoDataFrame(geometry=[shapely.Point(X0 - 10e3, Y0 + 20e3).buffer(3e3)],
+                             crs=UTM38)
+    m = make_map(strips_analysis(), water=SimpleNamespace(rivers=rivers, lakes=lakes))
+    ref = next(c for c in m._children.values()
+               if getattr(c, "layer_name", "") == "Reference (boundaries, water)")
+    layers = {v.layer_name: v for v in ref._children.values() if hasattr(v, "data")}
+    coords = np.array(layers["rivers"].data["features"][0]["geometry"]["coordinates"])
+    to_utm = Transformer.from_crs(4326, UTM38, always_xy=True)
+    _, yy = to_utm.transform(coords[:, 0], coords[:, 1])
+    # Clipped to the study area's box (y = Y0 … Y0 + 100 km) and straight: a few vertices.
+    assert yy.min() > Y0 - 100 and yy.max() < Y0 + 100e3 + 100 and len(coords) < 10
+    assert layers["rivers"].data["features"][0]["properties"]["_tip"] == "Long river"
+    assert len(layers["lakes"].data["features"]) == 1
+    page = render_html(m)
+    assert "Rivers" in page and "Lakes, reservoirs" in page
+
+
+def test_attribution_lists_the_sources_once():
+    srcs = [_Credit("UCDP GED", "CC BY 4.0"), _Credit("OCHA COD-AB", "CC BY-IGO"),
+            _Credit("UCDP GED", "CC BY 4.0"), _Credit("GeoNames", "CC BY 4.0 " + SCRIPT)]
+    page = render_html(make_map(strips_analysis(), sources=srcs))
+    data = page_data(page)
+    credits = next(v["credits"] for v in data.values() if isinstance(v, dict) and "credits" in v)
+    assert credits == ["UCDP GED (CC BY 4.0) · OCHA COD-AB (CC BY-IGO) · GeoNames (CC BY 4.0 "
+                       "&lt;script&gt;window.__pwned=2&lt;/script&gt;)"]
+    assert "gapmap.attribution(" in page
+    assert "GapmapAttribution" not in render_html(make_map(strips_analysis()))
+
+
+def exposure_pieces() -> gpd.GeoDataFrame:
+    """Four 10 km road pieces along x = X0 + 20 km, one of each class (lengths by hand)."""
+    lines = [shapely.LineString([(X0 + 20e3, Y0 + 10e3 * i), (X0 + 20e3, Y0 + 10e3 * (i + 1))])
+             for i in range(4)]
+    return gpd.GeoDataFrame(
+        {"road": ["r1", "r1", "r1", "r2"], "hours_from_origin": [1.0, 2.0, 4.0, 5.0],
+         "reachable": [True, True, False, False], "seen": [False, True, True, False],
+         "exposed": [True, False, False, False], "length_km": [10.0, 10.0, 10.0, 7.5]},
+        geometry=lines, crs=UTM38)
+
+
+def test_exposure_layer_classes_and_km():
+    from types import SimpleNamespace
+
+    exposure = SimpleNamespace(pieces=exposure_pieces(), summary={"hours": 3.0,
+                                                                  "exposed_km": 10.0})
+    m = make_map(strips_analysis(), exposure=exposure)
+    group = next(c for c in m._children.values() if getattr(c, "layer_name", "")
+                 == "Road exposure")
+    layers = {v.layer_name: v for v in group._children.values() if hasattr(v, "data")}
+    assert set(layers) == {"exposed", "reach_seen", "seen", "other"}
+    # The exposed stretch is drawn last (on top), red and thickest.
+    assert list(layers)[-1] == "exposed"
+    st = layers["exposed"].styles[0]
+    assert st["color"] == "#d7191c" and st["weight"] == max(
+        v.styles[0]["weight"] for v in layers.values())
+    page = render_html(m)
+    assert "Road exposure (3.0 h on foot)" in page
+    assert "Exposed: reachable on foot, unseen: 10.0 km" in page
+    assert "Neither reachable nor seen: 7.5 km" in page
+    pop = layers["exposed"].data["features"][0]["properties"]["_popup"]
+    assert "r1" in pop and "hours from origin</th><td>1.00" in pop
+    # Reachable and seen but no 'exposed' column: exposed = reachable and unseen.
+    no_flag = exposure_pieces().drop(columns="exposed")
+    page2 = render_html(make_map(strips_analysis(), exposure=no_flag))
+    assert "Exposed: reachable on foot, unseen: 10.0 km" in page2
+    with pytest.raises(InputError, match="seen"):
+        make_map(strips_analysis(), exposure=no_flag.drop(columns="seen"))
+
+
+def _uncertainty(p: list[float], along_step: float = 0.25):
+    """Seam samples every 250 m along x = X0 + 20 km with the given p_unguarded, and a
+    table of 90% ranges."""
+    from types import SimpleNamespace
+
+    n = len(p)
+    samples = gpd.GeoDataFrame(
+        {"seam_id": ["s1"] * n, "along_km": np.arange(n) * along_step,
+         "unguarded_base": [True] * n, "p_unguarded": p},
+        geometry=[shapely.Point(X0 + 20e3, Y0 + 1000 * along_step * i) for i in range(n)],
+        crs=UTM38)
+    table = pd.DataFrame({"p05": [80.0, 40.0], "p50": [84.0, 45.0], "p95": [90.5, 45.0],
+                          "mean": [85.0, 44.0], "base": [84.0, 45.0]},
+                         index=pd.Index(["unguarded_length_km", "longest_corridor_km"],
+                                        name="field"))
+    return SimpleNamespace(p_unguarded=samples, table=table)
+
+
+def test_uncertainty_colours_the_seam_by_probability():
+    unc = _uncertainty([0.0, 0.0, 0.0, 0.3, 0.3, 0.95, 1.0, 1.0])
+    m = make_map(strips_analysis(), uncertainty=unc)
+    layer = next(c for c in m._children.values() if getattr(c, "layer_name", "")
+                 == "Chance the seam is unguarded")
+    feats = layer.data["features"]
+    # Three runs (under 10%, 10–50%, over 90%), each reaching the next one's first sample.
+    assert [len(f["geometry"]["coordinates"]) for f in feats] == [4, 3, 3]
+    assert [s["color"] for s in layer.styles] == ["#4575b4", "#fee090", "#a50026"]
+    pops = [f["properties"]["_popup"] for f in feats]
+    assert "Chance unguarded</th><td>95–100%" in pops[2]
+    assert "Unguarded, 90% range</th><td>80.0–90.5 km" in pops[0]
+    corridors = next(c for c in m._children.values() if getattr(c, "layer_name", "")
+                     == "Unguarded corridors")
+    assert corridors.show is False  # the probabilities take the corridors' place
+    assert "Longest corridor, 90% range</th><td>40.0–45.0 km" in \
+        corridors.data["features"][0]["properties"]["_popup"]
+    shown = json.dumps(page_data(render_html(m)), ensure_ascii=False)
+    assert "90% range 80.0–90.5 km over the uncertainty copies" in shown
+    assert "Longest corridor</th><td>45.0 km (90%: 40.0–45.0)" in shown
+    assert "50–90%" not in shown  # the legend lists only the classes drawn
+    # A jump in the samples (a second branch) ends a run.
+    gap = _uncertainty([1.0] * 4)
+    gap.p_unguarded.loc[2:, "along_km"] += 10
+    runs = next(c for c in make_map(strips_analysis(), uncertainty=gap)._children.values()
+                if getattr(c, "layer_name", "") == "Chance the seam is unguarded")
+    assert [len(f["geometry"]["coordinates"]) for f in runs.data["features"]] == [2, 2]
+
+
+def test_year_only_dates_show_the_year():
+    inc = incidents_frame(6)
+    inc["date_precision"] = ["year", "day", "month", "year", "day", "day"]
+    inc["date"] = pd.to_datetime(["2017-07-01", "2019-03-15", "2019-04-01", "2018-07-01",
+                                  "2020-02-12", "2020-02-13"])
+    data = _incident_data(inc, UTM38, CLUSTER_MAX)
+    dates = [re.search(r"Date</th><td>([^<]*)<", p).group(1) for p in data["popup"]]
+    assert dates == ["2017", "2019-03-15", "2019-04", "2018", "2020-02-12", "2020-02-13"]
+
+
+def test_very_many_incidents_are_counted_per_hexagon():
+    from gapmap.maps import _hex_index
+
+    inc = incidents_frame(3000)
+    m = make_map(strips_analysis(), incidents=inc, aggregate_min=1000)
+    layer = _element(m, "_Incidents")
+    d = layer.data
+    assert d["mode"] == "hex" and d["n"] == 3000 and sum(d["total"]) == 3000
+    # Per-period counts add up to the totals, cell by cell.
+    per = np.zeros(len(d["total"]), int)
+    np.add.at(per, d["pc"], d["pn"])
+    assert per.tolist() == d["total"] and max(d["pp"]) == len(d["months"]) - 1
+    # Each incident is counted in the hexagon whose centre is nearest (what a hexagonal cell
+    # is), checked with a k-d tree over the centres of the drawn rings.
+    from scipy.spatial import cKDTree
+
+    to_utm = Transformer.from_crs(4326, UTM38, always_xy=True)
+    rings = np.array(d["rings"])  # (cells, 6, lat/lon)
+    cx, cy = to_utm.transform(rings[..., 1], rings[..., 0])
+    centres = np.column_stack([cx.mean(axis=1), cy.mean(axis=1)])
+    pts = shapely.get_coordinates(inc.to_crs(UTM38).geometry.values)
+    nearest = cKDTree(centres).query(pts)[1]
+    assert np.bincount(nearest, minlength=len(centres)).tolist() == d["total"]
+    # Hexagons are regular: 150 across the frame, ~0.53 km wide here (80 km / 150).
+    assert d["hex_km"] == pytest.approx(100 / 150, rel=1e-6)
+    # Circumradius 10: (1, 12) lies above hexagon (0, 0)'s top corner (0, 10), nearest to the
+    # centre (8.66, 15) of hexagon (0, 1).
+    q, r = _hex_index(np.array([0.0, 1.0, 1.0]), np.array([0.0, 0.0, 12.0]), 10.0)
+    assert q.tolist() == [0, 0, 0] and r.tolist() == [0, 0, 1]
+    assert "counted per 0.7 km hexagon" in render_html(m)
+
+
+def test_map_command_draws_saved_results(tmp_path):
+    from gapmap.uncertainty import simulate, write_uncertainty
+
+    zones, area, posts, _ = strips_frames()
+    for name, gdf in (("zones", zones), ("area", area), ("posts", posts)):
+        gdf.to_file(tmp_path / f"{name}.geojson")
+    routes = gpd.GeoDataFrame({"origin": ["o1"], "target": ["t1"], "hours": [2.5]},
+                              geometry=[shapely.LineString([(X0 + 5e3, Y0 + 80e3),
+                                                            (X0 + 35e3, Y0 + 80e3)])],
+                              crs=UTM38).to_crs(4326)
+    routes.to_file(tmp_path / "routes.geojson")
+    place = tmp_path / "place"
+    place.mkdir()
+    gpd.GeoDataFrame({"rank": [1], "name": ["near Bigtown, 4 km NE"], "gain_km": [10.0],
+                      "range_km": [5.0]}, geometry=[shapely.Point(X0 + 20e3, Y0 + 80e3)],
+                     crs=UTM38).to_crs(4326).to_file(place / "sites.geojson")
+    (place / "placement.json").write_text(json.dumps({"unguarded_before_km": 84.0,
+                                                      "unguarded_after_km": 74.0}))
+    sim = simulate(strips_analysis(), draws=8, edge_km=1.0, seed=1, grid_points=2000)
+    write_uncertainty(sim, tmp_path / "unc")
+    base = ["map", "--zones", str(tmp_path / "zones.geojson"), "--side-a", "krg=peshmerga",
+            "--side-b", "federal=isf,pmf", "--posts", str(tmp_path / "posts.geojson"),
+            "--study-area", str(tmp_path / "area.geojson")]
+    out = tmp_path / "map.html"
+    r = CliRunner().invoke(main, base + ["--routes", str(tmp_path / "routes.geojson"),
+                                         "--sites", str(place), "--uncertainty",
+                                         str(tmp_path / "unc"), "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    shown = json.dumps(page_data(out.read_text()), ensure_ascii=False)
+    assert "Walking routes" in shown and "near Bigtown, 4 km NE" in shown
+    assert "Proposed new posts (1): unguarded 84.0 → 74.0 km" in shown
+    # 20 km apart with reach 2 km and edges ±1 km: the strips' gap never closes, except at
+    # the posts; the seam away from the posts is unguarded in every copy.
+    assert "over 90% (unguarded in nearly every copy)" in shown
+    lo, hi = sim.range_of("unguarded_length_km")
+    assert f"90% range {lo:.1f}–{hi:.1f} km" in shown
+
+
+@pytest.mark.parametrize("case", ["routes_columns", "routes_points", "sites_lines",
+                                  "uncertainty_missing"])
+def test_map_command_refuses_bad_result_files(tmp_path, case):
+    zones, area, posts, _ = strips_frames()
+    for name, gdf in (("zones", zones), ("area", area)):
+        gdf.to_file(tmp_path / f"{name}.geojson")
+    line = shapely.LineString([(X0, Y0), (X0 + 1e3, Y0)])
+    bad = tmp_path / "bad.geojson"
+    if case == "routes_columns":
+        gpd.GeoDataFrame({"from": ["a"]}, geometry=[line], crs=UTM38).to_file(bad)
+        opts, words = ["--routes", str(bad)], ["origin", "routes"]
+    elif case == "routes_points":
+        posts.to_file(bad)
+        opts, words = ["--routes", str(bad)], ["LineString"]
+    elif case == "sites_lines":
+        gpd.GeoDataFrame({"rank": [1]}, geometry=[line], crs=UTM38).to_file(bad)
+        opts, words = ["--sites", str(bad)], ["Point", "gapmap place"]
+    else:
+        (tmp_path / "unc").mkdir()
+        opts, words = ["--uncertainty", str(tmp_path / "unc")], ["gapmap uncertainty"]
+    out = tmp_path / "map.html"
+    r = CliRunner().invoke(main, ["map", "--zones", str(tmp_path / "zones.geojson"),
+                                  "--side-a", "krg=peshmerga", "--side-b", "federal=isf,pmf",
+                                  "--study-area", str(tmp_path / "area.geojson"),
+                                  "--out", str(out)] + opts)
+    assert r.exit_code == 2, r.output
+    assert len(r.output.strip().splitlines()) == 1 and "Traceback" not in r.output
+    for w in words:
+        assert w in r.output, (w, r.output)
+    assert not out.exists()
+
+
+def test_map_command_draws_road_exposure(tmp_path):
+    from gapmap.exposure import Exposure, write_exposure
+
+    zones, area, _, _ = strips_frames()
+    for name, gdf in (("zones", zones), ("area", area)):
+        gdf.to_file(tmp_path / f"{name}.geojson")
+    pieces = exposure_pieces()
+    write_exposure(Exposure(pieces=pieces, summary={"road_km": 37.5, "exposed_km": 10.0,
+                                                    "hours": 3.0}), tmp_path / "exp")
+    out = tmp_path / "map.html"
+    r = CliRunner().invoke(main, ["map", "--zones", str(tmp_path / "zones.geojson"),
+                                  "--side-a", "krg=peshmerga", "--side-b", "federal=isf,pmf",
+                                  "--study-area", str(tmp_path / "area.geojson"),
+                                  "--exposure", str(tmp_path / "exp"), "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    shown = json.dumps(page_data(out.read_text()), ensure_ascii=False)
+    assert "Road exposure (3.0 h on foot)" in shown
+    assert "Exposed: reachable on foot, unseen: 10.0 km" in shown
+    assert "Reachable, but seen by a post: 10.0 km" in shown

@@ -48,12 +48,14 @@ from pyproj import CRS, Transformer
 from .crs import to_lonlat
 from .errors import GapmapError, InputError
 from .io import atomic_path
+from .sources import attribution
 from .style import (find_column, CORRIDOR_CMAP, HOTSPOT_CLASSES, PALETTE_OTHER, check_html_path, fmt,
                     force_colors, illustrative_notes, incident_frame, is_illustrative,
                     is_synthetic, label, side_label, sites_frame)
 
 __all__ = ["make_map", "save_map", "render_html", "json_for_html", "DataElement", "CLUSTER_MAX",
-           "ASSET_DIR",
+           "ASSET_DIR", "AGGREGATE_MIN", "MAX_PLACES", "EXPOSURE_CLASSES", "ROUTE_FIELDS",
+           "read_routes", "read_sites", "read_uncertainty",
            "illustrative_notes", "force_colors", "incident_frame"]
 
 log = logging.getLogger(__name__)
@@ -61,6 +63,9 @@ log = logging.getLogger(__name__)
 ASSET_DIR = Path(__file__).with_name("assets")
 #: Up to this many incidents are drawn as clustered markers with popups; beyond, as a heat map.
 CLUSTER_MAX = 10_000
+#: From this many incidents on they are counted per hexagon (a heat map of a million points
+#: weighs ~25 MB and takes seconds to draw).
+AGGREGATE_MIN = 200_000
 _ASSET_SCHEME = "gapmap-asset:"
 #: Asset file by the name it is linked under (our own names and folium's CDN file names).
 _ASSETS = {
@@ -463,14 +468,127 @@ var gapmap = (function () {
         group.on("add", function () { ctl.addTo(map); });
         group.on("remove", function () { ctl.remove(); });
     }
+
+    function labels(key, map) {
+        // Permanent labels, placed greedily in priority order where they do not overlap a
+        // label already placed: as the map zooms out, the less important ones give way.
+        var d = data(key), items = [], i;
+        var pane = map.createPane("gmLabels");
+        pane.style.zIndex = 640;  // above markers (600), below tooltips and popups
+        pane.style.pointerEvents = "none";
+        var group = L.layerGroup();
+        for (i = 0; i < d.labels.length; i++) {
+            var lb = d.labels[i];
+            var box = document.createElement("div");
+            box.className = "gm-lab gm-lab-" + lb.kind;
+            var text = document.createElement("span");
+            text.className = "gm-lab-text";
+            text.textContent = lb.text;  // text, never markup
+            if (lb.kind === "town") {
+                var dot = document.createElement("span");
+                dot.className = "gm-lab-dot";
+                box.appendChild(dot);
+            }
+            box.appendChild(text);
+            var mk = L.marker([lb.lat, lb.lon], {
+                icon: L.divIcon({className: "gm-lab-icon", html: box, iconSize: null}),
+                interactive: false, keyboard: false, pane: "gmLabels"});
+            group.addLayer(mk);
+            items.push({marker: mk, box: box, kind: lb.kind, min: lb.minzoom});
+        }
+        function overlaps(a, b) {
+            return a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom;
+        }
+        function extent(it) {
+            // The label's box from its anchor and its laid-out size (offsetWidth ignores the
+            // transforms of a zoom animation, so the boxes are those of the final view).
+            var p = map.latLngToContainerPoint(it.marker.getLatLng());
+            var w = it.box.offsetWidth, h = it.box.offsetHeight;
+            var left = it.kind === "town" ? p.x - 4 : p.x - w / 2;
+            return {left: left - 3, right: left + w + 3, top: p.y - h / 2 - 2,
+                    bottom: p.y + h / 2 + 2, w: w};
+        }
+        function place() {
+            if (!map.hasLayer(group)) { return; }
+            var placed = [], z = map.getZoom(), k, r, j, ok;
+            for (k = 0; k < items.length; k++) {
+                var it = items[k];
+                if (!it.marker._icon) { continue; }
+                it.box.style.visibility = "hidden";
+                if (z < it.min) { continue; }
+                r = extent(it);
+                if (r.w === 0) { continue; }
+                ok = true;
+                for (j = 0; j < placed.length && ok; j++) { ok = !overlaps(r, placed[j]); }
+                if (ok) { placed.push(r); it.box.style.visibility = "visible"; }
+            }
+            group._gmShown = placed.length;
+        }
+        group.on("add", function () { setTimeout(place, 0); });
+        // Text widths change once the fonts have loaded: place again then.
+        if (document.fonts && document.fonts.ready) { document.fonts.ready.then(place); }
+        window.addEventListener("load", place);
+        map.on("zoomend moveend resize", place);
+        group._gmPlace = place;
+        return group;
+    }
+    function attribution(key, map) {
+        var d = data(key);
+        var ctl = map.attributionControl;
+        if (!ctl) { ctl = L.control.attribution({position: "bottomright"}).addTo(map); }
+        for (var i = 0; i < d.credits.length; i++) { ctl.addAttribution(d.credits[i]); }
+        return ctl;
+    }
+    function hexRamp(d, t) {
+        var n = d.palette.length;
+        return d.palette[Math.min(n - 1, Math.max(0, Math.floor(t * n)))];
+    }
+    function hexGroup(d, n) {
+        // Incidents counted per hexagon (too many for markers or a heat map): one polygon
+        // per hexagon on a canvas, coloured by its count on a log scale.
+        var renderer = L.canvas({padding: 0.3});
+        var group = L.featureGroup();
+        var cells = new Array(d.rings.length), counts = new Array(d.rings.length), i;
+        for (i = 0; i < d.rings.length; i++) {
+            cells[i] = L.polygon(d.rings[i], {renderer: renderer, weight: 0.3, color: "#7a0177",
+                                              fillOpacity: 0.75});
+            cells[i].bindTooltip((function (k) { return function () {
+                return String(counts[k]) + " incidents"; }; })(i), {sticky: true});
+            group.addLayer(cells[i]);
+        }
+        group._gmShow = function (k) {
+            var total = 0, top = 0;
+            for (i = 0; i < cells.length; i++) { counts[i] = k < 0 ? d.total[i] : 0; }
+            if (k >= 0) {
+                for (i = 0; i < d.pc.length; i++) {
+                    if (d.pp[i] === k) { counts[d.pc[i]] += d.pn[i]; }
+                }
+            }
+            for (i = 0; i < cells.length; i++) {
+                total += counts[i];
+                top = Math.max(top, counts[i]);
+            }
+            var lt = Math.log(top + 1);
+            for (i = 0; i < cells.length; i++) {
+                var c = counts[i];
+                cells[i].setStyle(c > 0 ? {stroke: true, fill: true,
+                    fillColor: hexRamp(d, lt > 0 ? Math.log(c + 1) / lt : 0)}
+                    : {stroke: false, fill: false});
+            }
+            return total;
+        };
+        return group;
+    }
     function incidents(key, map) {
-        var d = data(key), n = d.lat.length;
-        var group = d.mode === "cluster" ? clusterGroup(d, n) : heatGroup(d, n);
+        var d = data(key), n = d.mode === "hex" ? 0 : d.lat.length;
+        var group = d.mode === "cluster" ? clusterGroup(d, n)
+            : (d.mode === "hex" ? hexGroup(d, n) : heatGroup(d, n));
         var total = group._gmShow(-1);
         if (d.months.length > 1) { slider(d, group, total, map); }
         return group;
     }
-    return {data: data, vector: vector, panel: panel, layers: layers, incidents: incidents};
+    return {data: data, vector: vector, panel: panel, layers: layers, incidents: incidents,
+            labels: labels, attribution: attribution};
 })();
 """
 
@@ -497,6 +615,18 @@ _CSS = """
 .gm-tab th { text-align: left; padding: 1px 8px 1px 0; font-weight: 600; vertical-align: top; }
 .gm-tab td { padding: 1px 0; }
 .gm-slider input { width: 220px; }
+.gm-lab-icon { background: none; border: none; }
+.gm-lab { position: absolute; white-space: nowrap; color: #1b1b1b; pointer-events: none;
+  text-shadow: 0 0 2px #fff, 0 0 2px #fff, 0 0 3px #fff, 0 0 4px #fff; }
+.gm-lab-town { transform: translate(-4px, -50%); display: flex; align-items: center; gap: 4px;
+  font-weight: 600; font-size: 12px; }
+.gm-lab-dot { width: 7px; height: 7px; border-radius: 50%; background: #111;
+  border: 1.5px solid #fff; flex: none; }
+.gm-lab-adm1 { transform: translate(-50%, -50%); font-size: 13px; font-weight: 700;
+  letter-spacing: .14em; text-transform: uppercase; color: #4a4a4a; }
+.gm-lab-adm2 { transform: translate(-50%, -50%); font-size: 11px; font-style: italic;
+  color: #555; }
+.leaflet-control-attribution { max-width: 62vw; white-space: normal; font-size: 11px; }
 """
 
 
@@ -608,7 +738,7 @@ def _raster_layer(m: folium.Map, obj: Any, kind: str, notes: list[str]) -> list[
 def _vector(parent, gdf: gpd.GeoDataFrame, crs: CRS, name: str, *,
             style: dict | list[dict], popups: list[str] | None = None,
             tips: list[str] | None = None, radius: float | None = None, control: bool = True,
-            interactive: bool = True, densify_m: float = 1000.0) -> _Vector:
+            interactive: bool = True, densify_m: float = 1000.0, show: bool = True) -> _Vector:
     """Add a GeoJSON layer whose per-feature styles are computed here, popups pre-escaped."""
     geoms = _to_ll(gdf, crs, densify_m)
     n = len(geoms)
@@ -619,7 +749,7 @@ def _vector(parent, gdf: gpd.GeoDataFrame, crs: CRS, name: str, *,
     if tips is not None:
         props["_tip"] = tips
     layer = _Vector(_feature_collection(geoms, props), styles, name=name, control=control,
-                    radius=radius, interactive=interactive)
+                    radius=radius, interactive=interactive, show=show)
     layer.add_to(parent)
     return layer
 
@@ -668,21 +798,29 @@ def _seam_layer(m, analysis) -> list[str]:
     return [_swatch("line", "#252525", "Seam (median line)")]
 
 
-def _corridor_layer(m, analysis) -> list[str]:
+def _corridor_layer(m, analysis, *, show: bool = True,
+                    ranges: Sequence[tuple[str, str]] = ()) -> list[str]:
     c = analysis.corridors
     if c is None or len(c) == 0:
         return []
     lengths = c["length_km"].to_numpy(float)
     lo, hi = float(np.nanmin(lengths)), float(np.nanmax(lengths))
+    if hi - lo < 0.2 * hi:
+        # One corridor (or a few of nearly one length): a 553.0–553.8 km scale would draw it
+        # in the palest colour; the scale starts at 0 km instead.
+        lo = 0.0
     colors = _hex_colors(lengths, CORRIDOR_CMAP, lo, hi)
     styles = [{"color": col, "weight": 5, "opacity": 0.95, "lineCap": "round"} for col in colors]
     cols = [col for col in c.columns if col != c.geometry.name and col not in _HIDDEN
             and col != "corridor_id"]
     tips = ("Corridor " + c["corridor_id"].map(_esc) + ": "
             + c["length_km"].map(lambda v: _esc(float(v))) + " km").tolist()
-    _vector(m, c, analysis.crs, "Unguarded corridors", style=styles,
-            popups=_popups(c, cols, title_col="corridor_id", title_prefix="Corridor "),
-            tips=tips, densify_m=250.0)
+    popups = _popups(c, cols, title_col="corridor_id", title_prefix="Corridor ")
+    if ranges:
+        extra = _table_html(list(ranges), "Whole seam, over the uncertainty copies")
+        popups = [p + extra for p in popups]
+    _vector(m, c, analysis.crs, "Unguarded corridors", style=styles, popups=popups,
+            tips=tips, densify_m=250.0, show=show)
     stops = _hex_colors(np.linspace(0, 1, 6), CORRIDOR_CMAP, 0, 1)
     return ['<div class="gm-row"><span>Unguarded corridor length</span></div>'
             f'<div class="gm-ramp" style="background:linear-gradient(90deg,{",".join(stops)})">'
@@ -814,8 +952,22 @@ def _incident_data(inc: gpd.GeoDataFrame, crs: CRS | None, cluster_max: int) -> 
         cols = list(dict.fromkeys(cols))
         if not cols:
             cols = [c for c in inc.columns if c != inc.geometry.name][:8]
-        data["popup"] = _popups(inc, cols, title_prefix="Incident")
+        data["popup"] = _popups(_dates_as_text(inc), cols, title_prefix="Incident")
     return data
+
+
+def _dates_as_text(inc: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Dates at their precision (``2017`` for an event dated only to its year, not
+    ``2017-07-01``), as :func:`gapmap.incidents.format_dates` prints them."""
+    from .incidents import format_dates
+
+    dcol = find_column(inc, "date", "event_date", "date_start")
+    pcol = find_column(inc, "date_precision")
+    if dcol is None or pcol is None:
+        return inc
+    out = inc.copy()
+    out[dcol] = format_dates(inc[dcol], inc[pcol])
+    return out
 
 
 def _incident_periods(inc: gpd.GeoDataFrame) -> tuple[np.ndarray, list[str], str]:
@@ -841,16 +993,459 @@ def _incident_periods(inc: gpd.GeoDataFrame) -> tuple[np.ndarray, list[str], str
     return month, [str(p) for p in periods], "years" if freq == "Y" else "months"
 
 
-def _incidents_layer(m, incidents: Any, crs: CRS, cluster_max: int,
-                     notes: list[str]) -> list[str]:
+def _incidents_layer(m, incidents: Any, crs: CRS, cluster_max: int, notes: list[str], *,
+                     aggregate_min: int = AGGREGATE_MIN, box_m=None) -> list[str]:
     inc = incident_frame(incidents)
     if inc is None or not len(inc):
         return []
-    data = _incident_data(inc, crs, cluster_max)
+    inc = inc[~(inc.geometry.isna() | inc.geometry.is_empty)]
+    if len(inc) >= aggregate_min and box_m is not None:
+        data = _hex_data(inc, crs, box_m)
+    else:
+        data = _incident_data(inc, crs, cluster_max)
     _Incidents(data, name="Incidents").add_to(m)
     notes += [n for n in illustrative_notes(inc) if n not in notes]
+    if data["mode"] == "hex":
+        top = max(data["total"]) if data["total"] else 0
+        stops = ",".join(_HEX_PALETTE)
+        return [f'<div class="gm-row"><span>Incidents, {_esc(fmt(data["n"]))}, counted per '
+                f'{_esc(fmt(data["hex_km"], 1))} km hexagon</span></div>'
+                f'<div class="gm-ramp" style="background:linear-gradient(90deg,{stops})"></div>'
+                '<div class="gm-row" style="justify-content:space-between;width:142px">'
+                f"<span>1</span><span>{_esc(fmt(top))} (log scale)</span></div>"]
     how = "" if data["mode"] == "cluster" else " (density: too many for markers)"
     return [_swatch("dot", "#dd3497", f"Incidents, {fmt(len(data['lat']))}{how}")]
+
+
+# --------------------------------------------------------------------------------------------
+# reference: study-area outlines, water and place names (what makes the map read with no tiles)
+
+
+class _Labels(DataElement, folium.map.Layer):
+    """Permanent place-name labels, placed in priority order without overlaps by the page's
+    ``gapmap.labels`` (the less important ones give way as the map zooms out)."""
+
+    _template = Template("""
+        {% macro script(this, kwargs) %}
+        var {{ this.get_name() }} = gapmap.labels({{ this.key()|tojson }},
+                                                  {{ this._parent.get_name() }});
+        {% endmacro %}
+    """)
+
+    def __init__(self, labels: list[dict], name: str = "Place names") -> None:
+        super().__init__(name=name, overlay=True, control=True, show=True)
+        self._name = "GapmapLabels"
+        self.labels = labels
+
+    def payload(self) -> dict:
+        return {"labels": self.labels}
+
+
+class _Attribution(DataElement, MacroElement):
+    """The sources and licences of the run in Leaflet's attribution control (escaped here:
+    Leaflet inserts attributions as HTML)."""
+
+    _template = Template("""
+        {% macro script(this, kwargs) %}
+        gapmap.attribution({{ this.key()|tojson }}, {{ this._parent.get_name() }});
+        {% endmacro %}
+    """)
+
+    def __init__(self, credits: Sequence[str]) -> None:
+        super().__init__()
+        self._name = "GapmapAttribution"
+        self.credits = [str(c) for c in credits]
+
+    def payload(self) -> dict:
+        return {"credits": [html.escape(c, quote=True) for c in self.credits]}
+
+
+#: Study-area fields naming the areas, coarse level first (COD-AB names, then generic ones).
+_AREA_LEVELS = (("ADM1_EN", "adm1"), ("ADM2_EN", "adm2"))
+_AREA_NAMES = ("name", "NAME", "Name", "ADM3_EN", "ADM0_EN", "shapeName", "NAME_1", "NAME_2")
+#: Most towns labelled (by population); the page thins them further by collision.
+MAX_PLACES = 2_000
+
+
+def _area_levels(areas: gpd.GeoDataFrame) -> list[tuple[str, str]]:
+    """(field, level) pairs naming the study-area polygons: ADM1_EN/ADM2_EN, else one name."""
+    levels = [(f, lv) for f, lv in _AREA_LEVELS if f in areas.columns]
+    if levels:
+        return levels
+    field = find_column(areas, *_AREA_NAMES)
+    return [(field, "adm1")] if field is not None else []
+
+
+def _dissolved(areas: gpd.GeoDataFrame, field: str) -> gpd.GeoDataFrame:
+    """One polygon per name (a governorate from its districts)."""
+    named = areas[areas[field].notna() & (areas[field].astype(str).str.strip() != "")]
+    return named[[field, named.geometry.name]].dissolve(by=field, as_index=False)
+
+
+def _label_point(geom, crs: CRS) -> shapely.Point:
+    """A point well inside the largest part (pole of inaccessibility, in metres)."""
+    from shapely.ops import polylabel
+
+    parts = list(getattr(geom, "geoms", [geom]))
+    big = max(parts, key=lambda g: g.area)
+    if not CRS.from_user_input(crs).is_projected:
+        return big.representative_point()
+    return polylabel(big, tolerance=max(big.length / 500.0, 1.0))
+
+
+def _area_labels(areas: gpd.GeoDataFrame, crs: CRS) -> list[dict]:
+    """Labels of the named study areas (governorates, then districts), largest first."""
+    out = []
+    metric = areas.to_crs(crs) if areas.crs is not None else areas.set_crs(crs)
+    for field, level in _area_levels(metric):
+        d = _dissolved(metric, field)
+        if not len(d):
+            continue
+        d = d.iloc[np.argsort(-d.geometry.area.to_numpy(), kind="stable")]
+        pts = gpd.GeoDataFrame(geometry=[_label_point(g, crs) for g in d.geometry], crs=crs)
+        xy = shapely.get_coordinates(_to_ll(pts, crs, 0))
+        # District names need room: only from a zoom where districts are a few cm across.
+        minzoom = 0 if level == "adm1" else 8
+        out += [{"text": str(t), "lat": float(y), "lon": float(x), "kind": level,
+                 "minzoom": minzoom} for t, (x, y) in zip(d[field], xy)]
+    return out
+
+
+def _place_labels(places: gpd.GeoDataFrame | None, crs: CRS,
+                  box_ll: tuple[float, float, float, float]) -> tuple[list[dict], list[dict]]:
+    """Town labels within the map's frame (with a margin), most populous first: the large
+    towns (≥ 100,000) and the rest, so districts can be placed between the two."""
+    if places is None or not len(places):
+        return [], []
+    if "name" not in places.columns:
+        raise InputError(places.attrs.get("source", "places"), "name",
+                         "the places layer has no name column",
+                         "read it with gapmap.places.load_places (it finds the name field)")
+    pts = places[places.geometry.notna() & ~places.geometry.is_empty]
+    pts = pts[pts.geometry.geom_type == "Point"]
+    xy = shapely.get_coordinates(_to_ll(pts, crs, 0))
+    w, s, e, n = box_ll
+    mx, my = 0.1 * (e - w), 0.1 * (n - s)
+    inside = ((xy[:, 0] >= w - mx) & (xy[:, 0] <= e + mx) & (xy[:, 1] >= s - my)
+              & (xy[:, 1] <= n + my))
+    names = pts["name"].astype(object).to_numpy()[inside]
+    pop = (pd.to_numeric(pts["population"], errors="coerce").to_numpy(float)[inside]
+           if "population" in pts.columns else np.full(int(inside.sum()), np.nan))
+    xy = xy[inside]
+    order = np.lexsort((names.astype(str), -np.nan_to_num(pop, nan=-1.0)))[:MAX_PLACES]
+    big, rest = [], []
+    for i in order:
+        if names[i] is None or (isinstance(names[i], float) and np.isnan(names[i])):
+            continue
+        lab = {"text": str(names[i]), "lat": float(xy[i, 1]), "lon": float(xy[i, 0]),
+               "kind": "town", "minzoom": 0}
+        (big if np.nan_to_num(pop[i]) >= 100_000 else rest).append(lab)
+    return big, rest
+
+
+def _water_frames(water: Any) -> tuple[gpd.GeoDataFrame | None, gpd.GeoDataFrame | None]:
+    """Rivers and lakes of a ``Water`` (``.rivers``, ``.lakes``), or a (rivers, lakes) pair."""
+    if water is None:
+        return None, None
+    if isinstance(water, tuple):
+        return water
+    return getattr(water, "rivers", None), getattr(water, "lakes", None)
+
+
+def _clip_simplify(gdf: gpd.GeoDataFrame, crs: CRS, box_m, tol_m: float) -> gpd.GeoDataFrame:
+    """The layer in the analysis CRS, clipped to the frame and simplified to ``tol_m`` (a
+    national river layer would otherwise weigh more than the whole analysis)."""
+    g = gdf.to_crs(crs) if gdf.crs is not None else gdf.set_crs(crs)
+    g = g[g.geometry.notna() & ~g.geometry.is_empty]
+    geoms = shapely.clip_by_rect(g.geometry.values, *box_m)
+    geoms = shapely.simplify(geoms, tol_m, preserve_topology=True)
+    out = gpd.GeoDataFrame(g.drop(columns=g.geometry.name), geometry=list(geoms), crs=crs)
+    return out[~out.geometry.is_empty]
+
+
+def _reference_layer(m, areas: gpd.GeoDataFrame | None, water: Any, crs: CRS,
+                     box_m) -> list[str]:
+    """Study-area outlines (governorates heavier than districts), rivers and lakes, drawn
+    first so that everything else lies on top; one "Reference" layer."""
+    group = folium.FeatureGroup(name="Reference (boundaries, water)", overlay=True,
+                                control=True, show=True)
+    legend: list[str] = []
+    tol = max((box_m[2] - box_m[0]) / 4000.0, 20.0)
+    rivers, lakes = _water_frames(water)
+    if lakes is not None and len(lakes):
+        lk = _clip_simplify(lakes, crs, box_m, tol)
+        if len(lk):
+            _vector(group, lk, crs, "lakes", control=False, interactive=False, densify_m=0,
+                    style={"color": "#6baed6", "weight": 0.8, "fillColor": "#c6dbef",
+                           "fillOpacity": 0.9})
+            legend.append(_swatch("fill", "#c6dbef", "Lakes, reservoirs"))
+    if rivers is not None and len(rivers):
+        rv = _clip_simplify(rivers, crs, box_m, tol)
+        if len(rv):
+            name = find_column(rv, "name", "NAME", "name_en", "river")
+            tips = rv[name].map(_esc).tolist() if name else None
+            _vector(group, rv, crs, "rivers", control=False, interactive=tips is not None,
+                    style={"color": "#4292c6", "weight": 1.6, "opacity": 0.85}, tips=tips,
+                    densify_m=0)
+            legend.append(_swatch("line", "#4292c6", "Rivers"))
+    if areas is not None and len(areas):
+        metric = areas.to_crs(crs) if areas.crs is not None else areas.set_crs(crs)
+        for field, level in reversed(_area_levels(metric)):
+            d = _dissolved(metric, field)
+            heavy = level == "adm1" and len(_area_levels(metric)) > 1
+            _vector(group, d, crs, level, control=False, interactive=False, densify_m=1000.0,
+                    style={"color": "#555" if heavy else "#888", "weight": 2.2 if heavy else 0.8,
+                           "opacity": 0.9, "fill": False,
+                           "dashArray": None if heavy else "3 3"})
+            legend.append(_swatch("line", "#555" if heavy else "#888",
+                                  "Governorates" if heavy else "Districts" if level == "adm2"
+                                  else "Study areas"))
+    if not legend:
+        return []
+    group.add_to(m)
+    return ["<h2>Reference</h2>" + "".join(legend)]
+
+
+def _labels_layer(m, areas, places, crs: CRS, box_ll) -> int:
+    """Place names: governorates, large towns, districts, then the other towns, as one
+    toggleable layer; returns how many labels it holds."""
+    big, rest = _place_labels(places, crs, box_ll)
+    adm = _area_labels(areas, crs) if areas is not None and len(areas) else []
+    labels = ([lb for lb in adm if lb["kind"] == "adm1"] + big
+              + [lb for lb in adm if lb["kind"] == "adm2"] + rest)
+    if labels:
+        _Labels(labels).add_to(m)
+    return len(labels)
+
+
+# --------------------------------------------------------------------------------------------
+# road exposure and the uncertainty of the seam
+
+#: Road-exposure classes: (key, colour, weight, legend text).
+EXPOSURE_CLASSES = (
+    ("exposed", "#d7191c", 6, "Exposed: reachable on foot, unseen"),
+    ("reach_seen", "#fdae61", 4, "Reachable, but seen by a post"),
+    ("seen", "#2c7bb6", 2.5, "Seen, not reachable in time"),
+    ("other", "#969696", 2, "Neither reachable nor seen"),
+)
+
+
+def _exposure_frame(exposure: Any) -> tuple[gpd.GeoDataFrame | None, dict]:
+    """The road pieces and summary of an ``Exposure`` (``.pieces``, ``.summary``), or a
+    GeoDataFrame of pieces."""
+    if exposure is None:
+        return None, {}
+    if isinstance(exposure, gpd.GeoDataFrame):
+        return exposure, {}
+    pieces = getattr(exposure, "pieces", None)
+    if not isinstance(pieces, gpd.GeoDataFrame):
+        raise InputError("exposure", None, f"cannot draw {type(exposure).__name__}",
+                         "pass an Exposure (gapmap.exposure) or its pieces GeoDataFrame")
+    return pieces, dict(getattr(exposure, "summary", None) or {})
+
+
+def _exposure_classes(pieces: gpd.GeoDataFrame) -> np.ndarray:
+    missing = [c for c in ("reachable", "seen") if c not in pieces.columns]
+    if missing:
+        raise InputError(pieces.attrs.get("source", "exposure"), missing[0],
+                         "road pieces lack the column", "pass the pieces of gapmap exposure")
+
+    def flag(col: str) -> np.ndarray:
+        return pieces[col].fillna(False).astype(bool).to_numpy()
+
+    reach, seen = flag("reachable"), flag("seen")
+    exposed = flag("exposed") if "exposed" in pieces.columns else reach & ~seen
+    return np.where(exposed, "exposed", np.where(reach, "reach_seen",
+                                                  np.where(seen, "seen", "other")))
+
+
+def _exposure_layer(m, exposure: Any, crs: CRS) -> list[str]:
+    """Road pieces by class, the exposed ones in a strong red on top; legend rows with km."""
+    pieces, summary = _exposure_frame(exposure)
+    if pieces is None or not len(pieces):
+        return []
+    classes = _exposure_classes(pieces)
+    km = (pd.to_numeric(pieces["length_km"], errors="coerce").to_numpy(float)
+          if "length_km" in pieces.columns else np.full(len(pieces), np.nan))
+    cols = [c for c in ("road", "hours_from_origin", "length_km", "reachable", "seen",
+                        "exposed") if c in pieces.columns]
+    group = folium.FeatureGroup(name="Road exposure", overlay=True, control=True, show=True)
+    rows = []
+    for key, color, weight, text in reversed(EXPOSURE_CLASSES):
+        sel = classes == key
+        if not sel.any():
+            continue
+        sub = pieces.loc[sel]
+        _vector(group, sub, crs, key, control=False, densify_m=0,
+                style={"color": color, "weight": weight, "opacity": 0.95, "lineCap": "round"},
+                popups=_popups(sub, cols, title_prefix=text.split(":")[0] + " road"))
+        rows.insert(0, _swatch("line", color, f"{text}: {fmt(float(np.nansum(km[sel])), 1)} km"))
+    group.add_to(m)
+    head = "Road exposure"
+    if summary.get("hours") is not None:
+        head += f" ({fmt(float(summary['hours']), 1)} h on foot)"
+    return [f"<h2>{html.escape(head)}</h2>" + "".join(rows)]
+
+
+#: Classes of the chance that the seam is unguarded, for colouring and the legend.
+_P_BINS = np.array([0.0, 0.1, 0.5, 0.9, 1.0000001])
+_P_COLORS = ("#4575b4", "#fee090", "#fc8d59", "#a50026")
+_P_TEXT = ("under 10% (guarded in nearly every copy)", "10–50%", "50–90%",
+           "over 90% (unguarded in nearly every copy)")
+
+
+def _uncertainty_parts(uncertainty: Any) -> tuple[gpd.GeoDataFrame | None, pd.DataFrame | None]:
+    if uncertainty is None:
+        return None, None
+    samples = getattr(uncertainty, "p_unguarded", None)
+    table = getattr(uncertainty, "table", None)
+    if not isinstance(samples, gpd.GeoDataFrame):
+        raise InputError("uncertainty", None, f"cannot draw {type(uncertainty).__name__}",
+                         "pass the result of gapmap.simulate (or read its output folder)")
+    return samples, table if isinstance(table, pd.DataFrame) else None
+
+
+def _probability_runs(samples: gpd.GeoDataFrame, crs: CRS) -> gpd.GeoDataFrame:
+    """Consecutive seam samples of one probability class joined into lines: one feature per
+    run instead of one per sample (a seam of 500 km has 2,000 samples)."""
+    s = samples.to_crs(crs) if samples.crs is not None else samples.set_crs(crs)
+    rows = []
+    for sid, part in s.groupby(s["seam_id"].astype(str), sort=False):
+        part = part.sort_values("along_km")
+        xy = shapely.get_coordinates(part.geometry.values)
+        along = part["along_km"].to_numpy(float)
+        p = pd.to_numeric(part["p_unguarded"], errors="coerce").to_numpy(float)
+        cls = np.clip(np.searchsorted(_P_BINS, np.nan_to_num(p), side="right") - 1, 0, 3)
+        step = np.median(np.diff(along)) if len(along) > 2 else np.inf
+        jump = np.r_[False, np.diff(along) > 1.6 * step]  # a branch or a hole in the samples
+        start = 0
+        for i in range(1, len(p) + 1):
+            if i < len(p) and not jump[i] and cls[i] == cls[start]:
+                continue
+            # A run reaches the next run's first sample, so the coloured line has no holes.
+            end = i if i < len(p) and not jump[i] else i - 1
+            if end > start:
+                rows.append({"seam_id": sid, "cls": int(cls[start]),
+                             "p_min": float(np.nanmin(p[start:i])),
+                             "p_max": float(np.nanmax(p[start:i])),
+                             "from_km": float(along[start]), "to_km": float(along[end]),
+                             "geometry": shapely.LineString(xy[start:end + 1])})
+            start = i
+    return gpd.GeoDataFrame(rows, geometry="geometry", crs=crs) if rows else \
+        gpd.GeoDataFrame({"cls": []}, geometry=[], crs=crs)
+
+
+def _range_rows(table: pd.DataFrame | None) -> list[tuple[str, str]]:
+    """Headline figures with their 90% ranges ("base (90%: p05–p95)")."""
+    if table is None:
+        return []
+    names = {"unguarded_length_km": ("Unguarded", "km", 1),
+             "longest_corridor_km": ("Longest corridor", "km", 1),
+             "corridors": ("Corridors", "", 0), "gap_area_km2": ("Gap area", "km²", 0),
+             "seam_length_km": ("Seam", "km", 1)}
+    out = []
+    for key, (text, unit, nd) in names.items():
+        if key not in table.index:
+            continue
+        r = table.loc[key]
+        out.append((f"{text}, 90% range",
+                    f"{fmt(float(r['p05']), nd)}–{fmt(float(r['p95']), nd)} {unit}".strip()))
+    return out
+
+
+def _uncertainty_layer(m, uncertainty: Any, crs: CRS) -> list[str]:
+    """The seam coloured by the chance that it is unguarded (``p_unguarded``), with the run's
+    90% ranges in every popup."""
+    samples, table = _uncertainty_parts(uncertainty)
+    if samples is None or not len(samples):
+        return []
+    missing = [c for c in ("seam_id", "along_km", "p_unguarded") if c not in samples.columns]
+    if missing:
+        raise InputError(samples.attrs.get("source", "uncertainty"), missing[0],
+                         "seam samples lack the column",
+                         "pass unguarded_probability.gpkg as gapmap uncertainty writes it")
+    runs = _probability_runs(samples, crs)
+    if not len(runs):
+        return []
+    ranges = _range_rows(table)
+    popups = [_table_html([("Chance unguarded",
+                            f"{fmt(100 * r.p_min, 0)}–{fmt(100 * r.p_max, 0)}%"),
+                           ("Along the seam", f"{fmt(r.from_km, 1)}–{fmt(r.to_km, 1)} km")]
+                          + ranges, "Seam, over the uncertainty copies")
+              for r in runs.itertuples()]
+    styles = [{"color": _P_COLORS[c], "weight": 6, "opacity": 0.95, "lineCap": "butt"}
+              for c in runs["cls"]]
+    _vector(m, runs, crs, "Chance the seam is unguarded", style=styles, popups=popups,
+            densify_m=0)
+    present = set(runs["cls"])
+    return ["<h2>Chance unguarded</h2>" + "".join(
+        _swatch("line", col, txt) for k, (col, txt) in enumerate(zip(_P_COLORS, _P_TEXT))
+        if k in present)]
+
+
+# --------------------------------------------------------------------------------------------
+# very many incidents: counts per hexagon
+
+_HEX_PALETTE = ("#fde0dd", "#fcc5c0", "#fa9fb5", "#f768a1", "#dd3497", "#ae017e", "#7a0177",
+                "#49006a")
+
+
+def _hex_index(x: np.ndarray, y: np.ndarray, size: float) -> tuple[np.ndarray, np.ndarray]:
+    """Axial (q, r) of the pointy-top hexagon of circumradius ``size`` holding each point
+    (cube rounding, as in https://www.redblobgames.com/grids/hexagons/).
+
+    Examples
+    --------
+    >>> q, r = _hex_index(np.array([0.0, 3 ** 0.5 * 10]), np.array([0.0, 0.0]), 10.0)
+    >>> q.tolist(), r.tolist()
+    ([0, 1], [0, 0])
+    """
+    fq = (np.sqrt(3) / 3 * x - y / 3) / size
+    fr = (2 / 3 * y) / size
+    fs = -fq - fr
+    q, r, s = np.round(fq), np.round(fr), np.round(fs)
+    dq, dr, ds = np.abs(q - fq), np.abs(r - fr), np.abs(s - fs)
+    fix_q = (dq > dr) & (dq > ds)
+    fix_r = ~fix_q & (dr > ds)
+    q = np.where(fix_q, -r - s, q)
+    r = np.where(fix_r, -q - s, r)
+    return q.astype(np.int64), r.astype(np.int64)
+
+
+def _hex_rings(q: np.ndarray, r: np.ndarray, size: float, crs: CRS) -> list:
+    """Lat/lon rings (six corners) of hexagons (q, r)."""
+    cx = size * np.sqrt(3) * (q + r / 2)
+    cy = size * 1.5 * r
+    ang = np.deg2rad(30 + 60 * np.arange(6))
+    xs = cx[:, None] + size * np.cos(ang)[None, :]
+    ys = cy[:, None] + size * np.sin(ang)[None, :]
+    t = Transformer.from_crs(crs, 4326, always_xy=True)
+    lon, lat = t.transform(xs, ys)
+    ll = np.round(np.stack([lat, lon], axis=-1), 4)
+    return ll.tolist()
+
+
+def _hex_data(inc: gpd.GeoDataFrame, crs: CRS, box_m) -> dict:
+    """Counts of incidents per hexagon and per period (sparse), about 150 hexagons across the
+    frame."""
+    xy = shapely.get_coordinates(inc.geometry.values)
+    src = CRS.from_user_input(inc.crs) if inc.crs is not None else crs
+    if not src.equals(crs):
+        xy = np.column_stack(Transformer.from_crs(src, crs, always_xy=True).transform(
+            xy[:, 0], xy[:, 1]))
+    size = max(box_m[2] - box_m[0], box_m[3] - box_m[1]) / 150 / np.sqrt(3)
+    q, r = _hex_index(xy[:, 0], xy[:, 1], size)
+    period, names, unit = _incident_periods(inc)
+    cells, cell = np.unique(np.column_stack([q, r]), axis=0, return_inverse=True)
+    cell = cell.ravel()
+    total = np.bincount(cell, minlength=len(cells))
+    pair, pn = np.unique(cell * (len(names) + 2) + (period + 2), return_counts=True)
+    pc, pp = pair // (len(names) + 2), pair % (len(names) + 2) - 2
+    keep = pp >= 0
+    return {"mode": "hex", "rings": _hex_rings(cells[:, 0], cells[:, 1], size, crs),
+            "total": total.tolist(), "pc": pc[keep].tolist(), "pp": pp[keep].tolist(),
+            "pn": pn[keep].tolist(), "palette": list(_HEX_PALETTE), "months": names,
+            "unit": unit, "hex_km": float(size * np.sqrt(3) / 1000), "n": int(len(inc))}
 
 
 # --------------------------------------------------------------------------------------------
@@ -873,8 +1468,16 @@ def _notes_entry(notes: list[str]) -> list[str]:
                                        for n in shown)]
 
 
-def _headline_html(analysis, title: str | None) -> str:
+def _headline_html(analysis, title: str | None, uncertainty: Any = None) -> str:
     s = analysis.summary or {}
+    table = _uncertainty_parts(uncertainty)[1]
+
+    def rng(key: str, digits: int = 1) -> str:
+        """ " (90%: low–high)" of a figure, when an uncertainty run is given."""
+        if table is None or key not in table.index:
+            return ""
+        r = table.loc[key]
+        return f' (90%: {fmt(float(r["p05"]), digits)}–{fmt(float(r["p95"]), digits)})'
 
     def num(key: str, digits: int = 1) -> str:
         v = s.get(key)
@@ -888,11 +1491,15 @@ def _headline_html(analysis, title: str | None) -> str:
     parts.append(f'<div class="gm-sub">{_esc(name_a)} – {_esc(name_b)}</div>')
     parts.append(f'<div><span class="gm-big">{num("unguarded_length_km")} km</span> unguarded '
                  f'({share_txt} of {num("seam_length_km")} km of seam)</div>')
+    if table is not None and "unguarded_length_km" in table.index:
+        r = table.loc["unguarded_length_km"]
+        parts.append(f'<div class="gm-sub">90% range {_esc(fmt(float(r["p05"]), 1))}–'
+                     f'{_esc(fmt(float(r["p95"]), 1))} km over the uncertainty copies</div>')
     rows = [("Corridors", f'{fmt(s.get("corridors", 0))} (+{fmt(s.get("minor_corridors", 0))} '
-                          "short)"),
-            ("Longest corridor", f'{num("longest_corridor_km")} km'),
+                          f'short){rng("corridors", 0)}'),
+            ("Longest corridor", f'{num("longest_corridor_km")} km{rng("longest_corridor_km")}'),
             ("Mean width", f'{num("width_mean_km")} km'),
-            ("Gap area", f'{num("gap_area_km2", 0)} km²')]
+            ("Gap area", f'{num("gap_area_km2", 0)} km²{rng("gap_area_km2", 0)}')]
     if s.get("exploitation_ratio") is not None:
         rows.append(("Exploitation ratio",
                      f'{num("exploitation_ratio", 3)} (95% CI {num("exploitation_ratio_low", 3)}'
@@ -953,8 +1560,12 @@ def _base_map(analysis, m: folium.Map | None, *, title: str | None, basemap: str
 def make_map(analysis, *, incidents: gpd.GeoDataFrame | None = None, coverage: Any = None,
              hillshade: Any = None, routes: gpd.GeoDataFrame | None = None,
              hotspots: gpd.GeoDataFrame | None = None, placement: Any = None,
+             places: gpd.GeoDataFrame | None = None, areas: gpd.GeoDataFrame | None = None,
+             water: Any = None, sources: Sequence[Any] = (), exposure: Any = None,
+             sites: Any = None, uncertainty: Any = None,
              title: str | None = None, basemap: str = "none", offline: bool = True,
-             m: folium.Map | None = None, cluster_max: int = CLUSTER_MAX) -> folium.Map:
+             m: folium.Map | None = None, cluster_max: int = CLUSTER_MAX,
+             aggregate_min: int = AGGREGATE_MIN) -> folium.Map:
     """Interactive map of an analysis, every layer toggleable, with legend and headline panel.
 
     Parameters
@@ -963,8 +1574,9 @@ def make_map(analysis, *, incidents: gpd.GeoDataFrame | None = None, coverage: A
         A :class:`gapmap.Analysis` (zones, seam, corridors, gap, posts, summary, crs).
     incidents
         Incident points (``Incidents``, ``IncidentMetrics`` or a GeoDataFrame in any CRS) with
-        a ``date`` column; up to ``cluster_max`` are drawn as clustered markers with popups,
-        more as a heat map; a slider filters by month.
+        a ``date`` column; up to ``cluster_max`` are drawn as clustered markers with popups
+        (dates at their precision: ``2017`` for a year-only date), up to ``aggregate_min`` as
+        a heat map, more as counts per hexagon; a slider filters by month (or year).
     coverage
         Visibility already computed: a :class:`gapmap.viewshed.Coverage` or a
         :class:`~gapmap.terrain.Dem` of counts of posts; cells seen by at least one post are
@@ -973,12 +1585,30 @@ def make_map(analysis, *, incidents: gpd.GeoDataFrame | None = None, coverage: A
         A :class:`~gapmap.terrain.Dem` of shade values 0–255 already computed (e.g.
         :func:`gapmap.run.shade`), drawn as a grey image under the vector layers.
     routes
-        Walking routes (lines, any CRS).
+        Walking routes (lines, any CRS), e.g. what ``gapmap routes`` writes.
     hotspots
         Hot-spot hexagons (:func:`gapmap.hotspots.gi_star_hexes`): ``hot``/``cold`` flags, or a
         z-score (``gi_z``) and p-value (``p_sim``); hot in reds, cold in purples.
-    placement
-        New-post sites: a ``Placement`` (its ``sites``) or a GeoDataFrame of points.
+    placement, sites
+        New-post sites: a ``Placement`` (its ``sites``) or a GeoDataFrame of points (``sites``
+        is the same as ``placement``).
+    places
+        Towns (points with ``name`` and ``population``, :func:`gapmap.places.load_places`):
+        permanent labels, the most populous kept as the map zooms out.
+    areas
+        The study-area polygons with their names (``ADM1_EN``/``ADM2_EN`` or a name field):
+        outlines and labels of governorates and districts.
+    water
+        Rivers and lakes (a ``Water`` with ``.rivers`` and ``.lakes``), drawn under the layers.
+    sources
+        The run's :class:`gapmap.sources.Source` records: their credits and licences go into
+        the attribution line.
+    exposure
+        Road exposure (:func:`gapmap.exposure.road_exposure`, or its pieces): exposed road in
+        a strong red, reachable-but-seen and seen-only road distinguishable, km in the legend.
+    uncertainty
+        A :func:`gapmap.simulate` result: the seam coloured by ``p_unguarded``, and the 90%
+        ranges of the headline figures in the panel and the popups.
     title
         Map title (also the page title).
     basemap
@@ -987,8 +1617,8 @@ def make_map(analysis, *, incidents: gpd.GeoDataFrame | None = None, coverage: A
         Keep the page free of network requests (default). Offline wins over ``basemap``.
     m
         Add the layers to this map instead of a new one.
-    cluster_max
-        Most incidents drawn as individual markers.
+    cluster_max, aggregate_min
+        Most incidents drawn as individual markers; fewest counted per hexagon.
 
     Returns
     -------
@@ -1000,26 +1630,51 @@ def make_map(analysis, *, incidents: gpd.GeoDataFrame | None = None, coverage: A
     >>> m = make_map(result, incidents=events, title="Disputed territories")  # doctest: +SKIP
     >>> save_map(m, "out/map.html")  # doctest: +SKIP
     """
+    if sites is not None and placement is not None:
+        raise InputError("sites", None, "both sites and placement given", "pass one of them")
+    placement = sites if sites is not None else placement
     m = _base_map(analysis, m, title=title, basemap=basemap, offline=offline)
     crs = analysis.crs
+    box_m, box_ll = _frame(analysis)
     notes = illustrative_notes(analysis.zones)
     colors = force_colors(analysis.zones)
     legend = _raster_layer(m, hillshade, "hillshade", notes)
     legend += _raster_layer(m, coverage, "coverage", notes)
+    reference = _reference_layer(m, areas, water, crs, box_m)
     legend += _zones_layer(m, analysis, colors)
     legend += _gap_layer(m, analysis)
     legend += _seam_layer(m, analysis)
-    legend += _corridor_layer(m, analysis)
+    legend += _corridor_layer(m, analysis, show=uncertainty is None,
+                              ranges=_range_rows(_uncertainty_parts(uncertainty)[1]))
+    legend += _uncertainty_layer(m, uncertainty, crs)
+    legend += _exposure_layer(m, exposure, crs)
     legend += _posts_layer(m, analysis, colors)
     legend += _routes_layer(m, routes, crs, notes)
     legend += _hotspot_layer(m, hotspots, crs)
     legend += _sites_layer(m, placement, crs)
-    legend += _incidents_layer(m, incidents, crs, cluster_max, notes)
+    legend += _incidents_layer(m, incidents, crs, cluster_max, notes,
+                               aggregate_min=aggregate_min, box_m=box_m)
+    legend += reference
     legend += _notes_entry(notes)
-    m.add_child(_Panel(_headline_html(analysis, title), "topleft", "gm-panel gm-head"))
+    _labels_layer(m, areas, places, crs, box_ll)
+    m.add_child(_Panel(_headline_html(analysis, title, uncertainty), "topleft",
+                       "gm-panel gm-head"))
     m.add_child(_Panel("".join(legend), "bottomright", "gm-panel gm-legend"))
     m.add_child(_LayerControl(position="topright", collapsed=False))
+    credit_line = attribution(sources or ())
+    if credit_line:
+        m.add_child(_Attribution([credit_line]))
     return m
+
+
+def _frame(analysis) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """The map's frame (study area, else zones) in the analysis CRS and in lon/lat."""
+    crs = analysis.crs
+    area = gpd.GeoDataFrame(geometry=[analysis.study_area], crs=crs)
+    frame = area if not analysis.study_area.is_empty else analysis.zones
+    box_m = tuple(float(v) for v in frame.total_bounds)
+    box_ll = tuple(float(v) for v in gpd.GeoSeries(_to_ll(frame, crs), crs=4326).total_bounds)
+    return box_m, box_ll
 
 
 # --------------------------------------------------------------------------------------------
@@ -1179,3 +1834,106 @@ def save_map(m: folium.Map, path: str | os.PathLike, *, offline: bool | None = N
         tmp.write_text(page, encoding="utf-8")
     log.info("wrote %s (%.1f MB)", target, target.stat().st_size / 1e6)
     return target
+
+
+# --------------------------------------------------------------------------------------------
+# saved results read back for the map (`gapmap map --routes/--sites/--uncertainty`)
+
+#: Columns a routes file must have (what ``gapmap routes`` writes).
+ROUTE_FIELDS = ("origin", "target", "hours")
+
+
+def _read_layer(path: Path, what: str, kinds: tuple[str, ...], fix: str) -> gpd.GeoDataFrame:
+    if not path.exists():
+        raise InputError(str(path), None, f"{what} file not found", fix)
+    try:
+        gdf = gpd.read_file(path)
+    except Exception as exc:  # noqa: BLE001 - any reader failure is the file's fault
+        raise InputError(str(path), None, f"cannot read {what}: {str(exc).splitlines()[0]}",
+                         fix) from None
+    types = set(gdf.geometry.geom_type.dropna()) if len(gdf) else set()
+    if not types <= set(kinds):
+        raise InputError(str(path), "geometry", f"{what} must be {' or '.join(kinds)}, not "
+                         f"{', '.join(sorted(types))}", fix)
+    gdf.attrs["source"] = path.name
+    return gdf
+
+
+def read_routes(path: str | os.PathLike) -> gpd.GeoDataFrame:
+    """Routes written by ``gapmap routes`` (lines with ``origin``, ``target``, ``hours``).
+
+    Raises
+    ------
+    InputError
+        If the file is missing, not lines, or lacks one of :data:`ROUTE_FIELDS`.
+
+    Examples
+    --------
+    >>> routes = read_routes("out/routes.geojson")  # doctest: +SKIP
+    """
+    p = Path(path)
+    fix = "pass the output of gapmap routes (--out routes.geojson)"
+    gdf = _read_layer(p, "routes", ("LineString", "MultiLineString"), fix)
+    missing = [c for c in ROUTE_FIELDS if c not in gdf.columns]
+    if missing:
+        raise InputError(str(p), missing[0], "routes file lacks the column "
+                         f"(it has {', '.join(map(str, gdf.columns.drop(gdf.geometry.name)))})",
+                         fix)
+    return gdf
+
+
+def read_sites(path: str | os.PathLike):
+    """New-post sites written by ``gapmap place``: its output folder (``sites.geojson``, with
+    ``closed.geojson`` and the before/after km of ``placement.json`` when there) or the sites
+    file itself. Returns an object with ``.sites`` (and ``.closed``,
+    ``.unguarded_before_km``, ``.unguarded_after_km`` when known) for :func:`make_map`.
+
+    Examples
+    --------
+    >>> placement = read_sites("out/place")  # doctest: +SKIP
+    """
+    from types import SimpleNamespace
+
+    p = Path(path)
+    fix = "pass the output folder of gapmap place, or its sites.geojson"
+    folder = p if p.is_dir() else None
+    sites = _read_layer(p / "sites.geojson" if folder else p, "sites", ("Point",), fix)
+    out = SimpleNamespace(sites=sites, closed=None, unguarded_before_km=None,
+                          unguarded_after_km=None)
+    if folder is not None and (folder / "closed.geojson").exists():
+        out.closed = _read_layer(folder / "closed.geojson", "closed seam",
+                                 ("LineString", "MultiLineString", "Point"), fix)
+    if folder is not None and (folder / "placement.json").exists():
+        meta = json.loads((folder / "placement.json").read_text(encoding="utf-8"))
+        out.unguarded_before_km = meta.get("unguarded_before_km")
+        out.unguarded_after_km = meta.get("unguarded_after_km")
+    return out
+
+
+def read_uncertainty(path: str | os.PathLike):
+    """The output folder of ``gapmap uncertainty`` (``unguarded_probability.gpkg``,
+    ``uncertainty.csv``, ``draws.csv``) as a :class:`gapmap.uncertainty.Uncertainty`.
+
+    Examples
+    --------
+    >>> sim = read_uncertainty("out/uncertainty")  # doctest: +SKIP
+    """
+    from .uncertainty import Uncertainty
+
+    p = Path(path)
+    fix = "pass the output folder of gapmap uncertainty (--out DIR)"
+    if not p.is_dir():
+        raise InputError(str(p), None, "not a folder of gapmap uncertainty outputs", fix)
+    gpkg, csv = p / "unguarded_probability.gpkg", p / "uncertainty.csv"
+    samples = _read_layer(gpkg, "seam samples", ("Point",), fix)
+    for col in ("seam_id", "along_km", "p_unguarded"):
+        if col not in samples.columns:
+            raise InputError(str(gpkg), col, "seam samples lack the column", fix)
+    if not csv.exists():
+        raise InputError(str(csv), None, "uncertainty table not found", fix)
+    table = pd.read_csv(csv)
+    missing = [c for c in ("field", "p05", "p95") if c not in table.columns]
+    if missing:
+        raise InputError(str(csv), missing[0], "uncertainty table lacks the column", fix)
+    draws = pd.read_csv(p / "draws.csv") if (p / "draws.csv").exists() else pd.DataFrame()
+    return Uncertainty(table=table.set_index("field"), p_unguarded=samples, draws=draws)

@@ -703,6 +703,21 @@ class Run:
             out["hotspots"] = self.hotspots
         if routes and self.routes is not None:
             out["routes"] = self.routes
+        # Reference and credits: the study areas' names, towns, water and the sources (the
+        # places, water and sources properties come with their layers).
+        area_src = self._src.get("study_area")
+        if isinstance(area_src, gpd.GeoDataFrame):
+            out["areas"] = area_src
+        elif area_src is not None:  # the named polygons (read_layers dissolves them)
+            from .io import read_layer
+
+            out["areas"] = read_layer(area_src, self._src.get("study_area_layer"),
+                                      what="study area", geom_types=("Polygon",))
+        for name in ("places", "water"):
+            value = getattr(self, name, None)
+            if value is not None:
+                out[name] = value
+        out["sources"] = tuple(getattr(self, "sources", None) or ())
         return out
 
     def page_layers(self) -> dict[str, Any]:

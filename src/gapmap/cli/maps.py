@@ -6,7 +6,8 @@ from pathlib import Path
 
 import click
 
-from ._common import ProgressBar, analysis_options, scenario_from_options
+from ._common import (ProgressBar, analysis_options, layer_option_names,
+                      scenario_from_options)
 
 __all__ = ["COMMANDS"]
 
@@ -20,8 +21,49 @@ def _run(kw: dict, bar: ProgressBar, hex_km: float = 10.0):
     return Run(scenario_from_options(**kw), progress=bar, hex_km=hex_km)
 
 
+def _places_option(func):
+    """``--places`` here unless the shared layer options already give it (then the run reads
+    it like every other layer)."""
+    if "places" in layer_option_names:
+        return func
+    return click.option("--places", type=_FILE,
+                        help="Towns (points with a name field; optional population): "
+                             "permanent labels.")(func)
+
+
+def _extra_layers(places: Path | None, routes: Path | None, sites: Path | None,
+                  exposure: Path | None, uncertainty: Path | None) -> dict:
+    """Layers read from result files given on the command line."""
+    from ..maps import read_routes, read_sites, read_uncertainty
+
+    out: dict = {}
+    if places is not None:
+        from ..places import load_places
+
+        out["places"] = load_places(places)
+    if routes is not None:
+        out["routes"] = read_routes(routes)
+    if sites is not None:
+        out["placement"] = read_sites(sites)
+    if exposure is not None:
+        import json
+        from types import SimpleNamespace
+
+        from ..exposure import read_exposure
+
+        pieces = read_exposure(exposure)
+        summary = exposure / "exposure.json" if exposure.is_dir() else \
+            exposure.with_name("exposure.json")
+        out["exposure"] = SimpleNamespace(pieces=pieces, summary=json.loads(
+            summary.read_text(encoding="utf-8")) if summary.exists() else {})
+    if uncertainty is not None:
+        out["uncertainty"] = read_uncertainty(uncertainty)
+    return out
+
+
 @click.command("map")
 @analysis_options
+@_places_option
 @click.option("--out", required=True, type=_FILE, help="Output HTML file, e.g. map.html.")
 @click.option("--title", help="Map title.")
 @click.option("--basemap", type=click.Choice(["none", "osm"]), default="none", show_default=True,
@@ -34,24 +76,45 @@ def _run(kw: dict, bar: ProgressBar, hex_km: float = 10.0):
 @click.option("--hotspots", is_flag=True, help="Gi* hot and cold spots of the --incidents.")
 @click.option("--hex-km", type=float, default=10.0, show_default=True,
               help="Hexagon spacing for --hotspots, km.")
+@click.option("--routes", "routes_file", type=_FILE,
+              help="Walking routes written by `gapmap routes` (.geojson or .gpkg).")
+@click.option("--sites", "sites_path", type=click.Path(path_type=Path),
+              help="New-post sites: the output folder of `gapmap place` or its sites.geojson.")
+@click.option("--exposure", "exposure_path", type=click.Path(path_type=Path),
+              help="Road exposure: the output folder of `gapmap exposure` or its "
+                   "exposure.gpkg.")
+@click.option("--uncertainty", "uncertainty_dir", type=click.Path(path_type=Path),
+              help="Output folder of `gapmap uncertainty`: the seam coloured by the chance "
+                   "it is unguarded, figures with 90% ranges.")
 def map_cmd(out: Path, title: str | None, basemap: str, offline: bool, hillshade: bool,
-            coverage: bool, hotspots: bool, hex_km: float, **kw) -> None:
+            coverage: bool, hotspots: bool, hex_km: float, routes_file: Path | None,
+            sites_path: Path | None, exposure_path: Path | None,
+            uncertainty_dir: Path | None, **kw) -> None:
     """Interactive map: one self-contained HTML file that works offline.
 
     Layers (each can be switched on and off): zones by force, the seam, unguarded corridors
     coloured by length, the gap region, posts and their ranges, incidents (with a month
-    slider), hillshade, visibility coverage and hot spots.
+    slider; counted per hexagon when there are very many), hillshade, visibility coverage,
+    hot spots, and a light reference layer (study-area outlines, rivers and lakes) with
+    place names that thin out as you zoom out. Results of other commands can be drawn on
+    it: --routes, --sites, --exposure and --uncertainty. The attribution line credits the
+    run's sources and licences.
 
     \b
     Example:
       gapmap map --config geodata/scenario.toml --out out/map.html --title "Disputed areas"
+      gapmap map --config geodata/scenario.toml --sites out/place \\
+          --uncertainty out/uncertainty --out out/map.html
     """
     from ..maps import make_map, save_map
 
+    places = None if "places" in layer_option_names else kw.pop("places", None)
+    extra = _extra_layers(places, routes_file, sites_path, exposure_path, uncertainty_dir)
     with ProgressBar(10, "map") as bar:
         run = _run(kw, bar, hex_km=hex_km)
         result = run.analysis
         layers = run.map_layers(hillshade=hillshade, coverage=coverage, hotspots=hotspots)
+        layers.update(extra)
         m = run.timed("map", lambda: make_map(result, title=title, basemap=basemap,
                                               offline=offline, **layers))
         path = run.timed("writing", lambda: save_map(m, out))
