@@ -236,6 +236,28 @@ RIDGES = [
 ]
 
 
+#: The stretch of the Jebel Hamrin crest the demo's exposure walk starts from (lon range) and
+#: the half-width of the band around it, km: the crest from west of Tuz's meridian to where
+#: the Kirkuk–Baghdad road crosses the ridge south of the Anjata stretch.
+HAMRIN_ORIGIN_LON = (44.10, 44.75)
+HAMRIN_ORIGIN_HALF_WIDTH_KM = 2.5
+NOTE_HAMRIN = ("ILLUSTRATIVE origin for `gapmap exposure`: a 5 km band along the Jebel Hamrin "
+               "crest of the sample's relief (44.10–44.75° E); not the location of any cell.")
+
+
+def build_hamrin_origin() -> gpd.GeoDataFrame:
+    """An illustrative origin polygon: a band along the Jebel Hamrin crest of :data:`RIDGES`
+    between the longitudes :data:`HAMRIN_ORIGIN_LON`, 2 × half-width wide."""
+    ridge = next(r for r in RIDGES if r.name == "Jebel Hamrin")
+    crest = shapely.LineString(ridge.crest)
+    lo, hi = HAMRIN_ORIGIN_LON
+    piece = crest.intersection(shapely.box(lo, -90.0, hi, 90.0))
+    line = gpd.GeoSeries([piece], crs=WGS84).to_crs(METRIC)
+    band = line.buffer(HAMRIN_ORIGIN_HALF_WIDTH_KM * 1e3, cap_style="flat").simplify(50.0)
+    return gpd.GeoDataFrame({"name": ["Jebel Hamrin crest (illustrative)"],
+                             "note": [NOTE_HAMRIN]}, geometry=band.values, crs=METRIC)
+
+
 # --- helpers ----------------------------------------------------------------------------------
 
 def _write_geojson(gdf: gpd.GeoDataFrame, path: Path) -> None:
@@ -928,6 +950,7 @@ def build(src: Path, out: Path, *, dem: bool = True) -> dict:
     _write_geojson(roads, out / "roads.geojson")
     _write_geojson(rivers, out / "rivers.geojson")
     _write_geojson(lakes, out / "lakes.geojson")
+    _write_geojson(build_hamrin_origin(), out / "hamrin_origin.geojson")
     places = towns.assign(note=NOTE_PLACES).sort_values("name").reset_index(drop=True)
     places["geonameid"] = places["geonameid"].astype("Int64")
     places["population"] = places["population"].astype("Int64")

@@ -26,9 +26,17 @@ def test_demo_writes_everything(demo):
                  "summary.json", "gapmap.gpkg", "map.html", "map.png", "report.html",
                  "terrain/slope.tif", "terrain/tri.tif", "terrain/hillshade.tif",
                  "hotspots/hotspots.geojson", "hotspots/monthly.csv",
-                 "placement/sites.geojson", "placement/placement.json"):
+                 "placement/sites.geojson", "placement/placement.json",
+                 "placement/k_curve.csv", "placement/k_curve.png", "by_area.csv",
+                 "series/compare.csv", "series/changes.gpkg", "series/map.html",
+                 "uncertainty/uncertainty.csv", "uncertainty/draws.csv",
+                 "uncertainty/unguarded_probability.gpkg", "uncertainty/by_area.csv",
+                 "exposure/exposure.json", "exposure/exposure.gpkg"):
         assert (out / name).stat().st_size > 0, name
     assert "open" in stdout and "map.html" in stdout
+    for name in ("series/compare.csv", "uncertainty/uncertainty.csv", "exposure/exposure.json",
+                 "placement/k_curve.csv", "by_area.csv"):
+        assert name in stdout, name
 
 
 @pytest.mark.slow
@@ -110,6 +118,65 @@ def test_demo_corridor_table_adds_up_to_the_summary(demo):
     assert (table["width_min_km"] <= table["width_mean_km"]).all()
     assert (table["width_mean_km"] <= table["width_max_km"]).all()
     assert table["width_min_km"].min() <= pair["width_mean_km"] <= table["width_max_km"].max()
+
+
+@pytest.mark.slow
+def test_demo_series_shows_what_october_2017_opened(demo):
+    out, _ = demo
+    table = pd.read_csv(out / "series" / "compare.csv").set_index("field")
+    opened = table.loc["opened_km", "change"]
+    closed = table.loc["closed_km", "change"]
+    assert opened > 0 and closed >= 0
+    # the stretches drawn on the map add up to the table's figures
+    layer = gpd.read_file(out / "series" / "changes.gpkg", layer="opened")
+    assert layer["length_km"].sum() == pytest.approx(opened, rel=1e-6, abs=1e-6)
+    closed_layer = gpd.read_file(out / "series" / "changes.gpkg", layer="closed")
+    assert closed_layer["length_km"].sum() == pytest.approx(closed, rel=1e-6, abs=1e-6)
+    # what opened is unguarded at the second date, what closed was at the first
+    assert opened <= table.loc["unguarded_length_km", "after"] + 1e-6
+    assert closed <= table.loc["unguarded_length_km", "before"] + 1e-6
+    html = (out / "series" / "map.html").read_text(encoding="utf-8")
+    assert "2017-06-30" in html and "2017-10-31" in html
+
+
+@pytest.mark.slow
+def test_demo_by_area_adds_up_to_the_summary(demo):
+    out, _ = demo
+    pair = json.loads((out / "summary.json").read_text())["pairs"][0]
+    table = pd.read_csv(out / "by_area.csv")
+    assert "ADM1_EN" in table.columns and len(table) >= 2
+    # rows are rounded to 4 decimals when written
+    assert table["unguarded_length_km"].sum() == pytest.approx(
+        pair["unguarded_length_km"], abs=1e-6 + 5e-5 * len(table))
+    assert table["seam_length_km"].sum() == pytest.approx(
+        pair["seam_length_km"], abs=1e-6 + 5e-5 * len(table))
+    assert (table["unguarded_length_km"] <= table["seam_length_km"] + 1e-4).all()
+
+
+@pytest.mark.slow
+def test_demo_uncertainty_brackets_the_base(demo):
+    out, _ = demo
+    pair = json.loads((out / "summary.json").read_text())["pairs"][0]
+    table = pd.read_csv(out / "uncertainty" / "uncertainty.csv").set_index("field")
+    row = table.loc["unguarded_length_km"]
+    assert row["p05"] <= row["p50"] <= row["p95"] and row["p05"] < row["p95"]
+    assert row["base"] == pytest.approx(pair["unguarded_length_km"], rel=1e-4)
+    assert len(pd.read_csv(out / "uncertainty" / "draws.csv")) == 100
+    p = gpd.read_file(out / "uncertainty" / "unguarded_probability.gpkg")["p_unguarded"]
+    assert ((0 <= p) & (p <= 1)).all()
+
+
+@pytest.mark.slow
+def test_demo_exposure_from_the_hamrin_ridge(demo):
+    out, _ = demo
+    doc = json.loads((out / "exposure" / "exposure.json").read_text())
+    assert {"road_km", "reachable_km", "seen_km", "exposed_km", "hours", "posts"} <= set(doc)
+    assert doc["hours"] == 3.0 and doc["posts"] > 0
+    assert 0 < doc["exposed_km"] <= doc["reachable_km"] <= doc["road_km"]
+    pieces = gpd.read_file(out / "exposure" / "exposure.gpkg", layer="exposure")
+    assert pieces.loc[pieces["exposed"], "length_km"].sum() == pytest.approx(
+        doc["exposed_km"], rel=1e-6, abs=1e-6)
+    assert (pieces.loc[pieces["reachable"], "hours_from_origin"] <= 3.0 + 1e-9).all()
 
 
 def _readme_table_module():

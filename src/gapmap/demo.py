@@ -21,6 +21,21 @@ log = logging.getLogger(__name__)
 #: Joint posts the demo places, and their range and observer height.
 DEMO_K, DEMO_RANGE_KM, DEMO_HEIGHT_M = 4, 8.0, 15.0
 
+#: The sample's two dated layouts (before, after) and their dated posts, for ``series/``.
+DEMO_SERIES = ("zones_2017-06-30.geojson", "zones_2017-10-31.geojson")
+DEMO_SERIES_POSTS = "posts_dated.geojson"
+
+#: The study-area field ``by_area.csv`` breaks the figures down by (governorates).
+DEMO_BY = "ADM1_EN"
+
+#: ``uncertainty/``: copies and perturbations (zone edges ± km, post ranges × U[1 ± F],
+#: reach drawn from U[low, high] km around the sample's 2 km), and the seed.
+DEMO_DRAWS, DEMO_EDGE_KM, DEMO_POST_RANGE_FRAC, DEMO_REACH_KM, DEMO_SEED = \
+    100, 2.0, 0.2, (1.0, 3.0), 0
+
+#: ``exposure/``: the origin layer (a band along the Jebel Hamrin crest) and the walk, hours.
+DEMO_ORIGIN, DEMO_HOURS = "hamrin_origin.geojson", 3.0
+
 
 def sample_data_dir() -> Path:
     """The ``geodata/`` folder of the source tree (or ``$GAPMAP_DATA``)."""
@@ -47,8 +62,13 @@ def run_demo(out_dir: str | os.PathLike, *, data_dir: str | os.PathLike | None =
 
     Stages: seam and corridors with terrain (slope, ruggedness, crossing time) and visibility
     from the posts, incidents (per corridor, exploitation ratio), terrain rasters, hot spots,
-    placement of four joint posts, then the interactive map, the static figure and the report.
-    ``quick`` skips the terrain (no DEM, no visibility) for a fast look. Everything goes through
+    placement of four joint posts (with the K curve), the breakdown by governorate
+    (``by_area.csv``), then the interactive map, the static figure and the report; then the
+    two dated layouts of 2017 compared (``series/``: what October 2017 opened and closed, no
+    terrain), the ranges over perturbed copies (``uncertainty/``) and the stretches of road a
+    cell on the Jebel Hamrin crest reaches unseen within three hours (``exposure/``).
+    ``quick`` skips the terrain (no DEM, no visibility, no uncertainty, no exposure) for a
+    fast look. Everything goes through
     one :class:`gapmap.Run` (each input read once, each product computed once) and is staged in
     one folder moved into ``out_dir`` at the end, so an interrupted demo leaves the previous
     result. With ``profile`` the seconds of each stage are logged (INFO).
@@ -75,6 +95,7 @@ def run_demo(out_dir: str | os.PathLike, *, data_dir: str | os.PathLike | None =
     result = run.analysis
     with atomic_dir(out) as stage:
         written, placement = _write_all(run, stage)
+        written.update(_write_extras(run, data, stage, quick=quick))
     files = {name: out / rel for name, rel in written.items()}
     if profile:
         log.info("stages: %s", ", ".join(f"{k} {v:.1f} s" for k, v in run.timings.items()))
@@ -105,6 +126,8 @@ def _write_all(run, stage: Path) -> tuple[dict[str, Path], Any]:
     from .placement import write_placement
 
     keep(write_placement(placement, stage / "placement"))
+    if run.scenario.study_area is not None:
+        keep(run.timed("by area", lambda: _write_by_area(run, stage)))
     title = "gapmap demo — Iraq's disputed territories (illustrative force layout)"
     layers = run.map_layers(hotspots=True, routes=True)
 
@@ -159,3 +182,86 @@ def _write_hotspots(run, out: Path) -> dict:
     from .hotspots import write_hotspot_products
 
     return write_hotspot_products(run.hotspot_products, out)
+
+
+def _rel(paths: dict, stage: Path) -> dict[str, Path]:
+    out = {}
+    for path in paths.values():
+        rel = Path(path).relative_to(stage)
+        out[rel.as_posix()] = rel
+    return out
+
+
+def _write_by_area(run, stage: Path) -> dict:
+    """``by_area.csv``: the run's figures per governorate (``ADM1_EN``)."""
+    from .by_area import areas_of_scenario, breakdown, write_breakdown
+
+    areas = areas_of_scenario(run.scenario, DEMO_BY)
+    return write_breakdown(breakdown(run.analysis, areas, DEMO_BY), stage)
+
+
+def _write_extras(run, data: Path, stage: Path, *, quick: bool) -> dict[str, Path]:
+    """``series/`` (when the sample's dated layouts are there) and, with terrain,
+    ``uncertainty/`` and ``exposure/`` (when the origin layer is there)."""
+    files: dict[str, Path] = {}
+    if all((data / name).exists() for name in (*DEMO_SERIES, DEMO_SERIES_POSTS)):
+        files.update(_rel(run.timed("series", lambda: _write_series(run, data, stage)), stage))
+    else:
+        log.info("no dated layouts in %s: no series/", data)
+    if quick or run.dem is None:
+        return files
+    files.update(_rel(run.timed("uncertainty", lambda: _write_uncertainty(run, stage)), stage))
+    if (data / DEMO_ORIGIN).exists():
+        files.update(_rel(run.timed("exposure", lambda: _write_exposure(run, data, stage)),
+                          stage))
+    else:
+        log.info("no %s in %s: no exposure/", DEMO_ORIGIN, data)
+    return files
+
+
+def _write_series(run, data: Path, stage: Path) -> dict:
+    """The two dated layouts compared in this process, without terrain (``series/``)."""
+    from .series import compare
+    from .series_render import write_compare
+
+    sc = run.scenario
+    before, after = (data / name for name in DEMO_SERIES)
+    comparison = compare(before, after, sc.side_a, sc.side_b, posts=data / DEMO_SERIES_POSTS,
+                         study_area=sc.study_area, settings=sc.settings,
+                         force_field=sc.force_field, workers=1)
+    return write_compare(comparison, stage / "series",
+                         title="gapmap demo — what October 2017 opened and closed "
+                               "(illustrative force layouts)")
+
+
+def _write_uncertainty(run, stage: Path) -> dict:
+    """The summary figures over perturbed copies, by governorate too, as ``gapmap
+    uncertainty`` writes them (``uncertainty/``); posts cover what they see, as in the run."""
+    from .by_area import admin_check, areas_of_scenario
+    from .uncertainty import simulate, write_uncertainty
+
+    areas = areas_of_scenario(run.scenario, DEMO_BY) \
+        if run.scenario.study_area is not None else None
+    base, mismatches = run.measured, None
+    if areas is not None:
+        base, mismatches = admin_check(base, areas, DEMO_BY)
+    result = simulate(base, draws=DEMO_DRAWS, edge_km=DEMO_EDGE_KM,
+                      post_range_frac=DEMO_POST_RANGE_FRAC, reach_km=DEMO_REACH_KM,
+                      seed=DEMO_SEED, areas=areas, by=DEMO_BY if areas is not None else None,
+                      visibility=run.scenario.visibility, dem=run.dem)
+    return write_uncertainty(result, stage / "uncertainty", mismatches=mismatches)
+
+
+def _write_exposure(run, data: Path, stage: Path) -> dict:
+    """The roads a cell on the Jebel Hamrin crest reaches on foot within ``DEMO_HOURS``,
+    unseen by the run's posts (``exposure/``); lakes cannot be walked."""
+    from .exposure import road_exposure, write_exposure
+
+    walkable = None
+    if run.water is not None:
+        from .water import walk_masks
+
+        walkable = walk_masks(run.water, run.dem)[0]
+    ex = road_exposure(run.roads, data / DEMO_ORIGIN, run.dem, posts=run.analysis.posts,
+                       hours=DEMO_HOURS, walkable=walkable)
+    return write_exposure(ex, stage / "exposure")
