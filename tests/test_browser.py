@@ -195,6 +195,31 @@ def test_demo_map_names_towns_governorates_and_sources(browser, demo):
     assert browser.save_screenshot(str(shot)) and shot.stat().st_size > 50_000
 
 
+def test_demo_report_prints_on_one_a4_page_with_its_sources(demo, tmp_path):
+    """The demo's report, printed by headless Chromium, is one A4 sheet that names its
+    sources, licences and incident period."""
+    import subprocess
+
+    import pypdf
+
+    from .chromium import CHROMIUM
+
+    out, _ = demo
+    pdf = tmp_path / "report.pdf"
+    subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu",
+                    "--no-pdf-header-footer", f"--user-data-dir={tmp_path / 'profile'}",
+                    f"--print-to-pdf={pdf}", (out / "report.html").as_uri()],
+                   capture_output=True, timeout=120, check=False)
+    reader = pypdf.PdfReader(pdf)
+    assert len(reader.pages) == 1
+    w, h = float(reader.pages[0].mediabox.width), float(reader.pages[0].mediabox.height)
+    assert (round(w / 72 * 25.4), round(h / 72 * 25.4)) == (210, 297)
+    text = " ".join(reader.pages[0].extract_text().split())
+    for piece in ("UCDP GED (CC BY 4.0)", "OCHA COD-AB (CC BY-IGO 3.0)", "GeoNames (CC BY 4.0)",
+                  "2003–2019 (years only)", "near "):
+        assert piece in text, piece
+
+
 def test_incidents_counted_per_hexagon_draw_and_filter(browser, tmp_path):
     inc = incidents_frame(3000)
     page = save_map(make_map(strips_analysis(), incidents=inc, aggregate_min=1000),

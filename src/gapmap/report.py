@@ -86,15 +86,20 @@ _TEMPLATE = """<!DOCTYPE html>
    .small { margin: 2px 0; }
    .small, .sources li, dl, p { font-size: 8px; }
    .cols { columns: 2; column-gap: 8mm; }
-   .noprint, .defs { display: none; }  /* the page's definitions stay on screen */
+   /* the page's definitions, the sources' notes and the input files stay on screen: printed,
+      a sample page with proposed posts ran onto a second sheet with them */
+   .noprint, .defs, .snote { display: none; }
    h2, table, img { break-inside: avoid; }
    /* ranges and the table by area take about 45 mm (the sample, printed): the map gives them
       room */
+   /* proposed posts take about 25 mm (the demo, printed in Chromium: 70 mm of map ran onto a
+      second sheet, 65 mm fitted) */
+   body.posts img.map { max-height: 62mm; }
    body.dense img.map { max-height: 50mm; }
  }
 </style>
 </head>
-<body{% if dense %} class="dense"{% endif %}>
+<body class="{% if placement %}posts {% endif %}{% if dense %}dense{% endif %}">
 <h1>{{ title }}</h1>
 <div class="sub">{{ side_a }} – {{ side_b }} · generated {{ generated }} with gapmap {{ version }}</div>
 {% for n in notes %}<div class="note">{{ n }}</div>{% endfor %}
@@ -150,12 +155,12 @@ totals.{% if areas.rows|length > print_area_rows %}<span class="printonly"> The 
 <div class="cols">
 <h2>Sources</h2>
 {% if sources %}<ul class="sources">
-{% for s in sources %}<li><b>{{ s.layer }}</b>: {{ s.name }}{% if s.licence %} ({{ s.licence }}){% endif %}{% if s.date %}, {{ s.date }}{% endif %}{% if s.note %} — {{ s.note }}{% endif %}{% if s.url %}<span class="noprint"> · {{ s.url }}</span>{% endif %}</li>
+{% for s in sources %}<li><b>{{ s.layer }}</b>: {{ s.name }}{% if s.licence %} ({{ s.licence }}){% endif %}{% if s.date %}, {{ s.date }}{% endif %}{% if s.note %}<span class="snote"> — {{ s.note }}</span>{% endif %}{% if s.url %}<span class="noprint"> · {{ s.url }}</span>{% endif %}</li>
 {% endfor %}</ul>{% else %}<p class="small">No source or licence was given for the inputs (see [sources] in the scenario).</p>{% endif %}
 
 <h2>Parameters and inputs</h2>
 <dl>
-{% for k, v in params %}<dt>{{ k }}</dt><dd>{{ v }}</dd>
+{% for k, v in params %}<dt{% if k == "Inputs" %} class="noprint"{% endif %}>{{ k }}</dt><dd{% if k == "Inputs" %} class="noprint"{% endif %}>{{ v }}</dd>
 {% endfor %}</dl>
 <p class="small defs">Definitions: the seam is the median line between the two sides' zones; a seam
 point is covered when it lies within a side's reach of its zones or within a post's range; an
