@@ -89,8 +89,9 @@ def test_dem_crs_preferred_only_when_true_to_scale():
     assert analysis_crs(lay, dem_crs="EPSG:32637", pinned="EPSG:32637").to_epsg() == 32637
 
 
-def test_dem_opened_once_in_a_demo_like_run(strips, strips_area, tmp_path, monkeypatch):
-    dem_path = _dem_file(tmp_path / "dem.tif")
+def _counted_run(strips, strips_area, dem_path, monkeypatch):
+    """A run with visibility over ``dem_path``, and the modes ``rasterio.open`` was called
+    with on that file (filled as the run goes)."""
     opened = []
     real_open = rasterio.open
 
@@ -102,6 +103,12 @@ def test_dem_opened_once_in_a_demo_like_run(strips, strips_area, tmp_path, monke
     monkeypatch.setattr(rasterio, "open", counting_open)
     run = Run.from_layers(strips, A, B, posts=_posts([30, 70]), study_area=strips_area,
                           dem=dem_path, visibility=True)
+    return run, opened
+
+
+def test_dem_opened_once_in_a_demo_like_run(strips, strips_area, tmp_path, monkeypatch):
+    dem_path = _dem_file(tmp_path / "dem.tif")
+    run, opened = _counted_run(strips, strips_area, dem_path, monkeypatch)
     res = run.analysis
     pl = run.placement(2, range_km=5.0, height_m=10.0)
     hs, cr, win = run.hillshade, run.crossings, run.terrain_window()
@@ -137,17 +144,7 @@ def test_lonlat_dem_opened_once_and_reprojected_once(strips, strips_area, tmp_pa
     from gapmap.terrain import read_dem
 
     dem_path = _lonlat_dem_file(tmp_path / "dem_lonlat.tif")
-    opened = []
-    real_open = rasterio.open
-
-    def counting_open(fp, *a, **kw):
-        if str(fp) == str(dem_path):
-            opened.append(kw.get("mode", a[0] if a else "r"))
-        return real_open(fp, *a, **kw)
-
-    monkeypatch.setattr(rasterio, "open", counting_open)
-    run = Run.from_layers(strips, A, B, posts=_posts([30, 70]), study_area=strips_area,
-                          dem=dem_path, visibility=True)
+    run, opened = _counted_run(strips, strips_area, dem_path, monkeypatch)
     res = run.analysis
     hs, cr, win = run.hillshade, run.crossings, run.terrain_window()
     assert opened == ["r"]
@@ -157,7 +154,7 @@ def test_lonlat_dem_opened_once_and_reprojected_once(strips, strips_area, tmp_pa
     assert (cr.fields["crossing_hours"] > 0).all() and np.nanmax(hs.array) <= 255
     assert win.shape[0] < run.dem.shape[0]
     # The same grid as reading the file on its own with the same window and CRS.
-    monkeypatch.setattr(rasterio, "open", real_open)
+    monkeypatch.undo()
     alone = read_dem(dem_path, bounds=run._dem_box(), bounds_crs="EPSG:4326",
                      dst_crs=run.crs)
     assert alone.shape == run.dem.shape and alone.transform == run.dem.transform

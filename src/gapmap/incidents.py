@@ -388,23 +388,9 @@ def _find(columns: Iterable, *names: str) -> str | None:
 def _read_csv(p: Path) -> pd.DataFrame:
     """Read a CSV as text columns (numbers are converted per field, so that one bad value
     costs one row, not the column)."""
-    kw = dict(dtype=str, keep_default_na=False, na_values=[""], low_memory=False)
-    try:
-        try:
-            df = pd.read_csv(p, encoding="utf-8-sig", **kw)
-        except UnicodeDecodeError:
-            df = pd.read_csv(p, encoding="latin-1", **kw)
-        if df.shape[1] == 1 and ";" in str(df.columns[0]):
-            df = pd.read_csv(p, encoding="utf-8-sig", sep=";", **kw)
-    except pd.errors.EmptyDataError as exc:
-        raise InputError(p, None, "the incident file is empty",
-                         "give a CSV with a header row and one row per incident") from exc
-    except (pd.errors.ParserError, OSError) as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise InputError(p, None, f"cannot read the incident CSV: {first}",
-                         "check that the file is a comma-separated table") from exc
-    df.columns = [str(c).strip() for c in df.columns]
-    return df
+    from .io import read_text_csv
+
+    return read_text_csv(p, what="incident", row="incident", low_memory=False)
 
 
 def _detect_schema(columns: Sequence[str]) -> str:

@@ -36,6 +36,7 @@ from .settings import Side
 __all__ = [
     "read_layer",
     "read_point_table",
+    "read_text_csv",
     "load_zones",
     "load_posts",
     "load_study_area",
@@ -138,6 +139,39 @@ def read_layer(path: str | os.PathLike, layer: str | None = None, *, what: str =
     return gdf
 
 
+def read_text_csv(p: Path, *, what: str, row: str, sep: str = ",", **kw) -> pd.DataFrame:
+    """Read a CSV as text columns, header names stripped: UTF-8 (with or without BOM) or
+    Latin-1, ``sep`` or semicolon-separated. Numbers are converted per field by the callers,
+    so that one bad value costs one row, not the column. An empty or unreadable file is an
+    :class:`InputError` naming ``what`` (e.g. ``"incident"``) and ``row`` (``"incident"``).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> f = Path(tempfile.mkdtemp()) / "t.csv"
+    >>> _ = f.write_text("a;b\\n1;x\\n", encoding="utf-8")
+    >>> read_text_csv(f, what="posts", row="point").to_dict("list")
+    {'a': ['1'], 'b': ['x']}
+    """
+    kw = dict(dtype=str, keep_default_na=False, na_values=[""], **kw)
+    try:
+        try:
+            df = pd.read_csv(p, encoding="utf-8-sig", sep=sep, **kw)
+        except UnicodeDecodeError:
+            df = pd.read_csv(p, encoding="latin-1", sep=sep, **kw)
+        if df.shape[1] == 1 and ";" in str(df.columns[0]):
+            df = pd.read_csv(p, encoding="utf-8-sig", sep=";", **kw)
+    except pd.errors.EmptyDataError as exc:
+        raise InputError(p, None, f"the {what} file is empty",
+                         f"give a CSV with a header row and one row per {row}") from exc
+    except (pd.errors.ParserError, OSError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise InputError(p, None, f"cannot read the {what} CSV: {first}",
+                         "check that the file is a comma-separated table") from exc
+    df.columns = [str(c).strip() for c in df.columns]
+    return df
+
+
 def read_point_table(path: str | os.PathLike, *, what: str = "points", lat: str | None = None,
                      lon: str | None = None) -> gpd.GeoDataFrame:
     """Read a CSV of points (posts, checkpoints, candidate sites, places) in WGS84 lon/lat.
@@ -160,23 +194,8 @@ def read_point_table(path: str | os.PathLike, *, what: str = "points", lat: str 
     from .style import find_column
 
     p = Path(path)
-    kw = dict(dtype=str, keep_default_na=False, na_values=[""])
     sep = "\t" if p.suffix.lower() == ".tsv" else ","
-    try:
-        try:
-            df = pd.read_csv(p, encoding="utf-8-sig", sep=sep, **kw)
-        except UnicodeDecodeError:
-            df = pd.read_csv(p, encoding="latin-1", sep=sep, **kw)
-        if df.shape[1] == 1 and ";" in str(df.columns[0]):
-            df = pd.read_csv(p, encoding="utf-8-sig", sep=";", **kw)
-    except pd.errors.EmptyDataError as exc:
-        raise InputError(p, None, f"the {what} file is empty",
-                         "give a CSV with a header row and one row per point") from exc
-    except (pd.errors.ParserError, OSError) as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise InputError(p, None, f"cannot read the {what} CSV: {first}",
-                         "check that the file is a comma-separated table") from exc
-    df.columns = [str(c).strip() for c in df.columns]
+    df = read_text_csv(p, what=what, row="point", sep=sep)
     lat_col = find_column(df, lat) if lat else find_column(df, *_LAT_NAMES)
     lon_col = find_column(df, lon) if lon else find_column(df, *_LON_NAMES)
     if lat_col is None or lon_col is None:
