@@ -181,6 +181,12 @@ CLOSE_KM = 4.0           # closing radius joining the ground around neighbouring
 # The two dated layouts; the Peshmerga withdrawals and the federal advance came on 16 Oct 2017.
 BEFORE, AFTER = "2017-06-30", "2017-10-31"
 WITHDRAWN_TO, ADVANCED_FROM = "2017-10-15", "2017-10-16"
+# The daily patrol of the Anjata stretch of the Kirkuk–Baghdad road (illustrative): from the
+# federal advance until its withdrawal, three stops along the Anjanah–Adhaim dam leg, seen as
+# posts of 4 km range at 3 m (a vehicle's roof).
+PATROL_WITHDRAWN = "2017-10-25"
+PATROL_STOPS = (1 / 6, 1 / 2, 5 / 6)
+PATROL_RANGE_KM, PATROL_HEIGHT_M = 4.0, 3.0
 SIMPLIFY_M = 150.0       # boundary simplification tolerance
 BELT_MARGIN_DEG = 0.5    # incidents: study-area bbox ± this margin
 
@@ -446,6 +452,12 @@ def town_force(t: Town, date: str, side_2017: str | None) -> str | None:
 
 # --- roads ---------------------------------------------------------------------------------------
 
+def road_name(a: str, b: str, corridor: str) -> str:
+    """A link's name: its corridor and ends ("Kirkuk–Baghdad road (Tuz Khurmatu–Baqubah)"),
+    so that `gapmap exposure --road-name Kirkuk–Baghdad` finds every link of that road."""
+    return f"{corridor} road ({a}–{b})" if corridor else f"{a}–{b} road"
+
+
 def build_roads(towns: gpd.GeoDataFrame, control: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     """Schematic links between the towns of LINKS through their waypoints."""
     pts = towns.to_crs(METRIC).set_index("name").geometry
@@ -457,8 +469,9 @@ def build_roads(towns: gpd.GeoDataFrame, control: gpd.GeoDataFrame) -> gpd.GeoDa
                                     "(not in GeoNames)." for k in (a, b) if k in centroid)
         if via:
             note += " Waypoints (2017 control points): " + ", ".join(via) + "."
-        rows.append({"from": a, "to": b, "corridor": corridor, "kind": "schematic",
-                     "note": note, "geometry": shapely.LineString(verts)})
+        rows.append({"name": road_name(a, b, corridor), "from": a, "to": b,
+                     "corridor": corridor, "kind": "schematic", "note": note,
+                     "geometry": shapely.LineString(verts)})
     roads = gpd.GeoDataFrame(rows, crs=METRIC).to_crs(WGS84)
     return roads.sort_values(["from", "to"]).reset_index(drop=True)
 
@@ -682,19 +695,38 @@ def build_posts(layouts: dict, src: Path, study: gpd.GeoDataFrame, roads: gpd.Ge
         r["active_from"] = None if key in before else ADVANCED_FROM
         r["active_to"] = None if key in after else WITHDRAWN_TO
         rows.append(r)
+    rows += anjata_patrol(roads)
     posts = gpd.GeoDataFrame(rows, crs=WGS84)
     # a name used twice (a post that moved between the dates) gets its date in the name
     dup = posts["name"].duplicated(keep=False)
     posts.loc[dup, "name"] = posts.loc[dup, "name"] + np.where(
         posts.loc[dup, "active_to"].notna(), " (to Oct 2017)", " (from Oct 2017)")
-    posts["range_km"] = [8.0 if k == "ridge crest" else _spread(n, 3.0, 8.0, 0.5, "r")
+    fixed_range = {"ridge crest": 8.0, "patrol": PATROL_RANGE_KM}
+    fixed_height = {"ridge crest": 10.0, "patrol": PATROL_HEIGHT_M}
+    posts["range_km"] = [fixed_range.get(k, _spread(n, 3.0, 8.0, 0.5, "r"))
                          for n, k in zip(posts["name"], posts["kind"])]
-    posts["height_m"] = [10.0 if k == "ridge crest" else _spread(n, 5.0, 20.0, 1.0, "h")
+    posts["height_m"] = [fixed_height.get(k, _spread(n, 5.0, 20.0, 1.0, "h"))
                          for n, k in zip(posts["name"], posts["kind"])]
     posts["note"] = NOTE
     posts = posts.sort_values(["force", "name"]).reset_index(drop=True)
     return posts[["name", "force", "kind", "range_km", "height_m", "active_from", "active_to",
                   "note", "geometry"]]
+
+
+def anjata_patrol(roads: gpd.GeoDataFrame) -> list[dict]:
+    """The withdrawn daily patrol of the Anjata stretch (illustrative): stops at
+    :data:`PATROL_STOPS` of the Tuz–Baqubah link's leg from the Anjanah waypoint to the Adhaim
+    dam, active from the federal advance to :data:`PATROL_WITHDRAWN`."""
+    link = roads.loc[(roads["from"] == "Tuz Khurmatu") & (roads["to"] == "Baqubah")]
+    coords = list(link.geometry.iloc[0].coords)  # Tuz, Sulaiman Bek, Anjanah, Adhaim Dam, …
+    leg = gpd.GeoSeries([shapely.LineString(coords[2:4])], crs=WGS84).to_crs(METRIC).iloc[0]
+    rows = []
+    for i, f in enumerate(PATROL_STOPS):
+        p = gpd.GeoSeries([leg.interpolate(f, normalized=True)], crs=METRIC).to_crs(WGS84)
+        rows.append({"name": f"Anjata daily patrol stop {i + 1} (withdrawn)", "force": "isf",
+                     "kind": "patrol", "geometry": shapely.set_precision(p.iloc[0], 1e-6),
+                     "active_from": ADVANCED_FROM, "active_to": PATROL_WITHDRAWN})
+    return rows
 
 
 def posts_on(posts: gpd.GeoDataFrame, date: str) -> gpd.GeoDataFrame:

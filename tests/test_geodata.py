@@ -325,17 +325,53 @@ def test_layouts_before_and_after_october_2017(layers):
 def test_dated_posts_follow_the_layouts(layers):
     p = layers["posts_dated"]
     assert {"active_from", "active_to"} <= set(p.columns)
-    ended = p["active_to"].notna()
-    started = p["active_from"].notna()
+    patrol = (p["kind"] == "patrol").to_numpy()
+    ended = p["active_to"].notna() & ~patrol
+    started = p["active_from"].notna() & ~patrol
     assert ended.sum() > 10 and started.sum() > 10 and not (ended & started).any()
     def days(col):
         return {str(pd.Timestamp(v).date()) for v in col}
 
     assert days(p.loc[ended, "active_to"]) == {"2017-10-15"}
     assert days(p.loc[started, "active_from"]) == {"2017-10-16"}
-    # posts.geojson is the after date's set
-    assert sorted(layers["posts"]["name"]) == sorted(p.loc[~ended, "name"])
+    # posts.geojson is the after date's set (the patrol was withdrawn before it)
+    assert sorted(layers["posts"]["name"]) == sorted(p.loc[~ended & ~patrol, "name"])
     assert p["name"].is_unique
+
+
+def test_withdrawn_anjata_patrol_on_the_kirkuk_baghdad_road(layers):
+    p, r = layers["posts_dated"], layers["roads"]
+    patrol = p.loc[p["kind"] == "patrol"]
+    assert len(patrol) == 3 and patrol["name"].str.contains("Anjata").all()
+    assert {str(pd.Timestamp(v).date()) for v in patrol["active_from"]} == {"2017-10-16"}
+    assert {str(pd.Timestamp(v).date()) for v in patrol["active_to"]} == {"2017-10-25"}
+    # active between the layouts' dates only: on neither 2017-06-30 nor 2017-10-31
+    from gapmap.exposure import posts_on
+
+    names = set(patrol["name"])
+    assert names <= set(posts_on(p, "2017-10-20")["name"])
+    assert not names & set(posts_on(p, "2017-10-31")["name"])
+    assert not names & set(posts_on(p, "2017-06-30")["name"])
+    # the stops lie on the road, south of Tuz Khurmatu (34.9° N) on the Anjanah–Adhaim leg
+    kb = r.loc[r["name"].str.contains("Kirkuk–Baghdad")]
+    assert set(kb["corridor"]) == {"Kirkuk–Baghdad"} and len(kb) == 5
+    line = kb.loc[kb["from"] == "Tuz Khurmatu"].to_crs(UTM38).geometry.iloc[0]
+    assert (patrol.to_crs(UTM38).distance(line) < 1.0).all()
+    assert patrol.geometry.y.between(34.5, 34.6).all()
+    # the stops are 1/3 of the ~12 km leg apart (geodesic)
+    geod = Geod(ellps="WGS84")
+    xy = patrol.sort_values("name").geometry
+    gaps = [geod.inv(a.x, a.y, b.x, b.y)[2] / 1e3 for a, b in zip(xy[:-1], xy[1:])]
+    assert gaps == pytest.approx([4.1, 4.1], abs=0.1)
+
+
+def test_roads_are_named_by_corridor_and_ends(layers):
+    r = layers["roads"]
+    assert r["name"].is_unique
+    for _, row in r.iterrows():
+        ends = f"{row['from']}–{row['to']}"
+        assert row["name"] == (f"{row['corridor']} road ({ends})" if row["corridor"]
+                               else f"{ends} road")
 
 
 def test_water_layers_from_gshhg(layers):

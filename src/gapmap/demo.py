@@ -33,8 +33,12 @@ DEMO_BY = "ADM1_EN"
 DEMO_DRAWS, DEMO_EDGE_KM, DEMO_POST_RANGE_FRAC, DEMO_REACH_KM, DEMO_SEED = \
     100, 2.0, 0.2, (1.0, 3.0), 0
 
-#: ``exposure/``: the origin layer (a band along the Jebel Hamrin crest) and the walk, hours.
+#: ``exposure/``: the origin layer (a band along the Jebel Hamrin crest) and the walk, hours;
+#: the road assessed (names containing it) and the posts' dates with and without the
+#: illustrative Anjata patrol (active to 2017-10-25, see geodata/README.md).
 DEMO_ORIGIN, DEMO_HOURS = "hamrin_origin.geojson", 3.0
+DEMO_ROAD = "Kirkuk–Baghdad"
+DEMO_PATROL_DATES = ("2017-10-20", "2017-10-31")
 
 
 def sample_data_dir() -> Path:
@@ -212,7 +216,7 @@ def _write_extras(run, data: Path, stage: Path, *, quick: bool) -> dict[str, Pat
         return files
     files.update(_rel(run.timed("uncertainty", lambda: _write_uncertainty(run, stage)), stage))
     if (data / DEMO_ORIGIN).exists():
-        files.update(_rel(run.timed("exposure", lambda: _write_exposure(run, data, stage)),
+        files.update(_rel(run.timed("exposure", lambda: _write_exposure(run, data, stage)[0]),
                           stage))
     else:
         log.info("no %s in %s: no exposure/", DEMO_ORIGIN, data)
@@ -252,16 +256,28 @@ def _write_uncertainty(run, stage: Path) -> dict:
     return write_uncertainty(result, stage / "uncertainty", mismatches=mismatches)
 
 
-def _write_exposure(run, data: Path, stage: Path) -> dict:
-    """The roads a cell on the Jebel Hamrin crest reaches on foot within ``DEMO_HOURS``,
-    unseen by the run's posts (``exposure/``); lakes cannot be walked."""
-    from .exposure import road_exposure, write_exposure
+def _write_exposure(run, data: Path, stage: Path) -> tuple[dict, Any]:
+    """The Kirkuk–Baghdad road: which stretches a cell on the Jebel Hamrin crest reaches on
+    foot within ``DEMO_HOURS``, unseen, after the Anjata patrol was withdrawn (the posts of
+    ``DEMO_PATROL_DATES[1]``: ``exposure/``) and while it ran (``DEMO_PATROL_DATES[0]``:
+    ``exposure/with_patrol/``), and the stretches its withdrawal exposed
+    (``exposure/change.json``, ``exposure/newly_exposed.geojson``). Lakes cannot be walked,
+    rivers cost their crossing hours away from the roads. Returns the files written and the
+    exposure without the patrol."""
+    from .exposure import exposure_change, road_exposure, write_exposure, write_exposure_change
 
-    walkable = None
-    if run.water is not None:
-        from .water import walk_masks
-
-        walkable = walk_masks(run.water, run.dem)[0]
-    ex = road_exposure(run.roads, data / DEMO_ORIGIN, run.dem, posts=run.analysis.posts,
-                       hours=DEMO_HOURS, walkable=walkable)
-    return write_exposure(ex, stage / "exposure")
+    posts = data / DEMO_SERIES_POSTS
+    with_date, without_date = DEMO_PATROL_DATES
+    opts = dict(posts=posts, hours=DEMO_HOURS, water=run.water, road_name=DEMO_ROAD)
+    if not posts.exists():  # a sample without dated posts: the run's posts, no comparison
+        ex = road_exposure(run.roads, data / DEMO_ORIGIN, run.dem,
+                           **{**opts, "posts": run.analysis.posts})
+        return write_exposure(ex, stage / "exposure"), ex
+    ex = road_exposure(run.roads, data / DEMO_ORIGIN, run.dem, posts_date=without_date, **opts)
+    with_patrol = road_exposure(run.roads, data / DEMO_ORIGIN, run.dem, posts_date=with_date,
+                                **opts)
+    files = dict(write_exposure(ex, stage / "exposure"))
+    for name, path in write_exposure(with_patrol, stage / "exposure" / "with_patrol").items():
+        files[f"with_patrol/{name}"] = path
+    files.update(write_exposure_change(exposure_change(with_patrol, ex), stage / "exposure"))
+    return files, ex

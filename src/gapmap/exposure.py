@@ -62,8 +62,10 @@ from .io import atomic_dir
 from .routes import TOBLER_FLAT_KMH, cost_distance, tobler_hours
 from .terrain import Dem, as_dem
 
-__all__ = ["Exposure", "road_exposure", "check_hours", "hours_at", "write_exposure", "read_exposure", "format_exposure",
-           "PIECE_COLUMNS", "SUMMARY_KEYS"]
+__all__ = ["Exposure", "ExposureChange", "road_exposure", "select_roads", "posts_on",
+           "exposure_change", "check_hours", "hours_at", "write_exposure",
+           "write_exposure_change", "read_exposure", "format_exposure", "format_change",
+           "PIECE_COLUMNS", "SUMMARY_KEYS", "CHANGE_KEYS"]
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +74,10 @@ PIECE_COLUMNS = ["road", "hours_from_origin", "seen", "reachable", "exposed", "l
 
 #: Keys of :attr:`Exposure.summary`.
 SUMMARY_KEYS = ["road_km", "reachable_km", "seen_km", "exposed_km", "hours"]
+
+#: Keys of :attr:`ExposureChange.summary` (``change.json``).
+CHANGE_KEYS = ["exposed_km_before", "exposed_km_after", "newly_exposed_km", "no_longer_exposed_km",
+               "seen_km_before", "seen_km_after", "posts_before", "posts_after"]
 
 #: The last straight step from the grid to a road point spans at most this many cells (the
 #: search's own longest move).
@@ -152,6 +158,126 @@ def _as_layer(obj, what: str, kinds: tuple[str, ...]) -> gpd.GeoDataFrame:
     return gdf
 
 
+_DASHES = str.maketrans({"\u2013": "-", "\u2014": "-", "\u2212": "-"})
+
+
+def _norm(text) -> str:
+    """Text compared without case and with every dash a hyphen ("Kirkuk-Baghdad" matches
+    "Kirkuk–Baghdad")."""
+    return " ".join(str(text).translate(_DASHES).casefold().split())
+
+
+def _field(gdf: gpd.GeoDataFrame, name: str, src: str, opt: str) -> str:
+    col = next((c for c in gdf.columns if str(c).lower() == name.lower()), None)
+    if col is None or col == gdf.geometry.name:
+        fields = ", ".join(str(c) for c in gdf.columns if c != gdf.geometry.name) or "none"
+        raise InputError(src, name, f"{opt}: the roads have no field {name!r} (fields: "
+                         f"{fields})", f"name one of the roads' fields in {opt}")
+    return col
+
+
+def _values(series: pd.Series, limit: int = 12) -> str:
+    vals = sorted({str(v) for v in series.dropna() if str(v).strip()})
+    more = f" … ({len(vals)} in all)" if len(vals) > limit else ""
+    return ", ".join(repr(v) for v in vals[:limit]) + more if vals else "none"
+
+
+def select_roads(roads, *, road_name: str | None = None,
+                 where: str | tuple[str, str] | None = None) -> gpd.GeoDataFrame:
+    """The roads to assess: those whose ``name`` field contains ``road_name`` and/or whose
+    ``FIELD`` equals ``VALUE`` (``where="FIELD=VALUE"``).
+
+    Both comparisons ignore case, extra spaces and the kind of dash, so ``"kirkuk-baghdad"``
+    matches ``"Kirkuk–Baghdad"``. Nothing matching is refused with the values present.
+
+    Examples
+    --------
+    >>> import geopandas as gpd, shapely
+    >>> r = gpd.GeoDataFrame({"name": ["Kirkuk–Baghdad road", "Erbil–Kirkuk road"],
+    ...                       "corridor": ["Kirkuk–Baghdad", "Erbil–Kirkuk"]},
+    ...                      geometry=[shapely.LineString([(0, 0), (1, 1)])] * 2, crs=4326)
+    >>> list(select_roads(r, road_name="kirkuk-baghdad")["name"])
+    ['Kirkuk–Baghdad road']
+    >>> list(select_roads(r, where="corridor=Erbil–Kirkuk").index)
+    [1]
+    >>> select_roads(r, road_name="Mosul")
+    Traceback (most recent call last):
+    ...
+    gapmap.errors.InputError: roads [name]: --road-name: no road's name contains 'Mosul' (names: 'Erbil–Kirkuk road', 'Kirkuk–Baghdad road') — give part of one of these names
+    """
+    gdf = _as_layer(roads, "roads", ("LineString",))
+    src = gdf.attrs.get("source", "roads")
+    keep = np.ones(len(gdf), bool)
+    if road_name is not None and str(road_name).strip():
+        col = _field(gdf, "name", src, "--road-name")
+        want = _norm(road_name)
+        keep &= gdf[col].map(lambda v: v is not None and not pd.isna(v)
+                             and want in _norm(v)).to_numpy(bool)
+        if not keep.any():
+            raise InputError(src, col, f"--road-name: no road's name contains {road_name!r} "
+                             f"(names: {_values(gdf[col])})", "give part of one of these names")
+    if where is not None:
+        if isinstance(where, str):
+            if "=" not in where:
+                raise InputError("--where", None, f"expected FIELD=VALUE, got {where!r}",
+                                 "write it as e.g. --where corridor=Kirkuk–Baghdad")
+            field, value = where.split("=", 1)
+        else:
+            field, value = where
+        col = _field(gdf, field.strip(), src, "--where")
+        want = _norm(value)
+        match = gdf[col].map(lambda v: v is not None and not pd.isna(v)
+                             and _norm(v) == want).to_numpy(bool)
+        if not (keep & match).any():
+            raise InputError(src, col, f"--where: no road has {col} = {value.strip()!r}"
+                             f"{' with that name' if road_name else ''} (values: "
+                             f"{_values(gdf.loc[keep, col])})", "give one of these values")
+        keep &= match
+    out = gdf.loc[keep].copy()
+    out.attrs["source"] = src
+    return out
+
+
+def posts_on(posts, date, *, range_km: float = 5.0, height_m: float = 10.0
+             ) -> gpd.GeoDataFrame:
+    """The posts active on ``date``: ``active_from <= date <= active_to`` (a missing bound is
+    open), the rule :func:`gapmap.series.posts_active` applies to a series.
+
+    Examples
+    --------
+    >>> import geopandas as gpd, shapely
+    >>> p = gpd.GeoDataFrame({"name": ["patrol", "post"], "active_to": ["2017-10-25", None]},
+    ...                      geometry=[shapely.Point(44, 35)] * 2, crs=4326)
+    >>> list(posts_on(p, "2017-10-20")["name"]), list(posts_on(p, "2017-10-31")["name"])
+    (['patrol', 'post'], ['post'])
+    """
+    import datetime as dt
+
+    from .io import load_posts
+    from .series import _dated_posts, posts_active
+
+    if isinstance(date, dt.datetime):
+        day = date.date()
+    elif isinstance(date, dt.date):
+        day = date
+    else:
+        try:
+            day = dt.date.fromisoformat(str(date).strip())
+        except ValueError:
+            raise InputError("--posts-date", None, f"not a date: {date!r}",
+                             "give the date as YYYY-MM-DD, e.g. 2017-10-31") from None
+    frame = load_posts(posts, default_range_km=range_km, default_height_m=height_m)
+    src = frame.attrs.get("source", "posts")
+    dated = _dated_posts(frame)
+    if dated["active_from"].isna().all() and dated["active_to"].isna().all():
+        warnings.warn(f"{src}: no post has active_from/active_to: every post counts on "
+                      f"{day.isoformat()}", InputWarning, stacklevel=2)
+    out = posts_active(dated, day).drop(columns=["active_from", "active_to"])
+    out.attrs["source"] = src
+    log.info("posts on %s: %d of %d", day.isoformat(), len(out), len(frame))
+    return out
+
+
 def _metric_grid(dem, like: gpd.GeoDataFrame) -> Dem:
     grid = as_dem(dem)
     if grid.crs is None:
@@ -196,6 +322,8 @@ class _Walk:
     hours: np.ndarray          # least hours on the grid (inf: not reached)
     origin: Any                # union of the origin geometries (DEM CRS)
     near: Any                  # the origin grown by the last step (points there walk direct)
+    walkable: np.ndarray | None = None   # cells that may be entered (None: every cell)
+    penalty: np.ndarray | None = None    # time multiplier per cell (rivers), None: 1
 
 
 def _start_hours(grid: Dem, origin: gpd.GeoDataFrame, src: str) -> tuple[np.ndarray, np.ndarray]:
@@ -230,7 +358,7 @@ def _bounds(grid: Dem) -> tuple[float, float, float, float]:
     return min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)
 
 
-def _walk(grid: Dem, origin: gpd.GeoDataFrame, hours: float, walkable) -> _Walk:
+def _walk(grid: Dem, origin: gpd.GeoDataFrame, hours: float, walkable, water=None) -> _Walk:
     src = origin.attrs.get("source", "origin")
     org = origin.to_crs(grid.crs)
     full_b = _bounds(grid)
@@ -250,6 +378,15 @@ def _walk(grid: Dem, origin: gpd.GeoDataFrame, hours: float, walkable) -> _Walk:
                              "compute it on the same DEM")
         r0, c0 = _offset(grid, window)
         walk_mask = walk_mask[r0:r0 + window.shape[0], c0:c0 + window.shape[1]]
+    penalty = None
+    if water is not None and not water.empty:
+        # the same masks the search builds from ``water`` (gapmap.water), kept for the last
+        # step from the grid to the road
+        from .water import crossing_penalty, walk_masks
+
+        dry, extra = walk_masks(water, window)
+        walk_mask = dry if walk_mask is None else (walk_mask & dry)
+        penalty = crossing_penalty(extra, window)
     mask, start = _start_hours(window, org, src)
     if walk_mask is not None:
         mask &= walk_mask
@@ -257,12 +394,40 @@ def _walk(grid: Dem, origin: gpd.GeoDataFrame, hours: float, walkable) -> _Walk:
             raise InputError(src, "geometry", "the origin lies only on ground that cannot be "
                              "walked (water)", "give an origin on land")
     cd = cost_distance(window, mask, start_hours=start, max_hours=2.0 * hours,
-                       walkable=walk_mask, keep_paths=False)
+                       walkable=walk_mask, keep_paths=False, water=water)
     union = shapely.union_all(org.geometry.values)
     near = shapely.buffer(union, _STEP_CELLS * window.res_m * math.sqrt(2.0))
     shapely.prepare(near)
     shapely.prepare(union)
-    return _Walk(window, cd.hours, union, near)
+    return _Walk(window, cd.hours, union, near, walk_mask, penalty)
+
+
+#: Samples along the last straight step at which water is looked up (a 3-cell diagonal step
+#: is then sampled every 0.35 cell, so no river cell it crosses is missed).
+_STEP_SAMPLES = 12
+
+
+def _step_factor(walk: _Walk, x0: np.ndarray, y0: np.ndarray, x1: np.ndarray,
+                 y1: np.ndarray) -> np.ndarray:
+    """Time multiplier of straight steps (x0, y0) → (x1, y1): ``inf`` when a step passes over
+    a cell that cannot be entered (a lake), else the mean of the cells' multipliers along it
+    (a river cell's crossing hours), as the search times its own moves; 1 without water."""
+    if walk.walkable is None and walk.penalty is None:
+        return np.ones(len(x0))
+    g = walk.grid
+    h, w = g.shape
+    inv = ~g.transform
+    f = (np.arange(_STEP_SAMPLES) + 0.5) / _STEP_SAMPLES
+    xs = x0[:, None] + (x1 - x0)[:, None] * f[None, :]
+    ys = y0[:, None] + (y1 - y0)[:, None] * f[None, :]
+    cf, rf = inv @ (xs, ys)
+    r = np.clip(np.floor(rf).astype(np.int64), 0, h - 1)
+    c = np.clip(np.floor(cf).astype(np.int64), 0, w - 1)
+    factor = np.ones(len(x0)) if walk.penalty is None else \
+        np.asarray(walk.penalty, np.float64)[r, c].mean(axis=1)
+    if walk.walkable is not None:
+        factor[~walk.walkable[r, c].all(axis=1)] = np.inf
+    return factor
 
 
 def _offset(grid: Dem, window: Dem) -> tuple[int, int]:
@@ -300,12 +465,17 @@ def hours_at(walk: _Walk, xy: np.ndarray) -> np.ndarray:
             cx, cy = g.transform @ (cc[idx] + 0.5, rr[idx] + 0.5)
             d = np.hypot(xy[idx, 0] - cx, xy[idx, 1] - cy)
             dz = zp[idx] - z[rr[idx], cc[idx]]
-            t = t0[fin] + tobler_hours(d, np.nan_to_num(dz))
+            step = tobler_hours(d, np.nan_to_num(dz)) * _step_factor(
+                walk, cx, cy, xy[idx, 0], xy[idx, 1])
+            t = t0[fin] + step
             best[idx] = np.fmin(best[idx], t)
     pts = shapely.points(xy[:, 0], xy[:, 1])
     near = shapely.contains_xy(walk.near, xy[:, 0], xy[:, 1])
     if near.any():
-        direct = tobler_hours(shapely.distance(walk.origin, pts[near]), 0.0)
+        from_pt = shapely.get_coordinates(
+            shapely.get_point(shapely.shortest_line(walk.origin, pts[near]), 0))
+        direct = tobler_hours(shapely.distance(walk.origin, pts[near]), 0.0) * _step_factor(
+            walk, from_pt[:, 0], from_pt[:, 1], xy[near, 0], xy[near, 1])
         best[near] = np.fmin(best[near], direct)
     best[shapely.intersects(walk.origin, pts)] = 0.0
     best[~on] = np.inf
@@ -391,8 +561,9 @@ def _pieces(parts: np.ndarray, owner: np.ndarray, cuts: list[np.ndarray]
 
 def road_exposure(roads, origin, dem, *, posts=None, hours: float = 3.0, range_km: float = 5.0,
                   height_m: float = 10.0, target_height_m: float = 2.0,
-                  walkable: np.ndarray | None = None, tolerance_m: float = 0.01,
-                  progress=None) -> Exposure:
+                  walkable: np.ndarray | None = None, water=None,
+                  road_name: str | None = None, where: str | None = None,
+                  posts_date=None, tolerance_m: float = 0.01, progress=None) -> Exposure:
     """Which stretches of road a cell can reach on foot from ``origin`` within ``hours``,
     unseen by any post.
 
@@ -411,7 +582,19 @@ def road_exposure(roads, origin, dem, *, posts=None, hours: float = 3.0, range_k
     range_km, height_m, target_height_m
         Defaults for posts without their own, and the height of what must be seen.
     walkable
-        Boolean mask on the DEM grid of cells a walker may enter (e.g. not water).
+        Boolean mask on the DEM grid of cells a walker may enter.
+    water
+        A :class:`gapmap.water.Water` (:func:`gapmap.water.read_water`): lakes cannot be
+        entered and rivers cost their ``crossing_hours`` per crossing, exactly as in the
+        corridors' crossing search (one code path, :func:`gapmap.routes.cost_distance`). Where
+        it has no ``bridges``, every road given (before ``road_name``/``where`` select some)
+        is one: a river within 150 m of a road is crossed for free.
+    road_name, where
+        Assess only the roads whose ``name`` contains ``road_name`` and/or whose field equals
+        a value (``"FIELD=VALUE"``): :func:`select_roads`.
+    posts_date
+        Only the posts active on this date (``active_from``/``active_to``, as in
+        :mod:`gapmap.series`): :func:`posts_on`.
     tolerance_m
         Precision of the cuts along the roads.
     progress
@@ -430,13 +613,25 @@ def road_exposure(roads, origin, dem, *, posts=None, hours: float = 3.0, range_k
     """
     hours = check_hours(hours)
     step_name = progress or (lambda name: None)
-    roads = _as_layer(roads, "roads", ("LineString",))
+    all_roads = _as_layer(roads, "roads", ("LineString",))
+    roads = all_roads
+    if road_name is not None or where is not None:
+        roads = select_roads(all_roads, road_name=road_name, where=where)
     origin = _as_layer(origin, "origin", ("Point", "LineString", "Polygon"))
     grid = _metric_grid(dem, roads)
     rd = roads.to_crs(grid.crs)
+    if water is not None and water.bridges is None:
+        from .water import Water
+
+        water = Water(water.rivers, water.lakes, all_roads)
+    if water is not None:
+        water = water.to_crs(grid.crs)
     step_name("walking time")
-    walk = _walk(grid, origin, hours, walkable)
-    post_frame = _posts(posts, range_km, height_m)
+    walk = _walk(grid, origin, hours, walkable, water)
+    if posts is not None and posts_date is not None:
+        post_frame = posts_on(posts, posts_date, range_km=range_km, height_m=height_m)
+    else:
+        post_frame = _posts(posts, range_km, height_m)
 
     def reachable(xy):
         return hours_at(walk, xy) <= hours
@@ -479,6 +674,13 @@ def road_exposure(roads, origin, dem, *, posts=None, hours: float = 3.0, range_k
                       "the DEM: counted as neither reachable nor seen", InputWarning,
                       stacklevel=2)
     summary = _summary(pieces, hours, 0 if post_frame is None else len(post_frame), off_km)
+    if posts_date is not None and posts is not None:
+        summary["posts_date"] = str(posts_date)
+    if road_name is not None:
+        summary["road_name"] = str(road_name)
+    if where is not None:
+        summary["where"] = where if isinstance(where, str) else "=".join(map(str, where))
+    summary["water"] = water is not None and not water.empty
     log.info("exposure: %.1f of %.1f km reachable unseen within %g h", summary["exposed_km"],
              summary["road_km"], hours)
     return Exposure(pieces, summary)
@@ -607,3 +809,134 @@ def format_exposure(exposure: Exposure) -> str:
         f"  seen          {s['seen_km']:10.1f} km",
         f"  exposed       {s['exposed_km']:10.1f} km   (reachable and not seen)",
     ])
+
+
+# --------------------------------------------------------------------------------------------
+# two runs compared: what a withdrawn post (or an added one) changes
+
+
+@dataclass(frozen=True)
+class ExposureChange:
+    """Exposure before and after a change of posts, on the same roads, origin and walk.
+
+    Attributes
+    ----------
+    summary
+        :data:`CHANGE_KEYS`: exposed and seen km of each run, the km exposed only after
+        (``newly_exposed_km``) and only before (``no_longer_exposed_km``), and the posts used.
+    newly_exposed
+        GeoDataFrame (DEM CRS) of the stretches exposed after but not before, with
+        ``length_km`` (geodesic) and the road's ``name`` when it has one.
+    """
+
+    summary: dict[str, Any]
+    newly_exposed: gpd.GeoDataFrame
+
+
+def _exposed_lines(ex: Exposure):
+    sel = ex.pieces.loc[ex.pieces["exposed"].astype(bool)]
+    return shapely.union_all(np.asarray(sel.geometry.values, dtype=object)) if len(sel) \
+        else shapely.LineString()
+
+
+def exposure_change(before: Exposure, after: Exposure) -> ExposureChange:
+    """What changed between two exposures of the same roads (e.g. with and without a post).
+
+    A stretch is newly exposed when it is exposed in ``after`` and not in ``before``: the
+    exposed pieces of ``after`` less those of ``before`` (the cuts of the two runs agree to
+    their tolerance, so a 0.05 m margin keeps rounding slivers out).
+
+    Examples
+    --------
+    >>> import geopandas as gpd, shapely
+    >>> def ex(flags):
+    ...     lines = [shapely.LineString([(400000 + i * 1000, 3900000), (401000 + i * 1000,
+    ...              3900000)]) for i in range(len(flags))]
+    ...     p = gpd.GeoDataFrame({"road": 0, "hours_from_origin": 1.0, "seen": [not f for f in flags],
+    ...                           "reachable": True, "exposed": flags}, geometry=lines, crs=32638)
+    ...     p["length_km"] = geodesic_length_km(p.geometry, p.crs)
+    ...     return Exposure(p, _summary(p, 3.0, 1, 0.0))
+    >>> ch = exposure_change(ex([True, False, False]), ex([True, True, False]))
+    >>> round(ch.summary["newly_exposed_km"], 2), round(ch.summary["exposed_km_after"], 2)
+    (1.0, 2.0)
+    """
+    a, b = _exposed_lines(before), _exposed_lines(after)
+    crs = after.pieces.crs
+    margin = 0.05
+
+    def less(x, y):
+        if x.is_empty:
+            return []
+        d = x.difference(shapely.buffer(y, margin)) if not y.is_empty else x
+        parts = [g for g in shapely.get_parts(shapely.line_merge(d) if not d.is_empty else d)
+                 if g.length > 2 * margin]
+        return parts
+
+    new = less(b, a)
+    gone = less(a, b)
+    frame = gpd.GeoDataFrame(geometry=new, crs=crs)
+    frame["length_km"] = geodesic_length_km(frame.geometry, crs) if len(frame) else []
+    if "name" in after.pieces.columns and len(frame):
+        names = after.pieces.loc[after.pieces["exposed"].astype(bool)]
+        near = names.sindex.nearest(frame.geometry, return_all=False)[1]
+        frame.insert(0, "name", names["name"].to_numpy()[near])
+    gone_km = float(geodesic_length_km(gpd.GeoSeries(gone, crs=crs), crs).sum()) if gone else 0.0
+    sb, sa = before.summary, after.summary
+    summary = {"exposed_km_before": float(sb["exposed_km"]),
+               "exposed_km_after": float(sa["exposed_km"]),
+               "newly_exposed_km": float(frame["length_km"].sum()) if len(frame) else 0.0,
+               "no_longer_exposed_km": gone_km,
+               "seen_km_before": float(sb["seen_km"]), "seen_km_after": float(sa["seen_km"]),
+               "posts_before": int(sb.get("posts", 0)), "posts_after": int(sa.get("posts", 0)),
+               "stretches": int(len(frame))}
+    for key in ("posts_date",):
+        if key in sb:
+            summary[f"{key}_before"] = sb[key]
+        if key in sa:
+            summary[f"{key}_after"] = sa[key]
+    log.info("exposure change: %.1f → %.1f km exposed, %.1f km newly", summary[
+        "exposed_km_before"], summary["exposed_km_after"], summary["newly_exposed_km"])
+    return ExposureChange(summary, frame)
+
+
+def write_exposure_change(change: ExposureChange, out_dir: str | os.PathLike
+                          ) -> dict[str, Path]:
+    """Write ``change.json`` (the summary) and ``newly_exposed.geojson`` (EPSG:4326) into
+    ``out_dir``, each atomically (beside what :func:`write_exposure` wrote there).
+
+    Examples
+    --------
+    >>> write_exposure_change(exposure_change(with_post, without), "out/exposure")  # doctest: +SKIP
+    """
+    from .io import atomic_path
+
+    out = Path(out_dir)
+    files = {}
+    with atomic_path(out / "change.json") as tmp:
+        tmp.write_text(json.dumps(_jsonable(change.summary), indent=2) + "\n", encoding="utf-8")
+    files["change.json"] = out / "change.json"
+    with atomic_path(out / "newly_exposed.geojson") as tmp:
+        frame = change.newly_exposed.to_crs(4326)
+        if len(frame):
+            frame.to_file(tmp, driver="GeoJSON")
+        else:
+            tmp.write_text('{"type": "FeatureCollection", "features": []}\n', encoding="utf-8")
+    files["newly_exposed.geojson"] = out / "newly_exposed.geojson"
+    return files
+
+
+def format_change(change: ExposureChange) -> str:
+    """Plain-text lines for the terminal.
+
+    Examples
+    --------
+    >>> print(format_change(change))  # doctest: +SKIP
+    """
+    s = change.summary
+    lines = [f"  exposed before {s['exposed_km_before']:8.1f} km   ({s['posts_before']} posts"
+             f"{', ' + s['posts_date_before'] if 'posts_date_before' in s else ''})",
+             f"  exposed after  {s['exposed_km_after']:8.1f} km   ({s['posts_after']} posts"
+             f"{', ' + s['posts_date_after'] if 'posts_date_after' in s else ''})",
+             f"  newly exposed  {s['newly_exposed_km']:8.1f} km   in {s['stretches']} "
+             "stretch(es)"]
+    return "\n".join(lines)

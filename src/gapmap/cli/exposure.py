@@ -12,8 +12,9 @@ from ._common import ProgressBar, analysis_options, scenario_from_options
 __all__ = ["COMMANDS"]
 
 
-def _inputs(origin: str, kw: dict):
-    """Roads, origin, DEM and posts from the options (and the scenario, when there is one)."""
+def _inputs(origin: str, kw: dict, rivers: Path | None = None, lakes: Path | None = None):
+    """Roads, origin, DEM, posts and water from the options (and the scenario, when there is
+    one)."""
     from ..io import load_posts
 
     roads, dem, posts = kw.get("roads"), kw.get("dem"), kw.get("posts")
@@ -22,6 +23,8 @@ def _inputs(origin: str, kw: dict):
 
         scenario = scenario_from_options(**kw)
         roads = roads or scenario.roads
+        rivers = rivers or scenario.rivers
+        lakes = lakes or scenario.lakes
         if origin.lower() == "corridors":
             run = Run(scenario)
             corridors = run.analysis.corridors
@@ -45,8 +48,14 @@ def _inputs(origin: str, kw: dict):
             raise InputError(opt, None, f"no {key} given",
                              f"pass {opt} FILE or set layers.{key} in a scenario (--config)")
     if isinstance(posts, Path):
+        # load_posts keeps active_from/active_to for --posts-date
         posts = load_posts(posts, layer=kw.get("posts_layer"))
-    return roads, origin_layer, dem, posts
+    water = None
+    if rivers is not None or lakes is not None:
+        from ..water import read_water
+
+        water = read_water(rivers, lakes)
+    return roads, origin_layer, dem, posts, water
 
 
 @click.command("exposure")
@@ -62,11 +71,31 @@ def _inputs(origin: str, kw: dict):
               help="Observer height of posts without their own height_m.")
 @click.option("--target-height-m", type=click.FloatRange(min=0), default=2.0,
               show_default=True, help="Height above the road of what a post must see.")
+@click.option("--road-name", default=None, metavar="TEXT",
+              help="Assess only the roads whose name field contains TEXT (any case; any dash "
+                   "matches '–'), e.g. 'Kirkuk–Baghdad'. Every road still bridges rivers.")
+@click.option("--where", "where", default=None, metavar="FIELD=VALUE",
+              help="Assess only the roads whose FIELD equals VALUE (any case), e.g. "
+                   "corridor=Kirkuk–Baghdad.")
+@click.option("--posts-date", default=None, metavar="YYYY-MM-DD",
+              help="Only the posts active on this date (active_from <= date <= active_to, a "
+                   "missing bound open; the rule of gapmap series).")
+@click.option("--compare-date", default=None, metavar="YYYY-MM-DD",
+              help="Also run with the posts of this date and write what changed to OUT/compare/ "
+                   "(change.json: exposed km on both dates; newly_exposed.geojson: the "
+                   "stretches exposed on --posts-date but not on this one).")
+@click.option("--rivers", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              default=None, help="River lines (crossing_hours field, default 1 h) crossed at a "
+                                 "cost except within 150 m of a road.")
+@click.option("--lakes", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              default=None, help="Lake polygons: cannot be walked.")
 @analysis_options
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Output folder (created if needed).")
 def exposure_cmd(origin: str, hours: float, range_km: float, height_m: float,
-                 target_height_m: float, out_dir: Path, **kw) -> None:
+                 target_height_m: float, road_name: str | None, where: str | None,
+                 posts_date: str | None, compare_date: str | None, rivers: Path | None,
+                 lakes: Path | None, out_dir: Path, **kw) -> None:
     """Which stretches of road a cell can reach on foot from ORIGIN within --hours, unseen.
 
     Walking time is Tobler's over the DEM (as for crossing_hours); a road point is seen when
@@ -74,26 +103,57 @@ def exposure_cmd(origin: str, hours: float, range_km: float, height_m: float,
     and not seen. The roads are split into pieces exactly where this changes. Writes
     exposure.json (road_km, reachable_km, seen_km, exposed_km: geodesic, along the roads)
     and exposure.gpkg (layer exposure: the pieces with hours_from_origin, seen, reachable,
-    exposed) into OUT.
+    exposed) into OUT. Rivers and lakes (--rivers/--lakes or the scenario's) shape the walk
+    as in every walking-time search. --road-name/--where pick the roads to assess,
+    --posts-date the posts of one date; --compare-date adds what a change of posts did.
 
     \b
     Examples:
       gapmap exposure --roads roads.geojson --origin hamrin.geojson --dem dem.tif \\
           --posts posts.csv --hours 3 --out out/exposure
       gapmap exposure --config geodata/scenario.toml --origin corridors --out out/exposure
+      gapmap exposure --config geodata/scenario.toml --origin geodata/hamrin_origin.geojson \
+          --road-name Kirkuk–Baghdad --posts geodata/posts_dated.geojson \
+          --posts-date 2017-10-31 --compare-date 2017-10-20 --out out/anjata
     """
-    from ..exposure import check_hours, format_exposure, road_exposure, write_exposure
+    from ..exposure import (check_hours, exposure_change, format_change, format_exposure,
+                            posts_on, road_exposure, select_roads, write_exposure,
+                            write_exposure_change)
 
     check_hours(hours)
-    with ProgressBar(5, "exposure") as bar:
+    if compare_date is not None and posts_date is None:
+        raise InputError("--compare-date", None, "needs --posts-date (the date compared with)",
+                         "give --posts-date DATE as well")
+    with ProgressBar(6 if compare_date else 5, "exposure") as bar:
         bar("reading layers")
-        roads, origin_layer, dem, posts = _inputs(origin, kw)
-        ex = road_exposure(roads, origin_layer, dem, posts=posts, hours=hours,
-                           range_km=range_km, height_m=height_m,
-                           target_height_m=target_height_m, progress=bar)
+        roads, origin_layer, dem, posts, water = _inputs(origin, kw, rivers, lakes)
+        if (posts_date or compare_date) and posts is None:
+            raise InputError("--posts-date", None, "no posts given",
+                             "pass --posts FILE (with active_from/active_to)")
+        for day in (posts_date, compare_date):
+            if day is not None:  # a bad date or road selection stops before the long walk
+                posts_on(posts, day, range_km=range_km, height_m=height_m)
+        if road_name is not None or where is not None:
+            select_roads(roads, road_name=road_name, where=where)
+        opts = dict(hours=hours, range_km=range_km, height_m=height_m,
+                    target_height_m=target_height_m, water=water, road_name=road_name,
+                    where=where)
+        ex = road_exposure(roads, origin_layer, dem, posts=posts, posts_date=posts_date,
+                           progress=bar, **opts)
+        other = None
+        if compare_date is not None:
+            bar("walking with the posts of --compare-date")
+            other = road_exposure(roads, origin_layer, dem, posts=posts,
+                                  posts_date=compare_date, **opts)
         bar("writing")
         write_exposure(ex, out_dir)
+        if other is not None:
+            change = exposure_change(other, ex)
+            write_exposure(other, out_dir / "compare")
+            write_exposure_change(change, out_dir / "compare")
     click.echo(format_exposure(ex))
+    if other is not None:
+        click.echo(f"\nchange from {compare_date} to {posts_date}:\n" + format_change(change))
     click.echo(f"\nResults in {out_dir}/")
 
 
