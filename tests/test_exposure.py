@@ -282,3 +282,173 @@ def test_cli_bad_input_exit_2_one_line(flat_files, tmp_path, args, words):
     assert len(lines) == 1 and all(w in lines[0] for w in words), lines
     assert "Traceback" not in proc.output
     assert not out.exists()
+
+
+# --------------------------------------------------------------------------------------------
+# rivers and lakes in the walk (gapmap.water, the same masks as the crossing search)
+
+
+def _river(x, hours=1.0) -> gpd.GeoDataFrame:
+    return gpd.GeoDataFrame({"crossing_hours": [hours]},
+                            geometry=[shapely.LineString([(x, Y0 - 1e4), (x, Y0 + 3e4)])],
+                            crs=UTM)
+
+
+def _coarse_dem() -> Dem:
+    """100 m cells: the last straight step (3 cells) then reaches past a river 300 m away."""
+    return Dem(np.zeros((100, 250), np.float32), Affine(100, 0, X0, 0, -100, Y0 + 10_000), UTM)
+
+
+@pytest.mark.parametrize("crossing_hours", [0.5, 1.0])
+def test_river_adds_its_crossing_hours_to_the_flat_walk(crossing_hours):
+    from gapmap.water import Water
+
+    y = Y0 + 5_050.0                      # a row of cell centres
+    start = (X0 + 1_050.0, y)
+    road_a, road_b = (X0 + 9_050.0, y), (X0 + 20_050.0, y)
+    river_x = road_a[0] - 300.0           # a column of cell centres, 3 cells from the road
+    water = Water(_river(river_x, crossing_hours), None)
+    v = TOBLER_FLAT_KMH
+    ex = road_exposure(_line(road_a, road_b), _point(*start), _coarse_dem(), hours=3.0,
+                       water=water)
+    flat_h = (road_a[0] - start[0]) / 1000.0 / v
+    # the road's first point: flat time + the river's cost (hand computed), not + half of it;
+    # to 1e-6 h (4 ms) because the searches keep the time multiplier in float32
+    assert ex.pieces["hours_from_origin"].min() == pytest.approx(flat_h + crossing_hours,
+                                                                 abs=1e-6)
+    # the road is reachable up to where flat time + cost = 3 h
+    cut = start[0] + (3.0 - crossing_hours) * v * 1000.0
+    _close(ex.summary["reachable_km"], _geod_km(road_a, (cut, y)), rel=1e-5)
+    assert ex.summary["water"] is True
+    # without the river: flat time only
+    dry = road_exposure(_line(road_a, road_b), _point(*start), _coarse_dem(), hours=3.0)
+    assert dry.pieces["hours_from_origin"].min() == pytest.approx(flat_h, abs=1e-9)
+
+
+def test_a_road_bridges_the_river_and_a_lake_cannot_be_walked():
+    from gapmap.water import Water
+
+    y = Y0 + 5_050.0
+    start = (X0 + 1_050.0, y)
+    river_x = X0 + 5_050.0
+    far = (X0 + 9_050.0, y)
+    # a second road crossing the river on the walker's row is a bridge: the crossing is free
+    bridge = gpd.GeoDataFrame({"name": ["bridge road", "target"]},
+                              geometry=[shapely.LineString([(river_x - 2_000, y),
+                                                            (river_x + 2_000, y)]),
+                                        shapely.LineString([far, (X0 + 20_050.0, y)])],
+                              crs=UTM)
+    v = TOBLER_FLAT_KMH
+    ex = road_exposure(bridge, _point(*start), _coarse_dem(), hours=3.0,
+                       water=Water(_river(river_x, 2.0), None), road_name="target")
+    assert set(ex.pieces["name"]) == {"target"}
+    assert ex.pieces["hours_from_origin"].min() == pytest.approx(
+        (far[0] - start[0]) / 1000.0 / v, abs=1e-9)
+    # a lake across the whole grid between the origin and the road: nothing reachable
+    lake = gpd.GeoDataFrame(geometry=[shapely.box(X0 + 4_000, Y0 - 10, X0 + 5_000, Y0 + 10_010)],
+                            crs=UTM)
+    wet = road_exposure(bridge, _point(*start), _coarse_dem(), hours=3.0,
+                        water=Water(None, lake), road_name="target")
+    assert wet.summary["reachable_km"] == 0.0
+
+
+# --------------------------------------------------------------------------------------------
+# which roads, which posts, and what a withdrawn post changed
+
+
+def _roads_named() -> gpd.GeoDataFrame:
+    y = ROW_Y
+    return gpd.GeoDataFrame(
+        {"name": ["Kirkuk–Baghdad road (A–B)", "Kirkuk–Baghdad road (B–C)", "A–D road"],
+         "corridor": ["Kirkuk–Baghdad", "Kirkuk–Baghdad", ""]},
+        geometry=[shapely.LineString([(X0 + 1_025.0, y), (X0 + 5_025.0, y)]),
+                  shapely.LineString([(X0 + 5_025.0, y), (X0 + 9_025.0, y)]),
+                  shapely.LineString([(X0 + 1_025.0, y), (X0 + 1_025.0, y + 4_000)])],
+        crs=UTM)
+
+
+def test_select_roads_by_name_and_field():
+    from gapmap.exposure import select_roads
+
+    r = _roads_named()
+    assert list(select_roads(r, road_name="kirkuk-baghdad").index) == [0, 1]
+    assert list(select_roads(r, road_name="Baghdad", where="name=Kirkuk–Baghdad road (B–C)"
+                             ).index) == [1]
+    assert list(select_roads(r, where="corridor=KIRKUK-BAGHDAD").index) == [0, 1]
+    with pytest.raises(InputError, match=r"no road's name contains 'Mosul'.*'A–D road'"):
+        select_roads(r, road_name="Mosul")
+    with pytest.raises(InputError, match=r"no field 'kind' \(fields: name, corridor\)"):
+        select_roads(r, where="kind=primary")
+    with pytest.raises(InputError, match="FIELD=VALUE"):
+        select_roads(r, where="corridor")
+    # only the selected roads are assessed: 8 km of the 12
+    ex = road_exposure(r, _point(X0 + 1_025.0, ROW_Y), _dem(), hours=1.0,
+                       road_name="Kirkuk–Baghdad")
+    _close(ex.summary["road_km"], _geod_km((X0 + 1_025.0, ROW_Y), (X0 + 9_025.0, ROW_Y)))
+
+
+def test_posts_by_date_and_the_stretch_a_withdrawn_post_exposes():
+    from gapmap.exposure import exposure_change, posts_on
+
+    start, end = (X0 + 1_025.0, ROW_Y), (X0 + 9_025.0, ROW_Y)
+    posts = gpd.GeoDataFrame({"name": ["patrol", "post"],
+                              "range_km": [1.0, 0.5],
+                              "active_from": [None, None],
+                              "active_to": ["2017-10-25", None]},
+                             geometry=[shapely.Point(X0 + 3_025.0, ROW_Y),
+                                       shapely.Point(X0 + 6_025.0, ROW_Y)], crs=UTM)
+    assert list(posts_on(posts, "2017-10-25")["name"]) == ["patrol", "post"]  # inclusive
+    assert list(posts_on(posts, "2017-10-26")["name"]) == ["post"]
+    with pytest.raises(InputError, match="not a date"):
+        posts_on(posts, "25/10/2017")
+    kw = dict(posts=posts, hours=2.0)
+    on = road_exposure(_line(start, end), _point(*start), _dem(), posts_date="2017-10-20", **kw)
+    off = road_exposure(_line(start, end), _point(*start), _dem(), posts_date="2017-10-31", **kw)
+    assert (on.summary["posts"], off.summary["posts"]) == (2, 1)
+    chord_patrol = _geod_km((X0 + 2_025.0, ROW_Y), (X0 + 4_025.0, ROW_Y))
+    chord_post = _geod_km((X0 + 5_525.0, ROW_Y), (X0 + 6_525.0, ROW_Y))
+    _close(on.summary["seen_km"], chord_patrol + chord_post)
+    _close(off.summary["seen_km"], chord_post)
+    ch = exposure_change(on, off)
+    _close(ch.summary["newly_exposed_km"], chord_patrol)
+    _close(ch.summary["exposed_km_after"] - ch.summary["exposed_km_before"], chord_patrol)
+    assert ch.summary["no_longer_exposed_km"] == 0.0 and ch.summary["stretches"] == 1
+    x = shapely.get_coordinates(ch.newly_exposed.geometry.iloc[0])[:, 0]
+    assert x.min() == pytest.approx(X0 + 2_025.0, abs=0.05)
+    assert x.max() == pytest.approx(X0 + 4_025.0, abs=0.05)
+
+
+def test_cli_road_name_posts_date_and_compare(flat_files, tmp_path):
+    d = flat_files
+    lon, lat = TO_LL.transform(X0 + 4_025.0, ROW_Y)
+    (tmp_path / "dated.csv").write_text("name,latitude,longitude,range_km,active_to\n"
+                                        f"K1,{lat},{lon},1,2017-10-25\n")
+    named = tmp_path / "roads.geojson"
+    r = gpd.read_file(d / "roads.geojson")
+    r["name"] = "Kirkuk–Baghdad road (A–B)"
+    r.to_file(named)
+    out = tmp_path / "exp"
+    base = ["--roads", str(named), "--origin", str(d / "base.geojson"), "--dem",
+            str(d / "dem.tif"), "--posts", str(tmp_path / "dated.csv"), "--hours", "1"]
+    proc = _cli(*base, "--road-name", "kirkuk-baghdad", "--posts-date", "2017-10-31",
+                "--compare-date", "2017-10-20", "--out", str(out))
+    assert proc.exit_code == 0, proc.output
+    doc = json.loads((out / "exposure.json").read_text())
+    assert doc["seen_km"] == 0 and doc["posts"] == 0 and doc["posts_date"] == "2017-10-31"
+    change = json.loads((out / "compare" / "change.json").read_text())
+    chord = _geod_km((X0 + 3_025.0, ROW_Y), (X0 + 5_025.0, ROW_Y))
+    _close(change["newly_exposed_km"], chord, rel=1e-3)
+    assert change["posts_before"] == 1 and change["posts_after"] == 0
+    assert json.loads((out / "compare" / "exposure.json").read_text())["posts"] == 1
+    newly = gpd.read_file(out / "compare" / "newly_exposed.geojson")
+    assert len(newly) == 1 and newly["length_km"].sum() == pytest.approx(chord, rel=1e-3)
+    assert "newly exposed" in proc.output
+    # nothing matches: exit 2, one line listing the names, nothing written
+    bad = tmp_path / "bad"
+    proc = _cli(*base, "--road-name", "Mosul", "--out", str(bad))
+    assert proc.exit_code == 2, proc.output
+    lines = [x for x in proc.output.splitlines() if x.startswith("gapmap: error")]
+    assert len(lines) == 1 and "Kirkuk–Baghdad road (A–B)" in lines[0], lines
+    assert not bad.exists()
+    proc = _cli(*base, "--posts-date", "31.10.2017", "--out", str(bad))
+    assert proc.exit_code == 2 and "not a date" in proc.output and not bad.exists()

@@ -203,7 +203,7 @@ def select_roads(roads, *, road_name: str | None = None,
     >>> select_roads(r, road_name="Mosul")
     Traceback (most recent call last):
     ...
-    gapmap.errors.InputError: roads [name]: --road-name: no road's name contains 'Mosul' (names: 'Erbil–Kirkuk road', 'Kirkuk–Baghdad road') — give part of one of these names
+    gapmap.errors.InputError: roads: name: --road-name: no road's name contains 'Mosul' (names: 'Erbil–Kirkuk road', 'Kirkuk–Baghdad road') — give part of one of these names
     """
     gdf = _as_layer(roads, "roads", ("LineString",))
     src = gdf.attrs.get("source", "roads")

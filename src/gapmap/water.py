@@ -1,6 +1,8 @@
 """Rivers and lakes, and what they do to walking time.
 
-Water enters the walking-time searches of :mod:`gapmap.routes` in two ways:
+Water enters every walking-time search — the corridors' crossing time and routes
+(:mod:`gapmap.routes`) and the road exposure walk (:mod:`gapmap.exposure`), all through
+:func:`gapmap.routes.cost_distance` — in two ways:
 
 - **lakes are impassable**: a cell whose centre lies in a lake polygon cannot be entered, so
   routes go round (a move is refused when any cell it passes over is blocked, see routes.py);
@@ -54,9 +56,6 @@ DEFAULT_CROSSING_HOURS = 1.0
 #: A road within this distance of a river cell's crossing makes it free (a bridge), metres.
 BRIDGE_RADIUS_M = 150.0
 
-# Walking speed on flat ground (km/h) as in gapmap.routes (kept here so water does not import
-# the search engine): 6·exp(−3.5·0.05).
-_FLAT_KMH = 6.0 * float(np.exp(-3.5 * 0.05))
 
 
 @dataclass(frozen=True)
@@ -228,7 +227,11 @@ def crossing_penalty(extra_hours: np.ndarray | None, dem) -> np.ndarray | None:
     """
     if extra_hours is None or not np.any(extra_hours > 0):
         return None
+    # the searches' own flat speed, imported here: only the searches call this, and reading
+    # the layers (read_water) need not load gapmap.routes and numba
+    from .routes import TOBLER_FLAT_KMH
+
     t = dem.transform
     cell_m = 0.5 * (abs(t.a) + abs(t.e))
-    return (1.0 + np.asarray(extra_hours, np.float64) * _FLAT_KMH * 1000.0 / cell_m
+    return (1.0 + np.asarray(extra_hours, np.float64) * TOBLER_FLAT_KMH * 1000.0 / cell_m
             ).astype(np.float32)
