@@ -69,8 +69,9 @@ def run_demo(out_dir: str | os.PathLike, *, data_dir: str | os.PathLike | None =
     placement of four joint posts (with the K curve), the breakdown by governorate
     (``by_area.csv``), then the interactive map, the static figure and the report; then the
     two dated layouts of 2017 compared (``series/``: what October 2017 opened and closed, no
-    terrain), the ranges over perturbed copies (``uncertainty/``) and the stretches of road a
-    cell on the Jebel Hamrin crest reaches unseen within three hours (``exposure/``).
+    terrain), the ranges over perturbed copies (``uncertainty/``) and the stretches of the
+    Kirkuk–Baghdad road a cell on the Jebel Hamrin crest reaches unseen within three hours,
+    without and with the withdrawn Anjata patrol (``exposure/``).
     ``quick`` skips the terrain (no DEM, no visibility, no uncertainty, no exposure) for a
     fast look. Everything goes through
     one :class:`gapmap.Run` (each input read once, each product computed once) and is staged in
