@@ -455,7 +455,8 @@ def town_force(t: Town, date: str, side_2017: str | None) -> str | None:
 def road_name(a: str, b: str, corridor: str) -> str:
     """A link's name: its corridor and ends ("Kirkuk–Baghdad road (Tuz Khurmatu–Baqubah)"),
     so that `gapmap exposure --road-name Kirkuk–Baghdad` finds every link of that road."""
-    return f"{corridor} road ({a}–{b})" if corridor else f"{a}–{b} road"
+    ends = f"{a}–{b}"
+    return f"{corridor} road ({ends})" if corridor and corridor != ends else f"{ends} road"
 
 
 def build_roads(towns: gpd.GeoDataFrame, control: gpd.GeoDataFrame) -> gpd.GeoDataFrame:

@@ -370,7 +370,8 @@ def test_roads_are_named_by_corridor_and_ends(layers):
     assert r["name"].is_unique
     for _, row in r.iterrows():
         ends = f"{row['from']}–{row['to']}"
-        assert row["name"] == (f"{row['corridor']} road ({ends})" if row["corridor"]
+        assert row["name"] == (f"{row['corridor']} road ({ends})"
+                               if row["corridor"] and row["corridor"] != ends
                                else f"{ends} road")
 
 
