@@ -452,3 +452,21 @@ def test_cli_road_name_posts_date_and_compare(flat_files, tmp_path):
     assert not bad.exists()
     proc = _cli(*base, "--posts-date", "31.10.2017", "--out", str(bad))
     assert proc.exit_code == 2 and "not a date" in proc.output and not bad.exists()
+
+
+def test_one_walk_for_several_dates_gives_the_runs_of_each_date():
+    from gapmap.exposure import road_exposure_on_dates
+
+    start, end = (X0 + 1_025.0, ROW_Y), (X0 + 9_025.0, ROW_Y)
+    posts = gpd.GeoDataFrame({"range_km": [1.0], "active_to": ["2017-10-25"]},
+                             geometry=[shapely.Point(X0 + 3_025.0, ROW_Y)], crs=UTM)
+    dates = ["2017-10-20", "2017-10-31"]
+    runs = road_exposure_on_dates(_line(start, end), _point(*start), _dem(), posts=posts,
+                                  dates=dates, hours=1.5)
+    assert list(runs) == dates
+    for d in dates:
+        one = road_exposure(_line(start, end), _point(*start), _dem(), posts=posts,
+                            posts_date=d, hours=1.5)
+        assert runs[d].summary == one.summary
+        assert runs[d].pieces.geometry.geom_equals_exact(one.pieces.geometry, 1e-9).all()
+    assert runs[dates[0]].summary["posts"] == 1 and runs[dates[1]].summary["posts"] == 0

@@ -70,6 +70,10 @@ def test_october_2017_opened_and_closed_are_the_written_stretches(ran):
     # itself moving between the dates (its pieces are matched within 1 km)
     assert opened - closed == pytest.approx(after - before, abs=5.0)
     assert opened > 0 and closed > 0
+    n, longest = ran.numbers(r"{} stretches opened, the longest {} km")
+    written = gpd.read_file(out / "opened.geojson")
+    assert n == len(written) and n > 1  # several stretches, not one
+    assert longest == pytest.approx(written["length_km"].max(), abs=0.05)
 
 
 @pytest.mark.slow

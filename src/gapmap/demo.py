@@ -265,7 +265,8 @@ def _write_exposure(run, data: Path, stage: Path) -> tuple[dict, Any]:
     (``exposure/change.json``, ``exposure/newly_exposed.geojson``). Lakes cannot be walked,
     rivers cost their crossing hours away from the roads. Returns the files written and the
     exposure without the patrol."""
-    from .exposure import exposure_change, road_exposure, write_exposure, write_exposure_change
+    from .exposure import (exposure_change, road_exposure, road_exposure_on_dates,
+                           write_exposure, write_exposure_change)
 
     posts = data / DEMO_SERIES_POSTS
     with_date, without_date = DEMO_PATROL_DATES
@@ -274,9 +275,9 @@ def _write_exposure(run, data: Path, stage: Path) -> tuple[dict, Any]:
         ex = road_exposure(run.roads, data / DEMO_ORIGIN, run.dem,
                            **{**opts, "posts": run.analysis.posts})
         return write_exposure(ex, stage / "exposure"), ex
-    ex = road_exposure(run.roads, data / DEMO_ORIGIN, run.dem, posts_date=without_date, **opts)
-    with_patrol = road_exposure(run.roads, data / DEMO_ORIGIN, run.dem, posts_date=with_date,
-                                **opts)
+    runs = road_exposure_on_dates(run.roads, data / DEMO_ORIGIN, run.dem,
+                                  dates=[with_date, without_date], **opts)
+    with_patrol, ex = runs[with_date], runs[without_date]
     files = dict(write_exposure(ex, stage / "exposure"))
     for name, path in write_exposure(with_patrol, stage / "exposure" / "with_patrol").items():
         files[f"with_patrol/{name}"] = path

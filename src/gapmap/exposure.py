@@ -19,6 +19,17 @@ origin touches start at the flat walking time from the origin to their centre, n
 road point within 3 cells of the origin also gets the direct walk; a point on the origin is 0 h.
 On flat ground this gives ``distance / 5.04 km/h`` along the grid's move directions exactly.
 
+With ``water`` (:class:`gapmap.water.Water`) the walk is the corridors' crossing search's:
+lakes cannot be entered and a river costs its ``crossing_hours`` per crossing away from the
+roads (bridges within 150 m), through the same :func:`gapmap.routes.cost_distance`; the last
+straight step pays the same (refused over a lake cell, timed with the mean river multiplier
+along it), so on flat ground a road point across one river is reached at the flat time plus
+the river's hours.
+
+``road_name``/``where`` pick the roads assessed (:func:`select_roads`), ``posts_date`` the
+posts active on a date (:func:`posts_on`); :func:`exposure_change` compares two runs, e.g. with
+and without a withdrawn patrol.
+
 Each road is sampled every half cell; where ``reachable`` or ``seen`` changes between two
 samples the change is found by bisection along the road to ``tolerance_m`` (default 0.01 m), so
 pieces end where the walking time equals ``hours`` and where a post's range or line of sight
@@ -62,7 +73,8 @@ from .io import atomic_dir
 from .routes import TOBLER_FLAT_KMH, cost_distance, tobler_hours
 from .terrain import Dem, as_dem
 
-__all__ = ["Exposure", "ExposureChange", "road_exposure", "select_roads", "posts_on",
+__all__ = ["Exposure", "ExposureChange", "road_exposure", "road_exposure_on_dates",
+           "select_roads", "posts_on",
            "exposure_change", "check_hours", "hours_at", "write_exposure",
            "write_exposure_change", "read_exposure", "format_exposure", "format_change",
            "PIECE_COLUMNS", "SUMMARY_KEYS", "CHANGE_KEYS"]
@@ -611,6 +623,50 @@ def road_exposure(roads, origin, dem, *, posts=None, hours: float = 3.0, range_k
     ...                    posts="geodata/posts.geojson", hours=3)  # doctest: +SKIP
     >>> ex.summary["exposed_km"]  # doctest: +SKIP
     """
+    return _exposures(roads, origin, dem, posts=posts, dates=[posts_date], hours=hours,
+                      range_km=range_km, height_m=height_m, target_height_m=target_height_m,
+                      walkable=walkable, water=water, road_name=road_name, where=where,
+                      tolerance_m=tolerance_m, progress=progress)[0]
+
+
+def road_exposure_on_dates(roads, origin, dem, *, posts, dates, **kw: Any
+                           ) -> dict[str, Exposure]:
+    """:func:`road_exposure` with the posts of each of ``dates`` (:func:`posts_on`), walking
+    once: the walk does not depend on the posts, so each further date costs only the cutting
+    of the roads.
+
+    Parameters
+    ----------
+    posts
+        Posts with ``active_from`` / ``active_to``.
+    dates
+        Dates (``YYYY-MM-DD`` text or :class:`datetime.date`).
+    **kw
+        As for :func:`road_exposure` (``hours``, ``water``, ``road_name`` …).
+
+    Returns
+    -------
+    dict
+        The date's text → its :class:`Exposure`, in the order given.
+
+    Examples
+    --------
+    >>> runs = road_exposure_on_dates("geodata/roads.geojson", "geodata/hamrin_origin.geojson",
+    ...     "geodata/dem_synthetic.tif", posts="geodata/posts_dated.geojson",
+    ...     dates=["2017-10-20", "2017-10-31"], road_name="Kirkuk–Baghdad")  # doctest: +SKIP
+    >>> exposure_change(*runs.values()).summary["newly_exposed_km"]  # doctest: +SKIP
+    """
+    dates = [str(d) for d in dates]
+    if not dates:
+        raise InputError("dates", None, "no date given", "give at least one date")
+    return dict(zip(dates, _exposures(roads, origin, dem, posts=posts, dates=dates, **kw)))
+
+
+def _exposures(roads, origin, dem, *, posts, dates: list, hours: float = 3.0,
+               range_km: float = 5.0, height_m: float = 10.0, target_height_m: float = 2.0,
+               walkable=None, water=None, road_name=None, where=None,
+               tolerance_m: float = 0.01, progress=None) -> list[Exposure]:
+    """One walk, then the roads cut for the posts of each date (``None``: every post)."""
     hours = check_hours(hours)
     step_name = progress or (lambda name: None)
     all_roads = _as_layer(roads, "roads", ("LineString",))
@@ -626,12 +682,35 @@ def road_exposure(roads, origin, dem, *, posts=None, hours: float = 3.0, range_k
         water = Water(water.rivers, water.lakes, all_roads)
     if water is not None:
         water = water.to_crs(grid.crs)
+    frames = [posts_on(posts, d, range_km=range_km, height_m=height_m)
+              if posts is not None and d is not None else _posts(posts, range_km, height_m)
+              for d in dates]
     step_name("walking time")
     walk = _walk(grid, origin, hours, walkable, water)
-    if posts is not None and posts_date is not None:
-        post_frame = posts_on(posts, posts_date, range_km=range_km, height_m=height_m)
-    else:
-        post_frame = _posts(posts, range_km, height_m)
+    step_name("cutting the roads")
+    out = []
+    for posts_date, post_frame in zip(dates, frames):
+        ex = _cut(rd, walk, grid, post_frame, hours=hours, range_km=range_km,
+                  height_m=height_m, target_height_m=target_height_m,
+                  tolerance_m=tolerance_m, source=roads.attrs.get("source", "roads"))
+        summary = ex.summary
+        if posts_date is not None and posts is not None:
+            summary["posts_date"] = str(posts_date)
+        if road_name is not None:
+            summary["road_name"] = str(road_name)
+        if where is not None:
+            summary["where"] = where if isinstance(where, str) else "=".join(map(str, where))
+        summary["water"] = water is not None and not water.empty
+        log.info("exposure: %.1f of %.1f km reachable unseen within %g h",
+                 summary["exposed_km"], summary["road_km"], hours)
+        out.append(ex)
+    return out
+
+
+def _cut(rd: gpd.GeoDataFrame, walk: _Walk, grid: Dem, post_frame, *, hours: float,
+         range_km: float, height_m: float, target_height_m: float, tolerance_m: float,
+         source: str) -> Exposure:
+    """The roads (DEM CRS) cut into pieces by the walk and by what ``post_frame`` sees."""
 
     def reachable(xy):
         return hours_at(walk, xy) <= hours
@@ -644,7 +723,6 @@ def road_exposure(roads, origin, dem, *, posts=None, hours: float = 3.0, range_k
         return visible_from_posts(grid, post_frame, xy, range_km=range_km, height_m=height_m,
                                   target_height_m=target_height_m)
 
-    step_name("cutting the roads")
     parts, owner = _parts(rd)
     step = 0.5 * grid.res_m
     cuts = _cuts(parts, step, [reachable, seen], tolerance_m)
@@ -670,19 +748,9 @@ def road_exposure(roads, origin, dem, *, posts=None, hours: float = 3.0, range_k
         pieces.insert(1, "name", rd[name_col].reindex(pieces["road"]).to_numpy())
     off_km = float(pieces["length_km"][~_on_dem(grid, _midpoints(pieces))].sum())
     if off_km > 0:
-        warnings.warn(f"{roads.attrs.get('source', 'roads')}: {off_km:.1f} km of road lie off "
-                      "the DEM: counted as neither reachable nor seen", InputWarning,
-                      stacklevel=2)
+        warnings.warn(f"{source}: {off_km:.1f} km of road lie off the DEM: counted as neither "
+                      "reachable nor seen", InputWarning, stacklevel=4)
     summary = _summary(pieces, hours, 0 if post_frame is None else len(post_frame), off_km)
-    if posts_date is not None and posts is not None:
-        summary["posts_date"] = str(posts_date)
-    if road_name is not None:
-        summary["road_name"] = str(road_name)
-    if where is not None:
-        summary["where"] = where if isinstance(where, str) else "=".join(map(str, where))
-    summary["water"] = water is not None and not water.empty
-    log.info("exposure: %.1f of %.1f km reachable unseen within %g h", summary["exposed_km"],
-             summary["road_km"], hours)
     return Exposure(pieces, summary)
 
 

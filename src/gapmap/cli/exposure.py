@@ -117,14 +117,14 @@ def exposure_cmd(origin: str, hours: float, range_km: float, height_m: float,
           --posts-date 2017-10-31 --compare-date 2017-10-20 --out out/anjata
     """
     from ..exposure import (check_hours, exposure_change, format_change, format_exposure,
-                            posts_on, road_exposure, select_roads, write_exposure,
-                            write_exposure_change)
+                            posts_on, road_exposure, road_exposure_on_dates, select_roads,
+                            write_exposure, write_exposure_change)
 
     check_hours(hours)
     if compare_date is not None and posts_date is None:
         raise InputError("--compare-date", None, "needs --posts-date (the date compared with)",
                          "give --posts-date DATE as well")
-    with ProgressBar(6 if compare_date else 5, "exposure") as bar:
+    with ProgressBar(5, "exposure") as bar:
         bar("reading layers")
         roads, origin_layer, dem, posts, water = _inputs(origin, kw, rivers, lakes)
         if (posts_date or compare_date) and posts is None:
@@ -138,13 +138,15 @@ def exposure_cmd(origin: str, hours: float, range_km: float, height_m: float,
         opts = dict(hours=hours, range_km=range_km, height_m=height_m,
                     target_height_m=target_height_m, water=water, road_name=road_name,
                     where=where)
-        ex = road_exposure(roads, origin_layer, dem, posts=posts, posts_date=posts_date,
-                           progress=bar, **opts)
         other = None
-        if compare_date is not None:
-            bar("walking with the posts of --compare-date")
-            other = road_exposure(roads, origin_layer, dem, posts=posts,
-                                  posts_date=compare_date, **opts)
+        if compare_date is None:
+            ex = road_exposure(roads, origin_layer, dem, posts=posts, posts_date=posts_date,
+                               progress=bar, **opts)
+        else:  # one walk, the roads cut for the posts of each date
+            runs = road_exposure_on_dates(roads, origin_layer, dem, posts=posts,
+                                          dates=[posts_date, compare_date], progress=bar,
+                                          **opts)
+            ex, other = runs[str(posts_date)], runs[str(compare_date)]
         bar("writing")
         write_exposure(ex, out_dir)
         if other is not None:
