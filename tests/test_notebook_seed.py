@@ -50,7 +50,8 @@ def test_north_and_south_by_governorate_with_ranges(ran):
     ranges = pd.read_csv(out / "uncertainty" / "by_area.csv").set_index("ADM1_EN")
     for region, names in (("north", ["Ninewa", "Erbil"]), ("south", ["Salah Al-Din", "Diyala"])):
         km, lo, hi, longest = ran.numbers(
-            region + r" \([^)]*\): unguarded {} km \(90% range {}–{} km\), longest corridor {} km")
+            region + r" \([^)]*\): unguarded {} km \(90% range {}–{} km\), "
+            r"longest corridor {} km")
         assert km == pytest.approx(by_gov.loc[names, "unguarded_length_km"].sum(), abs=0.05)
         assert lo == pytest.approx(ranges.loc[names, "unguarded_length_km_p05"].sum(), abs=0.05)
         assert hi == pytest.approx(ranges.loc[names, "unguarded_length_km_p95"].sum(), abs=0.05)

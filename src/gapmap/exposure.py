@@ -920,8 +920,9 @@ def exposure_change(before: Exposure, after: Exposure) -> ExposureChange:
     >>> def ex(flags):
     ...     lines = [shapely.LineString([(400000 + i * 1000, 3900000), (401000 + i * 1000,
     ...              3900000)]) for i in range(len(flags))]
-    ...     p = gpd.GeoDataFrame({"road": 0, "hours_from_origin": 1.0, "seen": [not f for f in flags],
-    ...                           "reachable": True, "exposed": flags}, geometry=lines, crs=32638)
+    ...     p = gpd.GeoDataFrame({"road": 0, "hours_from_origin": 1.0,
+    ...                           "seen": [not f for f in flags], "reachable": True,
+    ...                           "exposed": flags}, geometry=lines, crs=32638)
     ...     p["length_km"] = geodesic_length_km(p.geometry, p.crs)
     ...     return Exposure(p, _summary(p, 3.0, 1, 0.0))
     >>> ch = exposure_change(ex([True, False, False]), ex([True, True, False]))

@@ -112,8 +112,8 @@ def exposure_cmd(origin: str, hours: float, range_km: float, height_m: float,
       gapmap exposure --roads roads.geojson --origin hamrin.geojson --dem dem.tif \\
           --posts posts.csv --hours 3 --out out/exposure
       gapmap exposure --config geodata/scenario.toml --origin corridors --out out/exposure
-      gapmap exposure --config geodata/scenario.toml --origin geodata/hamrin_origin.geojson \
-          --road-name Kirkuk–Baghdad --posts geodata/posts_dated.geojson \
+      gapmap exposure --config geodata/scenario.toml --origin geodata/hamrin_origin.geojson \\
+          --road-name Kirkuk–Baghdad --posts geodata/posts_dated.geojson \\
           --posts-date 2017-10-31 --compare-date 2017-10-20 --out out/anjata
     """
     from ..exposure import (check_hours, exposure_change, format_change, format_exposure,
