@@ -1,5 +1,6 @@
 """Static map of an analysis for print: zones, seam, corridors by length, gap region, posts,
-towns and areas by name, rivers and lakes, and the sources of the data.
+proposed posts by name, road exposure, towns and areas by name, rivers and lakes, and the
+sources of the data.
 
 :func:`plot_map` draws in the analysis's metric CRS. The page has a header (title, headline
 figures, the note when the data are illustrative or synthetic), the map and a footer (sources
@@ -8,9 +9,9 @@ legend and the colour bar of corridor length, in the corner where they hide leas
 corridors, the seam and the towns; a scale bar whose length is true on the ground at the
 map's centre (the projection's scale factor is taken into account) and a north arrow pointing
 to true north (rotated by the meridian convergence) in the corners the legend leaves free.
-Town, area and corridor labels are placed so that none overlaps another or the furniture
-(see :func:`_label_all`). :func:`save_figure` writes it at print quality (≥ 200 dpi),
-atomically.
+Proposed-post, town, area and corridor labels are placed so that none overlaps another or the
+furniture, nor where it can be helped the exposed road (see :func:`_label_all`).
+:func:`save_figure` writes it at print quality (≥ 200 dpi), atomically.
 """
 
 from __future__ import annotations
@@ -522,7 +523,7 @@ _EXPOSURE_COLOR = {key: color for key, color, _, _ in EXPOSURE_CLASSES}
 
 
 def _draw_exposure(ax, exposure, crs) -> tuple[list, shapely.Geometry]:
-    """Road exposure: the exposed stretches in one strong colour over a white casing, road
+    """Road exposure: the exposed stretches in one strong colour over a dark casing, road
     reachable but seen thin and muted, road out of reach (seen or not) thinner and grey, so
     the eye goes to the exposed. Legend rows give each class's km (the result's summary when
     it has one, else the pieces' ``length_km``). Returns (handles, the exposed lines in
@@ -557,7 +558,7 @@ def _draw_exposure(ax, exposure, crs) -> tuple[list, shapely.Geometry]:
             continue
         sub = p.loc[sel]
         if casing:
-            sub.plot(ax=ax, color="white", lw=casing, zorder=z - 0.05, capstyle="round")
+            sub.plot(ax=ax, color="#0b1f4d", lw=casing, zorder=z - 0.05, capstyle="round")
         sub.plot(ax=ax, color=color, lw=lw, zorder=z, capstyle="round")
         handles.insert(0, Line2D([], [], color=color, lw=lw,
                                  label=f"{text}: {fmt(max(class_km, 0.0), 1)} km"))

@@ -292,7 +292,7 @@ def exposure_section(exposure: Any, origin: str | None = None) -> dict | None:
     seen_by = (f"none of the {fmt(int(posts))} posts" if posts is not None and int(posts) > 1
                else "no post")
     text = (f"Exposed: road reachable on foot {within} of the origin (Tobler's walking speed "
-            f"over the terrain) and seen by {seen_by}; violet on the map. Lengths are "
+            f"over the terrain) and seen by {seen_by}; cyan on the map. Lengths are "
             "geodesic, along the roads.")
     off = summary.get("off_dem_km")
     if off is not None and float(off) > 0:

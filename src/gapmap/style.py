@@ -53,12 +53,12 @@ AREA_NAME_FIELDS = ("ADM1_EN", "ADM1_NAME", "NAME_1", "admin1", "adm_1", "govern
                     "province", "state", "region", "ADM2_EN", "ADM2_NAME", "NAME_2", "admin2",
                     "adm_2", "district", "name", "NAME", "Name")
 #: Road-exposure classes: (key, colour, line weight on the web map, legend text). The exposed
-#: class is the one strong colour, a violet that no zone, corridor (yellow to dark red) or post
-#: layer uses: in red it read as one more corridor on the sample's figure. The others are muted
-#: (reachable but seen a pale violet, not the corridors' orange) so the exposed stretches stand
-#: out.
+#: class is the one strong colour, a bright cyan no other layer uses (zones are blue and red,
+#: corridors yellow to dark red, routes purple, incidents magenta): in red it read as one more
+#: corridor on the sample's figure. The others are muted (reachable but seen a pale lilac, not
+#: the corridors' orange) so the exposed stretches stand out.
 EXPOSURE_CLASSES = (
-    ("exposed", "#7a00cc", 6, "Exposed: reachable on foot, unseen"),
+    ("exposed", "#00d2ff", 6, "Exposed: reachable on foot, unseen"),
     ("reach_seen", "#c2a5cf", 4, "Reachable, but seen by a post"),
     ("seen", "#2c7bb6", 2.5, "Seen, not reachable in time"),
     ("other", "#969696", 2, "Neither reachable nor seen"),
