@@ -520,6 +520,8 @@ def _draw_sites(ax, placement, crs) -> tuple[list, gpd.GeoDataFrame | None]:
 
 
 _EXPOSURE_COLOR = {key: color for key, color, _, _ in EXPOSURE_CLASSES}
+#: The dark casing under the exposed road: the cyan stays crisp over pale ground and zones.
+_EXPOSURE_CASING = "#0b1f4d"
 
 
 def _draw_exposure(ax, exposure, crs) -> tuple[list, shapely.Geometry]:
@@ -528,6 +530,7 @@ def _draw_exposure(ax, exposure, crs) -> tuple[list, shapely.Geometry]:
     the eye goes to the exposed. Legend rows give each class's km (the result's summary when
     it has one, else the pieces' ``length_km``). Returns (handles, the exposed lines in
     ``crs``, which the legend must not hide)."""
+    from matplotlib import patheffects
     from matplotlib.lines import Line2D
 
     pieces, summary = exposure_frame(exposure)
@@ -558,9 +561,12 @@ def _draw_exposure(ax, exposure, crs) -> tuple[list, shapely.Geometry]:
             continue
         sub = p.loc[sel]
         if casing:
-            sub.plot(ax=ax, color="#0b1f4d", lw=casing, zorder=z - 0.05, capstyle="round")
+            sub.plot(ax=ax, color=_EXPOSURE_CASING, lw=casing, zorder=z - 0.05,
+                     capstyle="round")
         sub.plot(ax=ax, color=color, lw=lw, zorder=z, capstyle="round")
-        handles.insert(0, Line2D([], [], color=color, lw=lw,
+        cased = [patheffects.Stroke(linewidth=casing, foreground=_EXPOSURE_CASING),
+                 patheffects.Normal()] if casing else None
+        handles.insert(0, Line2D([], [], color=color, lw=lw, path_effects=cased,
                                  label=f"{text}: {fmt(max(class_km, 0.0), 1)} km"))
     exposed = p.geometry.values[cls == "exposed"]
     return handles, shapely.union_all(exposed) if len(exposed) else shapely.LineString()
