@@ -9,6 +9,7 @@ from types import SimpleNamespace
 
 import geopandas as gpd
 import pandas as pd
+import pytest
 import shapely
 from click.testing import CliRunner
 
@@ -372,3 +373,27 @@ def test_report_command_with_uncertainty_and_by(tmp_path):
         assert r.exit_code == 2, r.output
         assert words in r.output and "Traceback" not in r.output
         assert not bad.exists()
+
+
+@pytest.mark.slow
+def test_demo_figure_and_report_draw_its_exposure(demo):
+    """The demo computes its road exposure before drawing: the report states the km of an
+    exposure it wrote, and its figure draws the exposed road in the strong colour."""
+    import json
+
+    import numpy as np
+    from matplotlib.colors import to_rgb
+    from matplotlib.image import imread
+
+    from gapmap.style import EXPOSURE_CLASSES, fmt
+
+    out, _ = demo
+    page = (out / "report.html").read_text(encoding="utf-8")
+    block = page.split("<h2>Road exposure</h2>")[1].split("</dl>")[0]
+    docs = [json.loads(p.read_text()) for p in sorted((out / "exposure").rglob("exposure.json"))]
+    assert any(f"<dt>Exposed</dt><dd>{fmt(d['exposed_km'], 1)} km</dd>" in block
+               and f"<dt>Road</dt><dd>{fmt(d['road_km'], 1)} km</dd>" in block for d in docs)
+    assert "<dt>From</dt><dd>Jebel Hamrin" in block
+    img = imread(out / "map.png")[..., :3]
+    strong = (np.abs(img - np.asarray(to_rgb(EXPOSURE_CLASSES[0][1]))) < 12 / 255).all(axis=-1)
+    assert strong.sum() > 500
