@@ -833,7 +833,8 @@ def write_exposure(exposure: Exposure, out_dir: str | os.PathLike) -> dict[str, 
 
 
 def _jsonable(d: dict[str, Any]) -> dict[str, Any]:
-    return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in d.items()}
+    # 6 decimals, as summary.json: a length sums back from the pieces to 1e-6 km
+    return {k: (round(v, 6) if isinstance(v, float) else v) for k, v in d.items()}
 
 
 def read_exposure(path: str | os.PathLike) -> gpd.GeoDataFrame:
