@@ -396,6 +396,7 @@ class _Shared:
     visibility: bool
     margin_km: float | None
     roads: gpd.GeoDataFrame | None = None
+    sample_m: float | None = None
 
 
 def _side_counts(zones: gpd.GeoDataFrame, shared: _Shared) -> tuple[int, int]:
@@ -432,7 +433,8 @@ def _date_run(shared: _Shared, snap: Snapshot):
     return Run.from_layers(snap.zones, shared.side_a, shared.side_b, posts=posts,
                            study_area=shared.study_area, settings=shared.settings,
                            dem=shared.dem, visibility=shared.visibility, roads=shared.roads,
-                           force_field=shared.force_field, inputs={"zones": snap.source})
+                           force_field=shared.force_field, sample_m=shared.sample_m,
+                           inputs={"zones": snap.source})
 
 
 def _finish(shared: _Shared, run, window: tuple | None) -> Analysis:
@@ -874,6 +876,10 @@ def analyze_series(
     dem = _series_dem(dem, snaps, side_a, side_b, study_m, settings, force_field)
     shared = _Shared(side_a, side_b, settings, study_m, posts_gdf, incidents, force_field, dem,
                      visibility, margin_km, roads_gdf)
+    # One boundary sampling for every date (that of the first, as gapmap metrics would choose
+    # it): the default follows the boundary's length, so a front that moves would otherwise
+    # be sampled anew, everywhere, on every date, and no part of its seam could be reused.
+    shared = dataclasses.replace(shared, sample_m=_series_sample_m(shared, snaps))
     stats: dict = {}
     with Pool(workers=workers, scheduler=scheduler, tasks=len(snaps)) as pool:
         if reuse:
@@ -891,6 +897,19 @@ def analyze_series(
     return Series(table=table, corridors=corridors, opened=opened, closed=closed, seam=seam,
                   crs=crs, snapshots=tuple(snaps), reuse=stats, _shared=shared,
                   _windows=tuple(windows))
+
+
+def _series_sample_m(shared: _Shared, snaps: list[Snapshot]) -> float | None:
+    """The boundary sampling of every date: ``gapmap metrics``' choice on the first date
+    with both sides."""
+    from .corridors import default_sample_m
+
+    first = next((s for s in snaps if 0 not in _side_counts(s.zones, shared)), None)
+    if first is None:
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the date's own task gives them
+        return float(default_sample_m(_date_run(shared, first).prepared))
 
 
 def _read_roads(roads: Any) -> gpd.GeoDataFrame:
