@@ -39,9 +39,9 @@ log = logging.getLogger(__name__)
 
 #: Rows per partition, and the table size from which ``--workers``/``--scheduler`` partition
 #: at all. Below it a cluster costs more than it saves: starting a local cluster of two
-#: processes and shipping the seam index takes about 3 s, while assigning 500,000 events in
-#: process takes about 4 s. A partition of 500,000 events costs a worker about 0.3 GB on top
-#: of the shared inputs (docs/scale.md).
+#: processes took about 6 s where assigning 500,000 events in process took about 5 s (on a
+#: loaded 2-core machine). A worker with one partition of 500,000 events peaked at about
+#: 0.6 GB (docs/scale.md, "Incidents in partitions").
 PARTITION_EVENTS = 500_000
 
 
