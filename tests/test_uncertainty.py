@@ -413,3 +413,55 @@ def test_command_with_line_of_sight(cli_files, tmp_path):
     layer = gpd.read_file(out / "unguarded_probability.gpkg")
     y = (layer.geometry.y.to_numpy() - Y0) / 1000.0
     assert (layer["p_unguarded"].to_numpy()[(y > 51.2) & (y < 58)] == 1).all()
+
+
+def test_metrics_summary_shows_the_ranges_of_an_uncertainty_run(cli_files, tmp_path):
+    """`gapmap metrics --uncertainty DIR` prints each figure's 90% range as uncertainty.csv
+    holds it; another analysis (other reach) gets a note; a wrong folder stops first."""
+    import pandas as pd
+    from click.testing import CliRunner
+
+    from gapmap.cli import main
+
+    unc = tmp_path / "unc"
+    res = CliRunner().invoke(main, ["uncertainty", *cli_files, "--draws", "40", "--edge-km", "4",
+                                    "--reach-km", "8", "--workers", "1", "--out", str(unc)],
+                             catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    t = pd.read_csv(unc / "uncertainty.csv").set_index("field")
+    out = tmp_path / "m"
+    res = CliRunner().invoke(main, ["metrics", *cli_files, "--reach-km", "8", "--uncertainty",
+                                    str(unc), "--out", str(out)], catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    assert "90% ranges over 40 perturbed copies" in res.output
+    lo, hi = t.loc["unguarded_length_km", ["p05", "p95"]]
+    assert f"unguarded              {lo:,.1f}–{hi:,.1f} km" in res.output
+    assert "other inputs" not in res.output
+    other = CliRunner().invoke(main, ["metrics", *cli_files, "--reach-km", "9.5",
+                                      "--uncertainty", str(unc), "--out", str(tmp_path / "o")],
+                               catch_exceptions=False)
+    assert other.exit_code == 0 and "other inputs" in other.output
+    bad = CliRunner().invoke(main, ["metrics", *cli_files, "--uncertainty", str(tmp_path / "x"),
+                                    "--out", str(tmp_path / "never")])
+    assert bad.exit_code == 2 and len(bad.output.strip().splitlines()) == 1
+    assert not (tmp_path / "never").exists()
+
+
+def test_report_corridor_table_shows_each_corridors_range(tmp_path):
+    """The report's corridor table gets each corridor's length range and share of copies open
+    (from the two-pairs scene: the southern pair open in about 7/8 of the copies)."""
+    from gapmap.report import render_report
+    from gapmap.uncertainty import corridor_ranges
+
+    zones, area = _two_pairs(16.4)
+    res = analyze(zones, A, B, study_area=area, settings=Settings(reach_km=8))
+    sim = simulate(res, draws=100, edge_km=4.0, seed=11, grid_points=2000)
+    page = render_report(res, uncertainty=sim, dpi=50)
+    assert "90% range (km)" in page and "Open in copies" in page
+    texts = corridor_ranges(sim)
+    assert set(texts) == set(res.corridors["corridor_id"])
+    for cid, (rng, share) in texts.items():
+        assert f"<td>{rng}</td><td>{share}</td>" in page.replace("\n", "")
+        row = sim.corridors.set_index("corridor_id").loc[cid]
+        assert share == f"{100 * row['p_open']:.0f}%"
+    assert "Open in copies" not in render_report(res, dpi=50)

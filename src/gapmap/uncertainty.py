@@ -66,6 +66,7 @@ True
 from __future__ import annotations
 
 import functools
+from functools import partial
 import logging
 import math
 import warnings
@@ -88,7 +89,7 @@ from .frontier import SideDistance, _boundary_segments, _bbox_distance
 
 __all__ = ["Uncertainty", "simulate", "parse_range", "check_parameters", "write_uncertainty",
            "UNCERTAINTY_FIELDS", "AREA_RANGE_FIELDS", "CORRIDOR_RANGE_COLUMNS", "MAX_DRAWS",
-           "format_uncertainty", "format_ranges"]
+           "format_uncertainty", "format_ranges", "corridor_ranges"]
 
 log = logging.getLogger(__name__)
 
@@ -1060,6 +1061,82 @@ def _corridor_table(analysis, ids: list[str], per: list, ratio: float) -> pd.Dat
                          "length_km_mean": length.mean(axis=0)})
 
 
+def corridor_ranges(result) -> dict[str, tuple[str, str]]:
+    """Per corridor id, the 90% range of its length and the share of copies in which it stays
+    open, as text (for the report's corridor table).
+
+    ``result`` is an :class:`Uncertainty` (or anything with a ``corridors`` table as in
+    ``corridors_uncertainty.csv``); without one, an empty dict.
+
+    >>> t = pd.DataFrame({"corridor_id": ["C1"], "p_open": [0.875], "length_km_p05": [0.0],
+    ...                   "length_km_p95": [100.03]})
+    >>> corridor_ranges(Uncertainty(pd.DataFrame(), None, pd.DataFrame(), corridors=t))
+    {'C1': ('0.0–100.0', '88%')}
+    """
+    table = getattr(result, "corridors", None)
+    need = {"corridor_id", "p_open", "length_km_p05", "length_km_p95"}
+    if table is None or not len(table) or not need <= set(table.columns):
+        return {}
+    return {str(r.corridor_id): (f"{r.length_km_p05:,.1f}–{r.length_km_p95:,.1f}",
+                                 f"{100 * r.p_open:.0f}%")
+            for r in table.itertuples(index=False)}
+
+
+#: Terminal labels of the figures that carry a range: (label, unit, decimals; 3 = 3 digits).
+_LABELS = {"seam_length_km": ("seam length", "km", 1),
+           "unguarded_length_km": ("unguarded", "km", 1),
+           "unguarded_share": ("unguarded share", "%", 1),
+           "corridors": ("corridors", "", 0),
+           "longest_corridor_km": ("longest corridor", "km", 1),
+           "width_mean_km": ("mean seam width", "km", 1),
+           "gap_area_km2": ("gap area", "km²", 0),
+           "incidents_in_gap": ("incidents in the gap", "", 0),
+           "exploitation_ratio": ("exploitation ratio", "", 3)}
+
+
+def _fmt(v: float, unit: str, nd: int) -> str:
+    v = v * (100.0 if unit == "%" else 1.0)
+    return f"{v:.3g}" if nd == 3 else f"{v:,.{nd}f}"
+
+
+def format_ranges(summary: dict, result: Uncertainty, source: str = "") -> str:
+    """The 90% ranges of an uncertainty run under a summary, for the terminal (``gapmap
+    metrics --uncertainty DIR``), with a note when the run perturbed another analysis (its
+    unperturbed seam, unguarded length or gap area differs from ``summary``'s by over 0.1%).
+
+    >>> t = pd.DataFrame({"p05": [470.9], "p95": [576.7], "base": [505.7]},
+    ...                  index=pd.Index(["unguarded_length_km"], name="field"))
+    >>> print(format_ranges({"unguarded_length_km": 505.7},
+    ...                     Uncertainty(t, None, pd.DataFrame(index=range(100)))))
+    90% ranges over 100 perturbed copies:
+      unguarded              470.9–576.7 km
+    """
+    t = result.table
+    n = len(result.draws) if result.draws is not None else 0
+    where = f" ({source})" if source else ""
+    lines = [f"90% ranges over {n:,} perturbed copies{where}:" if n
+             else f"90% ranges over the perturbed copies{where}:"]
+    for name, (label, unit, nd) in _LABELS.items():
+        if name not in t.index or not {"p05", "p95"} <= set(t.columns):
+            continue
+        lo, hi = float(t.loc[name, "p05"]), float(t.loc[name, "p95"])
+        if math.isfinite(lo) and math.isfinite(hi):
+            lines.append(f"  {label:<22} {_fmt(lo, unit, nd)}–{_fmt(hi, unit, nd)} {unit}"
+                         .rstrip())
+    for name in ("seam_length_km", "unguarded_length_km", "gap_area_km2"):
+        base = float(t.loc[name, "base"]) if "base" in t.columns and name in t.index \
+            else math.nan
+        here = summary.get(name)
+        if here is not None and math.isfinite(base) and \
+                abs(base - float(here)) > max(1e-3 * abs(float(here)), 0.05):
+            label, unit, nd = _LABELS[name]
+            lines.append(f"  note: the copies perturb an analysis with {label} "
+                         f"{_fmt(base, unit, nd)} {unit}, not this one's "
+                         f"{_fmt(float(here), unit, nd)} {unit}: it was run on other inputs")
+            break
+    return "\n".join(lines)
+
+
 def format_uncertainty(analysis, result: Uncertainty) -> str:
     """The headline figures with their 90% ranges, for the terminal."""
     p = result.parameters
@@ -1069,21 +1146,11 @@ def format_uncertainty(analysis, result: Uncertainty) -> str:
              f"{p['draws']} copies (edges ±{p['edge_km']:g} km, post ranges "
              f"±{100 * p['post_range_frac']:g}%{reach}; seed {p['seed']})",
              f"  {'figure':<22}{'base':>10}{'90% range':>24}"]
-    labels = {"seam_length_km": ("seam length", "km", 1),
-              "unguarded_length_km": ("unguarded", "km", 1),
-              "unguarded_share": ("unguarded share", "%", 1),
-              "corridors": ("corridors", "", 0),
-              "longest_corridor_km": ("longest corridor", "km", 1),
-              "width_mean_km": ("mean seam width", "km", 1),
-              "gap_area_km2": ("gap area", "km²", 0),
-              "incidents_in_gap": ("incidents in the gap", "", 0),
-              "exploitation_ratio": ("exploitation ratio", "", 3)}
-    for name, (label, unit, nd) in labels.items():
+    for name, (label, unit, nd) in _LABELS.items():
         if name not in result.table.index:
             continue
         row = result.table.loc[name]
-        k = 100.0 if unit == "%" else 1.0
-        fmt = (lambda v: f"{v * k:.3g}") if nd == 3 else (lambda v: f"{v * k:,.{nd}f}")
+        fmt = partial(_fmt, unit=unit, nd=nd)
         rng = f"{fmt(row['p05'])}–{fmt(row['p95'])} {unit}".rstrip()
         lines.append(f"  {label:<22}{fmt(row['base']):>10} {unit:<4}{rng:>19}")
     return "\n".join(lines)
