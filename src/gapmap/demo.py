@@ -126,14 +126,18 @@ def _write_all(run, stage: Path) -> tuple[dict[str, Path], Any]:
     from .placement import write_placement
 
     keep(write_placement(placement, stage / "placement"))
+    by_table = unc = None
     if run.scenario.study_area is not None:
-        keep(run.timed("by area", lambda: _write_by_area(run, stage)))
+        by_table = run.timed("by area", lambda: _write_by_area(run, stage, keep))
+    if run.dem is not None:  # with terrain: the ranges go on the map and the report
+        unc = run.timed("uncertainty", lambda: _write_uncertainty(run, stage, keep))
+        by_table = unc.by_area if unc.by_area is not None else by_table
     title = "gapmap demo — Iraq's disputed territories (illustrative force layout)"
     layers = run.map_layers(hotspots=True, routes=True)
 
     def draw_map():
-        return save_map(make_map(result, placement=placement, title=title, **layers),
-                        stage / "map.html")
+        return save_map(make_map(result, placement=placement, title=title, uncertainty=unc,
+                                 **layers), stage / "map.html")
     keep({"map": run.timed("map", draw_map)})
 
     def draw_figure():
@@ -143,7 +147,8 @@ def _write_all(run, stage: Path) -> tuple[dict[str, Path], Any]:
     keep({"figure": run.timed("figure", draw_figure)})
     keep({"report": run.timed("report", lambda: write_report(
         result, stage / "report.html", incidents=run.incidents, monthly=run.monthly,
-        placement=placement, title=title, **run.page_layers()))})
+        placement=placement, title=title, uncertainty=unc, by_area=by_table,
+        **run.page_layers()))})
     return files, placement
 
 
@@ -192,12 +197,14 @@ def _rel(paths: dict, stage: Path) -> dict[str, Path]:
     return out
 
 
-def _write_by_area(run, stage: Path) -> dict:
-    """``by_area.csv``: the run's figures per governorate (``ADM1_EN``)."""
+def _write_by_area(run, stage: Path, keep):
+    """``by_area.csv``: the run's figures per governorate (``ADM1_EN``); the table."""
     from .by_area import areas_of_scenario, breakdown, write_breakdown
 
     areas = areas_of_scenario(run.scenario, DEMO_BY)
-    return write_breakdown(breakdown(run.analysis, areas, DEMO_BY), stage)
+    table = breakdown(run.analysis, areas, DEMO_BY)
+    keep(write_breakdown(table, stage))
+    return table
 
 
 def _write_extras(run, data: Path, stage: Path, *, quick: bool) -> dict[str, Path]:
@@ -210,7 +217,6 @@ def _write_extras(run, data: Path, stage: Path, *, quick: bool) -> dict[str, Pat
         log.info("no dated layouts in %s: no series/", data)
     if quick or run.dem is None:
         return files
-    files.update(_rel(run.timed("uncertainty", lambda: _write_uncertainty(run, stage)), stage))
     if (data / DEMO_ORIGIN).exists():
         files.update(_rel(run.timed("exposure", lambda: _write_exposure(run, data, stage)),
                           stage))
@@ -234,9 +240,10 @@ def _write_series(run, data: Path, stage: Path) -> dict:
                                "(illustrative force layouts)")
 
 
-def _write_uncertainty(run, stage: Path) -> dict:
+def _write_uncertainty(run, stage: Path, keep):
     """The summary figures over perturbed copies, by governorate too, as ``gapmap
-    uncertainty`` writes them (``uncertainty/``); posts cover what they see, as in the run."""
+    uncertainty`` writes them (``uncertainty/``); posts cover what they see, as in the run.
+    Returns the result (for the map and the report)."""
     from .by_area import admin_check, areas_of_scenario
     from .uncertainty import simulate, write_uncertainty
 
@@ -249,7 +256,8 @@ def _write_uncertainty(run, stage: Path) -> dict:
                       post_range_frac=DEMO_POST_RANGE_FRAC, reach_km=DEMO_REACH_KM,
                       seed=DEMO_SEED, areas=areas, by=DEMO_BY if areas is not None else None,
                       visibility=run.scenario.visibility, dem=run.dem)
-    return write_uncertainty(result, stage / "uncertainty", mismatches=mismatches)
+    keep(write_uncertainty(result, stage / "uncertainty", mismatches=mismatches))
+    return result
 
 
 def _write_exposure(run, data: Path, stage: Path) -> dict:
