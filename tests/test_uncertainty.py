@@ -465,3 +465,24 @@ def test_report_corridor_table_shows_each_corridors_range(tmp_path):
         row = sim.corridors.set_index("corridor_id").loc[cid]
         assert share == f"{100 * row['p_open']:.0f}%"
     assert "Open in copies" not in render_report(res, dpi=50)
+
+
+def test_command_refuses_overlapping_areas_for_by(tmp_path, strips):
+    """--by over a study area whose polygons overlap (a sample would count twice): exit 2,
+    one line naming the two areas, nothing written."""
+    from click.testing import CliRunner
+
+    from gapmap.cli import main
+
+    z, sa = tmp_path / "zones.gpkg", tmp_path / "areas.gpkg"
+    strips.to_file(z)
+    gpd.GeoDataFrame({"ADM1_EN": ["North", "South"]}, crs=UTM38,
+                     geometry=[shapely.box(X0 - 20e3, Y0 + 40e3, X0 + 60e3, Y0 + 100e3),
+                               shapely.box(X0 - 20e3, Y0, X0 + 60e3, Y0 + 60e3)]).to_file(sa)
+    out = tmp_path / "never"
+    res = CliRunner().invoke(main, ["uncertainty", "--zones", str(z), "--side-a",
+                                    "krg=peshmerga", "--side-b", "federal=isf", "--study-area",
+                                    str(sa), "--by", "ADM1_EN", "--out", str(out)])
+    assert res.exit_code == 2
+    assert "overlap" in res.output and "North" in res.output
+    assert len(res.output.strip().splitlines()) == 1 and not out.exists()
