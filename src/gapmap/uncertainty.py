@@ -412,7 +412,7 @@ class _Frame:
     has_incidents: bool
 
 
-def _seam_samples(seam: gpd.GeoDataFrame, spacing: float, crs: CRS):
+def _seam_samples(seam: gpd.GeoDataFrame, spacing: float, crs: CRS, tangent_m: float = 1.0):
     parts, seam_id = [], []
     for sid, g in zip(seam["corridor_id"] if "corridor_id" in seam.columns else seam.index,
                       seam.geometry.values):
@@ -431,7 +431,13 @@ def _seam_samples(seam: gpd.GeoDataFrame, spacing: float, crs: CRS):
     k = np.arange(counts.sum()) - np.repeat(starts, counts)
     along = np.minimum(k * spacing, lengths[owner])
     xy = shapely.get_coordinates(shapely.line_interpolate_point(parts[owner], along))
-    h = np.minimum(1.0, lengths[owner] / 4)
+    # Each transect runs normal to the seam's direction over ±tangent_m: at the seam's kinks
+    # (its Voronoi ridges turn sharply) transects normal to the local 1 m tangent fan out on
+    # one side and cross on the other, and a copy's chain of crossings a few km off zigzags.
+    # Over ±edge_km they turn gradually: on the sample (edges ±2 km) three copies' seam and
+    # unguarded lengths came within 2% of analyze() on the buffered zones, against 3–15%
+    # long with the 1 m tangent.
+    h = np.minimum(tangent_m, lengths[owner] / 4)
     a = shapely.get_coordinates(shapely.line_interpolate_point(parts[owner], np.maximum(along - h, 0)))
     b = shapely.get_coordinates(shapely.line_interpolate_point(
         parts[owner], np.minimum(along + h, lengths[owner])))
@@ -493,7 +499,8 @@ def _frame(analysis, edge_km: float, reach: tuple | None, spacing_m: float,
     hi_reach = max(float(reach_m.max(initial=0.0)), (reach[1] * 1000.0) if reach else 0.0)
     margin = 2 * edge_m + hi_reach + 1.0
 
-    parts, xy, normals, owner, along, scale, seam_id = _seam_samples(analysis.seam, spacing_m, crs)
+    parts, xy, normals, owner, along, scale, seam_id = _seam_samples(
+        analysis.seam, spacing_m, crs, tangent_m=max(edge_m, 1.0))
     half = 4 * edge_m
     offsets = np.linspace(-half, half, 2 * _TRANSECT_HALF + 1) if half > 0 else np.zeros(1)
     pts = (xy[:, None, :] + offsets[None, :, None] * normals[:, None, :]).reshape(-1, 2)
