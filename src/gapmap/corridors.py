@@ -215,6 +215,19 @@ def _line_parts(geom) -> np.ndarray:
     return out[shapely.length(out) > 0]
 
 
+def _grow(geom: shapely.Geometry, dist_m: float, quad_segs: int) -> shapely.Geometry:
+    """``geom`` grown by ``dist_m`` (> 0): each part buffered alone, then one union.
+
+    The same region as buffering the whole (Multi)Polygon at once, but GEOS's buffer of a
+    multipolygon nodes every part's offset curve against all the others: for 2,000 squares
+    grown by 5 km it took 7.3 s against 0.15 s this way (the same 608 vertices).
+    """
+    parts = shapely.get_parts(geom)
+    if len(parts) <= 1:
+        return shapely.buffer(geom, dist_m, quad_segs=quad_segs)
+    return shapely.union_all(shapely.buffer(parts, dist_m, quad_segs=quad_segs))
+
+
 def _components(lines: np.ndarray, simplify_m: float = 0.5) -> list[shapely.Geometry]:
     """Group lines into connected components, each merged into (Multi)LineString.
 
@@ -382,9 +395,8 @@ def _study_geometry(study_gdf, crs, union_a, union_b, settings: Settings) -> sha
         study = shapely.union_all(study_gdf.to_crs(crs).geometry.values)
     else:
         tol, grow = 100.0, settings.max_width_km * 1000.0
-        study = shapely.intersection(
-            shapely.buffer(shapely.simplify(union_a, tol), grow, quad_segs=16),
-            shapely.buffer(shapely.simplify(union_b, tol), grow, quad_segs=16))
+        study = shapely.intersection(_grow(shapely.simplify(union_a, tol), grow, 16),
+                                     _grow(shapely.simplify(union_b, tol), grow, 16))
     if study.is_empty:
         raise InputError(None, "study area", "the study area is empty (the sides are further "
                          f"apart than max_width_km={settings.max_width_km})",
@@ -778,7 +790,7 @@ def _gap_region(study, geoms, reach_m, ia, ib, half_w) -> shapely.Geometry:
         # benchmark's jagged 50k-vertex zones (r = 2 km) 8× faster than r/40 for a change of
         # 0.0055% in the gap area (r/10 would be 36× faster but change it by 0.045%).
         merged = shapely.simplify(merged, min(100.0, max(r / 20, 0.1)))
-        grow_parts.append(shapely.buffer(merged, r, quad_segs=8) if r > 0 else merged)
+        grow_parts.append(_grow(merged, r, 8) if r > 0 else merged)
     grown = shapely.union_all(grow_parts) if grow_parts else shapely.Polygon()
     gap = shapely.difference(study, grown)
     if gap.is_empty:
