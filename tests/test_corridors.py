@@ -503,3 +503,63 @@ def test_gap_region_is_limited_to_max_width(strips):
     wide = analyze(strips, A, B, study_area=study, settings=Settings(max_width_km=300))
     assert wide.summary["gap_area_km2"] == pytest.approx((98 + 16 + 98) * 100 * scale**2,
                                                          rel=1e-3)
+
+
+def _random_zones(seed: int, n: int = 60) -> gpd.GeoDataFrame:
+    """Rectangles of 100–800 m scattered over 20 km (many touch or overlap), one with a hole,
+    sides at random."""
+    rng = np.random.default_rng(seed)
+    x, y = X0 + rng.uniform(0, 20e3, (2, n))
+    s = rng.uniform(100, 800, n)
+    boxes = shapely.box(x, y, x + s, y + s * rng.uniform(0.5, 2, n))
+    boxes[0] = shapely.box(X0 - 3e3, Y0 - 3e3, X0, Y0).difference(
+        shapely.box(X0 - 2e3, Y0 - 2e3, X0 - 1e3, Y0 - 1e3))
+    force = np.where(rng.random(n) < 0.5, "peshmerga", "isf")
+    return gpd.GeoDataFrame({"force": force}, geometry=boxes, crs=UTM38)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_growing_part_by_part_is_the_buffer_of_the_whole(seed):
+    """Zones are grown part by part and unioned (GEOS's buffer of a many-part multipolygon
+    grows faster than linearly); the region must be GEOS's buffer of the whole, to 1 µm."""
+    from gapmap.corridors import _grow
+
+    union = shapely.union_all(_random_zones(seed).geometry.values)
+    assert len(shapely.get_parts(union)) > 20  # many parts, some merged, one with a hole
+    for dist_m, quad_segs in ((300.0, 4), (2000.0, 8), (5000.0, 16)):
+        got = _grow(union, dist_m, quad_segs)
+        ref = shapely.buffer(union, dist_m, quad_segs=quad_segs)
+        assert shapely.equals_exact(shapely.normalize(got), shapely.normalize(ref), 1e-6)
+        assert shapely.symmetric_difference(got, ref).area <= 1e-9 * ref.area
+
+
+def test_default_study_area_and_gap_match_the_whole_buffers():
+    """Without a study area: both sides grown by max_width_km, intersected; the gap is the
+    study area minus every zone grown by its reach. Against buffers of the whole layers."""
+    zones = _random_zones(5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = analyze(zones, A, B, settings=Settings(max_width_km=4.0, reach_km=0.3))
+    geoms = res.zones.geometry.values
+    side = res.zones["side"].to_numpy()
+    grown = [shapely.buffer(shapely.simplify(shapely.union_all(geoms[side == s]), 100.0),
+                            4000.0, quad_segs=16) for s in ("a", "b")]
+    study = shapely.intersection(*grown)
+    assert shapely.symmetric_difference(res.study_area, study).area <= 1e-9 * study.area
+    held = shapely.buffer(shapely.union_all(geoms), 300.0, quad_segs=8)
+    gap = res.gap.geometry.iloc[0]
+    # Every gap point is in the study area and beyond the reach (to the 15 m of the light
+    # simplification); of the rest of the study area, the gap holds the points with
+    # d_A + d_B ≤ 4 km (placed on a raster of ~20 m cells here: 100 m margins).
+    assert shapely.difference(gap, study).area <= 1e-6 * study.area
+    assert shapely.intersection(gap, shapely.buffer(held, -15.0)).area == pytest.approx(0.0,
+                                                                                         abs=1.0)
+    x0, y0, x1, y1 = study.bounds
+    gx, gy = np.meshgrid(np.arange(x0, x1, 200.0), np.arange(y0, y1, 200.0))
+    pts = shapely.points(gx.ravel(), gy.ravel())
+    free = shapely.contains(shapely.difference(study, shapely.buffer(held, 15.0)), pts)
+    w = (shapely.distance(pts, shapely.union_all(geoms[side == "a"]))
+         + shapely.distance(pts, shapely.union_all(geoms[side == "b"])))
+    in_gap = shapely.contains(gap, pts)
+    assert in_gap[free & (w <= 3900.0)].all() and (free & (w <= 3900.0)).sum() > 1000
+    assert not in_gap[free & (w >= 4100.0)].any() and (free & (w >= 4100.0)).sum() > 1000
