@@ -563,3 +563,44 @@ def test_default_study_area_and_gap_match_the_whole_buffers():
     in_gap = shapely.contains(gap, pts)
     assert in_gap[free & (w <= 3900.0)].all() and (free & (w <= 3900.0)).sum() > 1000
     assert not in_gap[free & (w >= 4100.0)].any() and (free & (w >= 4100.0)).sum() > 1000
+
+
+def _ids_by_brute_force(table, seam, prefix: str) -> tuple[list[str], list[int]]:
+    """Ids along the seam, one stretch at a time: the nearest seam part by distance to every
+    part, the distance along it from its start (west, then south) to the stretch's nearer end."""
+    from gapmap.corridors import _end_points
+
+    keys = []
+    for g in table.geometry.values:
+        ends = _end_points(g)
+        k = int(np.argmin([shapely.distance(shapely.Point(ends[0]), s)
+                           for s in seam.geometry.values]))
+        part = seam.geometry.values[k]
+        start = _end_points(part)[0]
+        flip = np.hypot(*(shapely.get_coordinates(part)[0] - start)) > 1e-3
+        along = [part.length - part.project(shapely.Point(p)) if flip
+                 else part.project(shapely.Point(p)) for p in ends]
+        keys.append((int(seam["corridor_id"].iloc[k][1:]), round(min(along), 3)))
+    order = sorted(range(len(keys)), key=lambda i: keys[i])
+    ids = [""] * len(keys)
+    for rank, i in enumerate(order):
+        ids[i] = f"{prefix}{rank + 1}"
+    return ids, [k[0] for k in keys]
+
+
+@pytest.mark.parametrize("seed", [3, 4])
+def test_ids_along_the_seam_match_a_brute_force_numbering(seed):
+    """Many stretches, several on one seam part: the vectorised numbering (each part's start
+    found once) gives the ids of the one-stretch-at-a-time reference."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = analyze(_random_zones(seed, n=80), A, B,
+                      settings=Settings(max_width_km=4.0, reach_km=0.15, min_length_km=2.0))
+    assert len(res.seam) >= 10 and len(res.corridors) >= 3 and len(res.minor) >= 3
+    assert len(res.corridors) + len(res.minor) >= 15
+    on_part = []
+    for table, prefix in ((res.corridors, "C"), (res.minor, "m")):
+        ids, parts = _ids_by_brute_force(table, res.seam, prefix)
+        assert table["corridor_id"].tolist() == ids
+        on_part += parts
+    assert len(set(on_part)) < len(on_part)  # some seam part holds several stretches

@@ -531,7 +531,11 @@ def _number_along_seam(table: gpd.GeoDataFrame, seam: gpd.GeoDataFrame | None, p
         # Measured from the seam part's start (its western, then southern, end), to the
         # stretch's nearer end.
         first = shapely.get_coordinates(shapely.get_point(shapely.get_geometry(parts, 0), 0))
-        s_start = np.array([_end_points(g)[0] for g in parts]).reshape(-1, 2)
+        # Each seam part's start once, not once per stretch on it: a seam that is one long
+        # network would otherwise cost (stretches × its vertices).
+        uniq, inv = np.unique(part, return_inverse=True)
+        s_start = np.array([_end_points(g)[0] for g in seam.geometry.values[uniq]]
+                           ).reshape(-1, 2)[inv.ravel()]
         flip = np.hypot(*(first - s_start).T) > 1e-3
         length = shapely.length(parts)
         along = [np.where(flip, length - d, d) for d in
