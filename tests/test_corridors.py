@@ -604,3 +604,22 @@ def test_ids_along_the_seam_match_a_brute_force_numbering(seed):
         assert table["corridor_id"].tolist() == ids
         on_part += parts
     assert len(set(on_part)) < len(on_part)  # some seam part holds several stretches
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_union_by_groups_is_the_union_of_all(seed):
+    """Zones are unioned group by group (touching ones together, apart ones collected); the
+    region must be GEOS's union of all of them."""
+    from gapmap.corridors import _union
+
+    rng = np.random.default_rng(seed)
+    x, y = X0 + rng.uniform(0, 30e3, (2, 300))
+    s = rng.uniform(100, 900, 300)
+    geoms = shapely.box(x, y, x + s, y + s)
+    geoms[:5] = shapely.multipolygons([[shapely.box(X0 - 9e3 + k * 1e3, Y0, X0 - 8.5e3 + k * 1e3,
+                                                    Y0 + 500)] for k in range(5)])
+    got, ref = _union(geoms), shapely.union_all(geoms)
+    assert len(shapely.get_parts(ref)) > 100  # many apart, some merged
+    assert len(shapely.get_parts(got)) == len(shapely.get_parts(ref))
+    assert shapely.symmetric_difference(got, ref).area <= 1e-9 * ref.area
+    assert got.area == pytest.approx(ref.area, rel=1e-12)
