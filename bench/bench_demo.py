@@ -4,6 +4,12 @@ Peer: the same command of commit 0d70e02 (checked out with ``git worktree add`` 
 temporary folder and run with this venv's Python on ``PYTHONPATH``), on the same machine in
 the same run, alternating landed / this tree so that a change of load hits both.
 
+Both read this tree's sample layers (``geodata/``). The landed version does not know the
+scenario keys added since (``places``, ``rivers``, ``lakes``, the ``[sources]`` tables), so
+it gets a folder of links to the same files with its own ``scenario.toml`` of 0d70e02, which
+names the same zones, posts, study area, incidents, DEM and roads. This tree's demo does more
+with them (the dated series, the breakdown by area, uncertainty ranges, exposure).
+
 Usage: python bench/bench_demo.py [--rounds N] [--landed DIR]
 Prints a markdown table (wall seconds per run, median, ratio), the load average at the start
 and the end, and this tree's stage timings. A landed tree it checked out itself is removed
@@ -37,14 +43,24 @@ def _landed_tree(where: Path | None) -> tuple[Path, bool]:
     return tree, True
 
 
+def _landed_data(landed: Path) -> Path:
+    """This tree's sample files, with the landed version's scenario (see the module doc)."""
+    data = Path(tempfile.mkdtemp(prefix="gapmap-landed-data-"))
+    for f in (ROOT / "geodata").iterdir():
+        if f.name != "scenario.toml":
+            (data / f.name).symlink_to(f)
+    shutil.copy(landed / "geodata" / "scenario.toml", data / "scenario.toml")
+    return data
+
+
 def _remove_tree(tree: Path) -> None:
     subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)],
                    capture_output=True)
     shutil.rmtree(tree.parent, ignore_errors=True)
 
 
-def _run(src: Path, out: Path, profile: bool) -> tuple[float, str]:
-    env = dict(os.environ, PYTHONPATH=str(src / "src"), GAPMAP_DATA=str(ROOT / "geodata"))
+def _run(src: Path, data: Path, out: Path, profile: bool) -> tuple[float, str]:
+    env = dict(os.environ, PYTHONPATH=str(src / "src"), GAPMAP_DATA=str(data))
     cmd = [sys.executable, "-c", "from gapmap.cli import main; main()", "demo", "--out",
            str(out)]
     if profile:
@@ -64,19 +80,21 @@ def main() -> int:
     args = ap.parse_args()
     landed, ours = _landed_tree(args.landed)
     work = Path(tempfile.mkdtemp(prefix="gapmap-bench-demo-"))
+    data = {"landed": _landed_data(landed), "this": ROOT / "geodata"}
     times: dict[str, list[float]] = {"landed": [], "this": []}
     stages = ""
     load0 = os.getloadavg()[0]
     try:
         for i in range(args.rounds):
             for name, src in (("landed", landed), ("this", ROOT)):
-                dt, err = _run(src, work / f"{name}{i}", profile=name == "this")
+                dt, err = _run(src, data[name], work / f"{name}{i}", profile=name == "this")
                 times[name].append(dt)
                 if name == "this":
                     stages = "\n".join(line for line in err.splitlines() if "stage " in line)
         load = os.getloadavg()[0]
     finally:
         shutil.rmtree(work, ignore_errors=True)
+        shutil.rmtree(data["landed"], ignore_errors=True)
         if ours:
             _remove_tree(landed)
     med = {k: statistics.median(v) for k, v in times.items()}
