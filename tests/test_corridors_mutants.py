@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pytest
 import shapely
 from pyproj import CRS, Geod, Transformer
@@ -123,6 +124,15 @@ def test_seam_of_small_strips_is_geodesic_and_4_km_wide():
     assert corridors["width_mean_km"].iloc[0] == pytest.approx(4.0, abs=1e-6)
     assert [corridors["corridor_id"].iloc[0], corridors["rank"].iloc[0]] == ["C1", 1]
     assert len(minor) == 0
+    # The tables: the contract's columns, the sides' names, the analysis CRS.
+    from gapmap.corridors import CORRIDOR_COLUMNS
+
+    for table in (corridors, minor):
+        assert set(table.columns) == set(CORRIDOR_COLUMNS) | {"geometry"}
+        assert table.crs == CRS.from_epsg(UTM38)
+    assert seam.crs == CRS.from_epsg(UTM38)
+    assert corridors[["side_a", "side_b"]].values.tolist() == [["A", "B"]]
+    assert (s["side_a"], s["side_b"]) == ("A", "B")
 
 
 def test_a_post_on_the_seam_leaves_two_corridors_of_known_length():
@@ -177,6 +187,14 @@ def test_reach_beyond_half_the_width_covers_everything():
     assert s["corridors"] == 0 and s["minor_corridors"] == 0
     assert s["unguarded_share"] == 0.0
     assert s["seam_length_km"] == pytest.approx(seam_km(0, 10), rel=1e-6)
+    # Empty tables keep the contract's columns and types.
+    from gapmap.corridors import CORRIDOR_COLUMNS
+
+    for table in (corridors, minor):
+        assert set(table.columns) == set(CORRIDOR_COLUMNS) | {"geometry"}
+        assert table.crs == CRS.from_epsg(UTM38)
+        assert table["corridor_id"].dtype == object and table["side_a"].dtype == object
+        assert table["length_km"].dtype == float
 
 
 @pytest.mark.parametrize("reach_a, reach_b", [(2.5, 0.5), (0.5, 2.5)])
@@ -228,6 +246,27 @@ def test_study_area_clips_the_seam():
     assert corridors["length_km"].tolist() == pytest.approx([seam_km(2, 7)], rel=1e-6)
 
 
+def test_a_seam_shorter_than_a_kilometre_has_its_width_and_share():
+    study = gpd.GeoDataFrame(geometry=[shapely.box(X0, Y0 + 2e3, X0 + 8e3, Y0 + 2.6e3)],
+                             crs=UTM38)
+    _, _, _, _, s = stages(small_strips(), study=study, posts=posts_at(2.5, range_km=0.1))
+    assert s["seam_length_km"] == pytest.approx(seam_km(2, 2.6), rel=1e-6)
+    assert s["width_mean_km"] == pytest.approx(4.0, abs=1e-6)
+    assert s["unguarded_share"] == pytest.approx(seam_km(2, 2.4) / seam_km(2, 2.6), rel=1e-6)
+
+
+def test_a_third_forces_zone_on_the_seam_is_held_ground():
+    # A zone of neither side astride the seam, y in [4, 6] km: the seam through it is not
+    # seam (it is held), so 8 km are left in two stretches.
+    zones = small_strips()
+    third = gpd.GeoDataFrame({"force": ["other"], "reach_km": [np.nan]}, crs=UTM38,
+                             geometry=[shapely.box(X0 + 3.5e3, Y0 + 4e3, X0 + 4.5e3, Y0 + 6e3)])
+    zones = gpd.GeoDataFrame(pd.concat([zones, third], ignore_index=True), crs=UTM38)
+    _, _, _, _, s = stages(zones)
+    assert s["seam_length_km"] == pytest.approx(seam_km(0, 4) + seam_km(6, 10), rel=1e-6)
+    assert s["corridors"] == 2
+
+
 def test_gap_region_of_small_strips_by_hand():
     # Reach 0.5 km for A, 1 km for B: the gap is x in [2.5, 5] km over the study area's 10 km
     # (the study spans the strips only, so nothing lies beyond them).
@@ -237,3 +276,36 @@ def test_gap_region_of_small_strips_by_hand():
     assert s["gap_area_km2"] == pytest.approx(geod_area_km2(expected), rel=1e-6)
     assert gap.geometry.iloc[0].symmetric_difference(expected).area < 1.0  # m²
     assert s["seam_length_km"] == pytest.approx(seam_km(0, 10), rel=1e-6)
+
+
+def _fake_side(fn):
+    """A distance-to-side stand-in: d(p) = fn(x, y) metres, zone 0."""
+    return lambda xy: (fn(xy[:, 0], xy[:, 1]), np.zeros(len(xy), np.int64))
+
+
+def test_width_mean_is_weighted_by_length():
+    # An L: 1 km east along y = 0 (w = 0), then 3 km north (w = y, 0 to 3 km, mean 1.5).
+    # w is linear on each piece, so the length-weighted mean is exact: (0·1 + 1.5·3) / 4.
+    from gapmap.corridors import _width_stats
+
+    line = np.array([shapely.LineString([(0, 0), (1000, 0), (1000, 3000)])])
+    wmin, wmean, wmax = _width_stats(line, _fake_side(lambda x, y: y),
+                                     _fake_side(lambda x, y: 0 * x))
+    assert wmean[0] == pytest.approx(1.125, rel=1e-12)
+    assert (wmin[0], wmax[0]) == (0.0, 3.0)
+
+
+@pytest.mark.parametrize("length_m", [3000.0, 30000.0])
+def test_width_mean_within_the_midpoint_rule_bound(length_m):
+    # w(y) = y² / 1e6 km along x = 0 from y = 0 to L: the mean is L² / 3e6 km. w is evaluated
+    # at the midpoints of pieces at most min(L / 50, 250 m) long, and the midpoint rule's
+    # error for a quadratic is exactly h² w'' / 24 = h² / 12e6 km.
+    from gapmap.corridors import _width_stats
+
+    line = np.array([shapely.LineString([(0, 0), (0, length_m)])])
+    wmin, wmean, wmax = _width_stats(line, _fake_side(lambda x, y: y * y / 1000),
+                                     _fake_side(lambda x, y: 0 * x))
+    exact = length_m**2 / 3e6
+    h = min(length_m / 50, 250.0)
+    assert abs(wmean[0] - exact) <= h**2 / 12e6 * (1 + 1e-6)
+    assert (wmin[0], wmax[0]) == pytest.approx((0.0, length_m**2 / 1e6), rel=1e-12)

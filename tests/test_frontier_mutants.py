@@ -18,11 +18,12 @@ def test_an_empty_interval_is_always_reported_as_1_0():
     # A zero-length segment outside its disc, a tangent, a segment ending on the circle from
     # outside and one starting on it going out: none has length inside the disc.
     seg = np.array([[7.0, 0.0, 7.0, 0.0],
+                    [5.05, 0.0, 5.05, 0.0],
                     [-10.0, 5.0, 10.0, 5.0],
                     [-10.0, 0.0, -5.0, 0.0],
                     [5.0, 0.0, 10.0, 0.0]])
-    t0, t1 = clip_to_discs(seg, np.zeros((4, 2)), np.full(4, 5.0))
-    assert t0.tolist() == [1.0] * 4 and t1.tolist() == [0.0] * 4
+    t0, t1 = clip_to_discs(seg, np.zeros((5, 2)), np.full(5, 5.0))
+    assert t0.tolist() == [1.0] * 5 and t1.tolist() == [0.0] * 5
 
 
 def test_a_point_on_its_circle_is_inside():
