@@ -20,7 +20,14 @@ __all__ = ["COMMANDS"]
               help="Study-area field to break the figures down by (writes by_area.csv), e.g. "
                    "ADM1_EN.")
 @click.option("--profile", is_flag=True, help="Log the seconds each stage takes.")
-def metrics_cmd(out_dir: Path, profile: bool, by: str | None = None, **kw) -> None:
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Local processes for the incidents when there are more than 500,000 "
+                   "(dask-geopandas partitions of 500,000); 1 runs in this process.")
+@click.option("--scheduler", metavar="ADDRESS",
+              help="An existing dask.distributed scheduler for the incidents, e.g. "
+                   "tcp://host:8786 (more than 500,000 incidents).")
+def metrics_cmd(out_dir: Path, profile: bool, by: str | None = None, workers: int = 1,
+                scheduler: str | None = None, **kw) -> None:
     """Seam, unguarded corridors and gap region between two sides.
 
     Writes corridors.csv, corridors.geojson, seam.geojson, gap.geojson, summary.json and
@@ -42,7 +49,7 @@ def metrics_cmd(out_dir: Path, profile: bool, by: str | None = None, **kw) -> No
     table = mismatches = None
     _profile_logging(profile)
     with ProgressBar(8, "metrics") as bar:
-        run = Run(scenario, progress=bar, profile=profile)
+        run = Run(scenario, progress=bar, profile=profile, workers=workers, scheduler=scheduler)
         result = run.analysis
         if areas is not None:
             table = breakdown(result, areas, by)
