@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 OUT ?= out/demo
 
-.PHONY: demo test install system-deps bench-deps bench clean
+.PHONY: demo test install system-deps bench-deps bench mutation clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -44,5 +44,14 @@ bench: $(STAMP) bench-deps
 	$(PY) -m pip install --quiet -e '.[test,bench]'
 	$(PY) bench/run.py
 
+# Mutation testing of the seam and corridor code (docs/mutation.md); not part of `make test`.
+# MUTANTS narrows the run, e.g. MUTANTS='gapmap.frontier.x_clip_to_discs__mutmut_*'.
+MUTANTS ?=
+JOBS ?= 2
+mutation: $(STAMP)
+	$(PY) -m pip install --quiet -e '.[test,mutation]'
+	nice $(VENV)/bin/mutmut run --max-children $(JOBS) $(MUTANTS)
+	$(VENV)/bin/mutmut results
+
 clean:
-	rm -rf $(VENV) out build src/*.egg-info .pytest_cache
+	rm -rf $(VENV) out build src/*.egg-info .pytest_cache mutants

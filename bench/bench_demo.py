@@ -4,8 +4,16 @@ Peer: the same command of commit 0d70e02 (checked out with ``git worktree add`` 
 temporary folder and run with this venv's Python on ``PYTHONPATH``), on the same machine in
 the same run, alternating landed / this tree so that a change of load hits both.
 
+Both read this tree's sample layers (``geodata/``). The landed version does not know the
+scenario keys added since (``places``, ``rivers``, ``lakes``, the ``[sources]`` tables), so
+it gets a folder of links to the same files with its own ``scenario.toml`` of 0d70e02, which
+names the same zones, posts, study area, incidents, DEM and roads. This tree's demo does more
+with them (the dated series, the breakdown by area, uncertainty ranges, exposure).
+
 Usage: python bench/bench_demo.py [--rounds N] [--landed DIR]
-Prints a markdown table (wall seconds per run, median, ratio) and this tree's stage timings.
+Prints a markdown table (wall seconds per run, median, ratio), the load average at the start
+and the end, and this tree's stage timings. A landed tree it checked out itself is removed
+at the end (``git worktree remove``).
 """
 
 from __future__ import annotations
@@ -25,17 +33,34 @@ ROOT = Path(__file__).resolve().parents[1]
 LANDED = "0d70e02"
 
 
-def _landed_tree(where: Path | None) -> Path:
+def _landed_tree(where: Path | None) -> tuple[Path, bool]:
+    """The landed tree, and whether this run checked it out (and so removes it)."""
     if where is not None and (where / "src" / "gapmap").exists():
-        return where
+        return where, False
     tree = Path(tempfile.mkdtemp(prefix="gapmap-landed-")) / "tree"
     subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(tree), LANDED],
                    check=True, capture_output=True)
-    return tree
+    return tree, True
 
 
-def _run(src: Path, out: Path, profile: bool) -> tuple[float, str]:
-    env = dict(os.environ, PYTHONPATH=str(src / "src"), GAPMAP_DATA=str(ROOT / "geodata"))
+def _landed_data(landed: Path) -> Path:
+    """This tree's sample files, with the landed version's scenario (see the module doc)."""
+    data = Path(tempfile.mkdtemp(prefix="gapmap-landed-data-"))
+    for f in (ROOT / "geodata").iterdir():
+        if f.name != "scenario.toml":
+            (data / f.name).symlink_to(f)
+    shutil.copy(landed / "geodata" / "scenario.toml", data / "scenario.toml")
+    return data
+
+
+def _remove_tree(tree: Path) -> None:
+    subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)],
+                   capture_output=True)
+    shutil.rmtree(tree.parent, ignore_errors=True)
+
+
+def _run(src: Path, data: Path, out: Path, profile: bool) -> tuple[float, str]:
+    env = dict(os.environ, PYTHONPATH=str(src / "src"), GAPMAP_DATA=str(data))
     cmd = [sys.executable, "-c", "from gapmap.cli import main; main()", "demo", "--out",
            str(out)]
     if profile:
@@ -53,27 +78,32 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=1)
     ap.add_argument("--landed", type=Path, default=None)
     args = ap.parse_args()
-    landed = _landed_tree(args.landed)
+    landed, ours = _landed_tree(args.landed)
     work = Path(tempfile.mkdtemp(prefix="gapmap-bench-demo-"))
+    data = {"landed": _landed_data(landed), "this": ROOT / "geodata"}
     times: dict[str, list[float]] = {"landed": [], "this": []}
     stages = ""
+    load0 = os.getloadavg()[0]
     try:
         for i in range(args.rounds):
             for name, src in (("landed", landed), ("this", ROOT)):
-                dt, err = _run(src, work / f"{name}{i}", profile=name == "this")
+                dt, err = _run(src, data[name], work / f"{name}{i}", profile=name == "this")
                 times[name].append(dt)
                 if name == "this":
                     stages = "\n".join(line for line in err.splitlines() if "stage " in line)
         load = os.getloadavg()[0]
     finally:
         shutil.rmtree(work, ignore_errors=True)
+        shutil.rmtree(data["landed"], ignore_errors=True)
+        if ours:
+            _remove_tree(landed)
     med = {k: statistics.median(v) for k, v in times.items()}
     print(f"| `gapmap demo` | runs (s) | median (s) |\n|---|---|---:|")
     for k in ("landed", "this"):
         label = f"landed {LANDED}" if k == "landed" else "this tree"
         print(f"| {label} | {', '.join(f'{t:.1f}' for t in times[k])} | {med[k]:.1f} |")
-    print(f"\nthis / landed: {med['this'] / med['landed']:.2f}× (load average at the end: "
-          f"{load:.1f} on {os.cpu_count()} cores)\n")
+    print(f"\nthis / landed: {med['this'] / med['landed']:.2f}× (load average {load0:.1f} at "
+          f"the start, {load:.1f} at the end, on {os.cpu_count()} cores)\n")
     print("Stages of this tree's run (--profile):\n")
     print("| stage | s |\n|---|---:|")
     for line in stages.splitlines():

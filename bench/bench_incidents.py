@@ -8,6 +8,14 @@ there, assignment, corridor lookup, gap / study-area tests and the exploitation 
 Usage: python bench/bench_incidents.py [--n 1000000] [--quick]
 Prints a markdown table (seconds, best of N runs) and checks that both give the same
 distances.
+
+``--memory`` measures gapmap alone, each run in its own child process, on the sample's seam:
+``incident_metrics`` in process, and in dask-geopandas partitions on a local cluster of
+``--workers`` single-threaded processes (reached by its address, as ``--scheduler`` would). The
+figures are the OS's: ``VmHWM`` of /proc/<pid>/status of the child (reset once its inputs are
+built, so the run's own peak is told apart from the inputs') and of each worker process.
+
+    python bench/bench_incidents.py --memory --n 10000000 --workers 2
 """
 
 from __future__ import annotations
@@ -65,14 +73,123 @@ def synthetic_analysis(seed: int = 0):
                    sample_m=100.0)
 
 
+def vm_kb(field_name: str = "VmHWM") -> int:
+    """``VmHWM`` (peak) or ``VmRSS`` (now) of this process, in KiB, from /proc/self/status."""
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith(field_name + ":"):
+                return int(line.split()[1])
+    return -1
+
+
+def reset_peak() -> None:
+    """Reset this process's VmHWM to its current RSS (Linux ``clear_refs`` 5)."""
+    with open("/proc/self/clear_refs", "w") as fh:
+        fh.write("5")
+
+
+def sample_events(res, n: int, seed: int = 1) -> gpd.GeoDataFrame:
+    rng = np.random.default_rng(seed)
+    lo, hi = np.array(shapely.bounds(res.study_area)).reshape(2, 2)
+    xy = rng.uniform(lo, hi, (n, 2))
+    return gpd.GeoDataFrame({"coarse": np.zeros(n, bool)}, geometry=shapely.points(xy),
+                            crs=res.crs)
+
+
+def memory_child(mode: str, n: int, workers: int, partition_events: int | None) -> dict:
+    """One measurement (run in a child process): seconds and peak memory of
+    ``incident_metrics`` on ``n`` events, in process or in partitions."""
+    import json
+    import time
+
+    res = sample_analysis() or synthetic_analysis()
+    pts = sample_events(res, n)
+    inputs_mb = vm_kb("VmRSS") / 1024
+    out = {"mode": mode, "n": n, "inputs_mb": inputs_mb}
+    if mode == "process":
+        reset_peak()
+        t = time.perf_counter()
+        m = incident_metrics(res, pts)
+        out["seconds"] = time.perf_counter() - t
+    else:
+        import logging
+
+        from distributed import Client, LocalCluster
+
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                               dashboard_address=":0", silence_logs=logging.ERROR)
+        client = Client(cluster)
+        # Each worker's peak since it started: a fresh process, so the peak is the run's.
+        base = client.run(lambda: vm_kb("VmRSS"))
+        reset_peak()
+        t = time.perf_counter()
+        m = incident_metrics(res, pts, scheduler=cluster.scheduler_address,
+                             partition_events=partition_events)
+        out["seconds"] = time.perf_counter() - t
+        peaks = client.run(vm_kb)
+        out["worker_idle_mb"] = [v / 1024 for v in base.values()]
+        out["worker_peak_mb"] = [v / 1024 for v in peaks.values()]
+        client.close()
+        cluster.close()
+    out["peak_mb"] = vm_kb() / 1024
+    out["assigned"] = int(m.summary["incidents_assigned"])
+    out["seam_vertices"] = int(shapely.get_num_coordinates(res.seam.geometry.values).sum())
+    print(json.dumps(out))
+    return out
+
+
+def memory_rows(n: int, workers: int, partition_events: int | None) -> None:
+    import json
+    import os
+    import subprocess
+
+    from gapmap.partitions import PARTITION_EVENTS, partition_count
+
+    size = partition_events or PARTITION_EVENTS
+    rows = []
+    for mode in ("process", "partitions"):
+        cmd = [sys.executable, __file__, "--memory-child", mode, "--n", str(n),
+               "--workers", str(workers), "--partition-events", str(size)]
+        proc = subprocess.run(cmd, check=True, capture_output=True, text=True,
+                              env={**os.environ, "PYTHONWARNINGS": "ignore"})
+        rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    print(f"| run | events | seconds | inputs (MB, RSS) | peak of the process (MB, VmHWM) | "
+          f"peak per worker (MB, VmHWM) | assigned |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for r in rows:
+        if r["mode"] == "process":
+            label, per = "in process", "—"
+        else:
+            label = (f"{partition_count(r['n'], size)} partitions of {size:,} on "
+                     f"{workers} workers")
+            per = " / ".join(f"{v:,.0f}" for v in r["worker_peak_mb"]) + \
+                f" (idle {max(r['worker_idle_mb']):,.0f})"
+        print(f"| {label} | {r['n']:,} | {r['seconds']:.1f} | {r['inputs_mb']:,.0f} | "
+              f"{r['peak_mb']:,.0f} | {per} | {r['assigned']:,} |")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
+    ap.add_argument("--memory", action="store_true",
+                    help="gapmap alone: peak memory in process and in partitions on Dask")
+    ap.add_argument("--workers", type=int, default=2, help="workers for --memory")
+    ap.add_argument("--partition-events", type=int, default=None,
+                    help="events per partition for --memory [gapmap's default]")
+    ap.add_argument("--memory-child", choices=["process", "partitions"],
+                    help=argparse.SUPPRESS)
     ap.add_argument("--n", type=int, default=1_000_000, help="incidents per scene")
     ap.add_argument("--quick", action="store_true", help="100,000 incidents, one run")
     ap.add_argument("--hotspots", action="store_true", help="also time Gi* against esda")
     ap.add_argument("--hexes", type=int, default=20_000, help="hexagons for --hotspots")
     args = ap.parse_args()
     n = 100_000 if args.quick else args.n
+    if args.memory_child:
+        warnings.simplefilter("ignore")
+        memory_child(args.memory_child, n, args.workers, args.partition_events)
+        return 0
+    if args.memory:
+        memory_rows(n, args.workers, args.partition_events)
+        return 0
     repeat = 1 if args.quick or n >= 500_000 else 3
     warnings.simplefilter("ignore")
     scenes = []

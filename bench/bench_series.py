@@ -7,18 +7,21 @@ The layers are shaped like a frontline tracker's: one jagged front of ``--vertic
 - the loop: ``for f in front_*.geojson; do gapmap metrics --zones $f ... ; done``;
 - the series: ``gapmap series --zones 'front_*.geojson' ... --workers W``.
 
-Prints a markdown table: wall time of each, the ratio, and the peak RSS of the largest process
-(``getrusage(RUSAGE_CHILDREN)``: a Dask worker, for the series). ``--dates`` may list several
-counts to report how the series time grows (the loop is run for the first count only).
+Prints a markdown table: wall time of each, the ratio, the seconds per date, and peak memory
+from the OS: ``VmHWM`` of every process of the series (the main process and each Dask worker,
+read from ``/proc/PID/status`` while it runs). ``--dates`` may list several counts to report
+how the series time grows (the loop is run for the first count only); ``--loop-dates K`` runs
+the loop over the first K files only and scales its time to all of them (on a loaded machine
+a 60-date loop takes hours), and says so. ``--no-reuse`` also runs the series with
+``reuse=False`` (every date's seam whole) at the first count, for what reuse buys.
 
-    python bench/bench_series.py --dates 60 240 720 --workers 2
+    python bench/bench_series.py --dates 60 240 720 --workers 2 --loop-dates 10
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -72,8 +75,54 @@ def timed(cmd: list[str] | str, shell: bool = False) -> float:
     return time.perf_counter() - t0
 
 
-def peak_child_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+def _children() -> dict[int, list[int]]:
+    kids: dict[int, list[int]] = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/stat") as fh:
+                    ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            kids.setdefault(ppid, []).append(int(d))
+    return kids
+
+
+def _hwm_mb(pid: int) -> float | None:
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
+def timed_with_memory(cmd: list[str]) -> tuple[float, float, float]:
+    """Wall time, peak RSS of the main process and of the largest other descendant (MB)."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    peaks: dict[int, float] = {}
+    while proc.poll() is None:
+        kids, todo, seen = _children(), [proc.pid], []
+        while todo:
+            pid = todo.pop()
+            seen.append(pid)
+            todo.extend(kids.get(pid, []))
+        for pid in seen:
+            hwm = _hwm_mb(pid)
+            if hwm is not None:
+                peaks[pid] = max(peaks.get(pid, 0.0), hwm)
+        time.sleep(0.5)
+    if proc.returncode:
+        raise subprocess.CalledProcessError(proc.returncode, cmd)
+    main = peaks.pop(proc.pid, 0.0)
+    return time.perf_counter() - t0, main, max(peaks.values(), default=0.0)
+
+
+def load() -> str:
+    return " ".join(f"{v:.1f}" for v in os.getloadavg())
 
 
 def main() -> None:
@@ -81,7 +130,11 @@ def main() -> None:
     ap.add_argument("--dates", type=int, nargs="+", default=[60])
     ap.add_argument("--vertices", type=int, default=20_000)
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--loop-dates", type=int, default=None,
+                    help="Run the loop over this many of the files and scale.")
     ap.add_argument("--no-loop", action="store_true", help="Only the series.")
+    ap.add_argument("--no-reuse", action="store_true",
+                    help="Also the series without reuse, at the first count.")
     args = ap.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -90,25 +143,37 @@ def main() -> None:
             folder.mkdir()
             files = write_layers(folder, n, args.vertices)
             area = str(folder / "area.geojson")
-            loop_s = None
+            loop_s, looped = None, 0
+            cmd = [GAPMAP, "-q", "series", "--zones", str(folder / "front_*.geojson"),
+                   "--study-area", area, *SIDES, "--workers", str(args.workers)]
             if i == 0 and not args.no_loop:
+                sub = files[: args.loop_dates] if args.loop_dates else files
                 script = " ; ".join(
                     f"{GAPMAP} -q metrics --zones {f} --study-area {area} {' '.join(SIDES)} "
-                    f"--out {folder}/m_{f.stem}" for f in files)
-                loop_s = timed(script, shell=True)
-            before = peak_child_mb()
-            series_s = timed([GAPMAP, "-q", "series", "--zones", str(folder / "front_*.geojson"),
-                              "--study-area", area, *SIDES, "--workers", str(args.workers),
-                              "--out", str(folder / "series")])
-            rows.append((n, loop_s, series_s, max(peak_child_mb(), before)))
+                    f"--out {folder}/m_{f.stem}" for f in sub)
+                print(f"loop over {len(sub)} dates, load {load()}", file=sys.stderr)
+                loop_s, looped = timed(script, shell=True) * len(files) / len(sub), len(sub)
+            print(f"series of {n} dates, load {load()}", file=sys.stderr)
+            series_s, main_mb, worker_mb = timed_with_memory(cmd + ["--out", str(folder / "s")])
+            rows.append((n, loop_s, looped, series_s, main_mb, worker_mb, "yes", load()))
+            if i == 0 and args.no_reuse:
+                print(f"series of {n} dates without reuse, load {load()}", file=sys.stderr)
+                t, m, w = timed_with_memory(cmd + ["--no-reuse", "--out", str(folder / "s0")])
+                rows.append((n, loop_s, looped, t, m, w, "no", load()))
     print(f"front of {args.vertices:,} vertices, {args.workers} workers, "
           f"{os.cpu_count()} cores\n")
-    print("| dates | metrics loop (s) | series (s) | series / loop | s per date | peak RSS (MB) |")
-    print("|---:|---:|---:|---:|---:|---:|")
-    for n, loop_s, series_s, rss in rows:
+    print("| dates | reuse | metrics loop (s) | series (s) | series / loop | s per date "
+          "| peak RSS main (MB) | peak RSS per worker (MB) | load after |")
+    print("|---:|---|---:|---:|---:|---:|---:|---:|---|")
+    for n, loop_s, looped, series_s, main_mb, worker_mb, reuse, ld in rows:
         ratio = f"{series_s / loop_s:.2f}" if loop_s else "—"
-        loop = f"{loop_s:.1f}" if loop_s else "—"
-        print(f"| {n} | {loop} | {series_s:.1f} | {ratio} | {series_s / n:.2f} | {rss:.0f} |")
+        loop = "—" if not loop_s else (f"{loop_s:.1f}" if looped == n else
+                                        f"{loop_s:.1f} ¹")
+        print(f"| {n} | {reuse} | {loop} | {series_s:.1f} | {ratio} | {series_s / n:.2f} | "
+              f"{main_mb:.0f} | {worker_mb:.0f} | {ld} |")
+    if any(r[2] and r[2] != r[0] for r in rows):
+        looped = next(r[2] for r in rows if r[2])
+        print(f"\n¹ the loop over the first {looped} dates, scaled to all of them")
 
 
 if __name__ == "__main__":

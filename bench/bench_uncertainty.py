@@ -47,6 +47,16 @@ def main() -> None:
     per_draw = (t_total - t_frame) / args.draws
     print(f"| sample (`geodata/`, no terrain) | {t_analyze:.2f} | {t_frame:.2f} | "
           f"{per_draw * 1000:.1f} | {t_total:.1f} | {t_analyze / per_draw:.0f}× |")
+    # the same copies broken down by governorate (by_area.csv's ranges for every field)
+    from gapmap.by_area import areas_of_scenario
+
+    areas = areas_of_scenario(sc, "ADM1_EN")
+    t = time.perf_counter()
+    simulate(base, draws=args.draws, edge_km=2.0, post_range_frac=0.2, reach_km=(1, 3), seed=0,
+             areas=areas, by="ADM1_EN")
+    per_by = (time.perf_counter() - t - t_frame) / args.draws
+    print(f"| same, `--by ADM1_EN` | {t_analyze:.2f} | {t_frame:.2f} | {per_by * 1000:.1f} | "
+          f"{time.perf_counter() - t:.1f} | {t_analyze / per_by:.0f}× |")
     u = sim.table.loc["unguarded_length_km"]
     print(f"\nunguarded km: base {u['base']:.1f}, 90% range {u['p05']:.1f}–{u['p95']:.1f}; "
           f"p_unguarded mean {np.mean(sim.p_unguarded['p_unguarded']):.3f}")

@@ -219,3 +219,10 @@ def test_metrics_by_failing_at_by_area_leaves_the_previous_folder(tmp_path, stri
                               catch_exceptions=False)
     assert good.exit_code == 0 and tree()["summary.json"] != before["summary.json"]
     assert tree()["by_area.csv"] != before["by_area.csv"]
+    # into a new folder: a failure while writing by_area.csv leaves no folder at all
+    fresh = tmp_path / "fresh"
+    monkeypatch.setattr(pd.DataFrame, "to_csv", failing)
+    bad = CliRunner().invoke(main, [*args, "--reach-km", "2", "--out", str(fresh)])
+    assert bad.exit_code == 1 and "space" in bad.output
+    assert not fresh.exists()
+    assert not [p for p in tmp_path.iterdir() if ".gapmap-" in p.name]

@@ -503,3 +503,123 @@ def test_gap_region_is_limited_to_max_width(strips):
     wide = analyze(strips, A, B, study_area=study, settings=Settings(max_width_km=300))
     assert wide.summary["gap_area_km2"] == pytest.approx((98 + 16 + 98) * 100 * scale**2,
                                                          rel=1e-3)
+
+
+def _random_zones(seed: int, n: int = 60) -> gpd.GeoDataFrame:
+    """Rectangles of 100–800 m scattered over 20 km (many touch or overlap), one with a hole,
+    sides at random."""
+    rng = np.random.default_rng(seed)
+    x, y = X0 + rng.uniform(0, 20e3, (2, n))
+    s = rng.uniform(100, 800, n)
+    boxes = shapely.box(x, y, x + s, y + s * rng.uniform(0.5, 2, n))
+    boxes[0] = shapely.box(X0 - 3e3, Y0 - 3e3, X0, Y0).difference(
+        shapely.box(X0 - 2e3, Y0 - 2e3, X0 - 1e3, Y0 - 1e3))
+    force = np.where(rng.random(n) < 0.5, "peshmerga", "isf")
+    return gpd.GeoDataFrame({"force": force}, geometry=boxes, crs=UTM38)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_growing_part_by_part_is_the_buffer_of_the_whole(seed):
+    """Zones are grown part by part and unioned (GEOS's buffer of a many-part multipolygon
+    grows faster than linearly); the region must be GEOS's buffer of the whole, to 1 µm."""
+    from gapmap.corridors import _grow
+
+    union = shapely.union_all(_random_zones(seed).geometry.values)
+    assert len(shapely.get_parts(union)) > 20  # many parts, some merged, one with a hole
+    for dist_m, quad_segs in ((300.0, 4), (2000.0, 8), (5000.0, 16)):
+        got = _grow(union, dist_m, quad_segs)
+        ref = shapely.buffer(union, dist_m, quad_segs=quad_segs)
+        assert shapely.equals_exact(shapely.normalize(got), shapely.normalize(ref), 1e-6)
+        assert shapely.symmetric_difference(got, ref).area <= 1e-9 * ref.area
+
+
+def test_default_study_area_and_gap_match_the_whole_buffers():
+    """Without a study area: both sides grown by max_width_km, intersected; the gap is the
+    study area minus every zone grown by its reach. Against buffers of the whole layers."""
+    zones = _random_zones(5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = analyze(zones, A, B, settings=Settings(max_width_km=4.0, reach_km=0.3))
+    geoms = res.zones.geometry.values
+    side = res.zones["side"].to_numpy()
+    grown = [shapely.buffer(shapely.simplify(shapely.union_all(geoms[side == s]), 100.0),
+                            4000.0, quad_segs=16) for s in ("a", "b")]
+    study = shapely.intersection(*grown)
+    assert shapely.symmetric_difference(res.study_area, study).area <= 1e-9 * study.area
+    held = shapely.buffer(shapely.union_all(geoms), 300.0, quad_segs=8)
+    gap = res.gap.geometry.iloc[0]
+    # Every gap point is in the study area and beyond the reach (to the 15 m of the light
+    # simplification); of the rest of the study area, the gap holds the points with
+    # d_A + d_B ≤ 4 km (placed on a raster of ~20 m cells here: 100 m margins).
+    assert shapely.difference(gap, study).area <= 1e-6 * study.area
+    assert shapely.intersection(gap, shapely.buffer(held, -15.0)).area == pytest.approx(0.0,
+                                                                                         abs=1.0)
+    x0, y0, x1, y1 = study.bounds
+    gx, gy = np.meshgrid(np.arange(x0, x1, 200.0), np.arange(y0, y1, 200.0))
+    pts = shapely.points(gx.ravel(), gy.ravel())
+    free = shapely.contains(shapely.difference(study, shapely.buffer(held, 15.0)), pts)
+    w = (shapely.distance(pts, shapely.union_all(geoms[side == "a"]))
+         + shapely.distance(pts, shapely.union_all(geoms[side == "b"])))
+    in_gap = shapely.contains(gap, pts)
+    assert in_gap[free & (w <= 3900.0)].all() and (free & (w <= 3900.0)).sum() > 1000
+    assert not in_gap[free & (w >= 4100.0)].any() and (free & (w >= 4100.0)).sum() > 1000
+
+
+def _ids_by_brute_force(table, seam, prefix: str) -> tuple[list[str], list[int]]:
+    """Ids along the seam, one stretch at a time: the nearest seam part by distance to every
+    part, the distance along it from its start (west, then south) to the stretch's nearer end."""
+    from gapmap.corridors import _end_points
+
+    keys = []
+    for g in table.geometry.values:
+        ends = _end_points(g)
+        k = int(np.argmin([shapely.distance(shapely.Point(ends[0]), s)
+                           for s in seam.geometry.values]))
+        part = seam.geometry.values[k]
+        start = _end_points(part)[0]
+        flip = np.hypot(*(shapely.get_coordinates(part)[0] - start)) > 1e-3
+        along = [part.length - part.project(shapely.Point(p)) if flip
+                 else part.project(shapely.Point(p)) for p in ends]
+        keys.append((int(seam["corridor_id"].iloc[k][1:]), round(min(along), 3)))
+    order = sorted(range(len(keys)), key=lambda i: keys[i])
+    ids = [""] * len(keys)
+    for rank, i in enumerate(order):
+        ids[i] = f"{prefix}{rank + 1}"
+    return ids, [k[0] for k in keys]
+
+
+@pytest.mark.parametrize("seed", [3, 4])
+def test_ids_along_the_seam_match_a_brute_force_numbering(seed):
+    """Many stretches, several on one seam part: the vectorised numbering (each part's start
+    found once) gives the ids of the one-stretch-at-a-time reference."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = analyze(_random_zones(seed, n=80), A, B,
+                      settings=Settings(max_width_km=4.0, reach_km=0.15, min_length_km=2.0))
+    assert len(res.seam) >= 10 and len(res.corridors) >= 3 and len(res.minor) >= 3
+    assert len(res.corridors) + len(res.minor) >= 15
+    on_part = []
+    for table, prefix in ((res.corridors, "C"), (res.minor, "m")):
+        ids, parts = _ids_by_brute_force(table, res.seam, prefix)
+        assert table["corridor_id"].tolist() == ids
+        on_part += parts
+    assert len(set(on_part)) < len(on_part)  # some seam part holds several stretches
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_union_by_groups_is_the_union_of_all(seed):
+    """Zones are unioned group by group (touching ones together, apart ones collected); the
+    region must be GEOS's union of all of them."""
+    from gapmap.corridors import _union
+
+    rng = np.random.default_rng(seed)
+    x, y = X0 + rng.uniform(0, 30e3, (2, 300))
+    s = rng.uniform(100, 900, 300)
+    geoms = shapely.box(x, y, x + s, y + s)
+    geoms[:5] = shapely.multipolygons([[shapely.box(X0 - 9e3 + k * 1e3, Y0, X0 - 8.5e3 + k * 1e3,
+                                                    Y0 + 500)] for k in range(5)])
+    got, ref = _union(geoms), shapely.union_all(geoms)
+    assert len(shapely.get_parts(ref)) > 100  # many apart, some merged
+    assert len(shapely.get_parts(got)) == len(shapely.get_parts(ref))
+    assert shapely.symmetric_difference(got, ref).area <= 1e-9 * ref.area
+    assert got.area == pytest.approx(ref.area, rel=1e-12)

@@ -128,13 +128,19 @@ def test_tiled_voronoi_gives_the_same_seam(monkeypatch):
     n, tiles = calls[0], calls[1:]
     assert len(tiles) >= 6 and max(tiles) < n / 2  # really tiled, each tile a small part
     w, t = _clipped(whole, half_w), _clipped(tiled, half_w)
-    assert len(w) > 300 and w.shape == t.shape
-    np.testing.assert_allclose(t, w, rtol=0, atol=1e-9)
+    # Tiles cut a ridge where it leaves their square: more pieces, the same lines.
+    assert len(w) > 300 and len(t) >= len(w)
     lw = np.hypot(w[:, 4] - w[:, 2], w[:, 5] - w[:, 3])
     lt = np.hypot(t[:, 4] - t[:, 2], t[:, 5] - t[:, 3])
     assert lt.sum() == pytest.approx(lw.sum(), rel=1e-12)
+    lines_w = shapely.multilinestrings(shapely.linestrings(w[:, 2:6].reshape(-1, 2, 2)))
+    lines_t = shapely.multilinestrings(shapely.linestrings(t[:, 2:6].reshape(-1, 2, 2)))
+    assert shapely.hausdorff_distance(lines_w, lines_t) < 1e-6
+    # The pieces of a cut ridge meet exactly: merged, both give the same number of lines.
+    merged_w, merged_t = shapely.line_merge(lines_w), shapely.line_merge(lines_t)
+    assert shapely.get_num_geometries(merged_t) == shapely.get_num_geometries(merged_w)
     # Both the island's ridges and the strips' are there.
-    assert {1, 2} <= set(w[:, 7].astype(int).tolist())
+    assert {1, 2} <= set(t[:, 7].astype(int).tolist())
 
 
 def test_tiled_seam_gives_the_same_analysis(monkeypatch):

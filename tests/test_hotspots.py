@@ -404,3 +404,14 @@ def test_hotspots_command_bad_input_writes_nothing(incident_csv, tmp_path):
     res = CliRunner().invoke(main, ["hotspots", "--incidents", str(tmp_path / "none.csv"),
                                     "--out", str(out)])
     assert res.exit_code == 2 and "not found" in res.output
+
+
+@pytest.mark.parametrize("alpha", ["0", "1", "1.5", "-0.05"])
+def test_hotspots_command_refuses_alpha_outside_0_1(incident_csv, tmp_path, alpha):
+    """--alpha is a false discovery rate: 0 < alpha < 1, else exit 2, one line, no output."""
+    out = tmp_path / "never"
+    res = CliRunner().invoke(main, ["hotspots", "--incidents", str(incident_csv), "--alpha",
+                                    alpha, "--out", str(out)])
+    assert res.exit_code == 2, res.output
+    assert "--alpha" in res.output and len(res.output.strip().splitlines()) == 1
+    assert not out.exists()

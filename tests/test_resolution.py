@@ -64,3 +64,23 @@ def test_corridor_narrower_than_three_cells_warns():
     wide = _caught(lambda: analyze(scenes.strips(), A, B, study_area=scenes.strips_area(),
                                    dem=_dem(1000.0)))
     assert wide == []
+
+
+def test_corridor_notice_gives_the_median_width_in_cells():
+    """Widths 2, 2.5 and 10 km on 1 km cells: two narrower than 3 cells, the median 2.5 km
+    (2.5 cells), so the DEM is too coarse for most corridors, not just for a few."""
+    msg = corridors_problem(1000.0, [10.0, 2.0, 2.5, float("nan")])
+    assert msg.startswith("2 of 3 corridors narrower than 3 cells of 1,000 m (3 km;")
+    assert "the median corridor is 2.5 km wide, 2.5 cells" in msg
+    # 450 m cells: the 2 km corridor is 4.4 cells across, none narrower than 1.35 km.
+    assert corridors_problem(450.0, [10.0, 2.0, 2.5]) is None
+
+
+def test_scene_notice_names_the_corridor_width_in_cells():
+    """Strips 2 km apart (no reach) on 1 km cells: the one corridor is 2 km wide, 2 cells."""
+    got = _caught(lambda: analyze(scenes.strips(gap_km=2.0), A, B,
+                                  study_area=scenes.strips_area(), dem=_dem(1000.0),
+                                  settings=Settings(reach_km=0)))
+    assert len(got) == 1
+    assert "1 of 1 corridors" in str(got[0].message)
+    assert "the median corridor is 2 km wide, 2.0 cells" in str(got[0].message)

@@ -394,3 +394,127 @@ def test_cli_by_without_field_fails_before_analysis(tmp_path):
     line = r.output.strip().splitlines()[-1]
     assert "govs.geojson" in line and "ADM1_EN" in line and "gov" in line
     assert not out.exists()
+
+
+# --------------------------------------------------------------------------------------------
+# reuse between dates: the seam of what did not move is computed once
+
+
+def _front_b(bump: bool) -> shapely.Polygon:
+    """Side B from x = 430 km, y 3800–4000 km, a vertex every km along its edge; with
+    ``bump`` the edge between y = 3880 and 3900 km is 2 km nearer side A."""
+    xy = shapely.get_coordinates(shapely.segmentize(shapely.box(430e3, 3800e3, 440e3, 4000e3),
+                                                    1000.0))
+    if bump:
+        moved = (np.abs(xy[:, 0] - 430e3) < 1) & (xy[:, 1] >= 3880e3) & (xy[:, 1] <= 3900e3)
+        xy[moved, 0] = 428e3
+    return shapely.Polygon(xy)
+
+
+def test_reuse_gives_the_same_series_and_computes_unchanged_tiles_once(monkeypatch):
+    import gapmap.frontier as fr
+
+    za = shapely.box(400e3, 3800e3, 410e3, 4000e3)
+    days = ("2024-01-01", "2024-01-02", "2024-01-03")  # the bump on the 2nd day only
+    zones = gpd.GeoDataFrame(
+        [{"force": f, "day": d, "geometry": g} for d, bump in zip(days, (False, True, False))
+         for f, g in (("a", za), ("b", _front_b(bump)))], geometry="geometry", crs=CRS)
+    area = gpd.GeoDataFrame(geometry=[shapely.box(405e3, 3810e3, 435e3, 3990e3)], crs=CRS)
+    posts = gpd.GeoDataFrame({"range_km": [4.0]}, geometry=[shapely.Point(420e3, 3950e3)],
+                             crs=CRS)
+    kw = dict(date_field="day", study_area=area, posts=posts, workers=1,
+              settings=Settings(max_width_km=30, reach_km=5))
+    cores = []
+    real = fr.tile_ridges
+    monkeypatch.setattr(fr, "tile_ridges", lambda t: cores.append(t.core) or real(t))
+    on = analyze_series(zones, A, B, **kw)
+    assert cores, "the series was not built from tiles"
+    computed = list(cores)
+    off = analyze_series(zones, A, B, reuse=False, **kw)
+    assert len(cores) == len(computed)  # without reuse, no tiles
+    # The same series.csv and corridors.csv either way.
+    pd.testing.assert_frame_equal(on.table, off.table, rtol=1e-9, atol=1e-9)
+    pd.testing.assert_frame_equal(pd.DataFrame(on.corridors.drop(columns="geometry")),
+                                  pd.DataFrame(off.corridors.drop(columns="geometry")),
+                                  rtol=1e-9, atol=1e-9)
+    assert on.table["closed_km"].iloc[1] > 0 or on.table["opened_km"].iloc[1] > 0
+    # A tile's window is its square plus half the maximum width (15 km): only the squares
+    # whose window meets the moved edge (x 428–430 km, y 3879–3901 km) are computed again on
+    # the 2nd day; every other tile once for the three days, the 3rd day (= the 1st) none.
+    r = 15e3
+
+    def near_bump(c):
+        return c[0] - r <= 430e3 and c[2] + r >= 428e3 and c[1] - r <= 3901e3 \
+            and c[3] + r >= 3879e3
+
+    counts = pd.Series(computed).value_counts()
+    twice = {c for c, n in counts.items() if n == 2}
+    assert twice and twice == {c for c in counts.index if near_bump(c)}
+    assert set(counts) <= {1, 2}
+    n_day = len(counts)  # tiles of one day
+    assert on.reuse == {"tiles_used": 3 * n_day, "tiles_computed": n_day + len(twice)}
+
+
+def test_roads_crossing_a_corridor_count_on_its_date_only(tmp_path):
+    # A post covering y 3945–3955 km stands on the 1st and 3rd days, not the 2nd: the road
+    # along y = 3950 km crosses unguarded seam on the 2nd day only.
+    posts = gpd.GeoDataFrame({"range_km": [5.0, 5.0], "active_from": [None, "2024-01-03"],
+                              "active_to": ["2024-01-01", None]},
+                             geometry=[shapely.Point(420e3, 3950e3)] * 2, crs=CRS)
+    posts.to_file(tmp_path / "posts.geojson")
+    gpd.GeoDataFrame(geometry=[shapely.LineString([(405e3, 3950e3), (435e3, 3950e3)])],
+                     crs=CRS).to_file(tmp_path / "roads.geojson")
+    AREA.to_file(tmp_path / "area.geojson")
+    for day in ("20240101", "20240102", "20240103"):
+        gpd.GeoDataFrame({"force": ["a", "b"]}, geometry=[ZA, ZB], crs=CRS).to_file(
+            tmp_path / f"z_{day}.geojson")
+    out = tmp_path / "out"
+    r = _cli(["--zones", str(tmp_path / "z_*.geojson"), "--posts", str(tmp_path / "posts.geojson"),
+              "--roads", str(tmp_path / "roads.geojson"), "--study-area",
+              str(tmp_path / "area.geojson"), "--reach-km", "5", "--max-width-km", "40"], out)
+    assert r.exit_code == 0, r.output
+    c = pd.read_csv(out / "corridors.csv")
+    crossed = c.groupby("date")["roads_crossed"].sum().to_dict()
+    assert crossed == {"2024-01-01": 0, "2024-01-02": 1, "2024-01-03": 0}
+    assert c.groupby("date").size().to_dict() == {"2024-01-01": 2, "2024-01-02": 1,
+                                                  "2024-01-03": 2}
+
+
+def test_visibility_over_a_dem_hides_what_a_wall_hides(tmp_path):
+    import rasterio
+    from rasterio.transform import from_origin
+
+    # Flat ground but for a 300 m wall across y 3952–3953 km; a post at y = 3950 km (5 km
+    # range, 10 m mast) sees the seam from 3945 km to the wall's top, not beyond.
+    cell = 100.0
+    x0, y1 = 395e3, 4005e3
+    h, w = int((y1 - 3895e3) / cell), int((445e3 - x0) / cell)
+    dem = np.zeros((h, w), np.float32)
+    rows = (y1 - (np.arange(h) + 0.5) * cell)
+    dem[(rows > 3952e3) & (rows < 3953e3), :] = 300.0
+    with rasterio.open(tmp_path / "dem.tif", "w", driver="GTiff", height=h, width=w, count=1,
+                       dtype="float32", crs=f"EPSG:{CRS}",
+                       transform=from_origin(x0, y1, cell, cell)) as dst:
+        dst.write(dem, 1)
+    gpd.GeoDataFrame({"range_km": [5.0]}, geometry=[shapely.Point(420e3, 3950e3)],
+                     crs=CRS).to_file(tmp_path / "posts.geojson")
+    AREA.to_file(tmp_path / "area.geojson")
+    for day in ("20240101", "20240102"):
+        gpd.GeoDataFrame({"force": ["a", "b"]}, geometry=[ZA, ZB], crs=CRS).to_file(
+            tmp_path / f"z_{day}.geojson")
+    args = ["--zones", str(tmp_path / "z_*.geojson"), "--posts", str(tmp_path / "posts.geojson"),
+            "--study-area", str(tmp_path / "area.geojson"), "--reach-km", "5",
+            "--max-width-km", "40", "--dem", str(tmp_path / "dem.tif")]
+    r = _cli([*args, "--visibility"], tmp_path / "vis")
+    assert r.exit_code == 0, r.output
+    r = _cli(args, tmp_path / "plain")
+    assert r.exit_code == 0, r.output
+    vis = pd.read_csv(tmp_path / "vis" / "series.csv")["unguarded_length_km"]
+    plain = pd.read_csv(tmp_path / "plain" / "series.csv")["unguarded_length_km"]
+    assert plain.iloc[0] == pytest.approx(SEAM_KM - geodesic_km(420e3, 3945e3, 3955e3),
+                                          rel=1e-3)
+    # Seen: 3945 km to the wall (3952–3953 km); hidden: the 2 km or so beyond it. Sampled
+    # every 250 m, each end of a covered stretch is placed to within 125 m.
+    hidden = vis.iloc[0] - plain.iloc[0]
+    assert 2.0 - 0.5 <= hidden <= 3.0 + 0.5
+    assert vis.iloc[1] == pytest.approx(vis.iloc[0], abs=1e-9)

@@ -132,3 +132,12 @@ def test_series_map_in_chromium_slider_works_and_payloads_stay_text(series, tmp_
     paths = browser.execute_script("return document.querySelectorAll('path.leaflet-interactive')"
                                    ".length")
     assert paths >= 3  # seam, two corridor pieces, the closed stretch
+
+
+def test_series_pages_use_the_public_data_element():
+    """The series pages build on maps.DataElement, the one JSON data block; the old private
+    alias is gone."""
+    from gapmap import maps, series_render
+
+    assert issubclass(series_render._SeriesLayers, maps.DataElement)
+    assert not hasattr(maps, "_Data")

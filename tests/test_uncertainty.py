@@ -88,7 +88,7 @@ def test_one_copy_matches_the_analysis_of_grown_zones():
     grown = zones.assign(geometry=[a.buffer(1500, quad_segs=64), b.buffer(700, quad_segs=64)])
     ref = analyze(grown, A, B, posts=posts, study_area=area, settings=settings).summary
     fr, _, _ = _frame(base, 2.0, None, 250.0, grid_points=10_000)
-    out, _, _ = _copy(fr, e, fr.zone_reach_m, np.ones(1), _base_states(fr))
+    out, _, _, _ = _copy(fr, e, fr.zone_reach_m, np.ones(1), _base_states(fr))
     for name in ("seam_length_km", "width_mean_km"):
         assert out[name] == pytest.approx(ref[name], rel=5e-3), name
     # covered/uncovered changes are placed midway between samples: ≤ 125 m off at each of
@@ -96,6 +96,125 @@ def test_one_copy_matches_the_analysis_of_grown_zones():
     assert out["unguarded_length_km"] == pytest.approx(ref["unguarded_length_km"], abs=0.5)
     assert out["gap_area_km2"] == pytest.approx(ref["gap_area_km2"], rel=2e-3)
     assert out["corridors"] == ref["corridors"]
+
+
+def _two_pairs(gap_north_km: float):
+    """Two pairs of strips 100 km apart (a study area of two boxes): the southern pair 20 km
+    apart, the northern ``gap_north_km`` apart; each pair's seam is one corridor."""
+    def box(x0, y0, x1, y1):
+        return shapely.box(X0 + x0 * 1e3, Y0 + y0 * 1e3, X0 + x1 * 1e3, Y0 + y1 * 1e3)
+
+    g = gap_north_km
+    zones = gpd.GeoDataFrame({"force": ["peshmerga", "isf", "peshmerga", "isf"]}, crs=UTM38,
+                             geometry=[box(0, 0, 10, 100), box(30, 0, 40, 100),
+                                       box(0, 200, 10, 300), box(10 + g, 200, 20 + g, 300)])
+    area = gpd.GeoDataFrame(geometry=[box(-20, 0, 60, 100), box(-20, 200, 60, 300)], crs=UTM38)
+    return zones, area
+
+
+def test_corridor_closes_with_the_chance_its_edges_give():
+    """Reach 8 km, edges ±4 km (one draw per zone). A pair's corridor closes when its two
+    edges grow by e_a + e_b ≥ gap − 16 km: P = (8 − s)² / 128 for that threshold s. South:
+    gap 20, s = 4, it stays open in 7/8 of the copies; north: gap 16.4, s = 0.4, it closes in
+    (7.6)² / 128 = 45.1% of them — about half. Open, a corridor spans its whole strip (100
+    km); closed, 0."""
+    zones, area = _two_pairs(16.4)
+    res = analyze(zones, A, B, study_area=area, settings=Settings(reach_km=8))
+    assert len(res.corridors) == 2
+    sim = simulate(res, draws=400, edge_km=4.0, seed=11, grid_points=2000)
+    c = sim.corridors.set_index("corridor_id")
+    south = res.corridors.loc[res.corridors.geometry.bounds["miny"] < Y0 + 1e3, "corridor_id"]
+    s_id = south.iloc[0]
+    n_id = next(i for i in c.index if i != s_id)
+    p_south, p_north = 7 / 8, 1 - 7.6 ** 2 / 128
+    assert c.loc[s_id, "p_open"] == pytest.approx(p_south, abs=3 * np.sqrt(p_south / 8 / 400))
+    assert c.loc[n_id, "p_open"] == pytest.approx(
+        p_north, abs=3 * np.sqrt(p_north * (1 - p_north) / 400))
+    for cid in (s_id, n_id):
+        full = float(res.corridors.set_index("corridor_id").loc[cid, "length_km"])
+        assert c.loc[cid, "length_km"] == pytest.approx(full)
+        assert c.loc[cid, "length_km_p05"] == 0  # closed in more than 5% of the copies
+        assert c.loc[cid, "length_km_p95"] == pytest.approx(full, rel=2e-3)
+        # length 100 km when open, 0 when closed: the mean is P(open) × 100 km
+        assert c.loc[cid, "length_km_mean"] == pytest.approx(c.loc[cid, "p_open"] * full,
+                                                             rel=2e-3)
+    assert c.loc[s_id, "length_km_p50"] == pytest.approx(c.loc[s_id, "length_km"], rel=2e-3)
+
+
+def test_corridor_length_follows_the_post_range():
+    """One strip pair always unguarded (reach 2 km), a 10 km post at its middle, ranges
+    ×U[0.5, 1.5]: each half is a corridor of 50 − 10·u km, longer than in the analysis when
+    the post shrinks (the copy's corridor reaches beyond the analysis' one)."""
+    from .scenes import strips as make_strips, strips_area as make_area
+
+    post = gpd.GeoDataFrame({"force": ["joint"], "range_km": [10.0]},
+                            geometry=[shapely.Point(X0 + 20e3, Y0 + 50e3)], crs=UTM38)
+    res = analyze(make_strips(), A, B, posts=post, study_area=make_area())
+    assert len(res.corridors) == 2
+    sim = simulate(res, draws=400, post_range_frac=0.5, seed=4, grid_points=2000)
+    c = sim.corridors
+    assert (c["p_open"] == 1).all()
+    k = res.summary["seam_length_km"] / 100.0
+    assert c["length_km"].to_numpy() == pytest.approx(40 * k, abs=0.15)
+    # u ~ U[0.5, 1.5]: p05 of 50 − 10u is 50 − 10·1.45, p95 50 − 10·0.55, mean 40
+    assert c["length_km_p05"].to_numpy() == pytest.approx(35.5 * k, abs=0.5)
+    assert c["length_km_p95"].to_numpy() == pytest.approx(44.5 * k, abs=0.5)
+    assert c["length_km_mean"].to_numpy() == pytest.approx(40 * k, abs=0.5)
+
+
+def test_by_area_ranges_for_every_field(strips, strips_area):
+    """Strips 20 km apart, reach 8, edges ±4 km, areas North (y 60–100) and South (y 0–60):
+    both areas close together (one draw per zone): unguarded 0 or the area's seam; the seam
+    and its share keep their lengths; the ranges hold every by-area field."""
+    areas = gpd.GeoDataFrame({"ADM1_EN": ["North", "South"]}, crs=UTM38,
+                             geometry=[shapely.box(X0 - 20e3, Y0 + 60e3, X0 + 60e3, Y0 + 100e3),
+                                       shapely.box(X0 - 20e3, Y0, X0 + 60e3, Y0 + 60e3)])
+    res = analyze(strips, A, B, study_area=areas, settings=Settings(reach_km=8))
+    sim = simulate(res, draws=200, edge_km=4.0, seed=3, grid_points=2000, areas=areas,
+                   by="ADM1_EN")
+    t = sim.by_area.set_index("ADM1_EN")
+    from gapmap.uncertainty import AREA_RANGE_FIELDS
+
+    for name in AREA_RANGE_FIELDS[:5]:
+        for p in ("p05", "p50", "p95"):
+            assert f"{name}_{p}" in t.columns, (name, p)
+    for area, km in (("North", 40.0), ("South", 60.0)):
+        row = t.loc[area]
+        assert row["seam_length_km_p05"] == pytest.approx(km, rel=3e-3)
+        assert row["seam_length_km_p95"] == pytest.approx(km, rel=3e-3)
+        assert row["unguarded_length_km_p05"] == 0  # closed in 1/8 of the copies
+        assert row["unguarded_length_km_p95"] == pytest.approx(km, rel=3e-3)
+        assert row["longest_corridor_km_p50"] == pytest.approx(km, rel=3e-3)
+        assert row["unguarded_share_p95"] == pytest.approx(1.0, abs=1e-3)
+        # the edges move the gap's sides both ways: its range brackets the unperturbed area
+        assert row["gap_area_km2_p05"] < row["gap_area_km2"] < row["gap_area_km2_p95"]
+    # the areas' medians of the gap area add up to about the whole one's (one draw per zone
+    # moves both areas alike, in proportion to their lengths 40 : 60)
+    assert t["gap_area_km2_p50"].sum() == pytest.approx(sim.table.loc["gap_area_km2", "p50"],
+                                                        rel=0.01)
+
+
+def test_copy_of_a_kinked_seam_matches_the_analysis_of_the_grown_zone():
+    """Side B's edge a sawtooth (teeth 3 km deep every 4 km): the seam bends at every tooth.
+    A copy with side A grown by 3 km measures the seam analyze() finds for the buffered zone
+    to 0.1% (transects normal to the seam's direction over ±edge_km; normal to its 1 m
+    tangent they fanned and crossed at the bends: 0.3% short here, 3–15% long on the sample)."""
+    ys = np.arange(0, 100.01, 2.0)
+    xs = np.where(np.arange(len(ys)) % 2 == 0, 30.0, 33.0)
+    saw = shapely.Polygon([(X0 + 45e3, Y0)] + [(X0 + x * 1e3, Y0 + y * 1e3)
+                                               for x, y in zip(xs, ys)] + [(X0 + 45e3, Y0 + 100e3)])
+    a = shapely.box(X0, Y0, X0 + 10e3, Y0 + 100e3)
+    zones = gpd.GeoDataFrame({"force": ["peshmerga", "isf"]}, geometry=[a, saw], crs=UTM38)
+    area = gpd.GeoDataFrame(geometry=[shapely.box(X0 - 10e3, Y0 + 5e3, X0 + 60e3, Y0 + 95e3)],
+                            crs=UTM38)
+    settings = Settings(reach_km=2)
+    base = analyze(zones, A, B, study_area=area, settings=settings)
+    ref = analyze(zones.assign(geometry=[a.buffer(3000, quad_segs=64), saw]), A, B,
+                  study_area=area, settings=settings).summary
+    fr, _, _ = _frame(base, 4.0, None, 250.0, grid_points=5000)
+    out = _copy(fr, np.array([3000.0, 0.0]), fr.zone_reach_m, np.ones(0), _base_states(fr))[0]
+    assert out["seam_length_km"] == pytest.approx(ref["seam_length_km"], rel=1e-3)
+    assert out["unguarded_length_km"] == pytest.approx(ref["unguarded_length_km"], rel=1e-3)
 
 
 def test_no_perturbation_reproduces_the_analysis(strips, strips_area):
@@ -264,7 +383,11 @@ def test_command_writes_the_contract_files(cli_files, tmp_path):
     assert layer["p_unguarded"].between(0, 1).all() and len(layer) > 300
     by = pd.read_csv(out / "by_area.csv")
     assert list(by["ADM1_EN"]) == ["North", "South"]
-    assert (by["unguarded_length_km_p05"] <= by["unguarded_length_km_p95"]).all()
+    for name in ("seam_length_km", "unguarded_length_km", "longest_corridor_km", "gap_area_km2"):
+        assert (by[f"{name}_p05"] <= by[f"{name}_p95"]).all()
+    cor = pd.read_csv(out / "corridors_uncertainty.csv")
+    assert cor["corridor_id"].tolist() == ["C1"]  # the strips' one corridor, by its id
+    assert cor["p_open"].between(0, 1).all()
 
 
 @pytest.mark.parametrize("extra, match", [
@@ -313,3 +436,76 @@ def test_command_with_line_of_sight(cli_files, tmp_path):
     layer = gpd.read_file(out / "unguarded_probability.gpkg")
     y = (layer.geometry.y.to_numpy() - Y0) / 1000.0
     assert (layer["p_unguarded"].to_numpy()[(y > 51.2) & (y < 58)] == 1).all()
+
+
+def test_metrics_summary_shows_the_ranges_of_an_uncertainty_run(cli_files, tmp_path):
+    """`gapmap metrics --uncertainty DIR` prints each figure's 90% range as uncertainty.csv
+    holds it; another analysis (other reach) gets a note; a wrong folder stops first."""
+    import pandas as pd
+    from click.testing import CliRunner
+
+    from gapmap.cli import main
+
+    unc = tmp_path / "unc"
+    res = CliRunner().invoke(main, ["uncertainty", *cli_files, "--draws", "40", "--edge-km", "4",
+                                    "--reach-km", "8", "--workers", "1", "--out", str(unc)],
+                             catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    t = pd.read_csv(unc / "uncertainty.csv").set_index("field")
+    out = tmp_path / "m"
+    res = CliRunner().invoke(main, ["metrics", *cli_files, "--reach-km", "8", "--uncertainty",
+                                    str(unc), "--out", str(out)], catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    assert "90% ranges over 40 perturbed copies" in res.output
+    lo, hi = t.loc["unguarded_length_km", ["p05", "p95"]]
+    assert f"unguarded              {lo:,.1f}–{hi:,.1f} km" in res.output
+    assert "other inputs" not in res.output
+    other = CliRunner().invoke(main, ["metrics", *cli_files, "--reach-km", "9.5",
+                                      "--uncertainty", str(unc), "--out", str(tmp_path / "o")],
+                               catch_exceptions=False)
+    assert other.exit_code == 0 and "other inputs" in other.output
+    bad = CliRunner().invoke(main, ["metrics", *cli_files, "--uncertainty", str(tmp_path / "x"),
+                                    "--out", str(tmp_path / "never")])
+    assert bad.exit_code == 2 and len(bad.output.strip().splitlines()) == 1
+    assert not (tmp_path / "never").exists()
+
+
+def test_report_corridor_table_shows_each_corridors_range(tmp_path):
+    """The report's corridor table gets each corridor's length range and share of copies open
+    (from the two-pairs scene: the southern pair open in about 7/8 of the copies)."""
+    from gapmap.report import render_report
+    from gapmap.uncertainty import corridor_ranges
+
+    zones, area = _two_pairs(16.4)
+    res = analyze(zones, A, B, study_area=area, settings=Settings(reach_km=8))
+    sim = simulate(res, draws=100, edge_km=4.0, seed=11, grid_points=2000)
+    page = render_report(res, uncertainty=sim, dpi=50)
+    assert "90% range (km)" in page and "Open in copies" in page
+    texts = corridor_ranges(sim)
+    assert set(texts) == set(res.corridors["corridor_id"])
+    for cid, (rng, share) in texts.items():
+        assert f"<td>{rng}</td><td>{share}</td>" in page.replace("\n", "")
+        row = sim.corridors.set_index("corridor_id").loc[cid]
+        assert share == f"{100 * row['p_open']:.0f}%"
+    assert "Open in copies" not in render_report(res, dpi=50)
+
+
+def test_command_refuses_overlapping_areas_for_by(tmp_path, strips):
+    """--by over a study area whose polygons overlap (a sample would count twice): exit 2,
+    one line naming the two areas, nothing written."""
+    from click.testing import CliRunner
+
+    from gapmap.cli import main
+
+    z, sa = tmp_path / "zones.gpkg", tmp_path / "areas.gpkg"
+    strips.to_file(z)
+    gpd.GeoDataFrame({"ADM1_EN": ["North", "South"]}, crs=UTM38,
+                     geometry=[shapely.box(X0 - 20e3, Y0 + 40e3, X0 + 60e3, Y0 + 100e3),
+                               shapely.box(X0 - 20e3, Y0, X0 + 60e3, Y0 + 60e3)]).to_file(sa)
+    out = tmp_path / "never"
+    res = CliRunner().invoke(main, ["uncertainty", "--zones", str(z), "--side-a",
+                                    "krg=peshmerga", "--side-b", "federal=isf", "--study-area",
+                                    str(sa), "--by", "ADM1_EN", "--out", str(out)])
+    assert res.exit_code == 2
+    assert "overlap" in res.output and "North" in res.output
+    assert len(res.output.strip().splitlines()) == 1 and not out.exists()

@@ -150,14 +150,18 @@ def _write_all(run, stage: Path, *, exposure: Any = None) -> tuple[dict[str, Pat
     from .placement import write_placement
 
     keep(write_placement(placement, stage / "placement"))
+    by_table = unc = None
     if run.scenario.study_area is not None:
-        keep(run.timed("by area", lambda: _write_by_area(run, stage)))
+        by_table = run.timed("by area", lambda: _write_by_area(run, stage, keep))
+    if run.dem is not None:  # with terrain: the ranges go on the map and the report
+        unc = run.timed("uncertainty", lambda: _write_uncertainty(run, stage, keep))
+        by_table = unc.by_area if unc.by_area is not None else by_table
     title = "gapmap demo — Iraq's disputed territories (illustrative force layout)"
     layers = run.map_layers(hotspots=True, routes=True)
 
     def draw_map():
         return save_map(make_map(result, placement=placement, title=title, exposure=exposure,
-                                 **layers), stage / "map.html")
+                                 uncertainty=unc, **layers), stage / "map.html")
     keep({"map": run.timed("map", draw_map)})
 
     def draw_figure():
@@ -169,6 +173,7 @@ def _write_all(run, stage: Path, *, exposure: Any = None) -> tuple[dict[str, Pat
         result, stage / "report.html", incidents=run.incidents, monthly=run.monthly,
         placement=placement, title=title, exposure=exposure,
         exposure_origin=DEMO_ORIGIN_NAME if exposure is not None else None,
+        uncertainty=unc, by_area=by_table,
         **run.page_layers()))})
     return files, placement
 
@@ -218,25 +223,23 @@ def _rel(paths: dict, stage: Path) -> dict[str, Path]:
     return out
 
 
-def _write_by_area(run, stage: Path) -> dict:
-    """``by_area.csv``: the run's figures per governorate (``ADM1_EN``)."""
+def _write_by_area(run, stage: Path, keep):
+    """``by_area.csv``: the run's figures per governorate (``ADM1_EN``); the table."""
     from .by_area import areas_of_scenario, breakdown, write_breakdown
 
     areas = areas_of_scenario(run.scenario, DEMO_BY)
-    return write_breakdown(breakdown(run.analysis, areas, DEMO_BY), stage)
+    table = breakdown(run.analysis, areas, DEMO_BY)
+    keep(write_breakdown(table, stage))
+    return table
 
 
 def _write_extras(run, data: Path, stage: Path, *, quick: bool) -> dict[str, Path]:
-    """``series/`` (when the sample's dated layouts are there) and, with terrain,
-    ``uncertainty/``."""
+    """``series/`` (when the sample's dated layouts are there)."""
     files: dict[str, Path] = {}
     if all((data / name).exists() for name in (*DEMO_SERIES, DEMO_SERIES_POSTS)):
         files.update(_rel(run.timed("series", lambda: _write_series(run, data, stage)), stage))
     else:
         log.info("no dated layouts in %s: no series/", data)
-    if quick or run.dem is None:
-        return files
-    files.update(_rel(run.timed("uncertainty", lambda: _write_uncertainty(run, stage)), stage))
     return files
 
 
@@ -255,9 +258,10 @@ def _write_series(run, data: Path, stage: Path) -> dict:
                                "(illustrative force layouts)")
 
 
-def _write_uncertainty(run, stage: Path) -> dict:
+def _write_uncertainty(run, stage: Path, keep):
     """The summary figures over perturbed copies, by governorate too, as ``gapmap
-    uncertainty`` writes them (``uncertainty/``); posts cover what they see, as in the run."""
+    uncertainty`` writes them (``uncertainty/``); posts cover what they see, as in the run.
+    Returns the result (for the map and the report)."""
     from .by_area import admin_check, areas_of_scenario
     from .uncertainty import simulate, write_uncertainty
 
@@ -270,7 +274,8 @@ def _write_uncertainty(run, stage: Path) -> dict:
                       post_range_frac=DEMO_POST_RANGE_FRAC, reach_km=DEMO_REACH_KM,
                       seed=DEMO_SEED, areas=areas, by=DEMO_BY if areas is not None else None,
                       visibility=run.scenario.visibility, dem=run.dem)
-    return write_uncertainty(result, stage / "uncertainty", mismatches=mismatches)
+    keep(write_uncertainty(result, stage / "uncertainty", mismatches=mismatches))
+    return result
 
 
 def _write_exposure(run, data: Path, stage: Path) -> tuple[dict, Any]:

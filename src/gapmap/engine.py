@@ -34,7 +34,7 @@ from typing import Any
 
 from .errors import GapmapError, InputError
 
-__all__ = ["run_tasks", "default_workers", "CONNECT_TIMEOUT_S"]
+__all__ = ["run_tasks", "Pool", "default_workers", "CONNECT_TIMEOUT_S"]
 
 log = logging.getLogger(__name__)
 
@@ -111,19 +111,96 @@ def run_tasks(
     [1, 2, 3]
     """
     items = list(items)
-    if workers is not None and int(workers) < 1:
-        raise InputError("--workers", None, f"must be at least 1, got {workers}",
-                         "give --workers 1 to run in this process, or more for a local cluster")
-    if not items:
-        return []
-    if scheduler is None:
-        n = default_workers() if workers is None else int(workers)
-        if n == 1 or (workers is None and len(items) == 1):
+    with Pool(workers=workers, scheduler=scheduler, retries=retries, tasks=len(items)) as pool:
+        return pool.map(fn, items, shared=shared, progress=progress)
+
+
+class Pool:
+    """Where :func:`run_tasks` runs, kept open for several rounds of tasks.
+
+    A series runs three rounds (plan every date, compute the seam tiles no date computed
+    before, finish every date) on one cluster: started once, its workers keep what a round
+    left for the next (see ``pin`` of :meth:`map`).
+
+    Parameters
+    ----------
+    workers, scheduler, retries
+        As for :func:`run_tasks`.
+    tasks
+        How many tasks the first round has (``workers=None`` with one task runs in-process;
+        a local cluster has at most this many processes).
+
+    Examples
+    --------
+    >>> with Pool(workers=1) as pool:
+    ...     pool.map(lambda s, x: s + x, [1, 2], shared=10), pool.serial
+    ([11, 12], True)
+    """
+
+    def __init__(self, workers: int | None = None, scheduler: str | None = None,
+                 retries: int = 2, tasks: int | None = None) -> None:
+        if workers is not None and int(workers) < 1:
+            raise InputError("--workers", None, f"must be at least 1, got {workers}",
+                             "give --workers 1 to run in this process, or more for a local "
+                             "cluster")
+        self.workers, self.scheduler, self.retries = workers, scheduler, retries
+        self.tasks = tasks
+        self._stack = contextlib.ExitStack()
+        self.client = None
+        self._shared: tuple = (None, None)
+
+    @property
+    def serial(self) -> bool:
+        """True when the tasks run in this process, one after the other."""
+        return self.client is None
+
+    def __enter__(self) -> Pool:
+        n = default_workers() if self.workers is None else int(self.workers)
+        if self.scheduler is None and (n == 1 or (self.workers is None and self.tasks == 1)
+                                       or self.tasks == 0):
+            return self
+        self._stack.enter_context(_quiet_dask())
+        if self.scheduler is None:
+            n = min(n, self.tasks) if self.tasks else n
+            self.client = self._stack.enter_context(_local_client(n, self.retries))
+        else:
+            self.client = self._stack.enter_context(_remote_client(self.scheduler))
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stack.close()
+        self.client = None
+
+    def worker_count(self) -> int:
+        """How many processes run tasks (1 in-process)."""
+        if self.client is None:
+            return 1
+        return max(len(self.client.scheduler_info().get("workers", {})), 1)
+
+    def map(self, fn: Callable[[Any, Any], Any], items: Iterable, *, shared: Any = None,
+            progress: Callable[[int, int], None] | None = None,
+            pin: Callable[[int], int] | None = None) -> list:
+        """``[fn(shared, item) for item in items]`` on this pool, results in item order.
+
+        ``pin(i)`` names (by number, modulo the workers) the worker that should run item i,
+        e.g. the one that ran the same date in the round before and kept its inputs; another
+        worker runs it if that one is gone.
+        """
+        items = list(items)
+        if not items:
+            return []
+        if self.client is None:
             return _run_serial(fn, items, shared, progress)
-        with _quiet_dask(), _local_client(min(n, len(items)), retries) as client:
-            return _run_on(client, fn, items, shared, progress, retries)
-    with _quiet_dask(), _remote_client(scheduler) as client:
-        return _run_on(client, fn, items, shared, progress, retries)
+        return _run_on(self, fn, items, shared, progress, self.retries, pin)
+
+    def _scattered(self, shared: Any, fresh: bool = False):
+        """``shared`` on every worker, shipped once for all the rounds that use it."""
+        obj, fut = self._shared
+        if fresh or fut is None or obj is not shared:
+            # A list of one, so that a shared list or dict is shipped whole, not per element.
+            [fut] = self.client.scatter([shared], broadcast=True, hash=False)
+            self._shared = (shared, fut)
+        return fut
 
 
 def _run_serial(fn, items: Sequence, shared, progress) -> list:
@@ -191,17 +268,17 @@ def _remote_client(address: str):
         client.close()
 
 
-def _run_on(client, fn, items: Sequence, shared, progress, retries: int) -> list:
+def _run_on(pool: Pool, fn, items: Sequence, shared, progress, retries: int, pin) -> list:
     from concurrent.futures import CancelledError
 
     results: dict[int, Any] = {}
     for attempt in range(retries + 1):
         try:
-            _run_round(client, fn, items, shared, progress, results)
+            _run_round(pool, fn, items, shared, progress, results, pin, fresh=attempt > 0)
             return [results[i] for i in range(len(items))]
         except CancelledError:
             # A dying worker can take the shared inputs with it (the scheduler then cancels
-            # the tasks that need them): ship them again and run the dates not yet done.
+            # the tasks that need them): ship them again and run the tasks not yet done.
             log.warning("workers lost the shared inputs; resending them (attempt %d of %d)",
                         attempt + 2, retries + 1)
     raise GapmapError(f"{len(items) - len(results)} of {len(items)} tasks failed: the workers "
@@ -209,15 +286,23 @@ def _run_on(client, fn, items: Sequence, shared, progress, retries: int) -> list
                       "with --workers 1")
 
 
-def _run_round(client, fn, items: Sequence, shared, progress, results: dict) -> None:
+def _run_round(pool: Pool, fn, items: Sequence, shared, progress, results: dict, pin,
+               fresh: bool = False) -> None:
     """Run the items not in ``results`` yet, filling it; CancelledError if inputs were lost."""
     from distributed import as_completed
     from distributed.scheduler import KilledWorker
 
+    client = pool.client
     todo = [i for i in range(len(items)) if i not in results]
-    # A list of one, so that a shared list or dict is shipped whole rather than per element.
-    [shared_f] = client.scatter([shared], broadcast=True, hash=False)
-    futures = [client.submit(fn, shared_f, items[i], pure=False) for i in todo]
+    shared_f = pool._scattered(shared, fresh=fresh)
+    addresses = sorted(client.scheduler_info().get("workers", {})) if pin is not None else []
+    futures = []
+    for i in todo:
+        where = {}
+        if addresses:
+            where = {"workers": [addresses[pin(i) % len(addresses)]],
+                     "allow_other_workers": True}
+        futures.append(client.submit(fn, shared_f, items[i], pure=False, **where))
     index = {f.key: i for i, f in zip(todo, futures)}
     try:
         for fut in as_completed(futures, loop=client.loop):
@@ -232,4 +317,3 @@ def _run_round(client, fn, items: Sequence, shared, progress, results: dict) -> 
                 progress(len(results), len(items))
     finally:
         client.cancel(futures)
-        client.cancel([shared_f])

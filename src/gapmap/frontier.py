@@ -15,6 +15,10 @@ a disc around its generator, done in closed form for all ridges at once.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import dataclasses
+import hashlib
 import logging
 from dataclasses import dataclass
 
@@ -23,7 +27,8 @@ import shapely
 from scipy.spatial import Voronoi
 
 __all__ = ["SideDistance", "Ridges", "boundary_samples", "seam_ridges", "clip_to_discs",
-           "segment_pieces"]
+           "segment_pieces", "seam_samples", "Tile", "seam_tiles", "tile_ridges", "join_tiles",
+           "TileCache", "seam_tile_cache", "series_tile_m"]
 
 log = logging.getLogger(__name__)
 
@@ -190,7 +195,7 @@ def seam_ridges(polys_a: np.ndarray, ids_a: np.ndarray, polys_b: np.ndarray, ids
     tile_points
         Compute the diagram by tiles of about this many samples when there are more
         (default :data:`TILE_POINTS`); the seam is the same either way (see
-        :func:`_tiled_ridges`).
+        :func:`seam_tiles`).
 
     Returns
     -------
@@ -212,6 +217,54 @@ def seam_ridges(polys_a: np.ndarray, ids_a: np.ndarray, polys_b: np.ndarray, ids
     >>> sorted(set(r.zone_a.tolist())), sorted(set(r.zone_b.tolist()))
     ([0], [1])
     """
+    pts, side, zone = seam_samples(polys_a, ids_a, polys_b, ids_b, sample_m=sample_m,
+                                   max_dist_m=max_dist_m, shared=shared, keep_near=keep_near)
+    if side.all() or (~side).all() or len(pts) < 3:
+        return _EMPTY
+    cache = _TILE_CACHE.get()
+    if cache is not None:
+        # A series: the seam from fixed tiles, each looked up by its samples (see TileCache).
+        return cache.ridges(seam_tiles(pts, side, zone, max_dist_m=max_dist_m,
+                                       tile_m=cache.tile_m(max_dist_m)))
+    tile = TILE_POINTS if tile_points is None else int(tile_points)
+    if len(pts) > tile:
+        # Exact tiles (see seam_tiles) of about ``tile`` samples each.
+        lo, hi = pts.min(axis=0), pts.max(axis=0)
+        span = np.maximum(hi - lo, 1e-9)
+        ntiles = max(int(np.ceil(len(pts) / tile)), 1)
+        size = max(float(np.sqrt(span[0] * span[1] / ntiles)), float(span.max()) / ntiles)
+        tiles = seam_tiles(pts, side, zone, max_dist_m=max_dist_m, tile_m=size)
+        log.debug("Voronoi of %d boundary samples in %d tiles", len(pts), len(tiles))
+        return join_tiles([tile_ridges(t) for t in tiles])
+    log.debug("Voronoi of %d boundary samples", len(pts))
+    # Centre the coordinates: Qhull is more robust near the origin.
+    centre = pts.mean(axis=0)
+    seg, rp = _mixed_ridges((pts + _jitter(pts)) - centre, side, max_dist_m)
+    seg = np.column_stack([seg[:, :2] + centre, seg[:, 2:] + centre])
+    gen = pts[rp[:, 0]]
+    return Ridges(seg, gen, zone[rp[:, 0]], zone[rp[:, 1]])
+
+
+_EMPTY = Ridges(np.empty((0, 4)), np.empty((0, 2)), np.empty(0, int), np.empty(0, int))
+
+
+def seam_samples(polys_a: np.ndarray, ids_a: np.ndarray, polys_b: np.ndarray,
+                 ids_b: np.ndarray, *, sample_m: float, max_dist_m: float,
+                 shared: shapely.Geometry | None = None,
+                 keep_near: shapely.Geometry | None = None
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The boundary samples that can generate seam: coordinates (n, 2), side (True = B) and
+    zone id of each, pruned and without duplicates (arguments as :func:`seam_ridges`).
+
+    Examples
+    --------
+    >>> import shapely, numpy as np
+    >>> a, b = shapely.box(0, 0, 10, 10), shapely.box(30, 0, 40, 10)
+    >>> pts, side, zone = seam_samples(np.array([a]), np.array([0]), np.array([b]),
+    ...                                np.array([1]), sample_m=5.0, max_dist_m=50.0)
+    >>> len(pts), int(side.sum()), sorted(set(zone.tolist()))
+    (16, 8, [0, 1])
+    """
     xa, za = _label_samples(polys_a, ids_a, sample_m)
     xb, zb = _label_samples(polys_b, ids_b, sample_m)
     # Prune samples that cannot be nearest to any seam point (w ≤ max width). The distance to
@@ -229,9 +282,8 @@ def seam_ridges(polys_a: np.ndarray, ids_a: np.ndarray, polys_b: np.ndarray, ids
         ka &= _bbox_distance(xa, box) <= max_dist_m
         kb &= _bbox_distance(xb, box) <= max_dist_m
     xa, za, xb, zb = xa[ka], za[ka], xb[kb], zb[kb]
-    empty = Ridges(np.empty((0, 4)), np.empty((0, 2)), np.empty(0, int), np.empty(0, int))
     if len(xa) == 0 or len(xb) == 0:
-        return empty
+        return np.empty((0, 2)), np.empty(0, bool), np.empty(0, int)
     pts = np.vstack([xa, xb])
     side = np.concatenate([np.zeros(len(xa), bool), np.ones(len(xb), bool)])
     zone = np.concatenate([za, zb])
@@ -247,30 +299,33 @@ def seam_ridges(polys_a: np.ndarray, ids_a: np.ndarray, polys_b: np.ndarray, ids
     np.logical_or.at(anyA, inv, ~side)
     keep_u = ~(both & anyA)
     sel = first[keep_u]
-    pts, side, zone = pts[sel], side[sel], zone[sel]
-    if side.all() or (~side).all() or len(pts) < 3:
-        return empty
-    log.debug("Voronoi of %d boundary samples", len(pts))
-    # Centre the coordinates: Qhull is more robust near the origin.
-    centre = pts.mean(axis=0)
-    # Collinear, evenly spaced samples (straight edges) are co-circular by the thousand and
-    # send Qhull into its slow exact paths; a fixed sub-millimetre jitter removes the
-    # degeneracy at no measurable cost in accuracy. Drawn once for all samples, so that a
-    # sample has the same jitter whichever tile it falls in.
-    jitter = np.random.default_rng(0).uniform(-5e-4, 5e-4, pts.shape)
-    q = pts - centre + jitter
-    tile = TILE_POINTS if tile_points is None else int(tile_points)
-    if len(q) <= tile:
-        seg, rp = _mixed_ridges(q, side, max_dist_m)
-    else:
-        seg, rp = _tiled_ridges(q, side, max_dist_m, tile)
-    seg = np.column_stack([seg[:, :2] + centre, seg[:, 2:] + centre])
-    gen = pts[rp[:, 0]]
-    return Ridges(seg, gen, zone[rp[:, 0]], zone[rp[:, 1]])
+    return pts[sel], side[sel], zone[sel]
+
+
+def _jitter(pts: np.ndarray) -> np.ndarray:
+    """A fixed sub-millimetre offset of each sample, a function of its coordinates alone.
+
+    Collinear, evenly spaced samples (straight edges) are co-circular by the thousand and send
+    Qhull into its slow exact paths; jitter below 0.5 mm removes the degeneracy at no
+    measurable cost in accuracy. Derived from the coordinates (to the millimetre), a sample
+    gets the same offset whichever tile, date or diagram it is part of.
+    """
+    k = np.round(np.asarray(pts, float) * 1000.0).astype(np.int64).view(np.uint64)
+    out = np.empty(k.shape)
+    with np.errstate(over="ignore"):
+        for axis, salt in ((0, 0x9E3779B97F4A7C15), (1, 0xC2B2AE3D27D4EB4F)):
+            h = k[:, 0] * np.uint64(0xBF58476D1CE4E5B9) + k[:, 1] + np.uint64(salt)
+            h ^= h >> np.uint64(30)  # splitmix64's finaliser
+            h *= np.uint64(0xBF58476D1CE4E5B9)
+            h ^= h >> np.uint64(27)
+            h *= np.uint64(0x94D049BB133111EB)
+            h ^= h >> np.uint64(31)
+            out[:, axis] = (h >> np.uint64(11)).astype(np.float64) * 2.0**-53
+    return (out - 0.5) * 1e-3
 
 
 #: Above this many boundary samples the Voronoi diagram is computed by tiles (exactly: see
-#: :func:`_tiled_ridges`), which bounds Qhull's memory (its ridge lists take ~0.5 kB a
+#: :func:`seam_tiles`), which bounds Qhull's memory (its ridge lists take ~0.5 kB a
 #: sample) and keeps every tile's diagram small.
 TILE_POINTS = 250_000
 
@@ -312,65 +367,6 @@ def _mixed_ridges(q: np.ndarray, side: np.ndarray, max_dist_m: float
         p1[~fin] = p0[~fin] + nrm * far_dir[:, None] * (4 * max_dist_m + np.linalg.norm(
             p0[~fin] - mid, axis=1)[:, None])
     return np.column_stack([p0, p1]), rp
-
-
-def _tile_grid(q: np.ndarray, tile_points: int) -> tuple[np.ndarray, float, int, int]:
-    """Square tile cores over the points' bounds, about ``tile_points`` points each."""
-    lo, hi = q.min(axis=0), q.max(axis=0)
-    span = np.maximum(hi - lo, 1e-9)
-    ntiles = max(int(np.ceil(len(q) / tile_points)), 1)
-    size = float(np.sqrt(span[0] * span[1] / ntiles))
-    size = max(size, float(span.max()) / ntiles)
-    nx, ny = (int(v) for v in np.maximum(np.ceil(span / size), 1))
-    return lo, size, nx, ny
-
-
-def _tiled_ridges(q: np.ndarray, side: np.ndarray, max_dist_m: float, tile_points: int
-                  ) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`_mixed_ridges` by tiles, with the same result where the seam can be.
-
-    Why it is exact: the seam keeps of a ridge between samples p and q only the points x
-    with ``|x - p| = |x - q| ≤ max_dist_m`` (a chord of that disc, centred on the generators'
-    midpoint m, so every such x is within ``max_dist_m`` of m). Such an x is on the ridge
-    exactly when no sample is nearer to x than p, and any such sample lies within
-    ``max_dist_m`` of x, so within ``2 * max_dist_m`` of m. Each tile computes the diagram
-    of the samples within ``2 * max_dist_m`` of its core and keeps the ridges whose m lies
-    in the core: each ridge is kept once, by the tile that holds every sample it depends
-    on. Ridge ends beyond that disc (which the seam drops) may differ; ridges that keep
-    nothing within it are dropped.
-    """
-    overlap = 2.0 * max_dist_m
-    lo, size, nx, ny = _tile_grid(q, tile_points)
-    segs, rps = [], []
-    for i in range(nx):
-        for j in range(ny):
-            c0 = lo + size * np.array([i, j], float)
-            c1 = c0 + size
-            sel = np.flatnonzero(((q >= c0 - overlap) & (q <= c1 + overlap)).all(axis=1))
-            sub = side[sel]
-            if len(sel) == 0 or sub.all() or not sub.any():
-                continue
-            if len(sel) < 8:  # too few for Qhull: more samples never change the kept ridges
-                dist = np.abs(q - (c0 + c1) / 2).max(axis=1)
-                sel = np.sort(np.argsort(dist, kind="stable")[:8])
-            seg, rp = _mixed_ridges(q[sel], side[sel], max_dist_m)
-            rp = sel[rp]
-            m = (q[rp[:, 0]] + q[rp[:, 1]]) / 2
-            mcell = np.minimum(np.floor((m - lo) / size).astype(np.int64), [nx - 1, ny - 1])
-            mcell = np.maximum(mcell, 0)
-            keep = (mcell[:, 0] == i) & (mcell[:, 1] == j)
-            t0, t1 = clip_to_discs(seg[keep], q[rp[keep, 0]], np.full(keep.sum(), max_dist_m))
-            keep[np.flatnonzero(keep)[t0 >= t1]] = False
-            segs.append(seg[keep])
-            rps.append(rp[keep])
-    log.debug("Voronoi of %d boundary samples in %d × %d tiles", len(q), nx, ny)
-    if not segs:
-        return np.empty((0, 4)), np.empty((0, 2), np.int64)
-    seg, rp = np.vstack(segs), np.vstack(rps)
-    # Tiles are visited in a fixed order; sort by generators so the output does not depend
-    # on the tiling.
-    order = np.lexsort((rp[:, 1], rp[:, 0]))
-    return seg[order], rp[order]
 
 
 def clip_to_discs(seg: np.ndarray, centre: np.ndarray, radius: np.ndarray
@@ -437,3 +433,254 @@ def segment_pieces(seg: np.ndarray, t0: np.ndarray, t1: np.ndarray) -> np.ndarra
         return np.where((t == 1)[:, None], p1, pt)
 
     return np.column_stack([at(t0), at(t1)])
+
+
+# --------------------------------------------------------------------------------------------
+# the seam by fixed tiles, each computed once for a whole series
+
+
+#: Version of the tile computation, part of every tile's key.
+_TILE_VERSION = b"gapmap-seam-tile-1"
+
+
+@dataclass(frozen=True)
+class Tile:
+    """The input of one tile of the seam: what its ridges depend on, and nothing else.
+
+    Attributes
+    ----------
+    key
+        A hash of everything below: two tiles with one key have the same ridges.
+    core
+        ``(x0, y0, x1, y1)`` of the square the tile answers for (a cell of a grid fixed in
+        the analysis CRS, so that it is the same cell on every date).
+    pts, side, zone
+        The boundary samples within ``max_dist_m`` of the core (the window), their side
+        (True = B) and zone ids, in the order of the date's samples.
+    max_dist_m
+        Half the maximum width.
+    """
+
+    key: str
+    core: tuple
+    pts: np.ndarray = dataclasses.field(repr=False)
+    side: np.ndarray = dataclasses.field(repr=False)
+    zone: np.ndarray = dataclasses.field(repr=False)
+    max_dist_m: float = 0.0
+
+
+def series_tile_m(max_dist_m: float) -> float:
+    """Side of the seam's tiles in a series: 3 × half the maximum width, at least 10 km.
+
+    A tile's window is its core plus ``max_dist_m`` on each side, and a change of the
+    boundary is felt up to ``max_dist_m`` away, so a stretch of length L that moves
+    recomputes about ``(L + 2 R + c)(c + 2 R) / c`` of front for a tile side c
+    (R = ``max_dist_m``); c = 3 R is near the least of it for L of one to three R.
+
+    >>> series_tile_m(20e3)
+    60000.0
+    """
+    return max(3.0 * float(max_dist_m), 10e3)
+
+
+def seam_tiles(pts: np.ndarray, side: np.ndarray, zone: np.ndarray, *, max_dist_m: float,
+               tile_m: float) -> list[Tile]:
+    """Cut boundary samples (from :func:`seam_samples`) into the tiles of a fixed grid.
+
+    Why a tile is exact: the seam keeps of a ridge between samples p and q only the points x
+    with ``|x - p| = |x - q| ≤ max_dist_m``; x is on that ridge exactly when no sample is
+    nearer to x than p, and such a sample lies within ``max_dist_m`` of x. So the Voronoi
+    diagram of the samples within ``max_dist_m`` of a square (its window) is the true one
+    at every point x of the square where the seam can be; each tile keeps the ridge pieces
+    inside its square (:func:`tile_ridges`). The grid is anchored at the CRS origin, so a
+    part of the boundary that did not move gives a tile with the same key on every date.
+
+    Examples
+    --------
+    >>> import shapely, numpy as np
+    >>> a, b = shapely.box(0, 0, 10e3, 100e3), shapely.box(14e3, 0, 30e3, 100e3)
+    >>> s = seam_samples(np.array([a]), np.array([0]), np.array([b]), np.array([1]),
+    ...                  sample_m=100.0, max_dist_m=5e3)
+    >>> tiles = seam_tiles(*s, max_dist_m=5e3, tile_m=20e3)
+    >>> len(tiles), tiles[0].core
+    (7, (0.0, -20000.0, 20000.0, 0.0))
+    >>> len({t.key for t in tiles}) == len(tiles)
+    True
+    """
+    pts = np.asarray(pts, float)
+    if len(pts) == 0:
+        return []
+    c, r = float(tile_m), float(max_dist_m)
+    lo = np.floor((pts.min(axis=0) - r) / c).astype(np.int64)
+    hi = np.floor((pts.max(axis=0) + r) / c).astype(np.int64)
+    # Samples binned by the cells their window reach covers: a sample is in the window of
+    # cell (i, j) when it lies within r of the cell's square (box distance).
+    out = []
+    xs = pts[:, 0]
+    order = np.argsort(xs, kind="stable")
+    xs_sorted = xs[order]
+    for i in range(int(lo[0]), int(hi[0]) + 1):
+        x0, x1 = i * c, (i + 1) * c
+        a, b = np.searchsorted(xs_sorted, [x0 - r, x1 + r], side="left")
+        col = np.sort(order[a:b])  # the date's order
+        if len(col) == 0:
+            continue
+        ys = pts[col, 1]
+        for j in range(int(lo[1]), int(hi[1]) + 1):
+            y0, y1 = j * c, (j + 1) * c
+            sel = col[(ys >= y0 - r) & (ys <= y1 + r)]
+            if len(sel) == 0:
+                continue
+            sub = side[sel]
+            if sub.all() or not sub.any():
+                continue  # one side only: no seam in this square
+            core = (float(x0), float(y0), float(x1), float(y1))
+            p, sd, z = pts[sel], side[sel], np.asarray(zone[sel], np.int64)
+            h = hashlib.blake2b(_TILE_VERSION, digest_size=16)
+            h.update(np.array(core + (r,), float).tobytes())
+            for arr in (p, sd, z):
+                h.update(np.ascontiguousarray(arr).tobytes())
+            out.append(Tile(h.hexdigest(), core, p, sd, z, r))
+    return out
+
+
+def tile_ridges(tile: Tile) -> Ridges:
+    """The seam ridges of one tile: pieces inside its square that the seam can keep.
+
+    Ridges are cut where they leave the square; the cut point is computed from the two
+    generators alone (on their bisector), so the two tiles either side of a cut give the
+    same point to the last bit and the pieces join exactly.
+
+    Examples
+    --------
+    >>> import shapely, numpy as np
+    >>> a, b = shapely.box(0, 0, 10e3, 100e3), shapely.box(14e3, 0, 30e3, 100e3)
+    >>> s = seam_samples(np.array([a]), np.array([0]), np.array([b]), np.array([1]),
+    ...                  sample_m=100.0, max_dist_m=5e3)
+    >>> r = [tile_ridges(t) for t in seam_tiles(*s, max_dist_m=5e3, tile_m=20e3)]
+    >>> seg = np.vstack([x.seg for x in r])
+    >>> bool(np.allclose(seg[np.abs(seg[:, 1] - 50e3) < 40e3][:, [0, 2]], 12e3, atol=0.01))
+    True
+    """
+    pts, side, r = tile.pts, tile.side, tile.max_dist_m
+    if len(pts) < 4 or side.all() or not side.any():
+        return _EMPTY
+    x0, y0, x1, y1 = tile.core
+    centre = np.array([(x0 + x1) / 2, (y0 + y1) / 2])
+    qa = pts + _jitter(pts)  # jittered, absolute: the cut points are computed from these
+    seg, rp = _mixed_ridges(qa - centre, side, r)
+    seg = np.column_stack([seg[:, :2] + centre, seg[:, 2:] + centre])
+    p0, d = seg[:, :2], seg[:, 2:] - seg[:, :2]
+    n = len(seg)
+    t_in, t_out = np.zeros(n), np.ones(n)
+    ax_in, ax_out = np.full(n, -1), np.full(n, -1)
+    v_in, v_out = np.zeros(n), np.zeros(n)
+    ok = np.ones(n, bool)
+    for axis, (lo_v, hi_v) in enumerate(((x0, x1), (y0, y1))):
+        da, pa = d[:, axis], p0[:, axis]
+        flat = da == 0
+        ok &= ~(flat & ((pa < lo_v) | (pa > hi_v)))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t_lo, t_hi = (lo_v - pa) / da, (hi_v - pa) / da
+        enter = np.where(da > 0, t_lo, t_hi)
+        leave = np.where(da > 0, t_hi, t_lo)
+        b_enter = np.where(da > 0, lo_v, hi_v)
+        b_leave = np.where(da > 0, hi_v, lo_v)
+        up = ~flat & (enter > t_in)
+        t_in[up], ax_in[up], v_in[up] = enter[up], axis, b_enter[up]
+        dn = ~flat & (leave < t_out)
+        t_out[dn], ax_out[dn], v_out[dn] = leave[dn], axis, b_leave[dn]
+    ok &= t_in < t_out
+    seg, rp, t_in, t_out = seg[ok], rp[ok], t_in[ok], t_out[ok]
+    ax_in, ax_out, v_in, v_out = ax_in[ok], ax_out[ok], v_in[ok], v_out[ok]
+    a, b = qa[rp[:, 0]], qa[rp[:, 1]]
+    piece = seg.copy()
+    for cols, t, ax, v in (((0, 1), t_in, ax_in, v_in), ((2, 3), t_out, ax_out, v_out)):
+        cut = ax >= 0
+        if cut.any():
+            piece[np.ix_(cut, cols)] = _on_bisector(a[cut], b[cut], ax[cut], v[cut])
+    # Only pieces that keep something within the disc the seam is clipped to.
+    k0, k1 = clip_to_discs(piece, pts[rp[:, 0]], np.full(len(piece), r))
+    keep = k0 < k1
+    piece, rp = piece[keep], rp[keep]
+    return Ridges(piece, pts[rp[:, 0]], tile.zone[rp[:, 0]], tile.zone[rp[:, 1]])
+
+
+def _on_bisector(a: np.ndarray, b: np.ndarray, axis: np.ndarray, value: np.ndarray
+                 ) -> np.ndarray:
+    """Where the bisector of a and b meets the line x = value (axis 0) or y = value (1)."""
+    m, nv = (a + b) / 2, b - a
+    out = np.empty_like(a)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        xcut = axis == 0
+        out[xcut, 0] = value[xcut]
+        out[xcut, 1] = m[xcut, 1] - (value[xcut] - m[xcut, 0]) * nv[xcut, 0] / nv[xcut, 1]
+        ycut = ~xcut
+        out[ycut, 1] = value[ycut]
+        out[ycut, 0] = m[ycut, 0] - (value[ycut] - m[ycut, 1]) * nv[ycut, 1] / nv[ycut, 0]
+    return out
+
+
+def join_tiles(parts: list[Ridges]) -> Ridges:
+    """The ridges of several tiles, in the order given (one date's seam)."""
+    parts = [p for p in parts if len(p)]
+    if not parts:
+        return _EMPTY
+    return Ridges(np.vstack([p.seg for p in parts]), np.vstack([p.gen for p in parts]),
+                  np.concatenate([p.zone_a for p in parts]),
+                  np.concatenate([p.zone_b for p in parts]))
+
+
+class TileCache:
+    """Tile ridges by key: while active (:func:`seam_tile_cache`), :func:`seam_ridges`
+    builds the seam from fixed tiles, takes each known tile from here and computes (and
+    keeps) the others.
+
+    Parameters
+    ----------
+    known
+        ``{key: Ridges}`` already computed (e.g. by other processes of a series).
+    tile_m
+        Side of the tiles; default :func:`series_tile_m`.
+
+    Attributes
+    ----------
+    computed
+        Keys of the tiles computed here, in order.
+    """
+
+    def __init__(self, known: dict | None = None, tile_m: float | None = None) -> None:
+        self.known = dict(known or {})
+        self._tile_m = tile_m
+        self.computed: list[str] = []
+
+    def tile_m(self, max_dist_m: float) -> float:
+        return float(self._tile_m) if self._tile_m else series_tile_m(max_dist_m)
+
+    def get(self, tile: Tile) -> Ridges:
+        if tile.key not in self.known:
+            self.known[tile.key] = tile_ridges(tile)
+            self.computed.append(tile.key)
+        return self.known[tile.key]
+
+    def ridges(self, tiles: list[Tile]) -> Ridges:
+        return join_tiles([self.get(t) for t in tiles])
+
+
+_TILE_CACHE: contextvars.ContextVar = contextvars.ContextVar("gapmap_seam_tiles", default=None)
+
+
+@contextlib.contextmanager
+def seam_tile_cache(cache: TileCache):
+    """Within this block, seams are built from the tiles of ``cache`` (see :class:`TileCache`).
+
+    >>> with seam_tile_cache(TileCache()) as c:
+    ...     pass
+    >>> c.computed
+    []
+    """
+    token = _TILE_CACHE.set(cache)
+    try:
+        yield cache
+    finally:
+        _TILE_CACHE.reset(token)

@@ -1482,8 +1482,104 @@ def exploitation_ratio(n_gap: int, n_rest: int, area_gap_km2: float, area_rest_k
     return ratio, to_ratio(ci.low), to_ratio(ci.high)
 
 
+class _Assigner:
+    """Everything assigning one event needs, built once per analysis: the seam index (nearest
+    point, width samples), the corridor label of every seam segment, the distance functions,
+    the study area and the gap region. Picklable, so that a Dask worker receives it once and
+    measures any number of partitions with it (:func:`_assign_partition`); every result is per
+    event, so a partitioned run gives the same numbers as one call on all events."""
+
+    def __init__(self, analysis, margin_km: float, with_labels: bool = True) -> None:
+        self.crs = CRS.from_user_input(analysis.crs)
+        self.margin_km = float(margin_km)
+        # Without the DEM and the incidents: a worker needs the distance functions only.
+        lean = (dataclasses.replace(analysis, dem=None, incidents=None)
+                if dataclasses.is_dataclass(analysis) else analysis)
+        self.distances = lean.distances
+        # w is exact at samples at most _W_STEP_M apart along the seam, interpolated between.
+        self.index = SeamIndex.build(analysis.seam.geometry.values, distances=self.distances,
+                                     sample_m=_W_STEP_M)
+        self.tables = [tb[["corridor_id", tb.geometry.name]]
+                       for tb in (analysis.corridors, analysis.minor) if tb is not None and len(tb)]
+        self.labels = (self.index.segment_labels(self.tables, tol_m=10.0)
+                       if self.tables and with_labels else None)
+        self.study = analysis.study_area
+        self.gap = analysis.gap.geometry.values[0] if len(analysis.gap) else shapely.Polygon()
+
+    def __call__(self, xy: np.ndarray, used: np.ndarray) -> dict[str, np.ndarray]:
+        """Per event: ``distance_km``, ``width_km``, ``assigned``, ``corridor_id``,
+        ``in_study_area``, ``in_gap`` (``xy`` in the analysis CRS)."""
+        n = len(xy)
+        dist_km = np.full(n, np.nan)
+        width_km = np.full(n, np.nan)
+        assigned = np.zeros(n, bool)
+        corridor = np.full(n, None, dtype=object)
+        ui = np.flatnonzero(used)
+        q, d_m, sv, t = self.index.nearest(xy[used])
+        has_q = np.isfinite(d_m)
+        if has_q.any():
+            idx = ui[has_q]
+            q, sv, t = q[has_q], sv[has_q], t[has_q]
+            dk = d_m[has_q] / 1000.0
+            w = self.index.width_at(sv, t)
+            # w is 2-Lipschitz along the seam, so the interpolation errs by at most _W_STEP_M
+            # in w: incidents whose test lies that close to the threshold get the exact w(q),
+            # so every assignment decision is exact.
+            slack = dk - (w / 2.0 + self.margin_km)
+            close = np.abs(slack) <= _W_STEP_M / 2000.0 + 1e-3
+            if close.any():
+                da, db = self.distances(q[close])
+                w[close] = np.asarray(da) + np.asarray(db)
+            ok = dk <= w / 2.0 + self.margin_km
+            dist_km[idx] = dk
+            width_km[idx] = w
+            assigned[idx] = ok
+            if self.tables and ok.any():
+                # Segments whose width samples all lie on one corridor (or on none) take its
+                # id; incidents on segments across a corridor's end are looked up one by one.
+                seg_lab, uniform = self.labels if self.labels is not None else \
+                    self.index.segment_labels(self.tables, tol_m=10.0)
+                s_ok = np.maximum(sv[ok], 0)
+                lab = seg_lab[s_ok].copy()
+                mixed = ~uniform[s_ok]
+                if mixed.any():
+                    lab[mixed] = _corridor_of(q[ok][mixed], self.tables, tol_m=10.0)
+                corridor[idx[ok]] = lab
+
+        # Gap region vs rest of the study area.
+        in_study = np.zeros(n, bool)
+        in_gap = np.zeros(n, bool)
+        if n:
+            shapely.prepare(self.study)
+            if not self.study.is_empty:
+                in_study = shapely.contains_xy(self.study, xy[:, 0], xy[:, 1])
+            if not self.gap.is_empty:
+                shapely.prepare(self.gap)
+                in_gap = in_study & shapely.contains_xy(self.gap, xy[:, 0], xy[:, 1])
+        return {"corridor_id": corridor, "distance_km": dist_km, "width_km": width_km,
+                "assigned": assigned, "in_study_area": in_study, "in_gap": in_gap}
+
+
+#: Columns (and dtypes) of a partition's result.
+_ASSIGN_META = pd.DataFrame({"corridor_id": pd.Series(dtype=object),
+                             "distance_km": pd.Series(dtype=float),
+                             "width_km": pd.Series(dtype=float),
+                             "assigned": pd.Series(dtype=bool),
+                             "in_study_area": pd.Series(dtype=bool),
+                             "in_gap": pd.Series(dtype=bool)})
+
+
+def _assign_partition(part: gpd.GeoDataFrame, assigner: _Assigner) -> pd.DataFrame:
+    """One partition's events measured (on a Dask worker): projected there, then assigned."""
+    cols = assigner(_projected_points(part, assigner.crs), part["used"].to_numpy(dtype=bool))
+    frame = pd.DataFrame(cols, index=part.index)
+    return frame.astype(_ASSIGN_META.dtypes.to_dict())
+
+
 def incident_metrics(analysis, incidents: Incidents | gpd.GeoDataFrame, *,
-                     margin_km: float = 5.0, include_coarse: bool = False) -> IncidentMetrics:
+                     margin_km: float = 5.0, include_coarse: bool = False,
+                     workers: int | None = 1, scheduler: str | None = None,
+                     partition_events: int | None = None) -> IncidentMetrics:
     """Assign incidents to corridors and compute the exploitation ratio.
 
     Parameters
@@ -1497,6 +1593,13 @@ def incident_metrics(analysis, incidents: Incidents | gpd.GeoDataFrame, *,
         Incidents up to ``w(q)/2 + margin_km`` from their nearest seam point q are assigned.
     include_coarse
         Also use coarse locations (district or province centroids) for assignment and ratio.
+    workers, scheduler
+        With more than one worker or a Dask scheduler (as for ``gapmap series``), and more
+        incidents than one partition holds, the events are measured in partitions of
+        ``partition_events`` on Dask workers (:mod:`gapmap.partitions`); the figures are the
+        same as in process. ``workers=1`` (the default) runs here.
+    partition_events
+        Events per partition [:data:`gapmap.partitions.PARTITION_EVENTS`, 500,000].
 
     Returns
     -------
@@ -1523,67 +1626,32 @@ def incident_metrics(analysis, incidents: Incidents | gpd.GeoDataFrame, *,
     >>> m.corridors[["corridor_id", "incidents", "incidents_per_100km"]]  # doctest: +SKIP
     >>> m.summary["exploitation_ratio"]  # doctest: +SKIP
     """
+    from .partitions import PARTITION_EVENTS, map_partitions, use_partitions
+
     if not (margin_km >= 0):
         raise InputError("--margin-km", None, f"must be ≥ 0, got {margin_km!r}",
                          "give a non-negative margin in km")
     gdf = _as_gdf(incidents)
     crs = CRS.from_user_input(analysis.crs)
     n = len(gdf)
-    xy = _projected_points(gdf, crs)
     coarse = gdf["coarse"].fillna(False).to_numpy(dtype=bool)
     used = np.ones(n, bool) if include_coarse else ~coarse
+    size = PARTITION_EVENTS if partition_events is None else int(partition_events)
 
-    # Nearest seam point q and the width there. w is exact at samples at most _W_STEP_M
-    # apart along the seam and interpolated between them; w is 2-Lipschitz along the seam, so the
-    # interpolation errs by at most _W_STEP_M in w. Incidents whose test lies that close to
-    # the threshold get the exact w(q), so every assignment decision is exact.
-    index = SeamIndex.build(analysis.seam.geometry.values, distances=analysis.distances,
-                            sample_m=_W_STEP_M)
-    dist_km = np.full(n, np.nan)
-    width_km = np.full(n, np.nan)
-    assigned = np.zeros(n, bool)
-    corridor = np.full(n, None, dtype=object)
-    ui = np.flatnonzero(used)
-    q, d_m, sv, t = index.nearest(xy[used])
-    has_q = np.isfinite(d_m)
-    if has_q.any():
-        idx = ui[has_q]
-        q, sv, t = q[has_q], sv[has_q], t[has_q]
-        dk = d_m[has_q] / 1000.0
-        w = index.width_at(sv, t)
-        slack = dk - (w / 2.0 + margin_km)
-        close = np.abs(slack) <= _W_STEP_M / 2000.0 + 1e-3
-        if close.any():
-            da, db = analysis.distances(q[close])
-            w[close] = np.asarray(da) + np.asarray(db)
-        ok = dk <= w / 2.0 + margin_km
-        dist_km[idx] = dk
-        width_km[idx] = w
-        assigned[idx] = ok
-        tables = [tb for tb in (analysis.corridors, analysis.minor) if tb is not None and len(tb)]
-        if tables and ok.any():
-            # Segments whose width samples all lie on one corridor (or on none) take its id;
-            # incidents on segments across a corridor's end are looked up one by one.
-            seg_lab, uniform = index.segment_labels(tables, tol_m=10.0)
-            s_ok = np.maximum(sv[ok], 0)
-            lab = seg_lab[s_ok].copy()
-            mixed = ~uniform[s_ok]
-            if mixed.any():
-                lab[mixed] = _corridor_of(q[ok][mixed], tables, tol_m=10.0)
-            corridor[idx[ok]] = lab
-
-    # Gap region vs rest of the study area.
+    if use_partitions(n, workers, scheduler, size):
+        # The corridor labels of the seam's segments are computed here once and shipped.
+        assigner = _Assigner(analysis, margin_km)
+        part = gpd.GeoDataFrame({"used": used}, geometry=gdf.geometry.values, crs=gdf.crs)
+        cols = map_partitions(part, _assign_partition, assigner, _ASSIGN_META, workers=workers,
+                              scheduler=scheduler, partition_events=size)
+        cols = {c: cols[c].to_numpy() for c in _ASSIGN_META.columns}
+    else:
+        assigner = _Assigner(analysis, margin_km, with_labels=False)
+        cols = assigner(_projected_points(gdf, crs), used)
+    corridor = cols["corridor_id"]
+    dist_km, width_km, assigned = cols["distance_km"], cols["width_km"], cols["assigned"]
+    in_study, in_gap = cols["in_study_area"], cols["in_gap"]
     study = analysis.study_area
-    gap_geom = analysis.gap.geometry.values[0] if len(analysis.gap) else shapely.Polygon()
-    in_study = np.zeros(n, bool)
-    in_gap = np.zeros(n, bool)
-    if n:
-        shapely.prepare(study)
-        in_study = shapely.contains_xy(study, xy[:, 0], xy[:, 1]) if not study.is_empty \
-            else in_study
-        if not gap_geom.is_empty:
-            shapely.prepare(gap_geom)
-            in_gap = in_study & shapely.contains_xy(gap_geom, xy[:, 0], xy[:, 1])
     _check_extent(gdf, crs, study, in_study)
     area_gap = float(analysis.gap["area_km2"].iloc[0]) if len(analysis.gap) else 0.0
     area_study = float(geodesic_area_km2([study], crs)[0]) if not study.is_empty else 0.0

@@ -192,7 +192,6 @@ class DataElement:
         raise NotImplementedError
 
 
-_Data = DataElement  # the name the series pages were first built on
 
 
 class _Css(MacroElement):
@@ -1900,4 +1899,7 @@ def read_uncertainty(path: str | os.PathLike):
     if missing:
         raise InputError(str(csv), missing[0], "uncertainty table lacks the column", fix)
     draws = pd.read_csv(p / "draws.csv") if (p / "draws.csv").exists() else pd.DataFrame()
-    return Uncertainty(table=table.set_index("field"), p_unguarded=samples, draws=draws)
+    cor = p / "corridors_uncertainty.csv"
+    cor = pd.read_csv(cor, dtype={"corridor_id": str}) if cor.exists() else None
+    return Uncertainty(table=table.set_index("field"), p_unguarded=samples, draws=draws,
+                       corridors=cor)

@@ -468,6 +468,14 @@ def render_report(analysis, *, incidents: Any = None, monthly: pd.DataFrame | No
     head = [label(c) for c in cols]
     rows = [[cell(v, c) for v, c in zip(r, cols)]
             for r in table[cols].head(max_rows).itertuples(index=False)]
+    from .uncertainty import corridor_ranges
+
+    per = corridor_ranges(uncertainty)
+    if per and "length_km" in cols:  # each corridor's length range and share of copies open
+        at = cols.index("length_km") + 1
+        head[at:at] = ["90% range (km)", "Open in copies"]
+        for row, cid in zip(rows, table["corridor_id"].astype(str)):
+            row[at:at] = list(per.get(cid, (fmt(None), fmt(None))))
 
     monthly_png, period = None, "month"
     if monthly is not None and len(monthly):

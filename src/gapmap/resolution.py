@@ -21,7 +21,7 @@ cells of 900 m are more than a tenth of the posts' median range (5 km): visibili
 >>> posts_problem(30.0, [5000.0]) is None
 True
 >>> corridors_problem(900.0, [1.5, 10.0])
-'1 of 2 corridors narrower than 3 cells of 900 m (2.7 km): their slope, ruggedness and crossing time rest on a few cells; use a finer DEM'
+'1 of 2 corridors narrower than 3 cells of 900 m (2.7 km; the median corridor is 5.75 km wide, 6.4 cells): their slope, ruggedness and crossing time rest on a few cells; use a finer DEM'
 """
 
 from __future__ import annotations
@@ -70,9 +70,12 @@ def corridors_problem(cell_m: float, widths_km: Sequence[float] | np.ndarray) ->
     narrow = int((w < limit_km).sum())
     if narrow == 0:
         return None
+    median_km = float(np.median(w))
+    # The median says whether the DEM fails the analysis as a whole or a few narrow corridors.
     return (f"{narrow} of {len(w)} corridors narrower than {MIN_CELLS_ACROSS} cells of "
-            f"{cell_m:,.0f} m ({limit_km:g} km): their slope, ruggedness and crossing time "
-            "rest on a few cells; use a finer DEM")
+            f"{cell_m:,.0f} m ({limit_km:g} km; the median corridor is {median_km:.3g} km wide, "
+            f"{median_km * 1000.0 / cell_m:.1f} cells): their slope, ruggedness and crossing "
+            "time rest on a few cells; use a finer DEM")
 
 
 def _root(array: np.ndarray) -> np.ndarray:

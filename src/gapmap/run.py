@@ -273,7 +273,8 @@ class Run:
     """
 
     def __init__(self, scenario, *, crs: Any = None, progress: Callable[[str], None] | None = None,
-                 profile: bool = False, hex_km: float = 10.0) -> None:
+                 profile: bool = False, hex_km: float = 10.0, workers: int | None = 1,
+                 scheduler: str | None = None) -> None:
         self._setup(
             zones=scenario.zones, side_a=scenario.side_a, side_b=scenario.side_b,
             zones_layer=scenario.zones_layer, posts=scenario.posts,
@@ -287,6 +288,9 @@ class Run:
             places_name_field=scenario.places_name_field)
         self.scenario = scenario
         self._sources_table = dict(scenario.sources)
+        # Dask for the incidents when there are more than one partition's worth
+        # (gapmap.partitions.PARTITION_EVENTS); the other products run in this process.
+        self.workers, self.scheduler = workers, scheduler
 
     def _setup(self, *, zones, side_a: Side, side_b: Side, settings: Settings, zones_layer=None,
                posts=None, posts_layer=None, study_area=None, study_area_layer=None,
@@ -311,6 +315,7 @@ class Run:
         self.profile = profile
         self.hex_km = float(hex_km)
         self.timings: dict[str, float] = {}
+        self.workers, self.scheduler = 1, None
         if self.visibility and dem is None:
             raise InputError("--visibility", None, "visibility needs a DEM",
                              "add --dem DEM.tif")
@@ -610,7 +615,8 @@ class Run:
         from .incidents import incident_metrics
 
         return self.timed("incidents", lambda: incident_metrics(
-            self.base, self.incidents, margin_km=self.margin_km))
+            self.base, self.incidents, margin_km=self.margin_km, workers=self.workers,
+            scheduler=self.scheduler))
 
     @cached_property
     def hotspot_products(self):

@@ -44,7 +44,7 @@ import pandas as pd
 import shapely
 from pyproj import CRS
 
-from .corridors import SUMMARY_FIELDS, Analysis, analyze
+from .corridors import SUMMARY_FIELDS, Analysis
 from .crs import metric_crs
 from .errors import DatePrecisionWarning, InputError, ResultWarning
 from .io import load_posts, load_study_area, read_layer
@@ -370,6 +370,9 @@ class DateResult:
         the per-corridor fields).
     warnings
         ``(category name, message)`` of the warnings the analysis gave.
+    tiles_computed
+        Keys of the seam tiles this task had to compute itself (none when the tiles came
+        from the series' tile round).
     """
 
     date: dt.date
@@ -377,6 +380,7 @@ class DateResult:
     seam: gpd.GeoDataFrame = field(repr=False)
     unguarded: gpd.GeoDataFrame = field(repr=False)
     warnings: tuple = ()
+    tiles_computed: tuple = ()
 
 
 @dataclass(frozen=True)
@@ -391,14 +395,21 @@ class _Shared:
     dem: Any
     visibility: bool
     margin_km: float | None
+    roads: gpd.GeoDataFrame | None = None
+    sample_m: float | None = None
 
 
 def _side_counts(zones: gpd.GeoDataFrame, shared: _Shared) -> tuple[int, int]:
-    col = next((c for c in zones.columns if str(c).lower() == shared.force_field.lower()), None)
+    return _side_counts_of(zones, shared.side_a, shared.side_b, shared.force_field)
+
+
+def _side_counts_of(zones: gpd.GeoDataFrame, side_a: Side, side_b: Side, force_field: str
+                    ) -> tuple[int, int]:
+    col = next((c for c in zones.columns if str(c).lower() == force_field.lower()), None)
     if col is None:
         return 0, 0
     f = zones[col].astype("string").str.strip().str.lower()
-    return int(f.isin(shared.side_a.forces).sum()), int(f.isin(shared.side_b.forces).sum())
+    return int(f.isin(side_a.forces).sum()), int(f.isin(side_b.forces).sum())
 
 
 def _empty_summary(shared: _Shared) -> dict:
@@ -408,16 +419,26 @@ def _empty_summary(shared: _Shared) -> dict:
     return out
 
 
-def _analyze_one(shared: _Shared, snap: Snapshot, window: tuple | None = None) -> Analysis:
+def _date_run(shared: _Shared, snap: Snapshot):
+    """The :class:`gapmap.Run` of one date (nothing computed yet)."""
+    from .run import Run
+
     own = snap.posts if snap.posts is not None else shared.posts
     posts = posts_active(own, snap.date) if own is not None else None
     if posts is not None:
         posts = posts.drop(columns=["active_from", "active_to"])
         posts.attrs["source"] = own.attrs.get("source", "posts")
-    result = analyze(snap.zones, shared.side_a, shared.side_b, posts=posts,
-                     study_area=shared.study_area, settings=shared.settings, dem=shared.dem,
-                     visibility=shared.visibility, force_field=shared.force_field,
-                     inputs={"zones": snap.source})
+    # As gapmap.analyze (= Run.from_layers(...).analysis), so a date's figures are those of
+    # `gapmap metrics` on the same layers.
+    return Run.from_layers(snap.zones, shared.side_a, shared.side_b, posts=posts,
+                           study_area=shared.study_area, settings=shared.settings,
+                           dem=shared.dem, visibility=shared.visibility, roads=shared.roads,
+                           force_field=shared.force_field, sample_m=shared.sample_m,
+                           inputs={"zones": snap.source})
+
+
+def _finish(shared: _Shared, run, window: tuple | None) -> Analysis:
+    result = run.analysis
     if shared.incidents is not None and window is not None:
         from .incidents import incident_metrics, with_incidents
 
@@ -426,9 +447,76 @@ def _analyze_one(shared: _Shared, snap: Snapshot, window: tuple | None = None) -
     return result
 
 
+def _analyze_one(shared: _Shared, snap: Snapshot, window: tuple | None = None) -> Analysis:
+    return _finish(shared, _date_run(shared, snap), window)
+
+
+def _date_tiles(run) -> list:
+    """The seam tiles of one date's run, as its seam stage will ask for them."""
+    from .corridors import default_sample_m
+    from .frontier import seam_samples, seam_tiles, series_tile_m
+
+    inp = run.prepared
+    geoms, ia, ib = inp.geoms, inp.ia, inp.ib
+    sample_m = run.sample_m if run.sample_m is not None else default_sample_m(inp)
+    pts, side, zone = seam_samples(geoms[ia], ia, geoms[ib], ib, sample_m=sample_m,
+                                   max_dist_m=inp.half_w, shared=inp.shared_geom,
+                                   keep_near=inp.study)
+    return seam_tiles(pts, side, zone, max_dist_m=inp.half_w, tile_m=series_tile_m(inp.half_w))
+
+
+#: What a worker process keeps between the rounds of a series: (series, date) → the date's
+#: run (its layers read and projected), seam tiles and warnings. A few chunks' worth at most.
+_KEPT: dict = {}
+_KEPT_MAX = 64
+
+
+def _keep(key: tuple, value: tuple) -> None:
+    while len(_KEPT) >= _KEPT_MAX:
+        _KEPT.pop(next(iter(_KEPT)))
+    _KEPT[key] = value
+
+
+def _planned(shared: _Shared, token: str, i: int, snap: Snapshot, pop: bool = False):
+    """This date's (run, tiles, warnings): kept from the plan round, or made again (another
+    worker, or a worker restarted since)."""
+    kept = _KEPT.pop((token, i), None) if pop else _KEPT.get((token, i))
+    if kept is not None:
+        return kept
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        run = _date_run(shared, snap)
+        tiles = _date_tiles(run)
+    kept = (run, tiles, tuple((w.category.__name__, str(w.message)) for w in caught))
+    if not pop:
+        _keep((token, i), kept)
+    return kept
+
+
+def _plan_date(shared: _Shared, item: tuple) -> list[str]:
+    """Round 1: read and project one date's layers; the keys of its seam tiles."""
+    token, i, snap = item
+    if 0 in _side_counts(snap.zones, shared):
+        return []
+    _, tiles, _ = _planned(shared, token, i, snap)
+    return [t.key for t in tiles]
+
+
+def _tile_date(shared: _Shared, item: tuple) -> dict:
+    """Round 2: the ridges of the tiles (of this date) that no date computed before."""
+    from .frontier import tile_ridges
+
+    token, i, snap, wanted = item
+    _, tiles, _ = _planned(shared, token, i, snap)
+    wanted = set(wanted)
+    return {t.key: tile_ridges(t) for t in tiles if t.key in wanted}
+
+
 def _run_date(shared: _Shared, item: tuple) -> DateResult:
-    """One task: the analysis of one snapshot, reduced to what the series needs."""
-    snap, window = item
+    """Round 3 (or the only one, without reuse): one snapshot's analysis, reduced to what
+    the series needs. ``item`` is ``(snapshot, window)`` or ``(snapshot, window, token,
+    index, tiles)`` with the ridges of the date's seam tiles by key."""
+    snap, window = item[:2]
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         if 0 in _side_counts(snap.zones, shared):
@@ -444,13 +532,80 @@ def _run_date(shared: _Shared, item: tuple) -> DateResult:
                 summary.update(incidents_total=0, incidents_in_gap=0)
             return DateResult(snap.date, summary, empty, empty,
                               tuple((w.category.__name__, str(w.message)) for w in caught))
-        result = _analyze_one(shared, snap, window)
+        computed: tuple = ()
+        planned: tuple = ()
+        if len(item) == 2:
+            result = _analyze_one(shared, snap, window)
+        else:
+            from .frontier import TileCache, seam_tile_cache
+
+            token, i, tiles = item[2:]
+            run, _, planned = _planned(shared, token, i, snap, pop=True)
+            with seam_tile_cache(TileCache(tiles)) as cache:
+                result = _finish(shared, run, window)
+            computed = tuple(cache.computed)
     ung = pd.concat([result.corridors.assign(kind="corridor"),
                      result.minor.assign(kind="minor")], ignore_index=True)
     ung = gpd.GeoDataFrame(ung, geometry=result.corridors.geometry.name, crs=result.crs)
     seam = result.seam[["length_km", result.seam.geometry.name]].reset_index(drop=True)
     return DateResult(snap.date, dict(result.summary), seam, ung,
-                      tuple((w.category.__name__, str(w.message)) for w in caught))
+                      planned + tuple((w.category.__name__, str(w.message)) for w in caught),
+                      computed)
+
+
+#: Dates per worker planned, tiled and finished together: bounds what each worker keeps
+#: (:data:`_KEPT`) and what this process holds of the tiles.
+_CHUNK_PER_WORKER = 8
+
+
+def _run_with_tiles(pool, shared: _Shared, snaps: list[Snapshot], windows: list,
+                    progress) -> tuple[list[DateResult], dict]:
+    """Every date, its seam built from tiles each computed once (docs/series.md, "Reuse").
+
+    By chunks of dates: (1) plan: each date's layers read and projected, the keys of its
+    seam tiles; (2) the tiles no date computed before, each once, by the first date that has
+    it; (3) each date's analysis with its tiles. A date runs on the same worker in the three
+    rounds, so round 1's work is not repeated. Tiles are kept while the latest date uses
+    them.
+    """
+    import uuid
+
+    token = uuid.uuid4().hex
+    n = len(snaps)
+    chunk = max(_CHUNK_PER_WORKER * pool.worker_count(), 1)
+    known: dict = {}
+    results: list[DateResult] = []
+    computed = used = 0
+    for c0 in range(0, n, chunk):
+        idx = list(range(c0, min(n, c0 + chunk)))
+        keys = pool.map(_plan_date, [(token, i, snaps[i]) for i in idx], shared=shared,
+                        pin=lambda k: k)
+        need: dict[int, list[str]] = {}
+        seen = set(known)
+        for pos, ks in enumerate(keys):
+            for key in ks:
+                if key not in seen:
+                    seen.add(key)
+                    need.setdefault(pos, []).append(key)
+        positions = sorted(need)
+        got = pool.map(_tile_date, [(token, idx[p], snaps[idx[p]], need[p]) for p in positions],
+                       shared=shared, pin=lambda j: positions[j])
+        for d in got:
+            known.update(d)
+            computed += len(d)
+        tick = None if progress is None else (lambda d, _n, c0=c0: progress(c0 + d, n))
+        out = pool.map(_run_date, [(snaps[i], windows[i], token, i, {k: known[k] for k in ks})
+                                   for i, ks in zip(idx, keys)],
+                       shared=shared, progress=tick, pin=lambda k: k)
+        for r, ks in zip(out, keys):
+            computed += len(r.tiles_computed)
+            used += len(ks)
+        results.extend(out)
+        last = set(keys[-1])
+        known = {k: v for k, v in known.items() if k in last}
+    stats = {"tiles_used": used, "tiles_computed": computed}
+    log.info("seam tiles: %d computed for %d used by the %d dates", computed, used, n)
+    return results, stats
 
 
 # --------------------------------------------------------------------------------------------
@@ -555,6 +710,9 @@ class Series:
         The one analysis CRS of every date.
     snapshots
         The snapshots analysed.
+    reuse
+        What was computed once for several dates: ``tiles_used`` (seam tiles the dates
+        asked for) and ``tiles_computed`` (distinct tiles computed); empty without reuse.
     """
 
     table: pd.DataFrame
@@ -564,6 +722,7 @@ class Series:
     seam: gpd.GeoDataFrame
     crs: CRS
     snapshots: tuple
+    reuse: dict = field(default_factory=dict, compare=False)
     _shared: Any = field(default=None, repr=False, compare=False)
     _windows: tuple = field(default=(), repr=False, compare=False)
     _cache: dict = field(default_factory=dict, repr=False, compare=False)
@@ -644,11 +803,13 @@ def analyze_series(
     margin_km: float | None = None,
     dem: Any = None,
     visibility: bool = False,
+    roads: Any = None,
     force_field: str = "force",
     match_km: float = 1.0,
     workers: int | None = None,
     scheduler: str | None = None,
     progress: Callable[[int, int], None] | None = None,
+    reuse: bool = True,
 ) -> Series:
     """Analyse every date of a series and what changed between consecutive dates.
 
@@ -662,8 +823,9 @@ def analyze_series(
         Field of each zone's date (one layer of every date).
     posts
         Posts, optionally with ``active_from`` / ``active_to``.
-    study_area, settings, dem, visibility, force_field
-        As for :func:`gapmap.analyze`; ``settings.crs`` pins the analysis CRS.
+    study_area, settings, dem, visibility, roads, force_field
+        As for :func:`gapmap.analyze`; ``settings.crs`` pins the analysis CRS. The roads
+        and, with a study area, the DEM's window are read once for every date.
     incidents
         Incidents (:class:`gapmap.incidents.Incidents` or point GeoDataFrame): each counts for
         the snapshot whose period holds its whole possible date range.
@@ -673,6 +835,10 @@ def analyze_series(
         How far the seam may move and still be the same seam (opened/closed, corridor uids).
     workers, scheduler, progress
         How the dates run (see :func:`gapmap.engine.run_tasks`).
+    reuse
+        Build each date's seam from tiles computed once for the whole series (the parts of
+        the boundary that did not move are not computed again); ``False`` analyses every
+        date whole. The results are the same (docs/series.md, "Reuse between dates").
 
     Returns
     -------
@@ -694,7 +860,7 @@ def analyze_series(
     {'date': ['2024-01-01', '2024-02-01'], 'unguarded_length_km': [80.0, 0.0], 'closed_km': [nan, 80.0]}
     """
     from .changes import change_layers
-    from .engine import run_tasks
+    from .engine import Pool
 
     snaps = read_snapshots(zones, date_field=date_field, layer=zones_layer, settings=settings)
     study = load_study_area(study_area) if study_area is not None else None
@@ -703,10 +869,24 @@ def analyze_series(
     settings = dataclasses.replace(settings, crs=crs.to_wkt())
     posts_gdf = _read_posts(posts, settings) if posts is not None else None
     windows = _windows(snaps, incidents, until)
-    shared = _Shared(side_a, side_b, settings, study.to_crs(crs) if study is not None else None,
-                     posts_gdf, incidents, force_field, dem, visibility, margin_km)
-    results = run_tasks(_run_date, list(zip(snaps, windows)), shared=shared, workers=workers,
-                        scheduler=scheduler, progress=progress)
+    if visibility and dem is None:
+        raise InputError("--visibility", None, "visibility needs a DEM", "add --dem DEM.tif")
+    roads_gdf = _read_roads(roads) if roads is not None else None
+    study_m = study.to_crs(crs) if study is not None else None
+    dem = _series_dem(dem, snaps, side_a, side_b, study_m, settings, force_field)
+    shared = _Shared(side_a, side_b, settings, study_m, posts_gdf, incidents, force_field, dem,
+                     visibility, margin_km, roads_gdf)
+    # One boundary sampling for every date (that of the first, as gapmap metrics would choose
+    # it): the default follows the boundary's length, so a front that moves would otherwise
+    # be sampled anew, everywhere, on every date, and no part of its seam could be reused.
+    shared = dataclasses.replace(shared, sample_m=_series_sample_m(shared, snaps))
+    stats: dict = {}
+    with Pool(workers=workers, scheduler=scheduler, tasks=len(snaps)) as pool:
+        if reuse:
+            results, stats = _run_with_tiles(pool, shared, snaps, windows, progress)
+        else:
+            results = pool.map(_run_date, list(zip(snaps, windows)), shared=shared,
+                               progress=progress)
     _replay_warnings(results)
     opened, closed, km = change_layers([r.seam for r in results],
                                        [r.unguarded for r in results],
@@ -715,7 +895,49 @@ def analyze_series(
     corridors = _corridor_table(results, _assign_uids(results, match_km), crs)
     seam = _dated(results, "seam", crs)
     return Series(table=table, corridors=corridors, opened=opened, closed=closed, seam=seam,
-                  crs=crs, snapshots=tuple(snaps), _shared=shared, _windows=tuple(windows))
+                  crs=crs, snapshots=tuple(snaps), reuse=stats, _shared=shared,
+                  _windows=tuple(windows))
+
+
+def _series_sample_m(shared: _Shared, snaps: list[Snapshot]) -> float | None:
+    """The boundary sampling of every date: ``gapmap metrics``' choice on the first date
+    with both sides."""
+    from .corridors import default_sample_m
+
+    first = next((s for s in snaps if 0 not in _side_counts(s.zones, shared)), None)
+    if first is None:
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the date's own task gives them
+        return float(default_sample_m(_date_run(shared, first).prepared))
+
+
+def _read_roads(roads: Any) -> gpd.GeoDataFrame:
+    """The road lines, read once for every date."""
+    if isinstance(roads, gpd.GeoDataFrame):
+        if roads.crs is None:
+            raise InputError(roads.attrs.get("source", "roads"), "crs",
+                             "roads have no coordinate reference system", "set the layer's CRS")
+        return roads
+    return read_layer(roads, what="roads", geom_types=("LineString",))
+
+
+def _series_dem(dem: Any, snaps: list[Snapshot], side_a: Side, side_b: Side,
+                study: gpd.GeoDataFrame | None, settings: Settings, force_field: str) -> Any:
+    """A DEM file read once for every date: the window a run of the first date reads (the
+    study area plus max width + 6 km, in the series' CRS). Without a study area each date's
+    window depends on its zones, so each date reads its own."""
+    if dem is None or study is None or not isinstance(dem, (str, os.PathLike)):
+        return dem
+    from .run import Run
+
+    first = next((s for s in snaps if 0 not in _side_counts_of(s.zones, side_a, side_b,
+                                                               force_field)), None)
+    if first is None:
+        return dem
+    run = Run.from_layers(first.zones, side_a, side_b, study_area=study, settings=settings,
+                          dem=dem, force_field=force_field)
+    return run.dem
 
 
 def by_area_series(series: Series, areas: gpd.GeoDataFrame, field: str) -> pd.DataFrame:

@@ -66,8 +66,10 @@ True
 from __future__ import annotations
 
 import functools
+from functools import partial
 import logging
 import math
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -85,8 +87,9 @@ from .crs import geodesic_area_km2
 from .errors import InputError, ResultWarning
 from .frontier import SideDistance, _boundary_segments, _bbox_distance
 
-__all__ = ["Uncertainty", "simulate", "parse_range", "check_parameters", "write_uncertainty", "UNCERTAINTY_FIELDS", "MAX_DRAWS",
-           "format_uncertainty"]
+__all__ = ["Uncertainty", "simulate", "parse_range", "check_parameters", "write_uncertainty",
+           "UNCERTAINTY_FIELDS", "AREA_RANGE_FIELDS", "CORRIDOR_RANGE_COLUMNS", "MAX_DRAWS",
+           "format_uncertainty", "format_ranges", "corridor_ranges"]
 
 log = logging.getLogger(__name__)
 
@@ -120,9 +123,16 @@ class Uncertainty:
         ``draws``, ``seed``, ``edge_km``, ``post_range_frac``, ``reach_km`` (low, high or None),
         ``spacing_m``.
     by_area
-        With ``areas``: per area the unperturbed ``seam_length_km`` and ``unguarded_length_km``
-        with ``unguarded_length_km_p05`` / ``_p50`` / ``_p95`` over the copies (seam samples are
-        counted for the area holding them in the unperturbed analysis).
+        With ``areas``: the breakdown of the unperturbed analysis
+        (:func:`gapmap.by_area.breakdown`) and, for each of :data:`AREA_RANGE_FIELDS`, its
+        ``_p05`` / ``_p50`` / ``_p95`` over the copies, e.g. ``unguarded_length_km_p05``
+        (seam samples, grid cells and events count for the area holding them).
+    corridors
+        Per corridor of the unperturbed analysis (``corridor_id``, its ``length_km``):
+        ``p_open``, the share of copies in which any of its seam samples is unguarded, and
+        ``length_km_p05`` / ``_p50`` / ``_p95`` / ``_mean``, the length of the longest of the
+        copy's corridors through its samples (0 in a copy where it closes; a copy's corridor
+        may reach beyond it, or join a neighbour): ``corridors_uncertainty.csv``.
     """
 
     table: pd.DataFrame
@@ -130,6 +140,7 @@ class Uncertainty:
     draws: pd.DataFrame
     parameters: dict = field(default_factory=dict)
     by_area: pd.DataFrame | None = None
+    corridors: pd.DataFrame | None = None
 
     def range_of(self, name: str) -> tuple[float, float]:
         """The 90% range (p05, p95) of a summary field."""
@@ -380,9 +391,11 @@ class _Frame:
     offsets: np.ndarray  # (J,) transect offsets (m)
     transect: _Field  # at samples[k] + offsets[j] * normals[k], point index k * J + j
     grid: _Field  # gap-area grid
+    grid_xy: np.ndarray  # (G, 2) its points
     grid_cell_km2: np.ndarray
     grid_cell_m: float
     events: _Field | None  # incidents used and in the study area
+    events_xy: np.ndarray | None  # their points
     events_base_gap: np.ndarray | None
     zone_group: np.ndarray
     zone_reach_m: np.ndarray  # per-zone reach of the unperturbed analysis (m)
@@ -399,7 +412,7 @@ class _Frame:
     has_incidents: bool
 
 
-def _seam_samples(seam: gpd.GeoDataFrame, spacing: float, crs: CRS):
+def _seam_samples(seam: gpd.GeoDataFrame, spacing: float, crs: CRS, tangent_m: float = 1.0):
     parts, seam_id = [], []
     for sid, g in zip(seam["corridor_id"] if "corridor_id" in seam.columns else seam.index,
                       seam.geometry.values):
@@ -418,7 +431,13 @@ def _seam_samples(seam: gpd.GeoDataFrame, spacing: float, crs: CRS):
     k = np.arange(counts.sum()) - np.repeat(starts, counts)
     along = np.minimum(k * spacing, lengths[owner])
     xy = shapely.get_coordinates(shapely.line_interpolate_point(parts[owner], along))
-    h = np.minimum(1.0, lengths[owner] / 4)
+    # Each transect runs normal to the seam's direction over ±tangent_m: at the seam's kinks
+    # (its Voronoi ridges turn sharply) transects normal to the local 1 m tangent fan out on
+    # one side and cross on the other, and a copy's chain of crossings a few km off zigzags.
+    # Over ±edge_km they turn gradually: on the sample (edges ±2 km) three copies' seam and
+    # unguarded lengths came within 2% of analyze() on the buffered zones, against 3–15%
+    # long with the 1 m tangent.
+    h = np.minimum(tangent_m, lengths[owner] / 4)
     a = shapely.get_coordinates(shapely.line_interpolate_point(parts[owner], np.maximum(along - h, 0)))
     b = shapely.get_coordinates(shapely.line_interpolate_point(
         parts[owner], np.minimum(along + h, lengths[owner])))
@@ -480,7 +499,8 @@ def _frame(analysis, edge_km: float, reach: tuple | None, spacing_m: float,
     hi_reach = max(float(reach_m.max(initial=0.0)), (reach[1] * 1000.0) if reach else 0.0)
     margin = 2 * edge_m + hi_reach + 1.0
 
-    parts, xy, normals, owner, along, scale, seam_id = _seam_samples(analysis.seam, spacing_m, crs)
+    parts, xy, normals, owner, along, scale, seam_id = _seam_samples(
+        analysis.seam, spacing_m, crs, tangent_m=max(edge_m, 1.0))
     half = 4 * edge_m
     offsets = np.linspace(-half, half, 2 * _TRANSECT_HALF + 1) if half > 0 else np.zeros(1)
     pts = (xy[:, None, :] + offsets[None, :, None] * normals[:, None, :]).reshape(-1, 2)
@@ -501,7 +521,7 @@ def _frame(analysis, edge_km: float, reach: tuple | None, spacing_m: float,
     gxy, cell_km2 = gxy[keep], cell_km2[keep]
     grid = _distance_field(gxy, geoms, group, margin)
 
-    events = events_base = None
+    events = events_base = exy = None
     n_study = 0
     inc = analysis.incidents
     has_inc = inc is not None and "in_gap" in getattr(inc, "columns", [])
@@ -519,8 +539,9 @@ def _frame(analysis, edge_km: float, reach: tuple | None, spacing_m: float,
     ns, ne = _nodes(parts) if len(parts) else (np.empty(0, int), np.empty(0, int))
     frame = _Frame(
         samples=xy, normals=normals, part=owner, seg_scale=scale, node_start=ns, node_end=ne,
-        offsets=offsets, transect=transect, grid=grid, grid_cell_km2=cell_km2,
-        grid_cell_m=max(cell / 1.01, 1.0), events=events, events_base_gap=events_base, zone_group=group,
+        offsets=offsets, transect=transect, grid=grid, grid_xy=gxy, grid_cell_km2=cell_km2,
+        grid_cell_m=max(cell / 1.01, 1.0), events=events, events_xy=exy, events_base_gap=events_base,
+        zone_group=group,
         zone_reach_m=reach_m, zone_own_reach=own, post_xy=post_xy, post_range_m=post_r,
         sight=sight,
         study=study, max_width_m=settings.max_width_km * 1000.0,
@@ -601,12 +622,22 @@ def _post_cover(fr: _Frame, xy: np.ndarray, factor: np.ndarray) -> np.ndarray:
     return out
 
 
-def _runs(fr: _Frame, bad: np.ndarray, share: np.ndarray) -> np.ndarray:
-    """Lengths (km) of the copy's corridors: runs of uncovered samples, joined at junctions."""
+def _runs(fr: _Frame, bad: np.ndarray, share: np.ndarray, split: np.ndarray | None = None
+          ) -> tuple[np.ndarray, np.ndarray]:
+    """The copy's corridors: runs of uncovered samples, joined at junctions of seam branches.
+
+    Returns the length (km) of each corridor and, per sample, the corridor holding it (-1 for
+    covered samples). With ``split`` (a label per sample, e.g. its area) runs also break where
+    the label changes and join at a junction only with runs of the same label: the pieces of
+    the corridors inside each area.
+    """
     k = len(bad)
+    label = np.full(k, -1)
     if not bad.any():
-        return np.empty(0)
+        return np.empty(0), label
     prev_same = np.r_[False, fr.part[1:] == fr.part[:-1]]
+    if split is not None:
+        prev_same &= np.r_[False, split[1:] == split[:-1]]
     start = bad & ~(prev_same & np.r_[False, bad[:-1]])
     run = np.cumsum(start) - 1
     run = np.where(bad, run, -1)
@@ -617,13 +648,19 @@ def _runs(fr: _Frame, bad: np.ndarray, share: np.ndarray) -> np.ndarray:
     last = np.r_[fr.part[1:] != fr.part[:-1], True]
     node = np.concatenate([fr.node_start[fr.part[first & bad]], fr.node_end[fr.part[last & bad]]])
     rid = np.concatenate([run[first & bad], run[last & bad]])
+    comp = np.arange(nrun)
     if len(node):
+        if split is not None:  # a junction joins only the pieces in one area
+            lab_at = np.concatenate([split[first & bad], split[last & bad]])
+            _, node = np.unique(np.column_stack([node, lab_at]), axis=0, return_inverse=True)
+            node = node.ravel()
         nn = int(node.max()) + 1
         g = coo_matrix((np.ones(len(node)), (rid, node + nrun)), shape=(nrun + nn, nrun + nn))
         _, lab = connected_components(g, directed=False)
-        length = np.bincount(lab[:nrun], weights=length)
-        length = length[np.isin(np.arange(len(length)), lab[:nrun])]
-    return length
+        _, comp = np.unique(lab[:nrun], return_inverse=True)
+        length = np.bincount(comp, weights=length)
+    label[bad] = comp[run[bad]]
+    return length, label
 
 
 def _gap_margin(fld: _Field, e: np.ndarray, reach_m: np.ndarray, max_w: float) -> np.ndarray:
@@ -646,9 +683,21 @@ def _gap_fraction(fr: _Frame, e: np.ndarray, reach_m: np.ndarray) -> np.ndarray:
     return np.clip(0.5 + m / fr.grid_cell_m, 0.0, 1.0)
 
 
+@dataclass
+class _Parts:
+    """What the breakdowns of one copy need beyond its summary figures."""
+
+    seam_km: np.ndarray  # seam km each sample holds (0 where the copy has no seam)
+    runs: np.ndarray  # length (km) of each of the copy's corridors
+    run_of: np.ndarray  # per sample, its corridor in ``runs`` (-1: covered)
+    gap_delta_km2: np.ndarray | None  # per grid cell, the change of gap area from the base
+    in_gap: np.ndarray | None  # per event (used, in the study area), in the copy's gap
+
+
 def _copy(fr: _Frame, e: np.ndarray, reach_m: np.ndarray, factor: np.ndarray,
-          base_states=None) -> tuple[dict, np.ndarray, np.ndarray]:
-    """Summary figures of one copy, its per-sample unguarded state and unguarded km per sample."""
+          base_states=None) -> tuple[dict, np.ndarray, np.ndarray, _Parts]:
+    """Summary figures of one copy, its per-sample unguarded state, unguarded km per sample
+    and the parts the breakdowns by area and by corridor need."""
     ok, xy, d, covered = _crossings(fr, e, reach_m)
     covered |= _post_cover(fr, xy, factor)
     nxt = np.r_[fr.part[1:] == fr.part[:-1], False]
@@ -659,11 +708,11 @@ def _copy(fr: _Frame, e: np.ndarray, reach_m: np.ndarray, factor: np.ndarray,
     seg_w = np.zeros(len(ok))
     seg_w[i] = (d[i] + d[i + 1]) / 1000.0  # mean of the two widths 2·D
     bad = ok & ~covered
-    share = 0.5 * (seg_km + np.r_[0.0, seg_km[:-1]])  # each sample holds half of each segment
-    share = np.where(bad, share, 0.0)
+    held = 0.5 * (seg_km + np.r_[0.0, seg_km[:-1]])  # each sample holds half of each segment
+    share = np.where(bad, held, 0.0)
     seam_km = float(seg_km.sum())
     ung_km = float(share.sum())
-    runs = _runs(fr, bad, share)
+    runs, run_of = _runs(fr, bad, share)
     major = runs[runs >= fr.min_length_km]
     out = {
         "seam_length_km": seam_km,
@@ -674,20 +723,23 @@ def _copy(fr: _Frame, e: np.ndarray, reach_m: np.ndarray, factor: np.ndarray,
         "longest_corridor_km": float(major.max()) if len(major) else 0.0,
         "width_mean_km": float((seg_w * seg_km).sum() / seam_km) if seam_km > 0 else math.nan,
     }
+    parts = _Parts(held, runs, run_of, None, None)
     if base_states is not None:
         grid_b, ev_b = base_states
-        delta = fr.grid_cell_km2 @ (_gap_fraction(fr, e, reach_m) - grid_b)
+        parts.gap_delta_km2 = fr.grid_cell_km2 * (_gap_fraction(fr, e, reach_m) - grid_b)
+        delta = parts.gap_delta_km2.sum()
         out["gap_area_km2"] = max(fr.base_gap_km2 + float(delta), 0.0)
         if fr.has_incidents:
             st = _gap_state(fr.events, e, reach_m, fr.max_width_m)
             in_gap = np.where(st != ev_b, st, fr.events_base_gap)
+            parts.in_gap = in_gap
             n_gap = int(in_gap.sum())
             n_rest = fr.events_in_study - n_gap
             a_gap, a_rest = out["gap_area_km2"], max(fr.study_km2 - out["gap_area_km2"], 0.0)
             out["incidents_in_gap"] = n_gap
             out["exploitation_ratio"] = (n_gap / n_rest * a_rest / a_gap
                                          if n_rest > 0 and a_gap > 0 and a_rest > 0 else math.nan)
-    return out, bad, share
+    return out, bad, share, parts
 
 
 def _reach_of(fr: _Frame, reach_km: float | None) -> np.ndarray:
@@ -705,20 +757,81 @@ def _base_states(fr: _Frame):
     return grid, ev
 
 
+@dataclass(frozen=True)
+class _Labels:
+    """Which area holds each seam sample, grid cell and event; which base corridor each
+    sample belongs to (-1: none)."""
+
+    sample_area: np.ndarray | None
+    grid_area: np.ndarray | None
+    event_area: np.ndarray | None
+    n_areas: int
+    sample_corridor: np.ndarray | None
+    n_corridors: int
+
+
+#: Per-area fields each copy measures (``by_area.csv`` gets ``_p05``/``_p50``/``_p95`` of each).
+AREA_RANGE_FIELDS = ["seam_length_km", "unguarded_length_km", "unguarded_share",
+                     "longest_corridor_km", "gap_area_km2", "incidents_in_gap"]
+
+
+def _area_figures(fr: _Frame, lab: _Labels, bad: np.ndarray, share: np.ndarray,
+                  parts: _Parts) -> np.ndarray:
+    """One copy's figures per area: rows of :data:`AREA_RANGE_FIELDS` (the gap area as the
+    change from the base, lengths before the seam-length correction)."""
+    n, sa = lab.n_areas, lab.sample_area
+    out = np.full((len(AREA_RANGE_FIELDS), n), np.nan)
+    out[0] = np.bincount(sa, weights=parts.seam_km, minlength=n)
+    out[1] = np.bincount(sa, weights=share, minlength=n)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out[2] = np.where(out[0] > 0, out[1] / out[0], np.nan)
+    # longest piece of a corridor (≥ the minimum length as a whole) inside each area
+    longest = np.zeros(n)
+    if bad.any():
+        pieces, piece_of = _runs(fr, bad, share, split=sa)
+        major = np.zeros(len(pieces), bool)
+        i = np.flatnonzero(bad)
+        major[piece_of[i]] = parts.runs[parts.run_of[i]] >= fr.min_length_km
+        area_of_piece = np.zeros(len(pieces), int)
+        area_of_piece[piece_of[i]] = sa[i]
+        np.maximum.at(longest, area_of_piece[major], pieces[major])
+    out[3] = longest
+    if parts.gap_delta_km2 is not None and lab.grid_area is not None:
+        out[4] = np.bincount(lab.grid_area, weights=parts.gap_delta_km2, minlength=n)
+    if parts.in_gap is not None and lab.event_area is not None:
+        out[5] = np.bincount(lab.event_area, weights=parts.in_gap.astype(float), minlength=n)
+    return out
+
+
+def _corridor_figures(lab: _Labels, bad: np.ndarray, parts: _Parts
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """Per base corridor: open in this copy (a sample of it unguarded) and the length (km) of
+    the longest of the copy's corridors through its samples (0 when closed)."""
+    nc, sc = lab.n_corridors, lab.sample_corridor
+    hit = bad & (sc >= 0)
+    is_open = np.bincount(sc[hit], minlength=nc) > 0
+    length = np.zeros(nc)
+    np.maximum.at(length, sc[hit], parts.runs[parts.run_of[hit]])
+    return is_open, length
+
+
 def _batch(shared, item):
     """Run one batch of copies (a task for the engine): figures and unguarded counts."""
-    fr, base_states, area_of = shared
+    fr, base_states, lab = shared
     e_rows, f_rows, reaches = item
     rows, counts = [], np.zeros(len(fr.samples))
-    per_area = []
+    per_area, per_corridor = [], []
     for e, f, r in zip(e_rows, f_rows, reaches):
-        out, bad, share = _copy(fr, e, _reach_of(fr, None if np.isnan(r) else r), f, base_states)
+        out, bad, share, parts = _copy(fr, e, _reach_of(fr, None if np.isnan(r) else r), f,
+                                       base_states)
         out["reach_km"] = r
         rows.append(out)
         counts += bad
-        if area_of is not None:
-            per_area.append(np.bincount(area_of[0], weights=share, minlength=area_of[1]))
-    return rows, counts, per_area
+        if lab.sample_area is not None:
+            per_area.append(_area_figures(fr, lab, bad, share, parts))
+        if lab.sample_corridor is not None:
+            per_corridor.append(_corridor_figures(lab, bad, parts))
+    return rows, counts, per_area, per_corridor
 
 
 def simulate(analysis, *, draws: int = 200, edge_km: float = 0.0, post_range_frac: float = 0.0,
@@ -783,12 +896,17 @@ def simulate(analysis, *, draws: int = 200, edge_km: float = 0.0, post_range_fra
     step("sampling")
     fr, along, seam_id = _frame(analysis, float(edge_km), reach, spacing, grid_points, sight)
     base_states = _base_states(fr)
-    area_of = area_names = None
+    nz, npost = len(fr.zone_group), len(fr.post_xy)
+    base_out, base_bad, _, base_parts = _copy(fr, np.zeros(nz), fr.zone_reach_m, np.ones(npost))
+    area_names = None
+    area_labels = (None, None, None)
     if areas is not None and by is not None:
-        area_of, area_names = _sample_areas(fr, areas, by, analysis.crs)
+        area_labels, area_names = _area_labels(fr, areas, by, analysis.crs)
+    corr_of, corr_ids = _corridor_labels(fr, analysis, base_bad, base_parts)
+    lab = _Labels(*area_labels, n_areas=len(area_names or ()), sample_corridor=corr_of,
+                  n_corridors=len(corr_ids))
 
     rng = np.random.default_rng(seed)
-    nz, npost = len(fr.zone_group), len(fr.post_xy)
     e_all = rng.uniform(-edge_km * 1000.0, edge_km * 1000.0, (draws, nz)) if edge_km > 0 \
         else np.zeros((draws, nz))
     f_all = rng.uniform(1 - post_range_frac, 1 + post_range_frac, (draws, npost)) \
@@ -798,16 +916,16 @@ def simulate(analysis, *, draws: int = 200, edge_km: float = 0.0, post_range_fra
     items = [(e_all[s:s + _BATCH], f_all[s:s + _BATCH], r_all[s:s + _BATCH])
              for s in range(0, draws, _BATCH)]
     step("draws")
-    shared = (fr, base_states, None if area_of is None else (area_of, len(area_names)))
+    shared = (fr, base_states, lab)
     results = run_tasks(_batch, items, shared=shared) if run_tasks is not None \
         else [_batch(shared, it) for it in items]
     rows = [r for res in results for r in res[0]]
     counts = np.sum([res[1] for res in results], axis=0)
     table_draws = pd.DataFrame(rows)
-    base_out, base_bad, _ = _copy(fr, np.zeros(nz), fr.zone_reach_m, np.ones(npost))
     # Chords between samples run slightly inside a bending seam (0.18% short on the sample):
     # scale every length by the unperturbed seam's exact / sampled ratio.
     exact = float(analysis.summary.get("seam_length_km", math.nan))
+    ratio = 1.0
     if base_out["seam_length_km"] > 0 and exact > 0:
         ratio = exact / base_out["seam_length_km"]
         for c in ("seam_length_km", "unguarded_length_km", "longest_corridor_km"):
@@ -818,9 +936,12 @@ def simulate(analysis, *, draws: int = 200, edge_km: float = 0.0, post_range_fra
         "unguarded_base": base_bad, "p_unguarded": counts / draws,
     }, geometry=shapely.points(fr.samples), crs=analysis.crs)
     by_area = None
-    if area_of is not None:
-        per = np.vstack([a for res in results for a in res[2]])
+    if area_names is not None:
+        per = np.stack([a for res in results for a in res[2]])  # (draws, fields, areas)
+        per[:, [0, 1, 3]] *= ratio
         by_area = _by_area_table(analysis, areas, by, area_names, per)
+    corridors = _corridor_table(analysis, corr_ids,
+                                [c for res in results for c in res[3]], ratio)
     params = {"draws": int(draws), "seed": int(seed), "edge_km": float(edge_km),
               "post_range_frac": float(post_range_frac),
               "reach_km": None if reach is None else list(reach), "spacing_m": spacing,
@@ -828,7 +949,7 @@ def simulate(analysis, *, draws: int = 200, edge_km: float = 0.0, post_range_fra
     log.info("%d copies: %d seam samples, base sampled seam %.1f km", draws, len(fr.samples),
              base_out["seam_length_km"])
     return Uncertainty(table=table, p_unguarded=samples, draws=table_draws, parameters=params,
-                       by_area=by_area)
+                       by_area=by_area, corridors=corridors)
 
 
 def _table(draws: pd.DataFrame, summary: dict) -> pd.DataFrame:
@@ -845,31 +966,182 @@ def _table(draws: pd.DataFrame, summary: dict) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("field")
 
 
-def _sample_areas(fr: _Frame, areas: gpd.GeoDataFrame, by: str, crs):
+def _area_labels(fr: _Frame, areas: gpd.GeoDataFrame, by: str, crs):
+    """The area of each seam sample, grid cell and event (indices into the area names)."""
     from .by_area import check_field
 
     check_field(areas, by)
     a = areas.to_crs(crs) if areas.crs is not None else areas
-    names = list(pd.unique(a[by].astype(object).where(a[by].notna(), "(none)")))
-    # Each sample counts for the nearest area (0 m for the one holding it): samples in the
-    # slivers traced boundaries leave between neighbours still count once.
-    tree = shapely.STRtree(a.geometry.values)
-    pi, ai = tree.query_nearest(shapely.points(fr.samples), all_matches=False)
     vals = a[by].astype(object).where(a[by].notna(), "(none)").to_numpy()
-    index = {n: i for i, n in enumerate(names)}
-    lab = np.zeros(len(fr.samples), int)
-    lab[pi] = [index[vals[x]] for x in ai]
-    return lab, names
+    names = list(pd.unique(vals))
+    index = np.array([names.index(v) for v in vals])
+    tree = shapely.STRtree(a.geometry.values)
+
+    def label(xy: np.ndarray | None):
+        if xy is None:
+            return None
+        out = np.zeros(len(xy), int)
+        if len(xy):
+            # Each point counts for the nearest area (0 m for the one holding it): points in
+            # the slivers traced boundaries leave between neighbours still count once.
+            pi, ai = tree.query_nearest(shapely.points(xy), all_matches=False)
+            out[pi] = index[ai]
+        return out
+
+    events = fr.events_xy if fr.has_incidents else None
+    return (label(fr.samples), label(fr.grid_xy), label(events)), names
+
+
+def _corridor_labels(fr: _Frame, analysis, base_bad: np.ndarray, parts: _Parts):
+    """Which corridor of the analysis each seam sample belongs to (-1: none), and the ids.
+
+    A run of unguarded samples of the unperturbed copy belongs to the corridor most of its
+    samples lie on (within 1 m: samples are points of the seam); shorter stretches (the
+    analysis' minor corridors) belong to none.
+    """
+    cor = analysis.corridors
+    ids = cor["corridor_id"].astype(str).tolist() if "corridor_id" in cor.columns \
+        else [f"C{i + 1}" for i in range(len(cor))]
+    out = np.full(len(fr.samples), -1)
+    i = np.flatnonzero(base_bad)
+    if len(cor) == 0 or len(i) == 0:
+        return out, ids
+    tree = shapely.STRtree(cor.geometry.values)
+    (pi, ci), d = tree.query_nearest(shapely.points(fr.samples[i]), return_distance=True,
+                                     all_matches=False)
+    near = np.full(len(i), -1)
+    near[pi[d <= 1.0]] = ci[d <= 1.0]
+    run = parts.run_of[i]
+    has = near >= 0
+    if has.any():
+        # the corridor most samples of each run lie on
+        pairs, n = np.unique(np.column_stack([run[has], near[has]]), axis=0, return_counts=True)
+        order = np.lexsort((-n, pairs[:, 0]))
+        pairs = pairs[order]
+        first = np.r_[True, pairs[1:, 0] != pairs[:-1, 0]]
+        best = np.full(len(parts.runs), -1)
+        best[pairs[first, 0]] = pairs[first, 1]
+        out[i] = best[run]
+    return out, ids
 
 
 def _by_area_table(analysis, areas, by, names, per: np.ndarray) -> pd.DataFrame:
+    """The breakdown of the analysis with the 90% ranges (and medians) of each field over the
+    copies: ``<field>_p05``, ``<field>_p50``, ``<field>_p95``."""
     from .by_area import breakdown
 
     base = breakdown(analysis, areas, by)
-    q = np.percentile(per, [5, 50, 95], axis=0)
-    extra = pd.DataFrame({by: names, "unguarded_length_km_p05": q[0],
-                          "unguarded_length_km_p50": q[1], "unguarded_length_km_p95": q[2]})
-    return base.merge(extra, on=by, how="left")
+    extra = {by: names}
+    key = base[by].astype(object)
+    for k, name in enumerate(AREA_RANGE_FIELDS):
+        vals = per[:, k, :]
+        if name == "gap_area_km2":  # the copies measure the change from the exact base area
+            b = np.array([float(base.loc[key == n, name].sum()) for n in names])
+            vals = np.maximum(vals + b[None, :], 0.0)
+        if not np.isfinite(vals).any():
+            continue
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # an area without seam: NaN share
+            q = np.nanpercentile(vals, [5, 50, 95], axis=0)
+        for p, row in zip(("p05", "p50", "p95"), q):
+            extra[f"{name}_{p}"] = row
+    return base.merge(pd.DataFrame(extra), on=by, how="left")
+
+
+#: Columns of ``corridors_uncertainty.csv``.
+CORRIDOR_RANGE_COLUMNS = ["corridor_id", "length_km", "p_open", "length_km_p05",
+                          "length_km_p50", "length_km_p95", "length_km_mean"]
+
+
+def _corridor_table(analysis, ids: list[str], per: list, ratio: float) -> pd.DataFrame:
+    """Per corridor of the analysis: the share of copies in which it stays open and its
+    length over the copies (0 in a copy where it closes)."""
+    base = analysis.corridors["length_km"].to_numpy(float) if len(ids) else np.empty(0)
+    if not per or not len(ids):
+        return pd.DataFrame({c: pd.Series(dtype=object if c == "corridor_id" else float)
+                             for c in CORRIDOR_RANGE_COLUMNS})
+    is_open = np.stack([o for o, _ in per])
+    length = np.stack([g for _, g in per]) * ratio
+    q = np.percentile(length, [5, 50, 95], axis=0)
+    return pd.DataFrame({"corridor_id": ids, "length_km": base, "p_open": is_open.mean(axis=0),
+                         "length_km_p05": q[0], "length_km_p50": q[1], "length_km_p95": q[2],
+                         "length_km_mean": length.mean(axis=0)})
+
+
+def corridor_ranges(result) -> dict[str, tuple[str, str]]:
+    """Per corridor id, the 90% range of its length and the share of copies in which it stays
+    open, as text (for the report's corridor table).
+
+    ``result`` is an :class:`Uncertainty` (or anything with a ``corridors`` table as in
+    ``corridors_uncertainty.csv``); without one, an empty dict.
+
+    >>> t = pd.DataFrame({"corridor_id": ["C1"], "p_open": [0.875], "length_km_p05": [0.0],
+    ...                   "length_km_p95": [100.03]})
+    >>> corridor_ranges(Uncertainty(pd.DataFrame(), None, pd.DataFrame(), corridors=t))
+    {'C1': ('0.0–100.0', '88%')}
+    """
+    table = getattr(result, "corridors", None)
+    need = {"corridor_id", "p_open", "length_km_p05", "length_km_p95"}
+    if table is None or not len(table) or not need <= set(table.columns):
+        return {}
+    return {str(r.corridor_id): (f"{r.length_km_p05:,.1f}–{r.length_km_p95:,.1f}",
+                                 f"{100 * r.p_open:.0f}%")
+            for r in table.itertuples(index=False)}
+
+
+#: Terminal labels of the figures that carry a range: (label, unit, decimals; 3 = 3 digits).
+_LABELS = {"seam_length_km": ("seam length", "km", 1),
+           "unguarded_length_km": ("unguarded", "km", 1),
+           "unguarded_share": ("unguarded share", "%", 1),
+           "corridors": ("corridors", "", 0),
+           "longest_corridor_km": ("longest corridor", "km", 1),
+           "width_mean_km": ("mean seam width", "km", 1),
+           "gap_area_km2": ("gap area", "km²", 0),
+           "incidents_in_gap": ("incidents in the gap", "", 0),
+           "exploitation_ratio": ("exploitation ratio", "", 3)}
+
+
+def _fmt(v: float, unit: str, nd: int) -> str:
+    v = v * (100.0 if unit == "%" else 1.0)
+    return f"{v:.3g}" if nd == 3 else f"{v:,.{nd}f}"
+
+
+def format_ranges(summary: dict, result: Uncertainty, source: str = "") -> str:
+    """The 90% ranges of an uncertainty run under a summary, for the terminal (``gapmap
+    metrics --uncertainty DIR``), with a note when the run perturbed another analysis (its
+    unperturbed seam, unguarded length or gap area differs from ``summary``'s by over 0.1%).
+
+    >>> t = pd.DataFrame({"p05": [470.9], "p95": [576.7], "base": [505.7]},
+    ...                  index=pd.Index(["unguarded_length_km"], name="field"))
+    >>> print(format_ranges({"unguarded_length_km": 505.7},
+    ...                     Uncertainty(t, None, pd.DataFrame(index=range(100)))))
+    90% ranges over 100 perturbed copies:
+      unguarded              470.9–576.7 km
+    """
+    t = result.table
+    n = len(result.draws) if result.draws is not None else 0
+    where = f" ({source})" if source else ""
+    lines = [f"90% ranges over {n:,} perturbed copies{where}:" if n
+             else f"90% ranges over the perturbed copies{where}:"]
+    for name, (label, unit, nd) in _LABELS.items():
+        if name not in t.index or not {"p05", "p95"} <= set(t.columns):
+            continue
+        lo, hi = float(t.loc[name, "p05"]), float(t.loc[name, "p95"])
+        if math.isfinite(lo) and math.isfinite(hi):
+            lines.append(f"  {label:<22} {_fmt(lo, unit, nd)}–{_fmt(hi, unit, nd)} {unit}"
+                         .rstrip())
+    for name in ("seam_length_km", "unguarded_length_km", "gap_area_km2"):
+        base = float(t.loc[name, "base"]) if "base" in t.columns and name in t.index \
+            else math.nan
+        here = summary.get(name)
+        if here is not None and math.isfinite(base) and \
+                abs(base - float(here)) > max(1e-3 * abs(float(here)), 0.05):
+            label, unit, nd = _LABELS[name]
+            lines.append(f"  note: the copies perturb an analysis with {label} "
+                         f"{_fmt(base, unit, nd)} {unit}, not this one's "
+                         f"{_fmt(float(here), unit, nd)} {unit}: it was run on other inputs")
+            break
+    return "\n".join(lines)
 
 
 def format_uncertainty(analysis, result: Uncertainty) -> str:
@@ -881,21 +1153,11 @@ def format_uncertainty(analysis, result: Uncertainty) -> str:
              f"{p['draws']} copies (edges ±{p['edge_km']:g} km, post ranges "
              f"±{100 * p['post_range_frac']:g}%{reach}; seed {p['seed']})",
              f"  {'figure':<22}{'base':>10}{'90% range':>24}"]
-    labels = {"seam_length_km": ("seam length", "km", 1),
-              "unguarded_length_km": ("unguarded", "km", 1),
-              "unguarded_share": ("unguarded share", "%", 1),
-              "corridors": ("corridors", "", 0),
-              "longest_corridor_km": ("longest corridor", "km", 1),
-              "width_mean_km": ("mean seam width", "km", 1),
-              "gap_area_km2": ("gap area", "km²", 0),
-              "incidents_in_gap": ("incidents in the gap", "", 0),
-              "exploitation_ratio": ("exploitation ratio", "", 3)}
-    for name, (label, unit, nd) in labels.items():
+    for name, (label, unit, nd) in _LABELS.items():
         if name not in result.table.index:
             continue
         row = result.table.loc[name]
-        k = 100.0 if unit == "%" else 1.0
-        fmt = (lambda v: f"{v * k:.3g}") if nd == 3 else (lambda v: f"{v * k:,.{nd}f}")
+        fmt = partial(_fmt, unit=unit, nd=nd)
         rng = f"{fmt(row['p05'])}–{fmt(row['p95'])} {unit}".rstrip()
         lines.append(f"  {label:<22}{fmt(row['base']):>10} {unit:<4}{rng:>19}")
     return "\n".join(lines)
@@ -903,8 +1165,8 @@ def format_uncertainty(analysis, result: Uncertainty) -> str:
 
 def write_uncertainty(result: Uncertainty, out_dir, *,
                       mismatches: pd.DataFrame | None = None) -> dict:
-    """Write ``uncertainty.csv``, ``unguarded_probability.gpkg`` and ``draws.csv`` (and
-    ``by_area.csv`` when the result has a breakdown, ``admin_mismatches.csv`` when given) into
+    """Write ``uncertainty.csv``, ``unguarded_probability.gpkg``, ``draws.csv`` and
+    ``corridors_uncertainty.csv`` (and ``by_area.csv`` when the result has a breakdown, ``admin_mismatches.csv`` when given) into
     ``out_dir``, atomically.
 
     Returns the written paths by name.
@@ -927,6 +1189,8 @@ def write_uncertainty(result: Uncertainty, out_dir, *,
                           driver="GPKG")
         if result.by_area is not None:
             result.by_area.round(4).to_csv(stage / "by_area.csv", index=False)
+        if result.corridors is not None:
+            result.corridors.round(4).to_csv(stage / "corridors_uncertainty.csv", index=False)
         if mismatches is not None:
             mismatches.round(4).to_csv(stage / "admin_mismatches.csv", index=False)
         names = [p.name for p in stage.iterdir()]

@@ -176,6 +176,18 @@ layer_option_names = (
 )
 
 
+def visibility_option() -> Callable:
+    """``--visibility/--no-visibility``, as metrics and series define it."""
+    return click.option("--visibility/--no-visibility", default=None,
+                        help="Posts cover only what they can see over the DEM.")
+
+
+def roads_option() -> Callable:
+    """``--roads``, as metrics and series define it."""
+    return click.option("--roads", type=_PATH, help="Road lines: corridors count the roads "
+                                                     "crossing them (roads_crossed).")
+
+
 def analysis_options(func: Callable) -> Callable:
     """Add the layer and parameter options shared by metrics, map, figure, report and place."""
     opts = [
@@ -201,10 +213,8 @@ def analysis_options(func: Callable) -> Callable:
         click.option("--crs", help="Analysis CRS (projected, metres); chosen automatically if "
                                    "omitted."),
         click.option("--dem", type=_PATH, help="DEM GeoTIFF: adds slope, TRI and crossing time."),
-        click.option("--visibility/--no-visibility", default=None,
-                     help="Posts cover only what they can see over the DEM."),
-        click.option("--roads", type=_PATH, help="Road lines: corridors count the roads "
-                                                  "crossing them (roads_crossed)."),
+        visibility_option(),
+        roads_option(),
         click.option("--incidents", type=_PATH, help="Incidents: ACLED or UCDP GED export, CSV "
                                                       "with lat/lon, or a point layer."),
         click.option("--incidents-format", type=click.Choice(

@@ -198,7 +198,10 @@ def _read_uncertainty(folder: Path):
         else pd.DataFrame()
     gpkg = folder / "unguarded_probability.gpkg"
     probs = gpd.read_file(gpkg) if gpkg.is_file() else gpd.GeoDataFrame(geometry=[])
-    return Uncertainty(table=table.set_index("field"), p_unguarded=probs, draws=draws)
+    cor = folder / "corridors_uncertainty.csv"
+    cor = pd.read_csv(cor, dtype={"corridor_id": str}) if cor.is_file() else None
+    return Uncertainty(table=table.set_index("field"), p_unguarded=probs, draws=draws,
+                       corridors=cor)
 
 
 def _area_ranges(table, folder: Path | None, by: str):
@@ -210,7 +213,7 @@ def _area_ranges(table, folder: Path | None, by: str):
     if path is None or not path.is_file():
         return table
     runs = pd.read_csv(path)
-    cols = [c for c in runs.columns if c.startswith("unguarded_length_km_p")]
+    cols = [c for c in runs.columns if c.endswith(("_p05", "_p50", "_p95"))]
     if by not in runs.columns or not cols:
         return table
     # Names read back from CSV are text: match on text on both sides.

@@ -19,13 +19,26 @@ __all__ = ["COMMANDS"]
 @click.option("--by", "by", metavar="FIELD",
               help="Study-area field to break the figures down by (writes by_area.csv), e.g. "
                    "ADM1_EN.")
+@click.option("--uncertainty", "uncertainty_dir", metavar="DIR",
+              type=click.Path(file_okay=False, path_type=Path),
+              help="Output folder of gapmap uncertainty on the same inputs: the summary shows "
+                   "each figure's 90% range.")
 @click.option("--profile", is_flag=True, help="Log the seconds each stage takes.")
-def metrics_cmd(out_dir: Path, profile: bool, by: str | None = None, **kw) -> None:
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Local processes for the incidents when there are more than 500,000 "
+                   "(dask-geopandas partitions of 500,000); 1 runs in this process.")
+@click.option("--scheduler", metavar="ADDRESS",
+              help="An existing dask.distributed scheduler for the incidents, e.g. "
+                   "tcp://host:8786 (more than 500,000 incidents).")
+def metrics_cmd(out_dir: Path, profile: bool, by: str | None = None, workers: int = 1,
+                scheduler: str | None = None, uncertainty_dir: Path | None = None,
+                **kw) -> None:
     """Seam, unguarded corridors and gap region between two sides.
 
     Writes corridors.csv, corridors.geojson, seam.geojson, gap.geojson, summary.json and
     gapmap.gpkg into OUT (with --by also by_area.csv and, with incidents,
-    admin_mismatches.csv), and prints a summary.
+    admin_mismatches.csv), and prints a summary; with --uncertainty DIR (a gapmap uncertainty
+    run) the summary adds each figure's 90% range.
 
     \b
     Example:
@@ -37,12 +50,17 @@ def metrics_cmd(out_dir: Path, profile: bool, by: str | None = None, **kw) -> No
     from ..outputs import format_summary, write_metrics
     from ..run import Run
 
+    unc = None
+    if uncertainty_dir is not None:  # read first: a wrong folder stops before any work
+        from ..maps import read_uncertainty
+
+        unc = read_uncertainty(uncertainty_dir)
     scenario = scenario_from_options(**kw)
     areas = areas_of_scenario(scenario, by) if by else None
     table = mismatches = None
     _profile_logging(profile)
     with ProgressBar(8, "metrics") as bar:
-        run = Run(scenario, progress=bar, profile=profile)
+        run = Run(scenario, progress=bar, profile=profile, workers=workers, scheduler=scheduler)
         result = run.analysis
         if areas is not None:
             table = breakdown(result, areas, by)
@@ -51,6 +69,11 @@ def metrics_cmd(out_dir: Path, profile: bool, by: str | None = None, **kw) -> No
         tables = {"by_area.csv": table, "admin_mismatches.csv": mismatches}
         run.timed("writing", lambda: write_metrics(result, out_dir, tables=tables))
     click.echo(format_summary(result))
+    if unc is not None:
+        from ..uncertainty import format_ranges
+
+        click.echo("")
+        click.echo(format_ranges(result.summary, unc, str(uncertainty_dir)))
     if mismatches is not None:
         click.echo(f"  events whose stated {by} is not where they lie: {len(mismatches)} "
                    "(admin_mismatches.csv)")

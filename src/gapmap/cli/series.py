@@ -7,6 +7,8 @@ from typing import Any, Callable
 
 import click
 
+from ._common import roads_option, visibility_option
+
 __all__ = ["COMMANDS"]
 
 _FILE = click.Path(dir_okay=False, path_type=Path)
@@ -28,6 +30,8 @@ def _common_options(func: Callable, *, config: bool = False) -> Callable:
         click.option("--crs", help="Analysis CRS for every date; chosen from the union of all "
                                    "dates and the study area if omitted."),
         click.option("--dem", type=_FILE, help="DEM GeoTIFF (terrain fields)."),
+        visibility_option(),
+        roads_option(),
         click.option("--match-km", type=float, default=1.0, show_default=True,
                      help="How far the seam may move and still be the same seam."),
         click.option("--workers", type=int, help="Local processes [one per core]; 1 runs "
@@ -77,7 +81,7 @@ def _config_options(func: Callable) -> Callable:
 #: Options of `series` that override the same key of a scenario file.
 _SCENARIO_KEYS = ("side_a", "side_b", "force_field", "zones_layer", "posts", "study_area",
                   "reach_km", "max_width_km", "min_length_km", "crs", "dem", "incidents",
-                  "until")
+                  "until", "visibility", "roads")
 
 
 def _from_scenario(config: Path, zones: str | None, date_field: str | None,
@@ -107,7 +111,7 @@ def _from_scenario(config: Path, zones: str | None, date_field: str | None,
             sc.study_area, sc.study_area_layer, "study area", "Polygon"),
         posts=layer_source(sc.posts, sc.posts_layer, "posts", "Point"), settings=sc.settings,
         incidents=sc.read_incidents(), until=sc.until, margin_km=sc.margin_km,
-        dem=sc.dem, visibility=sc.visibility, force_field=sc.force_field)
+        dem=sc.dem, visibility=sc.visibility, roads=sc.roads, force_field=sc.force_field)
 
 
 def _no_dates(config: Path):
@@ -142,6 +146,7 @@ def _from_options(zones: str | None, date_field: str | None, kw: dict[str, Any]
         side_b=parse_side(kw["side_b"], "--side-b"), date_field=date_field,
         zones_layer=kw["zones_layer"], posts=kw["posts"], study_area=kw["study_area"],
         settings=_settings(kw), incidents=inc, until=kw["until"], dem=kw["dem"],
+        visibility=bool(kw["visibility"]), roads=kw["roads"],
         force_field=kw["force_field"] or "force")
 
 
@@ -167,9 +172,12 @@ def _areas(field: str, study_area: Any):
 @click.option("--until", help="End of the last snapshot's period for incidents (YYYY-MM-DD).")
 @click.option("--by", "by", metavar="FIELD", help="Study-area field to break every date's "
               "figures down by (writes by_area.csv with a date column), e.g. ADM1_EN.")
+@click.option("--reuse/--no-reuse", default=True, show_default=True,
+              help="Compute the seam of what did not move between dates once (the same "
+                   "results); --no-reuse analyses every date whole.")
 @_config_options
 def series_cmd(config: Path | None, zones: str | None, date_field: str | None,
-               by: str | None, out_dir: Path, **kw) -> None:
+               by: str | None, reuse: bool, out_dir: Path, **kw) -> None:
     """Analyse dated control layers: one analysis per date and what opened and closed.
 
     Writes series.csv, corridors.csv, changes.gpkg, series.png and map.html into OUT
@@ -192,7 +200,7 @@ def series_cmd(config: Path | None, zones: str | None, date_field: str | None,
     bar = _Bar("series")
     try:
         result = analyze_series(match_km=kw["match_km"], workers=kw["workers"],
-                                scheduler=kw["scheduler"], progress=bar, **args)
+                                scheduler=kw["scheduler"], progress=bar, reuse=reuse, **args)
     finally:
         bar.close()
     tables = {"by_area.csv": by_area_series(result, areas, by)} if by else None
@@ -226,7 +234,8 @@ def compare_cmd(before: Path, after: Path, out_dir: Path, **kw) -> None:
     result = compare(before, after, parse_side(kw["side_a"], "--side-a"),
                      parse_side(kw["side_b"], "--side-b"), zones_layer=kw["zones_layer"],
                      posts=kw["posts"], study_area=kw["study_area"], settings=_settings(kw),
-                     dem=kw["dem"], force_field=kw["force_field"] or "force",
+                     dem=kw["dem"], visibility=bool(kw["visibility"]), roads=kw["roads"],
+                     force_field=kw["force_field"] or "force",
                      match_km=kw["match_km"], workers=kw["workers"] or 1, scheduler=kw["scheduler"])
     write_compare(result, out_dir, title=kw["title"])
     t = result.table.set_index("field")

@@ -39,7 +39,9 @@ def uncertainty_cmd(out_dir: Path, draws: int, edge_km: float, post_range_frac: 
     """Ranges of the summary figures over perturbed copies of the inputs (Monte Carlo).
 
     Writes uncertainty.csv (p05, p50, p95, mean, base per summary field), draws.csv,
-    unguarded_probability.gpkg (seam samples with p_unguarded) and, with --by, by_area.csv
+    unguarded_probability.gpkg (seam samples with p_unguarded), corridors_uncertainty.csv
+    (per corridor of the unperturbed analysis: share of copies in which it stays open, its
+    length's p05/p50/p95) and, with --by, by_area.csv with the ranges of every field per area
     (and admin_mismatches.csv with incidents).
     --reach-km takes a range LOW:HIGH here (drawn per copy; the unperturbed analysis uses its
     middle). Coverage is measured by reach and range; with --visibility (and --dem) a post
@@ -84,11 +86,22 @@ def uncertainty_cmd(out_dir: Path, draws: int, edge_km: float, post_range_frac: 
         bar("writing")
         write_uncertainty(result, out_dir, mismatches=mismatches)
     click.echo(format_uncertainty(base, result))
-    if result.by_area is not None:
-        cols = [by, "unguarded_length_km", "unguarded_length_km_p05", "unguarded_length_km_p95",
-                "longest_corridor_km"]
+    show = lambda t: t.to_string(index=False, float_format=lambda v: f"{v:.1f}")  # noqa: E731
+    if result.corridors is not None and len(result.corridors):
+        cor = result.corridors.sort_values("length_km", ascending=False).head(10)
+        cor = cor.assign(p_open=(100 * cor["p_open"]).round().astype(int).astype(str) + "%")
         click.echo("")
-        click.echo(result.by_area[cols].to_string(index=False, float_format=lambda v: f"{v:.1f}"))
+        click.echo(show(cor[["corridor_id", "length_km", "length_km_p05", "length_km_p95",
+                             "p_open"]]))
+        if len(result.corridors) > 10:
+            click.echo(f"  … {len(result.corridors) - 10} more in corridors_uncertainty.csv")
+    if result.by_area is not None:
+        cols = [c for c in (by, "unguarded_length_km", "unguarded_length_km_p05",
+                            "unguarded_length_km_p95", "longest_corridor_km",
+                            "longest_corridor_km_p05", "longest_corridor_km_p95")
+                if c in result.by_area.columns]
+        click.echo("")
+        click.echo(show(result.by_area[cols]))
     if mismatches is not None:
         click.echo(f"  events whose stated {by} is not where they lie: {len(mismatches)} "
                    "(admin_mismatches.csv)")
