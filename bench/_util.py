@@ -53,3 +53,12 @@ def peak_rss_mb(children: bool = False) -> float:
     """
     who = resource.RUSAGE_CHILDREN if children else resource.RUSAGE_SELF
     return resource.getrusage(who).ru_maxrss / 1024.0
+
+
+def vm_kb(field_name: str = "VmHWM") -> int:
+    """``VmHWM`` (peak) or ``VmRSS`` (now) of this process, in KiB, from /proc/self/status."""
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith(field_name + ":"):
+                return int(line.split()[1])
+    return -1

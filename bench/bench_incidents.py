@@ -30,7 +30,7 @@ import geopandas as gpd
 import numpy as np
 import shapely
 
-from _util import best_run as best_of
+from _util import best_run as best_of, vm_kb
 from gapmap import analyze, parse_side
 from gapmap.incidents import SeamIndex, incident_metrics
 
@@ -71,15 +71,6 @@ def synthetic_analysis(seed: int = 0):
     area = gpd.GeoDataFrame(geometry=[shapely.box(420e3, 3700e3, 550e3, 4100e3)], crs=32638)
     return analyze(zones, parse_side("a=a"), parse_side("b=b"), posts=posts, study_area=area,
                    sample_m=100.0)
-
-
-def vm_kb(field_name: str = "VmHWM") -> int:
-    """``VmHWM`` (peak) or ``VmRSS`` (now) of this process, in KiB, from /proc/self/status."""
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith(field_name + ":"):
-                return int(line.split()[1])
-    return -1
 
 
 def reset_peak() -> None:

@@ -27,15 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from _util import ROOT  # noqa: F401 - puts the repository on sys.path
-
-
-def vm_kb(field_name: str = "VmHWM") -> int:
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith(field_name + ":"):
-                return int(line.split()[1])
-    return -1
+from _util import ROOT, vm_kb  # noqa: F401 - ROOT puts the repository on sys.path
 
 
 def on_cluster(workers: int, fn):
