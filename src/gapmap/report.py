@@ -104,6 +104,10 @@ _TEMPLATE = """<!DOCTYPE html>
       room */
    body.dense img.map { max-height: 50mm; }
    body.dense .mapgrid.withside img.map { max-height: 80mm; }
+   /* with ranges, corridor ranges and the by-area table too, the sample's last lines ran onto
+      a second sheet: the incidents chart gives up 12 mm */
+   body.dense img.chart { max-height: 14mm; }
+   body.dense .mapgrid.withside img.chart { max-height: 18mm; }
  }
 </style>
 </head>
