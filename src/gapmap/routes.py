@@ -294,6 +294,10 @@ def _dijkstra(z, walk, pen, use_pen, src, src_cost, stop, max_cost, reverse, pre
     nm = len(mv)
     sign = -1.0 if reverse else 1.0
     min_hours = sub_len_m * k / 6000.0
+    inv_len = 1.0 / (sub_len_m * k)
+    # The penalty multiplies a piece by the mean of its ends' multipliers, never below the
+    # smallest one; 1e-9 under it keeps the bound below the computed time despite rounding.
+    pen_floor = (1.0 - 1e-9) * (min(1.0, float(pen.min())) if use_pen else 1.0)
     delta = 0.999 * min_hours.min()
     nb = _N_BUCKETS
     head = np.full(nb, -1, np.int64)
@@ -379,6 +383,7 @@ def _dijkstra(z, walk, pen, use_pen, src, src_cost, stop, max_cost, reverse, pre
         c = u - r * nc
         if r < margin or c < margin or r >= nr - margin or c >= nc - margin:
             continue  # edge cells are reachable but not expanded
+        z_u = float(z[r, c])
         for m in range(nm):
             r2 = r + mv[m, 0]
             c2 = c + mv[m, 1]
@@ -388,6 +393,16 @@ def _dijkstra(z, walk, pen, use_pen, src, src_cost, stop, max_cost, reverse, pre
             # No piece is faster than 6 km/h (nor cheaper than ×1 with a penalty): skip the
             # exponentials when even that cannot improve on the time already found.
             if cost + min_hours[m] >= dist[v]:
+                continue
+            # A tighter bound from the end points alone: the pieces have equal lengths and
+            # their mean slope is the end points' (Δz / move length), and exp is convex, so
+            # the move takes at least min_hours·exp(3.5·|mean tan + 0.05|) (Jensen). Two
+            # thirds of the moves tried cannot improve (rugged 1000² grid: 9.4 tried, 3.0
+            # improving per cell); the bound turns most of them away before their
+            # interpolated pieces are sampled (whole search 1.45 → 0.72 s of CPU, the same
+            # times to the last bit).
+            x = 3.5 * abs(sign * (float(z[r2, c2]) - z_u) * inv_len[m] + 0.05)
+            if cost + min_hours[m] * pen_floor * math.exp(x) >= dist[v]:
                 continue
             # Forward: time from u to v. Reverse: time from v to u (same pieces, walked back).
             t = _move_hours(z, walk, pen, use_pen, r, c, m, sign, k, ra, ca, rb, cb, w,
