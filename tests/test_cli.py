@@ -184,3 +184,61 @@ def test_incidents_csv_with_named_coordinate_columns(files):
     assert table["incidents"].sum() == 3
     pair = json.loads((d / "ok" / "summary.json").read_text())["pairs"][0]
     assert pair["incidents_in_gap"] == 3
+
+
+def _exposure_dir(tmp_path: Path) -> Path:
+    from gapmap.exposure import Exposure, write_exposure
+
+    from .test_maps import exposure_pieces
+
+    summary = {"road_km": 37.5, "reachable_km": 20.0, "seen_km": 20.0, "exposed_km": 10.0,
+               "hours": 3.0, "posts": 1, "off_dem_km": 0.0, "pieces": 4}
+    write_exposure(Exposure(exposure_pieces(), summary), tmp_path / "exposure")
+    return tmp_path / "exposure"
+
+
+def _strong_pixels(png: Path) -> int:
+    """Pixels of the exposed road's colour (within 12 of each channel)."""
+    import numpy as np
+    from matplotlib.colors import to_rgb
+    from matplotlib.image import imread
+
+    from gapmap.style import EXPOSURE_CLASSES
+
+    img = imread(png)[..., :3]
+    return int((np.abs(img - np.asarray(to_rgb(EXPOSURE_CLASSES[0][1]))) < 12 / 255)
+               .all(axis=-1).sum())
+
+
+def test_figure_and_report_draw_an_exposure_result(files):
+    d = files["dir"]
+    ex = _exposure_dir(d)
+    base = ["--zones", str(files["zones"]), *SIDES, "--study-area", str(files["area"])]
+    run(["figure", *base, "--out", str(d / "plain.png"), "--width-in", "3"])
+    run(["figure", *base, "--exposure", str(ex), "--out", str(d / "ex.png"), "--width-in", "3"])
+    # 10 km of exposed road drawn 3 pt wide: hundreds of pixels of its colour, none without.
+    assert _strong_pixels(d / "plain.png") == 0 and _strong_pixels(d / "ex.png") > 200
+    # The report, given the exposure.gpkg itself: the summary beside it is read too.
+    run(["report", *base, "--exposure", str(ex / "exposure.gpkg"), "--out", str(d / "r.html")])
+    page = (d / "r.html").read_text(encoding="utf-8")
+    assert "<dt>Exposed</dt><dd>10.0 km</dd>" in page
+    assert "<dt>Reachable in 3 h on foot</dt><dd>20.0 km</dd>" in page
+
+
+@pytest.mark.parametrize("command", ["figure", "report"])
+def test_exposure_option_bad_path_one_line_exit_2(files, command):
+    d = files["dir"]
+    out = d / ("x.png" if command == "figure" else "x.html")
+    res = CliRunner().invoke(main, [command, "--zones", str(files["zones"]), *SIDES,
+                                    "--exposure", str(d / "nowhere"), "--out", str(out)])
+    assert res.exit_code == 2, res.output
+    lines = res.output.strip().splitlines()
+    assert len(lines) == 1 and "exposure result not found" in lines[0], res.output
+    assert not out.exists()
+    # A folder with a broken exposure.json beside the layer: refused, naming the file.
+    ex = _exposure_dir(d)
+    (ex / "exposure.json").write_text("{not json", encoding="utf-8")
+    res = CliRunner().invoke(main, [command, "--zones", str(files["zones"]), *SIDES,
+                                    "--exposure", str(ex), "--out", str(out)])
+    assert res.exit_code == 2 and "exposure.json" in res.output and "JSON" in res.output
+    assert len(res.output.strip().splitlines()) == 1 and not out.exists()

@@ -214,3 +214,118 @@ def test_towns_areas_water_and_sources(tmp_path):
     assert "Terrain: terrain below 1 km is modelled" in foot
     out = save_figure(fig, tmp_path / "m.png")
     assert imread(out).shape[1] == 8 * PRINT_DPI
+
+
+def _legend_texts(fig) -> list[str]:
+    return [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+
+
+def _lines_of_colour(ax, color: str) -> list[np.ndarray]:
+    """The segments of every line collection drawn in ``color``."""
+    from matplotlib.colors import to_rgba
+
+    want = np.asarray(to_rgba(color))
+    out = []
+    for c in ax.collections:
+        cols = np.asarray(c.get_edgecolor() if hasattr(c, "get_segments") else [])
+        if len(cols) and hasattr(c, "get_segments") and np.allclose(cols[0], want):
+            out += [np.asarray(s) for s in c.get_segments()]
+    return out
+
+
+def test_exposure_drawn_in_one_strong_colour_with_its_km():
+    from types import SimpleNamespace
+
+    from gapmap.style import EXPOSURE_CLASSES
+
+    from .conftest import X0, Y0
+    from .test_maps import exposure_pieces
+
+    res = strips_analysis()
+    # Four 10 km pieces along x = X0 + 20 km (lengths given by hand): exposed 10, reachable
+    # and seen 10, seen out of reach 10, neither 7.5.
+    fig = plot_map(res, exposure=SimpleNamespace(pieces=exposure_pieces(),
+                                                 summary={"hours": 3.0}))
+    legend = _legend_texts(fig)
+    assert "Exposed road (3 h on foot, unseen): 10.0 km" in legend
+    assert "Road in reach, seen: 10.0 km" in legend
+    assert "Road out of reach: 17.5 km" in legend
+    ax = fig.axes[0]
+    strong = _lines_of_colour(ax, EXPOSURE_CLASSES[0][1])
+    assert len(strong) == 1  # the exposed piece only, from Y0 to Y0 + 10 km
+    xy = strong[0]
+    assert np.allclose(xy[:, 0], X0 + 20e3) and np.allclose(sorted(xy[[0, -1], 1]),
+                                                             [Y0, Y0 + 10e3])
+    # The legend keeps clear of the exposed road.
+    r = fig.canvas.get_renderer()
+    box = ax.get_legend().get_window_extent(r)
+    px = ax.transData.transform(xy)
+    assert not ((px[:, 0] > box.x0) & (px[:, 0] < box.x1) & (px[:, 1] > box.y0)
+                & (px[:, 1] < box.y1)).any()
+    # The pieces alone (as read back from exposure.gpkg): the km are their length_km sums.
+    legend = _legend_texts(plot_map(res, exposure=exposure_pieces()))
+    assert "Exposed road (in reach on foot, unseen): 10.0 km" in legend
+    # No exposure, no exposure rows.
+    assert not [t for t in _legend_texts(plot_map(res)) if "road" in t.lower()]
+
+
+def test_exposure_on_flat_ground_shows_the_hand_computed_km():
+    """A road through flat ground walked from its west end for 2 h: exposed is the first
+    2 h × 5.0367 km/h of it (no post), in geodesic km."""
+    import geopandas as gpd
+    import shapely
+    from affine import Affine
+
+    from gapmap.exposure import road_exposure
+    from gapmap.routes import TOBLER_FLAT_KMH
+    from gapmap.terrain import Dem
+
+    from .conftest import X0, Y0
+
+    flat = Dem(np.zeros((100, 400), np.float32), Affine(100, 0, X0, 0, -100, Y0 + 55e3), UTM38)
+    y = Y0 + 50e3 + 50  # a cell centre row: the walk runs along a move direction
+    road = gpd.GeoDataFrame({"name": ["R1"]}, crs=UTM38, geometry=[
+        shapely.LineString([(X0 + 50, y), (X0 + 39_950, y)])])
+    base = gpd.GeoDataFrame(geometry=[shapely.Point(X0 + 50, y)], crs=UTM38)
+    ex = road_exposure(road, base, flat, hours=2.0)
+    t = Transformer.from_crs(UTM38, 4326, always_xy=True)
+    reach_m = 2.0 * TOBLER_FLAT_KMH * 1000
+    (lon0, lon1), (lat0, lat1) = t.transform([X0 + 50, X0 + 50 + reach_m], [y, y])
+    want_km = GEOD.inv(lon0, lat0, lon1, lat1)[2] / 1000
+    assert ex.summary["exposed_km"] == pytest.approx(want_km, rel=1e-3)
+    (lon0, lon1), (lat0, lat1) = t.transform([X0 + 50, X0 + 39_950], [y, y])
+    road_km = GEOD.inv(lon0, lat0, lon1, lat1)[2] / 1000
+    fig = plot_map(strips_analysis(), exposure=ex)
+    legend = _legend_texts(fig)
+    assert f"Exposed road (2 h on foot, unseen): {want_km:.1f} km" in legend
+    assert f"Road out of reach: {road_km - want_km:.1f} km" in legend
+
+
+def test_proposed_sites_are_labelled_with_their_names():
+    import geopandas as gpd
+    import shapely
+
+    from .conftest import X0, Y0
+
+    res = strips_analysis()
+    sites = gpd.GeoDataFrame(
+        {"rank": [1, 2, 3], "name": ["near Daquq, 4 km NE", None, "Cost $5 " + SCRIPT],
+         "location": ["near Daquq, 4 km NE", "at Tuz Khurmatu", ""]}, crs=UTM38,
+        geometry=[shapely.Point(X0 + 20e3, Y0 + 70e3), shapely.Point(X0 + 20e3, Y0 + 40e3),
+                  shapely.Point(X0 + 20e3, Y0 + 15e3)])
+    fig = plot_map(res, placement=sites)
+    ax = fig.axes[0]
+    texts = {t.get_text(): t for t in ax.texts}
+    # The name; a site without one shows its location; data text is drawn literally.
+    for want in ("near Daquq, 4 km NE", "at Tuz Khurmatu", r"Cost \$5 " + SCRIPT):
+        assert want in texts, want
+    r = fig.canvas.get_renderer()
+    boxes = [t.get_window_extent(r) for t in ax.texts if t.get_text()]
+    assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:])
+    # Each label sits next to its star (within 40 px).
+    for want, (x, y) in (("near Daquq, 4 km NE", (X0 + 20e3, Y0 + 70e3)),
+                         ("at Tuz Khurmatu", (X0 + 20e3, Y0 + 40e3))):
+        px, py = ax.transData.transform((x, y))
+        b = texts[want].get_window_extent(r)
+        gap = math.hypot(max(b.x0 - px, 0, px - b.x1), max(b.y0 - py, 0, py - b.y1))
+        assert gap < 40, (want, gap)

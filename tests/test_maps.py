@@ -543,6 +543,8 @@ def exposure_pieces() -> gpd.GeoDataFrame:
 def test_exposure_layer_classes_and_km():
     from types import SimpleNamespace
 
+    from gapmap.maps import EXPOSURE_CLASSES
+
     exposure = SimpleNamespace(pieces=exposure_pieces(), summary={"hours": 3.0,
                                                                   "exposed_km": 10.0})
     m = make_map(strips_analysis(), exposure=exposure)
@@ -550,10 +552,10 @@ def test_exposure_layer_classes_and_km():
                  == "Road exposure")
     layers = {v.layer_name: v for v in group._children.values() if hasattr(v, "data")}
     assert set(layers) == {"exposed", "reach_seen", "seen", "other"}
-    # The exposed stretch is drawn last (on top), red and thickest.
+    # The exposed stretch is drawn last (on top), in the strong colour and thickest.
     assert list(layers)[-1] == "exposed"
     st = layers["exposed"].styles[0]
-    assert st["color"] == "#d7191c" and st["weight"] == max(
+    assert st["color"] == EXPOSURE_CLASSES[0][1] and st["weight"] == max(
         v.styles[0]["weight"] for v in layers.values())
     page = render_html(m)
     assert "Road exposure (3.0 h on foot)" in page

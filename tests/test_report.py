@@ -9,6 +9,7 @@ from types import SimpleNamespace
 
 import geopandas as gpd
 import pandas as pd
+import pytest
 import shapely
 from click.testing import CliRunner
 
@@ -153,12 +154,20 @@ def test_report_prints_on_one_a4_page(tmp_path):
     from .chromium import CHROMIUM
     from .test_maps import incidents_frame, strips_analysis
 
+    from gapmap.hotspots import monthly_counts
+
+    from .test_maps import exposure_pieces
+
     html = tmp_path / "r.html"
-    # The fullest page: ranges on every headline figure and a by-area table longer than the
-    # printed page keeps.
+    # The fullest page: ranges on every headline figure, a by-area table longer than the
+    # printed page keeps, four proposed posts, road exposure and the incidents chart.
     res = strips_analysis()
-    write_report(res, html, incidents=incidents_frame(40), dpi=100,
-                 uncertainty=_uncertainty(res.summary), by_area=_breakdown(slabs=12))
+    inc = incidents_frame(40)
+    write_report(res, html, incidents=inc, dpi=100, monthly=monthly_counts(inc),
+                 uncertainty=_uncertainty(res.summary), by_area=_breakdown(slabs=12),
+                 placement=_four_sites(),
+                 exposure=SimpleNamespace(pieces=exposure_pieces(), summary={"hours": 3.0}),
+                 exposure_origin="Jebel Hamrin crest")
     pdf = tmp_path / "r.pdf"
     subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu",
                     "--no-pdf-header-footer", f"--print-to-pdf={pdf}", html.as_uri()],
@@ -167,6 +176,52 @@ def test_report_prints_on_one_a4_page(tmp_path):
     assert len(reader.pages) == 1
     w, h = float(reader.pages[0].mediabox.width), float(reader.pages[0].mediabox.height)
     assert (round(w / 72 * 25.4), round(h / 72 * 25.4)) == (210, 297)  # A4
+
+
+def _four_sites():
+    """Four proposed posts named as placement names them, 8 km range and 15 m high each."""
+    sites = gpd.GeoDataFrame(
+        {"rank": [1, 2, 3, 4], "name": [f"near Daquq, {k} km NE" for k in (4, 12, 23, 31)],
+         "gain_km": [16.4, 14.5, 14.3, 13.9], "range_km": [8.0] * 4, "height_m": [15.0] * 4},
+        geometry=[shapely.Point(X0 + 20e3, Y0 + 20e3 * k) for k in (1, 2, 3, 4)], crs=UTM38)
+    return SimpleNamespace(sites=sites, k=4, unguarded_before_km=84.03,
+                           unguarded_after_km=30.0, guarantee="proven optimal")
+
+
+def test_road_exposure_block_and_map():
+    from .test_maps import exposure_pieces
+
+    res = strips_analysis()
+    exposure = SimpleNamespace(pieces=exposure_pieces(),
+                               summary={"hours": 3.0, "posts": 2, "off_dem_km": 0.0})
+    page = render_report(res, exposure=exposure, exposure_origin="Hamrin " + SCRIPT, dpi=40)
+    block = page.split("<h2>Road exposure</h2>")[1].split("</dl>")[0]
+    # The four 10 km pieces of the scene (7.5 km for the last), by hand: exposed 10, reachable
+    # 10 + 10, seen 10 + 10, road 37.5.
+    for key, value in (("Road", "37.5 km"), ("Reachable in 3 h on foot", "20.0 km"),
+                       ("Seen by a post", "20.0 km"), ("Exposed", "10.0 km")):
+        assert f"<dt>{key}</dt><dd>{value}</dd>" in block, key
+    import html
+
+    assert f"<dt>From</dt><dd>Hamrin {html.escape(SCRIPT)}</dd>" in block
+    assert SCRIPT not in page
+    assert "seen by none of the 2 posts" in page
+    # The map image is another one with the exposure drawn on it.
+    plain = render_report(res, dpi=40)
+    assert "Road exposure" not in plain
+    assert _images(page)[0] != _images(plain)[0]
+    # The summary's figures win over the pieces' sums (a result read back from its files).
+    exposure.summary.update(exposed_km=9.87, road_km=40.0)
+    page = render_report(res, exposure=exposure, dpi=40)
+    assert "<dt>Exposed</dt><dd>9.9 km</dd>" in page and "<dt>Road</dt><dd>40.0 km</dd>" in page
+    assert "<dt>From</dt>" not in page  # no origin named
+
+
+def test_sites_common_range_said_once():
+    page = render_report(strips_analysis(), placement=_four_sites(), dpi=40)
+    assert "Each: 8 km range, 15 m high." in page
+    assert '<th class="noprint">Range (km)</th>' in page
+    assert '<td class="t">near Daquq, 4 km NE</td>' in page
 
 
 def _uncertainty(summary: dict, n_draws: int = 50, shift_km: float = 0.0):
@@ -318,3 +373,27 @@ def test_report_command_with_uncertainty_and_by(tmp_path):
         assert r.exit_code == 2, r.output
         assert words in r.output and "Traceback" not in r.output
         assert not bad.exists()
+
+
+@pytest.mark.slow
+def test_demo_figure_and_report_draw_its_exposure(demo):
+    """The demo computes its road exposure before drawing: the report states the km of an
+    exposure it wrote, and its figure draws the exposed road in the strong colour."""
+    import json
+
+    import numpy as np
+    from matplotlib.colors import to_rgb
+    from matplotlib.image import imread
+
+    from gapmap.style import EXPOSURE_CLASSES, fmt
+
+    out, _ = demo
+    page = (out / "report.html").read_text(encoding="utf-8")
+    block = page.split("<h2>Road exposure</h2>")[1].split("</dl>")[0]
+    docs = [json.loads(p.read_text()) for p in sorted((out / "exposure").rglob("exposure.json"))]
+    assert any(f"<dt>Exposed</dt><dd>{fmt(d['exposed_km'], 1)} km</dd>" in block
+               and f"<dt>Road</dt><dd>{fmt(d['road_km'], 1)} km</dd>" in block for d in docs)
+    assert "<dt>From</dt><dd>Jebel Hamrin" in block
+    img = imread(out / "map.png")[..., :3]
+    strong = (np.abs(img - np.asarray(to_rgb(EXPOSURE_CLASSES[0][1]))) < 12 / 255).all(axis=-1)
+    assert strong.sum() > 500

@@ -35,6 +35,8 @@ DEMO_DRAWS, DEMO_EDGE_KM, DEMO_POST_RANGE_FRAC, DEMO_REACH_KM, DEMO_SEED = \
 
 #: ``exposure/``: the origin layer (a band along the Jebel Hamrin crest) and the walk, hours.
 DEMO_ORIGIN, DEMO_HOURS = "hamrin_origin.geojson", 3.0
+#: How the report names that origin.
+DEMO_ORIGIN_NAME = "Jebel Hamrin crest (illustrative)"
 
 
 def sample_data_dir() -> Path:
@@ -63,10 +65,11 @@ def run_demo(out_dir: str | os.PathLike, *, data_dir: str | os.PathLike | None =
     Stages: seam and corridors with terrain (slope, ruggedness, crossing time) and visibility
     from the posts, incidents (per corridor, exploitation ratio), terrain rasters, hot spots,
     placement of four joint posts (with the K curve), the breakdown by governorate
-    (``by_area.csv``), then the interactive map, the static figure and the report; then the
-    two dated layouts of 2017 compared (``series/``: what October 2017 opened and closed, no
-    terrain), the ranges over perturbed copies (``uncertainty/``) and the stretches of road a
-    cell on the Jebel Hamrin crest reaches unseen within three hours (``exposure/``).
+    (``by_area.csv``), the stretches of road a cell on the Jebel Hamrin crest reaches unseen
+    within three hours (``exposure/``), then the interactive map, the static figure and the
+    report (all three draw that exposure); then the two dated layouts of 2017 compared
+    (``series/``: what October 2017 opened and closed, no terrain) and the ranges over
+    perturbed copies (``uncertainty/``).
     ``quick`` skips the terrain (no DEM, no visibility, no uncertainty, no exposure) for a
     fast look. Everything goes through
     one :class:`gapmap.Run` (each input read once, each product computed once) and is staged in
@@ -94,7 +97,10 @@ def run_demo(out_dir: str | os.PathLike, *, data_dir: str | os.PathLike | None =
     run = Run(sc, progress=progress, profile=profile)
     result = run.analysis
     with atomic_dir(out) as stage:
-        written, placement = _write_all(run, stage)
+        # The exposure first: the map, the figure and the report draw it (computed once).
+        written, exposure = _write_exposure_first(run, data, stage, quick=quick)
+        drawn, placement = _write_all(run, stage, exposure=exposure)
+        written.update(drawn)
         written.update(_write_extras(run, data, stage, quick=quick))
     files = {name: out / rel for name, rel in written.items()}
     if profile:
@@ -102,9 +108,22 @@ def run_demo(out_dir: str | os.PathLike, *, data_dir: str | os.PathLike | None =
     return DemoResult(result, placement, files, timings=dict(run.timings))
 
 
-def _write_all(run, stage: Path) -> tuple[dict[str, Path], Any]:
+def _write_exposure_first(run, data: Path, stage: Path, *, quick: bool
+                          ) -> tuple[dict[str, Path], Any]:
+    """``exposure/`` (with terrain, when the origin layer is there) and the exposure, for the
+    pages drawn after it; ``({}, None)`` otherwise."""
+    if quick or run.dem is None:
+        return {}, None
+    if not (data / DEMO_ORIGIN).exists():
+        log.info("no %s in %s: no exposure/", DEMO_ORIGIN, data)
+        return {}, None
+    paths, exposure = run.timed("exposure", lambda: _write_exposure(run, data, stage))
+    return _rel(paths, stage), exposure
+
+
+def _write_all(run, stage: Path, *, exposure: Any = None) -> tuple[dict[str, Path], Any]:
     """Every demo output written into ``stage`` (name → path relative to it), and the
-    placement."""
+    placement; the map, the figure and the report draw ``exposure`` when given."""
     from .figures import plot_map, save_figure
     from .maps import make_map, save_map
     from .report import write_report
@@ -132,18 +151,20 @@ def _write_all(run, stage: Path) -> tuple[dict[str, Path], Any]:
     layers = run.map_layers(hotspots=True, routes=True)
 
     def draw_map():
-        return save_map(make_map(result, placement=placement, title=title, **layers),
-                        stage / "map.html")
+        return save_map(make_map(result, placement=placement, title=title, exposure=exposure,
+                                 **layers), stage / "map.html")
     keep({"map": run.timed("map", draw_map)})
 
     def draw_figure():
         fig = plot_map(result, incidents=run.incidents, placement=placement, title=title,
-                       **run.page_layers())
+                       exposure=exposure, **run.page_layers())
         return save_figure(fig, stage / "map.png")
     keep({"figure": run.timed("figure", draw_figure)})
     keep({"report": run.timed("report", lambda: write_report(
         result, stage / "report.html", incidents=run.incidents, monthly=run.monthly,
-        placement=placement, title=title, **run.page_layers()))})
+        placement=placement, title=title, exposure=exposure,
+        exposure_origin=DEMO_ORIGIN_NAME if exposure is not None else None,
+        **run.page_layers()))})
     return files, placement
 
 
@@ -202,7 +223,7 @@ def _write_by_area(run, stage: Path) -> dict:
 
 def _write_extras(run, data: Path, stage: Path, *, quick: bool) -> dict[str, Path]:
     """``series/`` (when the sample's dated layouts are there) and, with terrain,
-    ``uncertainty/`` and ``exposure/`` (when the origin layer is there)."""
+    ``uncertainty/``."""
     files: dict[str, Path] = {}
     if all((data / name).exists() for name in (*DEMO_SERIES, DEMO_SERIES_POSTS)):
         files.update(_rel(run.timed("series", lambda: _write_series(run, data, stage)), stage))
@@ -211,11 +232,6 @@ def _write_extras(run, data: Path, stage: Path, *, quick: bool) -> dict[str, Pat
     if quick or run.dem is None:
         return files
     files.update(_rel(run.timed("uncertainty", lambda: _write_uncertainty(run, stage)), stage))
-    if (data / DEMO_ORIGIN).exists():
-        files.update(_rel(run.timed("exposure", lambda: _write_exposure(run, data, stage)),
-                          stage))
-    else:
-        log.info("no %s in %s: no exposure/", DEMO_ORIGIN, data)
     return files
 
 
@@ -252,7 +268,7 @@ def _write_uncertainty(run, stage: Path) -> dict:
     return write_uncertainty(result, stage / "uncertainty", mismatches=mismatches)
 
 
-def _write_exposure(run, data: Path, stage: Path) -> dict:
+def _write_exposure(run, data: Path, stage: Path) -> tuple[dict, Any]:
     """The roads a cell on the Jebel Hamrin crest reaches on foot within ``DEMO_HOURS``,
     unseen by the run's posts (``exposure/``); lakes cannot be walked."""
     from .exposure import road_exposure, write_exposure
@@ -264,4 +280,4 @@ def _write_exposure(run, data: Path, stage: Path) -> dict:
         walkable = walk_masks(run.water, run.dem)[0]
     ex = road_exposure(run.roads, data / DEMO_ORIGIN, run.dem, posts=run.analysis.posts,
                        hours=DEMO_HOURS, walkable=walkable)
-    return write_exposure(ex, stage / "exposure")
+    return write_exposure(ex, stage / "exposure"), ex

@@ -1,5 +1,6 @@
 """Static map of an analysis for print: zones, seam, corridors by length, gap region, posts,
-towns and areas by name, rivers and lakes, and the sources of the data.
+proposed posts by name, road exposure, towns and areas by name, rivers and lakes, and the
+sources of the data.
 
 :func:`plot_map` draws in the analysis's metric CRS. The page has a header (title, headline
 figures, the note when the data are illustrative or synthetic), the map and a footer (sources
@@ -8,9 +9,9 @@ legend and the colour bar of corridor length, in the corner where they hide leas
 corridors, the seam and the towns; a scale bar whose length is true on the ground at the
 map's centre (the projection's scale factor is taken into account) and a north arrow pointing
 to true north (rotated by the meridian convergence) in the corners the legend leaves free.
-Town, area and corridor labels are placed so that none overlaps another or the furniture
-(see :func:`_label_all`). :func:`save_figure` writes it at print quality (≥ 200 dpi),
-atomically.
+Proposed-post, town, area and corridor labels are placed so that none overlaps another or the
+furniture, nor where it can be helped the exposed road (see :func:`_label_all`).
+:func:`save_figure` writes it at print quality (≥ 200 dpi), atomically.
 """
 
 from __future__ import annotations
@@ -32,9 +33,9 @@ from pyproj import CRS, Proj, Transformer
 from .errors import InputError
 from .io import atomic_path
 from .sources import attribution, modelled_terrain
-from .style import (CORRIDOR_CMAP, PALETTE_OTHER, WATER_FILL, WATER_LINE, crs_label, fmt,
-                    force_colors, illustrative_notes, incident_frame, is_synthetic, side_label,
-                    sites_frame)
+from .style import (CORRIDOR_CMAP, EXPOSURE_CLASSES, PALETTE_OTHER, WATER_FILL, WATER_LINE,
+                    crs_label, exposure_classes, exposure_frame, exposure_km, fmt, force_colors,
+                    illustrative_notes, incident_frame, is_synthetic, side_label, sites_frame)
 
 __all__ = ["plot_map", "save_figure", "scale_bar_km", "check_size", "figure_format",
            "corridor_norm", "PRINT_DPI", "MAX_PIXELS", "FORMATS"]
@@ -491,16 +492,84 @@ def _draw_incidents(ax, inc, crs) -> list:
                    label=f"Incidents ({fmt(len(inc))})")]
 
 
-def _draw_sites(ax, placement, crs) -> list:
+#: Proposed posts: star colour.
+_SITE_COLOR = "#00429d"
+
+
+def _draw_sites(ax, placement, crs) -> tuple[list, gpd.GeoDataFrame | None]:
+    """Stars at the proposed posts; (legend handles, the sites in ``crs`` with a ``_label``
+    for :func:`_label_all`: the site's name, else its location)."""
     from matplotlib.lines import Line2D
 
     sites = sites_frame(placement)
     if sites is None or not len(sites):
-        return []
-    sites.to_crs(crs).plot(ax=ax, color="#00429d", marker="*", markersize=110,
-                           edgecolor="white", lw=0.6, zorder=9)
-    return [Line2D([], [], color="#00429d", marker="*", ls="none", markersize=10,
-                   label="Proposed new posts")]
+        return [], None
+    sites = sites.to_crs(crs) if sites.crs is not None else sites.set_crs(crs)
+    sites = sites[sites.geometry.geom_type == "Point"]
+    if not len(sites):
+        return [], None
+    sites.plot(ax=ax, color=_SITE_COLOR, marker="*", markersize=110, edgecolor="white", lw=0.6,
+               zorder=9)
+    names = pd.Series("", index=sites.index, dtype=object)
+    for col in ("location", "name"):  # the name wins; a site without one shows its location
+        if col in sites.columns:
+            v = sites[col].astype(object).where(sites[col].notna(), "").astype(str).str.strip()
+            names = v.where(v != "", names)
+    return ([Line2D([], [], color=_SITE_COLOR, marker="*", ls="none", markersize=10,
+                    label="Proposed new posts")], sites.assign(_label=names.to_numpy()))
+
+
+_EXPOSURE_COLOR = {key: color for key, color, _, _ in EXPOSURE_CLASSES}
+#: The dark casing under the exposed road: the cyan stays crisp over pale ground and zones.
+_EXPOSURE_CASING = "#0b1f4d"
+
+
+def _draw_exposure(ax, exposure, crs) -> tuple[list, shapely.Geometry]:
+    """Road exposure: the exposed stretches in one strong colour over a dark casing, road
+    reachable but seen thin and muted, road out of reach (seen or not) thinner and grey, so
+    the eye goes to the exposed. Legend rows give each class's km (the result's summary when
+    it has one, else the pieces' ``length_km``). Returns (handles, the exposed lines in
+    ``crs``, which the legend must not hide)."""
+    from matplotlib import patheffects
+    from matplotlib.lines import Line2D
+
+    pieces, summary = exposure_frame(exposure)
+    if pieces is None or not len(pieces):
+        return [], shapely.LineString()
+    if pieces.crs is None:
+        raise InputError(pieces.attrs.get("source", "exposure"), "crs",
+                         "the road pieces have no CRS", "pass the pieces of gapmap exposure")
+    cls = exposure_classes(pieces)
+    p = pieces.to_crs(crs)
+    km = exposure_km(exposure)
+    hours = summary.get("hours")
+    # "in reach": within the walk's hours of the origin; exposed: in reach and seen by no post.
+    within = f" ({fmt(float(hours), sig=3)} h on foot, unseen)" if hours is not None \
+        else " (in reach on foot, unseen)"
+    styles = (  # (classes, colour, width, casing width, zorder, legend text, km)
+        (("seen", "other"), "#8c8c8c", 0.9, 0.0, 4.6, "Road out of reach",
+         km.get("road_km", 0.0) - km.get("reachable_km", 0.0)),
+        (("reach_seen",), _EXPOSURE_COLOR["reach_seen"], 1.6, 0.0, 4.7, "Road in reach, seen",
+         km.get("reachable_km", 0.0) - km.get("exposed_km", 0.0)),
+        (("exposed",), _EXPOSURE_COLOR["exposed"], 3.0, 5.0, 5.6,
+         f"Exposed road{within}", km.get("exposed_km", 0.0)),
+    )
+    handles = []
+    for keys, color, lw, casing, z, text, class_km in styles:
+        sel = np.isin(cls, keys)
+        if not sel.any():
+            continue
+        sub = p.loc[sel]
+        if casing:
+            sub.plot(ax=ax, color=_EXPOSURE_CASING, lw=casing, zorder=z - 0.05,
+                     capstyle="round")
+        sub.plot(ax=ax, color=color, lw=lw, zorder=z, capstyle="round")
+        cased = [patheffects.Stroke(linewidth=casing, foreground=_EXPOSURE_CASING),
+                 patheffects.Normal()] if casing else None
+        handles.insert(0, Line2D([], [], color=color, lw=lw, path_effects=cased,
+                                 label=f"{text}: {fmt(max(class_km, 0.0), 1)} km"))
+    exposed = p.geometry.values[cls == "exposed"]
+    return handles, shapely.union_all(exposed) if len(exposed) else shapely.LineString()
 
 
 def _draw_places(ax, places, crs, window) -> gpd.GeoDataFrame | None:
@@ -602,8 +671,10 @@ def _place_label(ax, renderer, xy, text: str, taken: list, axbox, offsets=_OFFSE
     return None
 
 
-def _label_all(fig, ax, *, areas, places, analysis, occupied: list) -> dict[str, int]:
-    """Label areas, towns (largest first) and the longest corridors without overlaps.
+def _label_all(fig, ax, *, areas, places, analysis, occupied: list, sites=None,
+               avoid: shapely.Geometry | None = None) -> dict[str, int]:
+    """Label proposed posts, areas, towns (largest first) and the longest corridors without
+    overlaps.
 
     A greedy placement: each label takes the first of eight positions around its point that
     overlaps no label, symbol or map furniture already placed, measured in display pixels;
@@ -611,41 +682,71 @@ def _label_all(fig, ax, *, areas, places, analysis, occupied: list) -> dict[str,
     keeps every label next to its point, which displacement solvers (adjustText) do not
     promise, and it is deterministic.
     """
+    from matplotlib.transforms import Bbox
+
     renderer = fig.canvas.get_renderer()
     axbox = ax.get_window_extent(renderer)
     taken = [a.get_window_extent(renderer) for a in occupied]
-    counts = {"areas": 0, "places": 0, "corridors": 0}
-    if places is not None:
-        for x, y in zip(shapely.get_x(places.geometry.values),
-                        shapely.get_y(places.geometry.values)):
+    counts = {"sites": 0, "areas": 0, "places": 0, "corridors": 0}
+    lines: list = []
+    if avoid is not None and not avoid.is_empty:
+        # Lines labels should not cover (the exposed road): small boxes every 4 px along them.
+        x0, x1 = ax.get_xlim()
+        step = (x1 - x0) / max(axbox.width, 1.0) * 4.0
+        pts = shapely.get_coordinates(shapely.segmentize(avoid, step))
+        lines = [Bbox([[px - 2, py - 2], [px + 2, py + 2]])
+                 for px, py in ax.transData.transform(pts)]
+    # Symbols are taken before any label: a town dot is 8 px across, a post's star 14 px.
+    for frame, half in ((places, 4), (sites, 7)):
+        if frame is None:
+            continue
+        geoms = frame.geometry.values
+        for x, y in zip(shapely.get_x(geoms), shapely.get_y(geoms)):
             px, py = ax.transData.transform((x, y))
-            from matplotlib.transforms import Bbox
+            taken.append(Bbox([[px - half, py - half], [px + half, py + half]]))
 
-            taken.append(Bbox([[px - 4, py - 4], [px + 4, py + 4]]))
+    def place(xy, text, offsets=_OFFSETS, must: bool = False, **style):
+        """A label clear of the lines too; one that must be shown may cover them."""
+        both = taken + lines
+        t = _place_label(ax, renderer, xy, text, both, axbox, offsets=offsets, **style)
+        if t is not None:
+            taken.append(both[-1])
+        elif must and lines:
+            t = _place_label(ax, renderer, xy, text, taken, axbox, offsets=offsets, **style)
+        return t
+
+    if sites is not None:
+        # The proposed posts are what the page is for: labelled first, beside their star.
+        far = tuple((1.8 * dx, 1.8 * dy, ha, va) for dx, dy, ha, va in _OFFSETS)
+        for text, geom in zip(sites["_label"], sites.geometry.values):
+            if not text:
+                continue
+            t = place((geom.x, geom.y), text, offsets=far + _OFFSETS, must=True, fontsize=7,
+                      fontweight="bold", color=_SITE_COLOR)
+            counts["sites"] += t is not None
     if areas is not None:
         for name, geom in zip(areas["name"].astype(str), areas.geometry.values):
             at = _label_point(geom, ax)
             if at is None:
                 continue
-            t = _place_label(ax, renderer, at, name.upper(), taken, axbox,
-                             offsets=((0, 0, "center", "center"), (0, 12, "center", "center"),
-                                      (0, -12, "center", "center")),
-                             fontsize=7.5, color="#4d4d4d", style="italic")
+            t = place(at, name.upper(),
+                      offsets=((0, 0, "center", "center"), (0, 12, "center", "center"),
+                               (0, -12, "center", "center")),
+                      fontsize=7.5, color="#4d4d4d", style="italic")
             counts["areas"] += t is not None
     if places is not None:
         for name, pop, geom in zip(places["name"].astype(str), places["_pop"],
                                    places.geometry.values):
             size, weight = (8.5, "bold") if pop >= 500_000 else (7.5, "normal") \
                 if pop >= 50_000 else (6.5, "normal")
-            t = _place_label(ax, renderer, (geom.x, geom.y), name, taken, axbox,
-                             fontsize=size, fontweight=weight, color="#111")
+            t = place((geom.x, geom.y), name, fontsize=size, fontweight=weight, color="#111")
             counts["places"] += t is not None
     cor = analysis.corridors
     if cor is not None and len(cor):
         for _, row in cor.nlargest(min(8, len(cor)), "length_km").iterrows():
             pt = row.geometry.interpolate(0.5, normalized=True)
-            t = _place_label(ax, renderer, (pt.x, pt.y), str(row["corridor_id"]), taken,
-                             axbox, fontsize=7, color="#7f0000", fontweight="bold")
+            t = place((pt.x, pt.y), str(row["corridor_id"]), fontsize=7, color="#7f0000",
+                      fontweight="bold")
             counts["corridors"] += t is not None
     return counts
 
@@ -668,9 +769,10 @@ def _label_point(geom: shapely.Geometry, ax) -> tuple[float, float] | None:
     return pt.x, pt.y
 
 
-def _keep_visible(analysis, places) -> shapely.Geometry:
-    """What the legend must not hide: corridors, the seam and the towns."""
-    parts = []
+def _keep_visible(analysis, places, extra: Sequence[shapely.Geometry] = ()) -> shapely.Geometry:
+    """What the legend must not hide: corridors, the seam, the towns (and ``extra`` lines,
+    e.g. the exposed road)."""
+    parts = [g for g in extra if g is not None and not g.is_empty]
     if analysis.corridors is not None and len(analysis.corridors):
         parts.append(shapely.union_all(analysis.corridors.geometry.values))
     if analysis.seam is not None and len(analysis.seam):
@@ -686,7 +788,7 @@ def plot_map(analysis, *, incidents: Any = None, placement: Any = None,
              title: str | None = None, figsize: tuple[float, float] | None = None,
              ax=None, legend: bool = True, places: gpd.GeoDataFrame | None = None,
              areas: gpd.GeoDataFrame | None = None, water: Any = None,
-             sources: Sequence = (), width_in: float = 8.0):
+             sources: Sequence = (), width_in: float = 8.0, exposure: Any = None):
     """Static map of an analysis (matplotlib, no pyplot state).
 
     Parameters
@@ -696,7 +798,9 @@ def plot_map(analysis, *, incidents: Any = None, placement: Any = None,
     incidents
         Optional incidents (``Incidents``, ``IncidentMetrics`` or a point GeoDataFrame).
     placement
-        Optional ``Placement`` (or GeoDataFrame of sites) to mark proposed new posts.
+        Optional ``Placement`` (or GeoDataFrame of sites) to mark proposed new posts, each
+        labelled with its name (a placement with places names its sites "near Daquq, 4 km
+        NE").
     title
         Figure title; default "<side A> – <side B>: unguarded corridors".
     figsize
@@ -721,6 +825,10 @@ def plot_map(analysis, *, incidents: Any = None, placement: Any = None,
         licences, with the DEM's note when it says the terrain is modelled.
     width_in
         Page width when ``figsize`` is not given.
+    exposure
+        Road exposure: an :class:`gapmap.exposure.Exposure` or its pieces GeoDataFrame (as
+        :func:`gapmap.exposure.read_exposure` returns). The exposed stretches are drawn in one
+        strong colour, the rest of the roads muted; the legend gives the km of each.
 
     Returns
     -------
@@ -757,8 +865,10 @@ def plot_map(analysis, *, incidents: Any = None, placement: Any = None,
     handles += _draw_water(ax, water, crs) + _draw_gap(ax, analysis) \
         + _draw_zones(ax, analysis) + _draw_seam(ax, analysis)
     cor_handles, sm = _draw_corridors(ax, analysis)
-    handles += cor_handles + _draw_posts(ax, analysis) + _draw_incidents(ax, inc, crs) \
-        + _draw_sites(ax, placement, crs)
+    ex_handles, exposed = _draw_exposure(ax, exposure, crs)
+    site_handles, sites = _draw_sites(ax, placement, crs)
+    handles += cor_handles + ex_handles + _draw_posts(ax, analysis) \
+        + _draw_incidents(ax, inc, crs) + site_handles
     towns = _draw_places(ax, places, crs, window)
     if towns is not None:
         from matplotlib.lines import Line2D
@@ -772,13 +882,14 @@ def plot_map(analysis, *, incidents: Any = None, placement: Any = None,
     corner, occupied = "lower right", []
     if legend:
         corner, occupied = _draw_legend(fig, ax, handles, sm, bool(notes), window,
-                                        _keep_visible(analysis, towns))
+                                        _keep_visible(analysis, towns, [exposed]))
     _draw_scale_bar(ax, crs, corner="right" if corner == "lower left" else "left")
     _draw_north_arrow(ax, crs, corner="left" if corner == "upper right" else "right")
     occupied += [t for t in ax.texts] + [c for c in ax.get_children()
                                          if c.__class__.__name__ == "Annotation"]
     occupied += [p for p in ax.patches if p.get_zorder() == 20]
-    _label_all(fig, ax, areas=shown_areas, places=towns, analysis=analysis, occupied=occupied)
+    _label_all(fig, ax, areas=shown_areas, places=towns, analysis=analysis, occupied=occupied,
+               sites=sites, avoid=exposed)
     if own_page:
         _draw_header(fig, ax, header)
         _draw_footer(fig, footer)

@@ -49,9 +49,10 @@ from .crs import to_lonlat
 from .errors import GapmapError, InputError
 from .io import atomic_path
 from .sources import attribution
-from .style import (find_column, CORRIDOR_CMAP, HOTSPOT_CLASSES, PALETTE_OTHER, check_html_path, fmt,
-                    force_colors, illustrative_notes, incident_frame, is_illustrative,
-                    is_synthetic, label, side_label, sites_frame)
+from .style import (find_column, CORRIDOR_CMAP, EXPOSURE_CLASSES, HOTSPOT_CLASSES, PALETTE_OTHER,
+                    check_html_path, exposure_classes, exposure_frame, fmt, force_colors,
+                    illustrative_notes, incident_frame, is_illustrative, is_synthetic, label,
+                    side_label, sites_frame)
 
 __all__ = ["make_map", "save_map", "render_html", "json_for_html", "DataElement", "CLUSTER_MAX",
            "ASSET_DIR", "AGGREGATE_MIN", "MAX_PLACES", "EXPOSURE_CLASSES", "ROUTE_FIELDS",
@@ -1219,52 +1220,15 @@ def _labels_layer(m, areas, places, crs: CRS, box_ll) -> int:
 
 
 # --------------------------------------------------------------------------------------------
-# road exposure and the uncertainty of the seam
-
-#: Road-exposure classes: (key, colour, weight, legend text).
-EXPOSURE_CLASSES = (
-    ("exposed", "#d7191c", 6, "Exposed: reachable on foot, unseen"),
-    ("reach_seen", "#fdae61", 4, "Reachable, but seen by a post"),
-    ("seen", "#2c7bb6", 2.5, "Seen, not reachable in time"),
-    ("other", "#969696", 2, "Neither reachable nor seen"),
-)
-
-
-def _exposure_frame(exposure: Any) -> tuple[gpd.GeoDataFrame | None, dict]:
-    """The road pieces and summary of an ``Exposure`` (``.pieces``, ``.summary``), or a
-    GeoDataFrame of pieces."""
-    if exposure is None:
-        return None, {}
-    if isinstance(exposure, gpd.GeoDataFrame):
-        return exposure, {}
-    pieces = getattr(exposure, "pieces", None)
-    if not isinstance(pieces, gpd.GeoDataFrame):
-        raise InputError("exposure", None, f"cannot draw {type(exposure).__name__}",
-                         "pass an Exposure (gapmap.exposure) or its pieces GeoDataFrame")
-    return pieces, dict(getattr(exposure, "summary", None) or {})
-
-
-def _exposure_classes(pieces: gpd.GeoDataFrame) -> np.ndarray:
-    missing = [c for c in ("reachable", "seen") if c not in pieces.columns]
-    if missing:
-        raise InputError(pieces.attrs.get("source", "exposure"), missing[0],
-                         "road pieces lack the column", "pass the pieces of gapmap exposure")
-
-    def flag(col: str) -> np.ndarray:
-        return pieces[col].fillna(False).astype(bool).to_numpy()
-
-    reach, seen = flag("reachable"), flag("seen")
-    exposed = flag("exposed") if "exposed" in pieces.columns else reach & ~seen
-    return np.where(exposed, "exposed", np.where(reach, "reach_seen",
-                                                  np.where(seen, "seen", "other")))
+# road exposure (classes and the view of a result: gapmap.style) and the uncertainty of the seam
 
 
 def _exposure_layer(m, exposure: Any, crs: CRS) -> list[str]:
     """Road pieces by class, the exposed ones in a strong red on top; legend rows with km."""
-    pieces, summary = _exposure_frame(exposure)
+    pieces, summary = exposure_frame(exposure)
     if pieces is None or not len(pieces):
         return []
-    classes = _exposure_classes(pieces)
+    classes = exposure_classes(pieces)
     km = (pd.to_numeric(pieces["length_km"], errors="coerce").to_numpy(float)
           if "length_km" in pieces.columns else np.full(len(pieces), np.nan))
     cols = [c for c in ("road", "hours_from_origin", "length_km", "reachable", "seen",

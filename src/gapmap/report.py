@@ -1,4 +1,5 @@
-"""One-page HTML report: summary, corridor table, map figure, monthly incidents, placement.
+"""One-page HTML report: summary, corridor table, map figure, monthly incidents, placement,
+road exposure.
 
 With an uncertainty run the headline figures carry their 90% range (p05–p95 of the copies),
 and with a breakdown by area the page lists the areas with the most unguarded seam. Both are
@@ -29,11 +30,11 @@ from ._version import __version__
 from .figures import plot_map
 from .io import atomic_path
 from .outputs import corridor_table
-from .style import (cell, check_html_path, crs_label, fmt, illustrative_notes,
-                    incident_frame, is_synthetic, label, sites_frame)
+from .style import (cell, check_html_path, crs_label, exposure_frame, exposure_km, fmt,
+                    illustrative_notes, incident_frame, is_synthetic, label, sites_frame)
 
 __all__ = ["write_report", "render_report", "figure_data_uri", "incident_period", "range_texts",
-           "PRINT_AREA_ROWS"]
+           "exposure_section", "PRINT_AREA_ROWS"]
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +81,15 @@ _TEMPLATE = """<!DOCTYPE html>
    table { font-size: 8.5px; } th, td { padding: 1px 4px; }
    ul.sources { margin: 0; padding-left: 12px; }
    img.map { max-height: 90mm; max-width: 100%; width: auto; display: block; margin: 0 auto; }
+   /* proposed posts, road exposure and the chart print beside the map, not below it: below,
+      the demo's map had to shrink to 52 mm to stay on one sheet; beside, it keeps 112 mm */
+   .mapgrid.withside { display: flex; gap: 5mm; align-items: flex-start; }
+   .mapgrid.withside .mapcell { flex: 0 0 auto; }
+   .mapgrid.withside .side { flex: 1 1 0; min-width: 0; }
+   .mapgrid.withside img.map { max-height: 115mm; max-width: 112mm; margin: 0; }
+   .mapgrid.withside img.chart { max-height: 30mm; max-width: 100%; }
+   dl.exposure { gap: 0 6px; }
+   table.sites { font-size: 7.5px; } table.sites td { white-space: nowrap; }
    img.chart { max-height: 20mm; width: auto; }
    dl.summary { grid-template-columns: repeat(3, max-content auto); gap: 0 8px; }
    tr.more { display: none; } .printonly { display: inline; }
@@ -92,14 +102,12 @@ _TEMPLATE = """<!DOCTYPE html>
    h2, table, img { break-inside: avoid; }
    /* ranges and the table by area take about 45 mm (the sample, printed): the map gives them
       room */
-   /* proposed posts take about 25 mm (the demo, printed in Chromium: 70 mm of map ran onto a
-      second sheet, 65 mm fitted) */
-   body.posts img.map { max-height: 62mm; }
    body.dense img.map { max-height: 50mm; }
+   body.dense .mapgrid.withside img.map { max-height: 80mm; }
  }
 </style>
 </head>
-<body class="{% if placement %}posts {% endif %}{% if dense %}dense{% endif %}">
+<body class="{% if dense %}dense{% endif %}">
 <h1>{{ title }}</h1>
 <div class="sub">{{ side_a }} – {{ side_b }} · generated {{ generated }} with gapmap {{ version }}</div>
 {% for n in notes %}<div class="note">{{ n }}</div>{% endfor %}
@@ -113,8 +121,36 @@ _TEMPLATE = """<!DOCTYPE html>
 {% endfor %}</dl>
 {% if ranges_note %}<p class="small">{{ ranges_note }}</p>{% endif %}
 
+<div class="mapgrid{% if side %} withside{% endif %}">
+<div class="mapcell">
 <h2>Map</h2>
 <img class="map" alt="Map of the unguarded corridors between {{ side_a }} and {{ side_b }}" src="{{ map_png }}">
+</div>
+{% if side %}<div class="side">
+{% if placement %}
+<h2>Proposed new posts</h2>
+<p>{{ placement.k }} new post(s): unguarded seam {{ placement.before }} km → {{ placement.after }} km
+({{ placement.guarantee }}).{% if placement.common %} Each: {{ placement.common }}.{% endif %}</p>
+{% if placement.rows %}<table class="sites">
+<tr>{% for h in placement.head %}<th{% if loop.index == 1 or h == "Name" %} class="t"{% elif h in placement.screen_only %} class="noprint"{% endif %}>{{ h }}</th>{% endfor %}</tr>
+{% for row in placement.rows %}<tr>{% for v in row %}{% set h = placement.head[loop.index0] %}<td{% if loop.index == 1 or h == "Name" %} class="t"{% elif h in placement.screen_only %} class="noprint"{% endif %}>{{ v }}</td>{% endfor %}</tr>
+{% endfor %}</table>{% endif %}
+{% endif %}
+
+{% if exposure %}
+<h2>Road exposure</h2>
+<dl class="exposure">
+{% for k, v in exposure.rows %}<dt>{{ k }}</dt><dd>{{ v }}</dd>
+{% endfor %}</dl>
+<p class="small">{{ exposure.text }}</p>
+{% endif %}
+
+{% if monthly_png %}
+<h2>Incidents by {{ period }}</h2>
+<img class="chart" alt="Incidents by {{ period }}" src="{{ monthly_png }}">
+{% endif %}
+</div>{% endif %}
+</div>
 
 <h2>Unguarded corridors{% if n_corridors > corridor_rows|length %} (the {{ corridor_rows|length }} longest of {{ n_corridors }}){% endif %}</h2>
 {% if corridor_rows %}
@@ -137,20 +173,6 @@ the separation of the two sides through the seam point.{% if corridor_rows|lengt
 totals.{% if areas.rows|length > print_area_rows %}<span class="printonly"> The page on screen lists every area.</span>{% endif %}</p>
 {% endif %}
 
-{% if monthly_png %}
-<h2>Incidents by {{ period }}</h2>
-<img class="chart" alt="Incidents by {{ period }}" src="{{ monthly_png }}">
-{% endif %}
-
-{% if placement %}
-<h2>Proposed new posts</h2>
-<p>{{ placement.k }} new post(s): unguarded seam {{ placement.before }} km → {{ placement.after }} km
-({{ placement.guarantee }}).</p>
-{% if placement.rows %}<table>
-<tr>{% for h in placement.head %}<th{% if loop.index == 1 %} class="t"{% endif %}>{{ h }}</th>{% endfor %}</tr>
-{% for row in placement.rows %}<tr>{% for v in row %}<td{% if loop.index == 1 %} class="t"{% endif %}>{{ v }}</td>{% endfor %}</tr>
-{% endfor %}</table>{% endif %}
-{% endif %}
 
 <div class="cols">
 <h2>Sources</h2>
@@ -216,11 +238,67 @@ def _placement_section(placement: Any) -> dict | None:
     ll = sites.to_crs(4326).geometry if sites.crs is not None else sites.geometry
     rows = [[cell(v, c) for v, c in zip(r, pcols)] + [f"{p.y:.5f}, {p.x:.5f}"]
             for r, p in zip(sites[pcols].itertuples(index=False), ll)]
+    # A range or height every site shares is said once: printed beside the map, the table
+    # has no room for columns that repeat one value.
+    common, screen_only = [], []
+    for col, unit, what in (("range_km", "km", "range"), ("height_m", "m", "high")):
+        if col in pcols and sites[col].nunique(dropna=False) == 1:
+            v = fmt(float(sites[col].iloc[0]), sig=3)
+            common.append(f"{v} km range" if what == "range" else f"{v} m high")
+            screen_only.append(label(col))
     return {"k": getattr(placement, "k", len(sites)),
             "before": fmt(getattr(placement, "unguarded_before_km", None), 1),
             "after": fmt(getattr(placement, "unguarded_after_km", None), 1),
             "guarantee": getattr(placement, "guarantee", "") or "",
-            "head": [label(c) for c in pcols] + ["Lat, lon"], "rows": rows}
+            "head": [label(c) for c in pcols] + ["Lat, lon"], "rows": rows,
+            "common": ", ".join(common) if len(sites) > 1 else "", "screen_only":
+            screen_only if len(sites) > 1 else []}
+
+
+def exposure_section(exposure: Any, origin: str | None = None) -> dict | None:
+    """The road-exposure block: (label, value) rows of km and hours, and a sentence saying
+    what they are.
+
+    ``exposure`` is an :class:`gapmap.exposure.Exposure` (or an object with ``pieces`` and
+    ``summary``, as read back from ``exposure.gpkg`` and ``exposure.json``) or the pieces
+    alone (then the km are the sums of their ``length_km``). ``origin`` names the cell's base;
+    by default the summary's ``origin`` when it has one.
+
+    Examples
+    --------
+    >>> import geopandas as gpd
+    >>> from types import SimpleNamespace
+    >>> pieces = gpd.GeoDataFrame({"reachable": [True, True, False], "seen": [False, True, True],
+    ...                            "length_km": [12.5, 3.0, 40.0]}, geometry=[None] * 3)
+    >>> sec = exposure_section(SimpleNamespace(pieces=pieces, summary={"hours": 3.0}),
+    ...                        origin="Jebel Hamrin")
+    >>> dict(sec["rows"])["Exposed"], dict(sec["rows"])["Reachable in 3 h on foot"]
+    ('12.5 km', '15.5 km')
+    """
+    pieces, summary = exposure_frame(exposure)
+    if pieces is None:
+        return None
+    km = exposure_km(exposure)
+    origin = origin or summary.get("origin") or ""
+    hours = summary.get("hours")
+    walk = f"{fmt(float(hours), sig=3)} h" if hours is not None else fmt(None)
+    rows = ([("From", str(origin))] if origin else []) + [
+        ("Road", f"{fmt(km.get('road_km'), 1)} km"),
+        (f"Reachable in {walk} on foot", f"{fmt(km.get('reachable_km'), 1)} km"),
+        ("Seen by a post", f"{fmt(km.get('seen_km'), 1)} km"),
+        ("Exposed", f"{fmt(km.get('exposed_km'), 1)} km")]
+    posts = summary.get("posts")
+    within = f"within {walk}" if hours is not None else "in the time given"
+    seen_by = (f"none of the {fmt(int(posts))} posts" if posts is not None and int(posts) > 1
+               else "no post")
+    text = (f"Exposed: road reachable on foot {within} of the origin (Tobler's walking speed "
+            f"over the terrain) and seen by {seen_by}; cyan on the map. Lengths are "
+            "geodesic, along the roads.")
+    off = summary.get("off_dem_km")
+    if off is not None and float(off) > 0:
+        text += (f" {fmt(float(off), 1)} km of road lie off the terrain model: counted as road,"
+                 " neither reachable nor seen.")
+    return {"rows": rows, "text": text}
 
 
 def range_texts(uncertainty: Any) -> dict[str, str]:
@@ -333,7 +411,8 @@ def render_report(analysis, *, incidents: Any = None, monthly: pd.DataFrame | No
                   placement: Any = None, title: str | None = None, max_rows: int = 40,
                   dpi: int = 200, sources: Sequence = (), places: Any = None,
                   areas: Any = None, water: Any = None, uncertainty: Any = None,
-                  by_area: pd.DataFrame | None = None) -> str:
+                  by_area: pd.DataFrame | None = None, exposure: Any = None,
+                  exposure_origin: str | None = None) -> str:
     """The report as an HTML string (see :func:`write_report`)."""
     s = analysis.summary or {}
     title = title or f"gapmap report: {analysis.side_a.name} – {analysis.side_b.name}"
@@ -378,7 +457,7 @@ def render_report(analysis, *, incidents: Any = None, monthly: pd.DataFrame | No
                     for k, v in summary_rows]
 
     fig = plot_map(analysis, incidents=inc, placement=placement, places=places, areas=areas,
-                   water=water, sources=sources, width_in=7.2)
+                   water=water, sources=sources, width_in=7.2, exposure=exposure)
     map_png = figure_data_uri(fig, dpi=dpi)
 
     table = corridor_table(analysis)
@@ -398,6 +477,7 @@ def render_report(analysis, *, incidents: Any = None, monthly: pd.DataFrame | No
         monthly_png = figure_data_uri(plot_monthly(monthly, title=None), dpi=dpi)
 
     place = _placement_section(placement)
+    exposure_block = exposure_section(exposure, exposure_origin)
 
     st = analysis.settings
     params = [("Side A", f"{analysis.side_a.name} = {', '.join(analysis.side_a.forces)}"),
@@ -422,6 +502,7 @@ def render_report(analysis, *, incidents: Any = None, monthly: pd.DataFrame | No
         map_png=map_png, corridor_head=head, corridor_rows=rows, n_corridors=len(table),
         n_minor=s.get("minor_corridors", 0), min_length_km=f"{st.min_length_km:g}",
         monthly_png=monthly_png, period=period, placement=place, params=params,
+        exposure=exposure_block, side=bool(place or exposure_block or monthly_png),
         sources=list(sources), dense=bool(rng) or by_area is not None,
         print_rows=PRINT_ROWS if by_area is None else PRINT_ROWS_WITH_AREAS,
         ranges_note=_ranges_note(uncertainty, s) if rng else "",
@@ -433,7 +514,8 @@ def write_report(analysis, path: str | os.PathLike, *, incidents: Any = None,
                  monthly: pd.DataFrame | None = None, placement: Any = None,
                  title: str | None = None, dpi: int = 200, sources: Sequence = (),
                  places: Any = None, areas: Any = None, water: Any = None,
-                 uncertainty: Any = None, by_area: pd.DataFrame | None = None) -> Path:
+                 uncertainty: Any = None, by_area: pd.DataFrame | None = None,
+                 exposure: Any = None, exposure_origin: str | None = None) -> Path:
     """Write the one-page, self-contained HTML report, atomically.
 
     Parameters
@@ -464,6 +546,13 @@ def write_report(analysis, path: str | os.PathLike, *, incidents: Any = None,
         incidents (and, with ``uncertainty``, the per-area range when the table carries
         ``unguarded_length_km_p05``/``_p95``). The printed page lists the
         :data:`PRINT_AREA_ROWS` largest.
+    exposure
+        Road exposure: an :class:`gapmap.exposure.Exposure` (or its pieces, as
+        :func:`gapmap.exposure.read_exposure` returns): the map draws the exposed stretches
+        and a "Road exposure" block gives the road, reachable, seen and exposed km and the
+        walking hours (:func:`exposure_section`).
+    exposure_origin
+        The name of the exposure's origin (the cell's base), shown in that block.
 
     Returns
     -------
@@ -479,7 +568,8 @@ def write_report(analysis, path: str | os.PathLike, *, incidents: Any = None,
     check_html_path(target)
     page = render_report(analysis, incidents=incidents, monthly=monthly, placement=placement,
                          title=title, dpi=dpi, sources=sources, places=places, areas=areas,
-                         water=water, uncertainty=uncertainty, by_area=by_area)
+                         water=water, uncertainty=uncertainty, by_area=by_area,
+                         exposure=exposure, exposure_origin=exposure_origin)
     with atomic_path(target) as tmp:
         tmp.write_text(page, encoding="utf-8")
     log.info("wrote %s", target)

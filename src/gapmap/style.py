@@ -27,7 +27,8 @@ __all__ = ["PALETTE_A", "PALETTE_B", "PALETTE_OTHER", "CORRIDOR_CMAP", "HOTSPOT_
            "LABELS", "fmt", "cell", "label", "force_colors", "side_label", "illustrative_notes",
            "is_illustrative", "is_synthetic", "crs_label", "incident_frame", "sites_frame",
            "MISSING", "check_html_path", "find_column", "WATER_FILL", "WATER_LINE",
-           "AREA_NAME_FIELDS", "named_areas"]
+           "AREA_NAME_FIELDS", "named_areas", "EXPOSURE_CLASSES", "exposure_frame",
+           "exposure_classes", "exposure_km"]
 
 # Side A in blues/greens, side B in reds/oranges, forces of neither side in greys: an analyst
 # reads the two camps at a glance, and forces within a camp stay distinguishable.
@@ -51,6 +52,17 @@ WATER_FILL = "#b9d7ef"
 AREA_NAME_FIELDS = ("ADM1_EN", "ADM1_NAME", "NAME_1", "admin1", "adm_1", "governorate",
                     "province", "state", "region", "ADM2_EN", "ADM2_NAME", "NAME_2", "admin2",
                     "adm_2", "district", "name", "NAME", "Name")
+#: Road-exposure classes: (key, colour, line weight on the web map, legend text). The exposed
+#: class is the one strong colour, a bright cyan no other layer uses (zones are blue and red,
+#: corridors yellow to dark red, routes purple, incidents magenta): in red it read as one more
+#: corridor on the sample's figure. The others are muted (reachable but seen a pale lilac, not
+#: the corridors' orange) so the exposed stretches stand out.
+EXPOSURE_CLASSES = (
+    ("exposed", "#00d2ff", 6, "Exposed: reachable on foot, unseen"),
+    ("reach_seen", "#c2a5cf", 4, "Reachable, but seen by a post"),
+    ("seen", "#2c7bb6", 2.5, "Seen, not reachable in time"),
+    ("other", "#969696", 2, "Neither reachable nor seen"),
+)
 #: Shown for a missing or non-finite value.
 MISSING = "—"
 
@@ -358,3 +370,74 @@ def named_areas(areas: gpd.GeoDataFrame | None, field: str | None = None
     order = list(pd.unique(names[keep]))
     geoms = [shapely.union_all(areas.geometry[keep & names.eq(n)].values) for n in order]
     return gpd.GeoDataFrame({"name": order}, geometry=geoms, crs=areas.crs)
+
+
+def exposure_frame(exposure: Any) -> tuple[gpd.GeoDataFrame | None, dict]:
+    """The road pieces and summary of an ``Exposure`` (``.pieces``, ``.summary``), or a
+    GeoDataFrame of pieces (as :func:`gapmap.exposure.read_exposure` returns) with no summary.
+
+    Examples
+    --------
+    >>> exposure_frame(None)
+    (None, {})
+    """
+    if exposure is None:
+        return None, {}
+    if isinstance(exposure, gpd.GeoDataFrame):
+        return exposure, {}
+    pieces = getattr(exposure, "pieces", None)
+    if not isinstance(pieces, gpd.GeoDataFrame):
+        raise InputError("exposure", None, f"cannot draw {type(exposure).__name__}",
+                         "pass an Exposure (gapmap.exposure) or its pieces GeoDataFrame")
+    return pieces, dict(getattr(exposure, "summary", None) or {})
+
+
+def exposure_classes(pieces: gpd.GeoDataFrame) -> np.ndarray:
+    """The :data:`EXPOSURE_CLASSES` key of each road piece.
+
+    Examples
+    --------
+    >>> f = pd.DataFrame({"reachable": [True, True, False, False],
+    ...                   "seen": [False, True, True, False]})
+    >>> exposure_classes(f).tolist()
+    ['exposed', 'reach_seen', 'seen', 'other']
+    """
+    missing = [c for c in ("reachable", "seen") if c not in pieces.columns]
+    if missing:
+        raise InputError(pieces.attrs.get("source", "exposure"), missing[0],
+                         "road pieces lack the column", "pass the pieces of gapmap exposure")
+
+    def flag(col: str) -> np.ndarray:
+        return pieces[col].fillna(False).astype(bool).to_numpy()
+
+    reach, seen = flag("reachable"), flag("seen")
+    exposed = flag("exposed") if "exposed" in pieces.columns else reach & ~seen
+    return np.where(exposed, "exposed", np.where(reach, "reach_seen",
+                                                  np.where(seen, "seen", "other")))
+
+
+def exposure_km(exposure: Any) -> dict[str, float]:
+    """``road_km``, ``reachable_km``, ``seen_km``, ``exposed_km`` of an exposure result: its
+    summary's figures when it has them, else the sums of the pieces' ``length_km``.
+
+    Examples
+    --------
+    >>> f = gpd.GeoDataFrame({"reachable": [True, True, False], "seen": [False, True, False],
+    ...                       "length_km": [2.5, 1.0, 4.0]}, geometry=[None] * 3)
+    >>> exposure_km(f)
+    {'road_km': 7.5, 'reachable_km': 3.5, 'seen_km': 1.0, 'exposed_km': 2.5}
+    """
+    pieces, summary = exposure_frame(exposure)
+    out: dict[str, float] = {}
+    if pieces is not None and "length_km" in pieces.columns:
+        km = pd.to_numeric(pieces["length_km"], errors="coerce").fillna(0.0).to_numpy(float)
+        cls = exposure_classes(pieces)
+        out = {"road_km": float(km.sum()),
+               "reachable_km": float(km[np.isin(cls, ("exposed", "reach_seen"))].sum()),
+               "seen_km": float(km[np.isin(cls, ("reach_seen", "seen"))].sum()),
+               "exposed_km": float(km[cls == "exposed"].sum())}
+    for key in ("road_km", "reachable_km", "seen_km", "exposed_km"):
+        value = summary.get(key)
+        if value is not None and math.isfinite(float(value)):
+            out[key] = float(value)
+    return out

@@ -46,19 +46,42 @@ def _extra_layers(places: Path | None, routes: Path | None, sites: Path | None,
     if sites is not None:
         out["placement"] = read_sites(sites)
     if exposure is not None:
-        import json
-        from types import SimpleNamespace
-
-        from ..exposure import read_exposure
-
-        pieces = read_exposure(exposure)
-        summary = exposure / "exposure.json" if exposure.is_dir() else \
-            exposure.with_name("exposure.json")
-        out["exposure"] = SimpleNamespace(pieces=pieces, summary=json.loads(
-            summary.read_text(encoding="utf-8")) if summary.exists() else {})
+        out["exposure"] = _read_exposure(exposure)
     if uncertainty is not None:
         out["uncertainty"] = read_uncertainty(uncertainty)
     return out
+
+
+def _read_exposure(path: Path):
+    """The road pieces and summary written by ``gapmap exposure`` (its --out folder or its
+    exposure.gpkg, with the exposure.json beside it when there is one)."""
+    import json
+    from types import SimpleNamespace
+
+    from ..errors import InputError
+    from ..exposure import read_exposure
+
+    pieces = read_exposure(path)
+    summary = path / "exposure.json" if path.is_dir() else path.with_name("exposure.json")
+    doc: dict = {}
+    if summary.exists():
+        try:
+            doc = json.loads(summary.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise InputError(summary, None, f"not readable JSON ({exc})",
+                             "give the exposure.json that gapmap exposure wrote, or remove it"
+                             ) from exc
+        if not isinstance(doc, dict):
+            raise InputError(summary, None, "not an exposure summary",
+                             "give the exposure.json that gapmap exposure wrote")
+    return SimpleNamespace(pieces=pieces, summary=doc)
+
+
+def _exposure_option(func):
+    return click.option(
+        "--exposure", "exposure_path", type=click.Path(path_type=Path),
+        help="Road exposure: the output folder of `gapmap exposure` or its exposure.gpkg "
+             "(exposed stretches drawn in a strong colour, with their km).")(func)
 
 
 @click.command("map")
@@ -80,9 +103,7 @@ def _extra_layers(places: Path | None, routes: Path | None, sites: Path | None,
               help="Walking routes written by `gapmap routes` (.geojson or .gpkg).")
 @click.option("--sites", "sites_path", type=click.Path(path_type=Path),
               help="New-post sites: the output folder of `gapmap place` or its sites.geojson.")
-@click.option("--exposure", "exposure_path", type=click.Path(path_type=Path),
-              help="Road exposure: the output folder of `gapmap exposure` or its "
-                   "exposure.gpkg.")
+@_exposure_option
 @click.option("--uncertainty", "uncertainty_dir", type=click.Path(path_type=Path),
               help="Output folder of `gapmap uncertainty`: the seam coloured by the chance "
                    "it is unguarded, figures with 90% ranges.")
@@ -129,20 +150,28 @@ def map_cmd(out: Path, title: str | None, basemap: str, offline: bool, hillshade
               help="Resolution (print quality: 200 or more).")
 @click.option("--width-in", type=float, default=8.0, show_default=True,
               help="Figure width, inches (the height follows the study area's shape).")
-def figure_cmd(out: Path, title: str | None, dpi: int, width_in: float, **kw) -> None:
+@_exposure_option
+def figure_cmd(out: Path, title: str | None, dpi: int, width_in: float,
+               exposure_path: Path | None, **kw) -> None:
     """Static map for print: legend, scale bar, north arrow, corridor lengths.
+
+    With --exposure (a gapmap exposure result) the exposed stretches of road are drawn in a
+    strong colour and the legend gives their km.
 
     \b
     Example:
       gapmap figure --config geodata/scenario.toml --out out/map.png
+      gapmap figure --config geodata/scenario.toml --exposure out/exposure --out out/map.png
     """
     from ..figures import plot_map, save_figure
 
+    exposure = _read_exposure(exposure_path) if exposure_path is not None else None
     with ProgressBar(10, "figure") as bar:
         run = _run(kw, bar)
         result = run.analysis
         fig = run.timed("figure", lambda: plot_map(result, incidents=run.incidents, title=title,
-                                                   width_in=width_in, **run.page_layers()))
+                                                   width_in=width_in, exposure=exposure,
+                                                   **run.page_layers()))
         path = save_figure(fig, out, dpi=dpi)
     click.echo(f"Figure written to {path}")
 
@@ -201,25 +230,28 @@ def _area_ranges(table, folder: Path | None, by: str):
 @click.option("--by", "by", metavar="FIELD",
               help="Study-area field to break the figures down by, e.g. ADM1_EN: a table of "
                    "the areas.")
+@_exposure_option
 def report_cmd(out: Path, title: str | None, uncertainty_dir: Path | None, by: str | None,
-               **kw) -> None:
+               exposure_path: Path | None, **kw) -> None:
     """One-page HTML report: summary, corridor table, map, incidents by month.
 
     The page is self-contained (figures inlined) and can be mailed or printed as it is.
     With --uncertainty (the folder of a gapmap uncertainty run on the same inputs) each
     headline figure shows its 90% range; with --by FIELD a table lists the areas with their
     unguarded seam, share and incidents (the printed page keeps the 8 with the most unguarded
-    seam).
+    seam). With --exposure (a gapmap exposure result) the map draws the exposed stretches of
+    road and a block gives the road, reachable, seen and exposed km.
 
     \b
     Example:
       gapmap report --config geodata/scenario.toml --by ADM1_EN \\
-          --uncertainty out/uncertainty --out out/report.html
+          --uncertainty out/uncertainty --exposure out/exposure --out out/report.html
     """
     from ..by_area import areas_of_scenario, breakdown
     from ..report import write_report
 
     unc = _read_uncertainty(uncertainty_dir) if uncertainty_dir is not None else None
+    exposure = _read_exposure(exposure_path) if exposure_path is not None else None
     scenario = scenario_from_options(**kw)
     areas = areas_of_scenario(scenario, by) if by else None
     with ProgressBar(10, "report") as bar:
@@ -234,6 +266,7 @@ def report_cmd(out: Path, title: str | None, uncertainty_dir: Path | None, by: s
         path = run.timed("report", lambda: write_report(result, out, incidents=run.incidents,
                                                         monthly=run.monthly, title=title,
                                                         uncertainty=unc, by_area=table,
+                                                        exposure=exposure,
                                                         **run.page_layers()))
     click.echo(f"Report written to {path}")
 
