@@ -1,34 +1,59 @@
-"""Benchmark: least-time walking routes on a 2000 × 2000 DEM.
+"""Benchmark: least walking time over a rugged DEM, gapmap against GRASS ``r.walk`` and
+scikit-image's ``MCP_Geometric``, on 2000 × 2000 and 8000 × 8000 cells (30 m).
 
-gapmap's engine (Tobler's anisotropic speed, 32 moves, each timed over the cells it crosses)
-against the named peer, scikit-image's ``MCP_Geometric`` (isotropic cost, 8 moves), on the same
-synthetic rugged DEM (30 m cells), in the same process. The peer is given Tobler's speed for the
-cell's steepest slope as a per-cell cost, the usual isotropic stand-in; its routes are not the
-same and its times are not directional, so the speed comparison is of the searches, and the
-accuracy line shows what the 8 isotropic moves miss on flat ground.
+- gapmap: Tobler's anisotropic speed, 32 moves, each timed over the cells it crosses.
+- GRASS ``r.walk`` (``-k``: 16 moves), the anisotropic peer. Its cost is Naismith/Langmuir's
+  ``T = a·ΔS + b·ΔH_up + c·ΔH_moderate_down + d·ΔH_steep_down``, linear in the rise of each
+  move and taken from the move's end points only; Tobler's pace is an exponential of the
+  slope. The bench gives it ``a`` = Tobler's flat pace (so both agree on flat ground) and
+  ``b``, ``c``, ``d`` and ``slope_factor`` fitted by least squares to Tobler's pace per
+  horizontal metre for slopes between −40 % and +40 % (printed with the fit's worst error);
+  the friction map is 0, so the cost is the walking time alone. Its segment cache is given
+  enough memory to hold the whole grid (``memory=``), so it does not page to disk.
+- ``MCP_Geometric`` (isotropic, 8 moves), the usual cost-distance tool in Python, given
+  Tobler's speed for each cell's steepest slope as a per-cell cost.
+
+Each tool runs in its own child process, one after the other, in the same run: the peak
+memory is that process's own (``VmHWM``, the OS's figure), the time is of the search alone
+(after reading the DEM; gapmap after a warm-up call that loads numba's cached code). r.walk's
+time is of the ``r.walk`` command inside a GRASS session (the DEM linked with
+``r.external``), its memory the peak of the GRASS processes. Cases: "route set" (one origin,
+three targets; the search stops once all three are reached) and "whole grid" (every cell).
+
+The accuracy row: on a flat 401 × 401 grid, the worst error over all directions (cells at
+30–45 % of the grid from the centre) of each tool's time against the exact straight distance
+at its own flat speed; theory: 32 moves 1.31 %, 16 moves 2.70 %, 8 moves 8.24 %.
 
 With ``--crossings``: the corridor crossings of the sample scenario (``geodata/``), one
 search keeping its paths (``corridor_crossings``) against the two calls the demo made before
 (``corridor_terrain`` in ``analyze``, then ``crossing_routes``), run alternately on one DEM
 read once, with a check that both give the same fields and routes.
 
-Usage: python bench/bench_routes.py [--quick] [--crossings]
-Prints markdown rows (seconds, best of N runs).
+Usage: python bench/bench_routes.py [--quick] [--sizes 2000,8000] [--no-grass] [--crossings]
+Prints markdown rows (seconds, best of N runs: 2 below 4 M cells, else 1).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
 
 import numpy as np
-from affine import Affine
-from scipy import ndimage
-from skimage.graph import MCP_Geometric
 
 from _util import best_of, peak_rss_mb
-from gapmap.routes import TOBLER_FLAT_KMH, cost_distance, tobler_speed_kmh
-from gapmap.terrain import Dem, slope
+
+CELL_M = 30.0
+X0, Y0 = 400_000.0, 3_900_000.0
+CRS = "EPSG:32638"
+FLAT_N = 401
 
 
 def crossings(repeat: int) -> None:
@@ -67,88 +92,306 @@ def crossings(repeat: int) -> None:
     print(f"\nsame fields and routes: {same}")
 
 
-def rugged_dem(n: int, cell: float = 30.0, seed: int = 0) -> Dem:
-    """Smoothed noise (hills a few hundred metres high) plus one long ridge."""
+def rugged_dem(n: int, cell: float = CELL_M, seed: int = 0) -> np.ndarray:
+    """Smoothed noise (hills a few hundred metres high) plus one long ridge, float32."""
+    from scipy import ndimage
+
     rng = np.random.default_rng(seed)
-    z = ndimage.gaussian_filter(rng.normal(0, 1, (n, n)), n / 80)
+    z = ndimage.gaussian_filter(rng.normal(0, 1, (n, n)).astype(np.float32), n / 80)
     z = z / z.std() * 120
     cols = np.arange(n)
     z += np.clip(400 - 8 * np.abs(cols - n // 2), 0, None)[None, :] * (np.arange(n)[:, None] > n // 5)
-    return Dem(z.astype(np.float32), Affine(cell, 0, 400_000, 0, -cell, 3_900_000 + n * cell),
-               32638)
+    return z.astype(np.float32)
+
+
+def write_dem(path: Path, z: np.ndarray) -> None:
+    import rasterio
+    from affine import Affine
+
+    t = Affine(CELL_M, 0, X0, 0, -CELL_M, Y0 + z.shape[0] * CELL_M)
+    with rasterio.open(path, "w", driver="GTiff", height=z.shape[0], width=z.shape[1], count=1,
+                       dtype="float32", crs=CRS, transform=t, tiled=True, blockxsize=256,
+                       blockysize=256) as dst:
+        dst.write(z, 1)
+
+
+def read_dem(path: str):
+    from gapmap.terrain import Dem
+    import rasterio
+
+    with rasterio.open(path) as src:
+        return Dem(src.read(1), src.transform, CRS)
+
+
+def cells(n: int) -> tuple[tuple[int, int], list[tuple[int, int]]]:
+    """(row, col) of the origin and of the three targets on an n × n grid."""
+    return (n // 2, n // 10), [(n // 10, n * 9 // 10), (n * 9 // 10, n * 9 // 10),
+                               (n // 2, n * 9 // 10)]
+
+
+def xy_of(transform, rc) -> list[float]:
+    x, y = transform @ (rc[1] + 0.5, rc[0] + 0.5)
+    return [float(x), float(y)]
+
+
+def big_ok(n: int) -> bool:
+    """Whether the route-set case runs too: its targets lie near the far corners, so on the
+    large grid it is the whole-grid search again (it is timed on the small one only)."""
+    return n * n < 16e6
+
+
+def own_peak_mb() -> float:
+    """This process's own peak RSS (``VmHWM``, MB): ``ru_maxrss`` of a forked child would
+    keep its parent's figure."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return peak_rss_mb()
+
+
+def ring(m: int) -> tuple[np.ndarray, np.ndarray]:
+    rr, cc = np.indices((m, m))
+    d = np.hypot(rr - m // 2, cc - m // 2) * CELL_M
+    return d, (d > 0.3 * m * CELL_M) & (d < 0.45 * m * CELL_M)
+
+
+# ------------------------------------------------------------------------------------------
+# r.walk's coefficients: Tobler's pace in its linear model
+
+
+def tobler_pace_s_per_m(g: np.ndarray) -> np.ndarray:
+    """Seconds per horizontal metre at Tobler's speed for slope tangent ``g``."""
+    return 3.6 / (6.0 * np.exp(-3.5 * np.abs(g + 0.05)))
+
+
+def rwalk_coefficients() -> tuple[tuple[float, float, float, float], float, float]:
+    """(a, b, c, d), slope_factor and the worst relative error of r.walk's pace against
+    Tobler's for slopes of −40 % … +40 %.
+
+    r.walk's pace per horizontal metre on slope g is ``a + b·g`` uphill, ``a + c·g`` from 0
+    down to ``slope_factor`` and ``a + d·g`` below it. ``a`` is Tobler's flat pace; each
+    slope coefficient is a least-squares line through (0, a); ``slope_factor`` the split of
+    the descents that fits best.
+    """
+    a = float(tobler_pace_s_per_m(np.array(0.0)))
+    g_up = np.linspace(0, 0.4, 401)[1:]
+    b = float(np.sum(g_up * (tobler_pace_s_per_m(g_up) - a)) / np.sum(g_up ** 2))
+    g_dn = np.linspace(-0.4, 0, 401)[:-1]
+    y = tobler_pace_s_per_m(g_dn) - a
+    best = None
+    for sf in np.linspace(-0.35, -0.01, 341):
+        lo, hi = g_dn < sf, g_dn >= sf
+        c = float(np.sum(g_dn[hi] * y[hi]) / np.sum(g_dn[hi] ** 2))
+        d = float(np.sum(g_dn[lo] * y[lo]) / np.sum(g_dn[lo] ** 2))
+        sse = float(np.sum((np.where(lo, d, c) * g_dn - y) ** 2))
+        if best is None or sse < best[0]:
+            best = (sse, c, d, float(sf))
+    _, c, d, sf = best
+    g = np.linspace(-0.4, 0.4, 801)
+    model = a + np.where(g >= 0, b, np.where(g < sf, d, c)) * g
+    err = float(np.max(np.abs(model / tobler_pace_s_per_m(g) - 1)))
+    return (a, b, c, d), sf, err
+
+
+# ------------------------------------------------------------------------------------------
+# workers (each in its own child process)
+
+
+def work_gapmap(dem_path: str) -> dict:
+    from affine import Affine
+
+    from gapmap.routes import TOBLER_FLAT_KMH, cost_distance
+    from gapmap.terrain import Dem
+
+    dem = read_dem(dem_path)
+    n = dem.shape[0]
+    repeat = 2 if n * n < 4e6 else 1
+    small = Dem(np.zeros((50, 50), np.float32), dem.transform, dem.crs)
+    cost_distance(small, [dem.transform @ (25, 25)])  # load the compiled code outside timing
+    o, ts = cells(n)
+    src = np.array([xy_of(dem.transform, o)])
+    targets = np.array([xy_of(dem.transform, t) for t in ts])
+    t_set = best_of(lambda: cost_distance(dem, src, stop_at=targets), repeat) if big_ok(n) \
+        else float("nan")
+    t_full = best_of(lambda: cost_distance(dem, src, keep_paths=False), repeat)
+    out = cost_distance(dem, src, keep_paths=False).hours
+    times = [float(out[r, c]) for r, c in ts]
+    flat = Dem(np.zeros((FLAT_N, FLAT_N), np.float32),
+               Affine(CELL_M, 0, 0, 0, -CELL_M, FLAT_N * CELL_M), CRS)
+    c0 = FLAT_N * CELL_M / 2
+    hours = cost_distance(flat, [[c0, c0]], keep_paths=False).hours
+    d, ok = ring(FLAT_N)
+    err = float((hours[ok] * TOBLER_FLAT_KMH * 1000 / d[ok]).max() - 1)
+    return dict(route_set=t_set, whole=t_full, peak_mb=own_peak_mb(), flat_err=err,
+                target_hours=times)
+
+
+def work_mcp(dem_path: str) -> dict:
+    from skimage.graph import MCP_Geometric
+
+    from gapmap.routes import tobler_speed_kmh
+    from gapmap.terrain import slope
+
+    dem = read_dem(dem_path)
+    n = dem.shape[0]
+    repeat = 2 if n * n < 4e6 else 1
+    s = np.nan_to_num(slope(dem), nan=0.0)
+    # isotropic stand-in: hours per metre at Tobler's speed for the cell's steepest slope
+    cost = 1.0 / (1000.0 * tobler_speed_kmh(np.tan(np.radians(s))))
+    del s
+    o, ts = cells(n)
+
+    def route_set():
+        m = MCP_Geometric(cost, sampling=(CELL_M, CELL_M))
+        m.find_costs([o], ts, find_all_ends=True)
+
+    def whole():
+        m = MCP_Geometric(cost, sampling=(CELL_M, CELL_M))
+        return m.find_costs([o])[0]
+
+    t_set = best_of(route_set, repeat) if big_ok(n) else float("nan")
+    t_full = best_of(whole, repeat)
+    mcp = MCP_Geometric(np.ones((FLAT_N, FLAT_N)), sampling=(CELL_M, CELL_M))
+    peer_d, _ = mcp.find_costs([(FLAT_N // 2, FLAT_N // 2)])
+    d, ok = ring(FLAT_N)
+    err = float((peer_d[ok] / d[ok]).max() - 1)
+    return dict(route_set=t_set, whole=t_full, peak_mb=own_peak_mb(), flat_err=err)
+
+
+def _grass_session(tif: Path, lines: list[str], tmp: Path) -> None:
+    script = tmp / "run.sh"
+    script.write_text("\n".join(["set -e", f"r.external input={tif} output=dem --quiet",
+                                  "g.region raster=dem", "r.mapcalc 'friction = 0' --quiet",
+                                  *lines]) + "\n")
+    subprocess.run([shutil.which("grass"), "--tmp-location", str(tif), "--exec", "bash",
+                    str(script)], check=True, capture_output=True)
+
+
+def work_grass(dem_path: str) -> dict:
+    import rasterio
+    from affine import Affine
+
+    if shutil.which("grass") is None:
+        return dict(error="GRASS GIS not installed")
+    (a, b, c, d), sf, _ = rwalk_coefficients()
+    with rasterio.open(dem_path) as src:
+        t, n = src.transform, src.shape[0]
+    o, ts = cells(n)
+    ox, oy = xy_of(t, o)
+    stops = ",".join(f"{x},{y}" for x, y in (xy_of(t, rc) for rc in ts))
+    # hold the whole grid in the segment cache: about 40 bytes a cell (inputs, output, heap)
+    mem_mb = max(300, int(n * n * 48 / 2**20))
+    common = (f"r.walk -k elevation=dem friction=friction start_coordinates={ox},{oy} "
+              f"walk_coeff={a!r},{b!r},{c!r},{d!r} slope_factor={sf!r} lambda=0 "
+              f"memory={mem_mb} --overwrite --quiet")
+    with tempfile.TemporaryDirectory() as tmp_s:
+        tmp = Path(tmp_s)
+        timing = tmp / "seconds.txt"
+        vals = tmp / "values.txt"
+        set_run = (f"{common} output=cost_set stop_coordinates={stops}" if big_ok(n)
+                   else "true")
+        lines = ["s=$(date +%s.%N)", set_run, "m=$(date +%s.%N)", f"{common} output=cost",
+                 "e=$(date +%s.%N)", f'echo "$m - $s" | bc > {timing}',
+                 f'echo "$e - $m" | bc >> {timing}',
+                 f"r.what map=cost coordinates={stops} separator=comma > {vals}"]
+        _grass_session(Path(dem_path), lines, tmp)
+        t_set, t_full = (float(x) for x in timing.read_text().split())
+        t_set = t_set if big_ok(n) else float("nan")
+        times = [float(line.split(",")[-1]) / 3600.0 for line in vals.read_text().split()]
+        # flat ground
+        flat = tmp / "flat.tif"
+        import rasterio as rio
+
+        with rio.open(flat, "w", driver="GTiff", height=FLAT_N, width=FLAT_N, count=1,
+                      dtype="float32", crs=CRS,
+                      transform=Affine(CELL_M, 0, 0, 0, -CELL_M, FLAT_N * CELL_M)) as dst:
+            dst.write(np.zeros((FLAT_N, FLAT_N), np.float32), 1)
+        c0 = FLAT_N * CELL_M / 2
+        out = tmp / "flat_cost.tif"
+        _grass_session(flat, [
+            f"r.walk -k elevation=dem friction=friction start_coordinates={c0},{c0} "
+            f"walk_coeff={a!r},{b!r},{c!r},{d!r} slope_factor={sf!r} lambda=0 output=cost "
+            "--quiet",
+            f"r.out.gdal input=cost output={out} type=Float64 --quiet"], tmp)
+        with rio.open(out) as src:
+            secs = src.read(1)
+    dd, ok = ring(FLAT_N)
+    err = float((secs[ok] / a / dd[ok]).max() - 1)
+    return dict(route_set=t_set, whole=t_full, peak_mb=peak_rss_mb(children=True),
+                flat_err=err, target_hours=times)
+
+
+WORKERS = {"gapmap": work_gapmap, "mcp": work_mcp, "grass": work_grass}
+
+
+def run_worker(kind: str, dem: Path) -> dict:
+    out = subprocess.run([sys.executable, __file__, "--worker", kind, "--dem", str(dem)],
+                         check=True, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def bench_size(n: int, with_grass: bool) -> list[str]:
+    with tempfile.TemporaryDirectory() as tmp:
+        dem = Path(tmp) / f"dem_{n}.tif"
+        write_dem(dem, rugged_dem(n))
+        res = {"gapmap": run_worker("gapmap", dem), "mcp": run_worker("mcp", dem)}
+        if with_grass:
+            res["grass"] = run_worker("grass", dem)
+    g = res["gapmap"]
+    rows = []
+    peers = [("mcp", "skimage MCP_Geometric (isotropic, 8 moves)")]
+    if "grass" in res and "error" not in res["grass"]:
+        peers.insert(0, ("grass", "GRASS r.walk -k (anisotropic, 16 moves)"))
+    for key, label in peers:
+        p = res[key]
+        for case in ("route_set", "whole"):
+            if not np.isfinite(p[case]) or not np.isfinite(g[case]):
+                continue
+            name = "route set (stop at targets)" if case == "route_set" else "whole grid"
+            rows.append(f"| {n:,}² | {name} | {label} | {g[case]:.2f} | {p[case]:.2f} | "
+                        f"{p[case] / g[case]:.2f}× |")
+        rows.append(f"| {n:,}² | peak RSS MB | {label} | {g['peak_mb']:.0f} | "
+                    f"{p['peak_mb']:.0f} | |")
+    rows.append(f"| | worst flat-ground error | | {g['flat_err']:.2%} | "
+                + " / ".join(f"{res[k]['flat_err']:.2%}" for k, _ in peers) + " | |")
+    if "grass" in peers[0]:
+        r = np.array(res["grass"]["target_hours"]) / np.array(g["target_hours"])
+        rows.append(f"| {n:,}² | r.walk / gapmap time to the three targets | | | "
+                    f"{', '.join(f'{x:.3f}' for x in r)} | |")
+    return rows
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--quick", action="store_true", help="500 × 500 instead of 2000 × 2000")
+    ap.add_argument("--quick", action="store_true", help="500 × 500 only")
+    ap.add_argument("--sizes", default="2000,8000", help="grid sizes (cells across)")
+    ap.add_argument("--no-grass", action="store_true", help="skip GRASS r.walk")
     ap.add_argument("--crossings", action="store_true",
                     help="time the sample's corridor crossings instead")
+    ap.add_argument("--worker", choices=sorted(WORKERS), help=argparse.SUPPRESS)
+    ap.add_argument("--dem", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.worker:
+        print(json.dumps(WORKERS[args.worker](args.dem)))
+        return
     if args.crossings:
         crossings(1 if args.quick else 2)
         return
-    n = 500 if args.quick else 2000
-    repeat = 1 if args.quick else 2
-    dem = rugged_dem(n)
-    cell = dem.res_xy[0]
-    src = np.array(dem.transform @ (n // 10 + 0.5, n // 2 + 0.5)).reshape(1, 2)
-    targets = np.array([dem.transform @ (c + 0.5, r + 0.5)
-                        for r, c in [(n // 10, n * 9 // 10), (n * 9 // 10, n * 9 // 10),
-                                     (n // 2, n * 9 // 10)]])
-    rows = []
-    small = Dem(np.zeros((50, 50), np.float32), dem.transform, dem.crs)
-    cost_distance(small, [dem.transform @ (25, 25)])  # compile outside the timing
-    # One route set: all three targets from one origin (the search stops once all are reached).
-    t_gap = best_of(lambda: cost_distance(dem, src, stop_at=targets), repeat)
-    full = best_of(lambda: cost_distance(dem, src, keep_paths=False), repeat)
-
-    # Peer: isotropic per-cell cost = hours per metre at Tobler's speed for the cell's slope.
-    s = np.nan_to_num(slope(dem), nan=0.0)
-    cost = 1.0 / (1000.0 * tobler_speed_kmh(np.tan(np.radians(s))))
-    start = (n // 2, n // 10)
-    ends = [(n // 10, n * 9 // 10), (n * 9 // 10, n * 9 // 10), (n // 2, n * 9 // 10)]
-
-    def peer():
-        m = MCP_Geometric(cost, sampling=(cell, cell))
-        m.find_costs([start], ends, find_all_ends=True)
-        return m
-
-    t_peer = best_of(peer, repeat)
-
-    def peer_full():
-        m = MCP_Geometric(cost, sampling=(cell, cell))
-        m.find_costs([start])
-
-    t_peer_full = best_of(peer_full, repeat)
-    peak_mb = peak_rss_mb()
-
-    # Accuracy on flat ground: worst error over all directions, ring 40–50 % of the grid.
-    m = 401
-    flat = Dem(np.zeros((m, m), np.float32), Affine(cell, 0, 0, 0, -cell, m * cell), 32638)
-    ours = cost_distance(flat, [[m * cell / 2, m * cell / 2]], keep_paths=False).hours
-    mcp = MCP_Geometric(np.ones((m, m)), sampling=(cell, cell))
-    peer_d, _ = mcp.find_costs([(m // 2, m // 2)])
-    rr, cc = np.indices((m, m))
-    d = np.hypot(rr - m // 2, cc - m // 2) * cell
-    ring = (d > 0.3 * m * cell) & (d < 0.45 * m * cell)
-    err_ours = (ours[ring] * TOBLER_FLAT_KMH * 1000 / d[ring]).max() - 1
-    err_peer = (peer_d[ring] / d[ring]).max() - 1
-
-    print(f"DEM {n} × {n} cells of {cell:.0f} m ({n * n / 1e6:.1f} M cells); one origin, three "
-          "targets")
+    sizes = [500] if args.quick else [int(s) for s in args.sizes.split(",")]
+    (a, b, c, d), sf, err = rwalk_coefficients()
+    print(f"r.walk walk_coeff={a:.4f},{b:.4f},{c:.4f},{d:.4f} slope_factor={sf:.3f}: its pace "
+          f"within {err:.1%} of Tobler's for slopes of −40 %…+40 %; load {os.getloadavg()[0]:.2f}")
     print()
-    print("| case | gapmap (Tobler, 32 moves) s | skimage MCP_Geometric (isotropic, 8 moves) s "
-          "| ratio |")
-    print("|---|---|---|---|")
-    rows.append(("route set (stop at targets)", t_gap, t_peer))
-    rows.append(("whole grid", full, t_peer_full))
-    for name, a, b in rows:
-        print(f"| {name} | {a:.2f} | {b:.2f} | {a / b:.1f}× |")
-    print(f"| worst flat-ground error over all directions | {err_ours:.2%} | {err_peer:.2%} | |")
-    print()
-    print(f"peak RSS {peak_mb:.0f} MB; theory: 32 moves 1/cos(9.2°)−1 = "
-          f"{1 / math.cos(math.atan(1 / 3) / 2) - 1:.2%}, 8 moves 1/cos(22.5°)−1 = "
-          f"{1 / math.cos(math.pi / 8) - 1:.2%}")
+    print("| DEM | case | peer | gapmap (Tobler, 32 moves) | peer | peer / gapmap |")
+    print("|---|---|---|---:|---:|---:|")
+    for n in sizes:
+        for row in bench_size(n, not args.no_grass):
+            print(row, flush=True)
+    print(f"\nload average at the end {os.getloadavg()[0]:.2f} (2 cores)")
 
 
 if __name__ == "__main__":

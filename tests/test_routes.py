@@ -12,6 +12,7 @@ import math
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pytest
 import rasterio
 import shapely
@@ -395,6 +396,68 @@ def test_crossing_goes_through_its_own_corridor(strips, strips_area):
     assert routes.loc[south_id, "geometry"].bounds[3] < Y0 + 45.5e3  # corridor ends at 45 km
     assert routes.loc[south_id, "km"] == pytest.approx(20.2, rel=1e-3)
     np.testing.assert_allclose(routes["crossing_hours"], t.loc[routes.index, "crossing_hours"])
+
+
+def _ridge_with_pass() -> Dem:
+    """A 300 m ridge along the seam (15 % each side) with a flat pass 80–82 km north."""
+    crest = X0 + 20e3 + 50
+    z = np.tile(np.clip(300 * (1 - np.abs(XC - crest) / 2000), 0, None), (NY, 1))
+    rows_y = DEM_Y0 + (NY - np.arange(NY) - 0.5) * CELL
+    z[(rows_y > Y0 + 80e3) & (rows_y < Y0 + 82e3)] = 0.0
+    return make_dem(z, CELL, DEM_X0, DEM_Y0)
+
+
+@pytest.mark.parametrize("window_km", [None, 12.0])
+def test_per_corridor_windows_give_the_whole_windows_crossings(strips, strips_area,
+                                                               window_km, monkeypatch):
+    """Each corridor searched on its own window (grown to 6 km/h × its crossing time) gives
+    the crossing times and routes of one search over the window of all corridors. With
+    12 km windows a crossing (20.2 km, 4 h: 24 km at 6 km/h) may leave them: they must grow."""
+    import gapmap.routes as routes_mod
+
+    post = gpd.GeoDataFrame({"range_km": [5.0]}, geometry=[shapely.Point(X0 + 20e3, Y0 + 50e3)],
+                            crs=UTM38)
+    res = strips_analysis(strips, strips_area, posts=post)
+    assert len(res.corridors) == 2
+    dem = _ridge_with_pass()
+    whole, whole_routes, _ = routes_mod._crossing(res, dem, visible_penalty=None,
+                                                  window_km=window_km, per_corridor=False)
+    shapes = []
+    real_run = routes_mod._run
+    monkeypatch.setattr(routes_mod, "_run",
+                        lambda eng, *a, **k: shapes.append(eng.shape) or real_run(eng, *a, **k))
+    per, per_routes, _ = routes_mod._crossing(res, dem, visible_penalty=None,
+                                              window_km=window_km)
+    assert np.isfinite(whole["crossing_hours"]).all()
+    pd.testing.assert_frame_equal(per, whole, check_exact=False, rtol=1e-12)
+    assert all(a.equals_exact(b, 1e-6) for a, b in zip(per_routes, whole_routes))
+    # the per-corridor grids are smaller than the whole window
+    full = dem.window(tuple(shapely.total_bounds(shapely.buffer(
+        res.corridors.geometry.values, (window_km or 25.0) * 1000.0)))).shape
+    assert min(r * c for r, c in shapes) < full[0] * full[1]
+    if window_km is not None:
+        assert len(shapes) > 4  # at least one window grew and was searched again
+
+
+def test_crossing_search_refused_when_its_window_does_not_fit(strips, strips_area):
+    res = strips_analysis(strips, strips_area)
+    dem = make_dem(np.zeros((NY, NX)), CELL, DEM_X0, DEM_Y0)
+    with pytest.raises(InputError) as err:
+        corridor_terrain(res, dem, max_memory_gb=0.3)
+    msg = str(err.value)
+    assert "--max-memory-gb" in msg and "0.30 GB allowed" in msg
+    # the formula's figure: 400 MB + 45 bytes a cell of the window (all 520 × 300 cells here)
+    rows, cols = dem.shape
+    need = routes_mod_memory(rows, cols)
+    assert f"{need / 1e9:.2f} GB" in msg
+
+
+def routes_mod_memory(rows: int, cols: int) -> float:
+    from gapmap.routes import crossing_memory_bytes
+
+    assert crossing_memory_bytes(rows, cols) == pytest.approx(
+        400 * 2**20 + 45.0 * (rows + 6) * (cols + 6))
+    return crossing_memory_bytes(rows, cols)
 
 
 def test_analyze_with_a_dem_file_adds_terrain_columns(strips, strips_area, tmp_path):

@@ -294,6 +294,10 @@ def _dijkstra(z, walk, pen, use_pen, src, src_cost, stop, max_cost, reverse, pre
     nm = len(mv)
     sign = -1.0 if reverse else 1.0
     min_hours = sub_len_m * k / 6000.0
+    inv_len = 1.0 / (sub_len_m * k)
+    # The penalty multiplies a piece by the mean of its ends' multipliers, never below the
+    # smallest one; 1e-9 under it keeps the bound below the computed time despite rounding.
+    pen_floor = (1.0 - 1e-9) * (min(1.0, float(pen.min())) if use_pen else 1.0)
     delta = 0.999 * min_hours.min()
     nb = _N_BUCKETS
     head = np.full(nb, -1, np.int64)
@@ -379,6 +383,7 @@ def _dijkstra(z, walk, pen, use_pen, src, src_cost, stop, max_cost, reverse, pre
         c = u - r * nc
         if r < margin or c < margin or r >= nr - margin or c >= nc - margin:
             continue  # edge cells are reachable but not expanded
+        z_u = float(z[r, c])
         for m in range(nm):
             r2 = r + mv[m, 0]
             c2 = c + mv[m, 1]
@@ -388,6 +393,16 @@ def _dijkstra(z, walk, pen, use_pen, src, src_cost, stop, max_cost, reverse, pre
             # No piece is faster than 6 km/h (nor cheaper than ×1 with a penalty): skip the
             # exponentials when even that cannot improve on the time already found.
             if cost + min_hours[m] >= dist[v]:
+                continue
+            # A tighter bound from the end points alone: the pieces have equal lengths and
+            # their mean slope is the end points' (Δz / move length), and exp is convex, so
+            # the move takes at least min_hours·exp(3.5·|mean tan + 0.05|) (Jensen). Two
+            # thirds of the moves tried cannot improve (rugged 1000² grid: 9.4 tried, 3.0
+            # improving per cell); the bound turns most of them away before their
+            # interpolated pieces are sampled (whole search 1.45 → 0.72 s of CPU, the same
+            # times to the last bit).
+            x = 3.5 * abs(sign * (float(z[r2, c2]) - z_u) * inv_len[m] + 0.05)
+            if cost + min_hours[m] * pen_floor * math.exp(x) >= dist[v]:
                 continue
             # Forward: time from u to v. Reverse: time from v to u (same pieces, walked back).
             t = _move_hours(z, walk, pen, use_pen, r, c, m, sign, k, ra, ca, rb, cb, w,
@@ -510,6 +525,15 @@ def _engine(z: np.ndarray, transform: Affine, *, walkable: np.ndarray | None = N
         pen = np.ones((1, 1), np.float32)
     return _Engine(zz, walk.astype(np.uint8), pen, penalty is not None, transform,
                    tuple(z.shape), p, _tables(res_x, res_y, max_step))
+
+
+def _engine_walk(eng: _Engine, walkable: np.ndarray) -> np.ndarray:
+    """The walkable flags of ``eng``'s grid with another mask (for a second search sharing its
+    padded elevations and penalty)."""
+    p = eng.pad
+    walk = np.isfinite(eng.z)
+    walk[p:-p, p:-p] &= np.asarray(walkable, bool)
+    return walk.astype(np.uint8)
 
 
 def _run(eng: _Engine, src: np.ndarray, *, src_cost: np.ndarray | None = None,
@@ -1092,10 +1116,49 @@ def _line_cells(dem, geom) -> tuple[np.ndarray, np.ndarray]:
     return cells[:, 0], cells[:, 1]
 
 
+#: Bytes per cell of a corridor's crossing search (padded grid): the elevations read and their
+#: padded copy (4 + 4), the two walkable masks (2), the two searches' times and predecessors
+#: (2 × (8 + 4)), their done and stop flags (2), seven boolean masks of zones, edges and window
+#: (7), rasterising buffers (2); a penalty adds its grid and padded copy (8).
+CROSSING_BYTES_PER_CELL = 45.0
+CROSSING_PENALTY_BYTES_PER_CELL = 8.0
+
+
+def crossing_memory_bytes(rows: int, cols: int, penalty: bool = False) -> float:
+    """Peak memory (bytes) of the crossing search over one corridor's window of
+    ``rows`` × ``cols`` cells: the formula of ``docs/scale.md``,
+    ``400 MB + 45·(rows + 6)·(cols + 6)`` (+ 8 bytes a cell with a visibility or water
+    penalty).
+
+    >>> round(crossing_memory_bytes(2000, 2000) / 1e9, 2)
+    0.6
+    """
+    per = CROSSING_BYTES_PER_CELL + (CROSSING_PENALTY_BYTES_PER_CELL if penalty else 0.0)
+    from .tiles import BASE_BYTES
+
+    return BASE_BYTES + per * float(rows + 6) * float(cols + 6)
+
+
+def _grid_box(bounds, transform) -> tuple[int, int]:
+    """Rows, cols of a grid window over ``bounds`` (plus the three-cell reading margin)."""
+    x0, y0, x1, y1 = bounds
+    return (int(math.ceil((y1 - y0) / abs(transform.e))) + 7,
+            int(math.ceil((x1 - x0) / abs(transform.a))) + 7)
+
+
 def _crossing(analysis, dem, *, visible_penalty: float | None, window_km: float | None,
-              water=None) -> tuple[pd.DataFrame, list, Any]:
-    """(fields table, one route per corridor, CRS of the routes) from one search."""
+              water=None, max_memory_gb: float | None = None, per_corridor: bool = True
+              ) -> tuple[pd.DataFrame, list, Any]:
+    """(fields table, one route per corridor, CRS of the routes).
+
+    Each corridor is searched on its own window of the DEM (``per_corridor``), not on one
+    window over all of them, so memory grows with a corridor's window. Routes may use the
+    union of all corridors' windows, as when all are searched at once; a corridor's window is
+    grown until it holds every cell within 6 km/h × the crossing time found (no route can be
+    faster, so none that fast can leave it): the answer is the one of the whole window.
+    """
     from .terrain import mean_along, slope, tri
+    from .tiles import check_memory, memory_limit_bytes
 
     corr = analysis.corridors
     ids = corr["corridor_id"].astype(str).tolist() if "corridor_id" in corr.columns else \
@@ -1122,74 +1185,140 @@ def _crossing(analysis, dem, *, visible_penalty: float | None, window_km: float 
     windows = shapely.buffer(geoms, grow_m, quad_segs=4)
     wb = shapely.total_bounds(windows)
 
-    # A Dem is used in its own CRS (the vectors go to it), cut to the corridors' window (a
-    # view: the same cells a file read gives, so the search never spans the whole study area);
-    # a file is read in the analysis CRS, only that window.
+    # A Dem is used in its own CRS (the vectors go to it) and cut to windows (views: the same
+    # cells a file read gives); a file is read in the analysis CRS, one window at a time.
     if isinstance(dem, Dem):
-        d = _metric(dem).window(tuple(wb), analysis.crs)
+        whole = _metric(dem).window(tuple(wb), analysis.crs)
+
+        def read(box):
+            return whole.window(box)
+        grid_t, dem_crs, source, cap_b = whole.transform, whole.crs, whole.source, whole.bounds
     else:
-        d = _metric(as_dem(dem, bounds=tuple(wb), bounds_crs=analysis.crs, crs=analysis.crs))
-    _check_search_memory(d.shape, d.source)
-    dem_crs = d.crs
+        first = _metric(as_dem(dem, bounds=tuple(shapely.bounds(windows[0])),
+                               bounds_crs=analysis.crs, crs=analysis.crs))
+
+        def read(box):
+            return _metric(as_dem(dem, bounds=tuple(box), bounds_crs=analysis.crs,
+                                  crs=analysis.crs))
+        grid_t, dem_crs, source = first.transform, first.crs, first.source
+        cap_b = tuple(wb)
+        del first
+    cap_b = tuple(float(v) for v in cap_b)
     zones, posts = analysis.zones, analysis.posts
     if not dem_crs.equals(analysis.crs):  # a Dem object in its own CRS: bring vectors to it
         geoms = gpd.GeoSeries(geoms, crs=analysis.crs).to_crs(dem_crs).values
         windows = gpd.GeoSeries(windows, crs=analysis.crs).to_crs(dem_crs).values
         zones = zones.to_crs(dem_crs)
         posts = posts.to_crs(dem_crs) if posts is not None else None
-    bounds = tuple(d.bounds)
-    inside = rasterio.features.rasterize(((g, 1) for g in windows), out_shape=d.shape,
-                                         transform=d.transform, fill=0,
-                                         dtype="uint8").astype(bool)
-    mask_a, mask_b = _side_masks(zones, d, bounds)
-    edge_a, edge_b = _edge_cells(mask_a), _edge_cells(mask_b)
+    penalised = visible_penalty is not None or water is not None
+    # Posts see at most this far: the visibility of a window needs the DEM that much wider.
+    reach_m = 0.0
+    if visible_penalty is not None and posts is not None and len(posts):
+        s = analysis.settings
+        r = (posts["range_km"].to_numpy(float) if "range_km" in posts.columns
+             else np.full(len(posts), float(s.post_range_km)))
+        reach_m = float(np.nanmax(np.where(np.isfinite(r), r, s.post_range_km))) * 1000.0
+    cell_m = max(abs(grid_t.a), abs(grid_t.e))
 
-    visible = None
-    if visible_penalty is not None:
-        if posts is not None and len(posts):
-            from .viewshed import coverage
+    def clip(box):
+        return (max(box[0], cap_b[0]), max(box[1], cap_b[1]), min(box[2], cap_b[2]),
+                min(box[3], cap_b[3]))
 
-            s = analysis.settings
-            visible = coverage(d, posts, range_km=s.post_range_km, height_m=s.post_height_m,
-                               target_height_m=s.target_height_m).visible.astype(bool)
-        else:
-            visible = np.zeros(d.shape, bool)
-    pen = _penalty_grid(visible, visible_penalty, d.shape)
-    dry, pen = _with_water(water, d, None, pen)
+    boxes = ([clip(shapely.bounds(w)) for w in windows] if per_corridor else [cap_b])
+    groups = ([[i] for i in range(len(corr))] if per_corridor else [list(range(len(corr)))])
+    limit = memory_limit_bytes(max_memory_gb)
+    shapes = [(whole.window(b).shape if isinstance(dem, Dem) else _grid_box(b, grid_t))
+              for b in boxes]
+    big = int(np.argmax([r * c for r, c in shapes]))
+    need = crossing_memory_bytes(*shapes[big], penalty=penalised)
+    check_memory(need, limit, what=f"the crossing search of corridor {ids[groups[big][0]]} "
+                 f"({shapes[big][0]:,}×{shapes[big][1]:,} cells)",
+                 formula="400 MB + 45 bytes a cell of its window" +
+                 (" + 8 with a penalty" if penalised else ""),
+                 fits=f"allow --max-memory-gb {math.ceil(need / 1e8) / 10:g}, or give a "
+                 "coarser DEM or a smaller --window-km")
 
-    # Terrain along each corridor: slope and TRI on a small crop around it.
     slope_mean = np.full(len(corr), np.nan)
     tri_mean = np.full(len(corr), np.nan)
-    inv = ~d.transform
-    for i, g in enumerate(geoms):  # per corridor (tens): each on its own small crop
-        x0, y0, x1, y1 = shapely.bounds(g)
-        cs, rs = inv @ (np.array([x0, x1]), np.array([y1, y0]))
-        r0 = max(int(math.floor(min(rs))) - 2, 0)
-        r1 = min(int(math.ceil(max(rs))) + 3, d.shape[0])
-        c0 = max(int(math.floor(min(cs))) - 2, 0)
-        c1 = min(int(math.ceil(max(cs))) + 3, d.shape[1])
-        if r1 - r0 < 3 or c1 - c0 < 3:
-            continue
-        crop = Dem(d.array[r0:r1, c0:c1], d.transform @ Affine.translation(c0, r0), d.crs,
-                   source=d.source)
-        slope_mean[i] = mean_along(slope(crop), crop, [g])[0]
-        tri_mean[i] = mean_along(tri(crop), crop, [g])[0]
-
-    # Crossing time: least A-edge → seam cell → B-edge time, minimised over the corridor's
-    # cells. One forward search from A's edge cells and one backward search from B's edge
-    # cells serve every corridor; each stops once all corridor cells are reached.
-    cells = [_line_cells(d, g) for g in geoms]
-    z = np.asarray(d.array, np.float32)
-    walk_a = inside & ~mask_b & (~mask_a | edge_a)   # A's interior adds nothing; B ends it
-    walk_b = inside & ~mask_a & (~mask_b | edge_b)
-    if dry is not None:
-        walk_a, walk_b = walk_a & dry, walk_b & dry
     crossing = np.full(len(corr), np.nan)
-    routes = [shapely.LineString() for _ in range(len(corr))]
-    all_cells = (np.concatenate([c[0] for c in cells]), np.concatenate([c[1] for c in cells]))
-    if (edge_a & inside).any() and (edge_b & inside).any() and len(all_cells[0]):
-        eng_a = _engine(z, d.transform, walkable=walk_a, penalty=pen)
-        eng_b = _engine(z, d.transform, walkable=walk_b, penalty=pen)
+    routes: list = [shapely.LineString() for _ in range(len(corr))]
+
+    def search(box, members, terrain: bool):
+        """Crossings of ``members`` on the grid over ``box``; slope/TRI too if ``terrain``."""
+        if reach_m > 0:  # visibility needs the posts' reach around the window
+            dv = read(clip((box[0] - reach_m, box[1] - reach_m, box[2] + reach_m,
+                            box[3] + reach_m)))
+            d = dv.window(box)
+        else:
+            dv, d = None, read(box)
+        need_b = crossing_memory_bytes(*d.shape, penalty=penalised)
+        check_memory(need_b, limit, what=f"the crossing search of corridor "
+                     f"{ids[members[0]]} ({d.shape[0]:,}×{d.shape[1]:,} cells)",
+                     formula="400 MB + 45 bytes a cell of its window" +
+                     (" + 8 with a penalty" if penalised else ""),
+                     fits=f"allow --max-memory-gb {math.ceil(need_b / 1e8) / 10:g}, or give "
+                     "a coarser DEM or a smaller --window-km")
+        _check_search_memory(d.shape, d.source)
+        bounds = tuple(d.bounds)
+        gbox = shapely.box(*bounds)
+        near = [w for w in windows if w.intersects(gbox)]
+        inside = rasterio.features.rasterize(((g, 1) for g in near), out_shape=d.shape,
+                                             transform=d.transform, fill=0,
+                                             dtype="uint8").astype(bool)
+        mask_a, mask_b = _side_masks(zones, d, bounds)
+        edge_a, edge_b = _edge_cells(mask_a), _edge_cells(mask_b)
+        visible = None
+        if visible_penalty is not None:
+            if posts is not None and len(posts):
+                from .viewshed import coverage
+
+                st = analysis.settings
+                vis = coverage(dv, posts, range_km=st.post_range_km, height_m=st.post_height_m,
+                               target_height_m=st.target_height_m).visible.astype(bool)
+                r0 = int(round((d.transform.f - dv.transform.f) / dv.transform.e))
+                c0 = int(round((d.transform.c - dv.transform.c) / dv.transform.a))
+                visible = vis[r0:r0 + d.shape[0], c0:c0 + d.shape[1]]
+                del vis
+            else:
+                visible = np.zeros(d.shape, bool)
+        del dv
+        pen = _penalty_grid(visible, visible_penalty, d.shape)
+        dry, pen = _with_water(water, d, None, pen)
+
+        if terrain:  # slope and TRI along each corridor, on a small crop around it
+            inv = ~d.transform
+            for i in members:
+                g = geoms[i]
+                x0, y0, x1, y1 = shapely.bounds(g)
+                cs, rs = inv @ (np.array([x0, x1]), np.array([y1, y0]))
+                r0 = max(int(math.floor(min(rs))) - 2, 0)
+                r1 = min(int(math.ceil(max(rs))) + 3, d.shape[0])
+                c0 = max(int(math.floor(min(cs))) - 2, 0)
+                c1 = min(int(math.ceil(max(cs))) + 3, d.shape[1])
+                if r1 - r0 < 3 or c1 - c0 < 3:
+                    continue
+                crop = Dem(d.array[r0:r1, c0:c1], d.transform @ Affine.translation(c0, r0),
+                           d.crs, source=d.source)
+                slope_mean[i] = mean_along(slope(crop), crop, [g])[0]
+                tri_mean[i] = mean_along(tri(crop), crop, [g])[0]
+
+        # Crossing time: least A-edge → seam cell → B-edge time, minimised over the
+        # corridor's cells. One forward search from A's edge cells and one backward search
+        # from B's edge cells serve the members; each stops once all their cells are reached.
+        cells = {i: _line_cells(d, geoms[i]) for i in members}
+        walk_a = inside & ~mask_b & (~mask_a | edge_a)   # A's interior adds nothing; B ends it
+        walk_b = inside & ~mask_a & (~mask_b | edge_b)
+        if dry is not None:
+            walk_a, walk_b = walk_a & dry, walk_b & dry
+        out = {}
+        all_cells = (np.concatenate([cells[i][0] for i in members]),
+                     np.concatenate([cells[i][1] for i in members]))
+        if not ((edge_a & inside).any() and (edge_b & inside).any() and len(all_cells[0])):
+            return out, d
+        eng_a = _engine(np.asarray(d.array, np.float32), d.transform, walkable=walk_a,
+                        penalty=pen)
+        eng_b = _Engine(eng_a.z, _engine_walk(eng_a, walk_b), eng_a.pen, eng_a.use_pen,
+                        eng_a.transform, eng_a.shape, eng_a.pad, eng_a.tables)
         stop = eng_a.flat(*all_cells)
         stop_a = stop[eng_a.walk.ravel()[stop] == 1]  # cells never enterable never settle
         stop_b = stop[eng_b.walk.ravel()[stop] == 1]
@@ -1197,27 +1326,67 @@ def _crossing(analysis, dem, *, visible_penalty: float | None, window_km: float 
         src_b = eng_b.flat(*np.nonzero(edge_b & inside & walk_b))
         src_a = src_a[eng_a.walk.ravel()[src_a] == 1]
         src_b = src_b[eng_b.walk.ravel()[src_b] == 1]
-        if len(src_a) and len(src_b):
-            log.info("crossing times: %d corridor cells, %d × %d grid", len(stop), *d.shape)
-            t_a, pred_a = _run(eng_a, src_a, stop=stop_a)
-            t_b, pred_b = _run(eng_b, src_b, stop=stop_b, reverse=True)
-            for i, (rr, cc) in enumerate(cells):
-                if len(rr) == 0:
-                    continue
-                idx = eng_a.flat(rr, cc)
-                total = t_a[idx] + t_b[idx]
-                best = int(np.argmin(total))
-                if not np.isfinite(total[best]):
-                    continue
-                crossing[i] = total[best]
-                first = _trace(pred_a, idx[best])[::-1]
-                second = _trace(pred_b, idx[best])[1:]
-                path = np.concatenate([first, second])
-                pr, pc = eng_a.unflat(path)
-                xy = _centres(d.transform, pr, pc)
-                if len(xy) == 1:
-                    xy = np.vstack([xy, xy])
-                routes[i] = shapely.simplify(shapely.LineString(xy), 0.0)
+        del inside, mask_a, mask_b, edge_a, edge_b, walk_a, walk_b
+        if not (len(src_a) and len(src_b)):
+            return out, d
+        log.info("crossing times: %d corridor cells, %d × %d grid", len(stop), *d.shape)
+        t_a, pred_a = _run(eng_a, src_a, stop=stop_a)
+        t_b, pred_b = _run(eng_b, src_b, stop=stop_b, reverse=True)
+        for i in members:
+            rr, cc = cells[i]
+            if len(rr) == 0:
+                continue
+            idx = eng_a.flat(rr, cc)
+            total = t_a[idx] + t_b[idx]
+            best = int(np.argmin(total))
+            if not np.isfinite(total[best]):
+                continue
+            first = _trace(pred_a, idx[best])[::-1]
+            second = _trace(pred_b, idx[best])[1:]
+            pr, pc = eng_a.unflat(np.concatenate([first, second]))
+            xy = _centres(d.transform, pr, pc)
+            if len(xy) == 1:
+                xy = np.vstack([xy, xy])
+            out[i] = (float(total[best]), shapely.simplify(shapely.LineString(xy), 0.0))
+        return out, d
+
+    for box, members in zip(boxes, groups):  # per corridor: one window each
+        terrain = True
+        while True:
+            found, d = search(box, members, terrain)
+            terrain = False
+            if not per_corridor:
+                break
+            i = members[0]
+            hours = found[i][0] if i in found else math.inf
+            # No walker is faster than 6 km/h: a crossing of these hours stays within
+            # 6·hours km of the corridor. If that (with two cells to spare, for the zone edges
+            # found on the grid) is inside the grid, or the grid is already the whole union's,
+            # no faster crossing exists elsewhere; else grow the window to that reach.
+            # No walker is faster than 6 km/h (and penalties only slow him): a crossing of
+            # these hours stays within 6·hours km of the corridor. If that, with two cells to
+            # spare for the zone edges found on the grid, lies inside the grid (or the grid
+            # already reaches the union's edge there), no faster crossing exists elsewhere;
+            # else the window grows to that reach. A corridor without a crossing inside its
+            # window keeps NaN.
+            if not math.isfinite(hours):
+                break
+            want = clip(shapely.bounds(shapely.buffer(geoms[i], 6000.0 * hours + 2 * cell_m,
+                                                      quad_segs=4)))
+            g0, g1, g2, g3 = d.bounds
+            inner = (g0 + 2 * cell_m, g1 + 2 * cell_m, g2 - 2 * cell_m, g3 - 2 * cell_m)
+            half = 0.5 * cell_m  # the grid reaches the union's edge on that side
+            fits = all(want[j] >= inner[j] or d.bounds[j] <= cap_b[j] + half
+                       for j in (0, 1)) and \
+                all(want[j] <= inner[j] or d.bounds[j] >= cap_b[j] - half for j in (2, 3))
+            if fits:
+                break
+            log.info("corridor %s: a crossing of %.2f h may leave its window; growing it",
+                     ids[i], hours)
+            box = clip((min(box[0], want[0]), min(box[1], want[1]), max(box[2], want[2]),
+                        max(box[3], want[3])))
+        for i, (h, line) in found.items():
+            crossing[i], routes[i] = h, line
     missing = [ids[i] for i in range(len(corr)) if not np.isfinite(crossing[i])]
     if missing:
         warnings.warn(f"no walking route across the gap through corridor(s) "
@@ -1230,12 +1399,16 @@ def _crossing(analysis, dem, *, visible_penalty: float | None, window_km: float 
 
 
 def corridor_crossings(analysis, dem, *, visible_penalty: float | None = None,
-                       window_km: float | None = None, water=None) -> Crossings:
+                       window_km: float | None = None, water=None,
+                       max_memory_gb: float | None = None) -> Crossings:
     """Slope, ruggedness, crossing time and least-time route of each unguarded corridor.
 
-    One forward search from side A's zone edges and one backward search from side B's serve
-    every corridor; their paths are kept, so the fields and the routes come from the same
-    search (:func:`corridor_terrain` and :func:`crossing_routes` return one part each).
+    For each corridor, one forward search from side A's zone edges and one backward search
+    from side B's, on that corridor's window of the DEM (grown, if need be, until it holds
+    every cell within 6 km/h × the crossing time: the answer is that of one search over all
+    the corridors' windows, with the memory of one corridor's; ``docs/scale.md``). Their paths
+    are kept, so the fields and the routes come from the same search
+    (:func:`corridor_terrain` and :func:`crossing_routes` return one part each).
 
     Parameters
     ----------
@@ -1254,6 +1427,11 @@ def corridor_crossings(analysis, dem, *, visible_penalty: float | None = None,
     water
         A :class:`gapmap.water.Water`: routes go round its lakes and pay its rivers' crossing
         hours (see :mod:`gapmap.water`).
+    max_memory_gb
+        Memory the searches may use (decimal GB; default the machine's). Each corridor is
+        searched on its own window, ``400 MB + 45 bytes`` a cell of it (``docs/scale.md``);
+        a corridor whose window would not fit is refused before any search, with the
+        figure.
 
     Returns
     -------
@@ -1283,7 +1461,8 @@ def corridor_crossings(analysis, dem, *, visible_penalty: float | None = None,
     (['slope_mean_deg', 'tri_mean_m', 'crossing_hours'], True)
     """
     table, routes, crs = _crossing(analysis, dem, visible_penalty=visible_penalty,
-                                   window_km=window_km, water=water)
+                                   window_km=window_km, water=water,
+                                   max_memory_gb=max_memory_gb)
     geoms = np.array(routes, dtype=object)
     out = gpd.GeoDataFrame(table.reset_index(), geometry=geoms, crs=crs)
     out["km"] = np.where(shapely.is_empty(geoms), np.nan, geodesic_length_km(geoms, crs))
@@ -1291,7 +1470,8 @@ def corridor_crossings(analysis, dem, *, visible_penalty: float | None = None,
 
 
 def corridor_terrain(analysis, dem, *, visible_penalty: float | None = None,
-                     window_km: float | None = None, water=None) -> pd.DataFrame:
+                     window_km: float | None = None, water=None,
+                     max_memory_gb: float | None = None) -> pd.DataFrame:
     """Slope, ruggedness and crossing time of each unguarded corridor: the ``fields`` of
     :func:`corridor_crossings` (parameters and definitions there; call it to get the routes
     of the same search as well).
@@ -1310,11 +1490,13 @@ def corridor_terrain(analysis, dem, *, visible_penalty: float | None = None,
     C1                     2.1        6.3            9.8
     """
     return corridor_crossings(analysis, dem, visible_penalty=visible_penalty,
-                              window_km=window_km, water=water).fields
+                              window_km=window_km, water=water,
+                              max_memory_gb=max_memory_gb).fields
 
 
 def crossing_routes(analysis, dem, *, visible_penalty: float | None = None,
-                    window_km: float | None = None, water=None) -> gpd.GeoDataFrame:
+                    window_km: float | None = None, water=None,
+                    max_memory_gb: float | None = None) -> gpd.GeoDataFrame:
     """The least-time route across the gap through each corridor, as lines in the DEM's CRS:
     the ``routes`` of :func:`corridor_crossings` (parameters and definitions there).
 
@@ -1329,4 +1511,5 @@ def crossing_routes(analysis, dem, *, visible_penalty: float | None = None,
     >>> crossing_routes(res, "geodata/dem_synthetic.tif").plot()  # doctest: +SKIP
     """
     return corridor_crossings(analysis, dem, visible_penalty=visible_penalty,
-                              window_km=window_km, water=water).routes
+                              window_km=window_km, water=water,
+                              max_memory_gb=max_memory_gb).routes
