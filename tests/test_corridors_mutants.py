@@ -309,3 +309,19 @@ def test_width_mean_within_the_midpoint_rule_bound(length_m):
     h = min(length_m / 50, 250.0)
     assert abs(wmean[0] - exact) <= h**2 / 12e6 * (1 + 1e-6)
     assert (wmin[0], wmax[0]) == pytest.approx((0.0, length_m**2 / 1e6), rel=1e-12)
+
+
+def test_clip_lines_cuts_a_single_line_and_takes_no_or_an_empty_area():
+    # One 10 m line through the box x in [2, 8]: 6 m inside; minus the box x in [4, 5]: 5 m.
+    from gapmap.corridors import _clip_lines
+
+    line = np.array([shapely.LineString([(0, 0), (10, 0)])])
+    keep, remove = shapely.box(2, -1, 8, 1), shapely.box(4, -1, 5, 1)
+    assert shapely.length(_clip_lines(line, keep, None)).sum() == pytest.approx(6.0)
+    out = _clip_lines(line, keep, remove)
+    assert sorted(shapely.length(out).tolist()) == pytest.approx([2.0, 3.0])
+    # No area, or an empty one, keeps the line whole.
+    for area_ in (None, shapely.Polygon()):
+        out = _clip_lines(line, area_, remove)
+        assert sorted(shapely.length(out).tolist()) == pytest.approx([4.0, 5.0])
+        assert shapely.length(_clip_lines(line, area_, None)).tolist() == [10.0]
