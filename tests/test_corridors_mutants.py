@@ -325,3 +325,53 @@ def test_clip_lines_cuts_a_single_line_and_takes_no_or_an_empty_area():
         out = _clip_lines(line, area_, remove)
         assert sorted(shapely.length(out).tolist()) == pytest.approx([4.0, 5.0])
         assert shapely.length(_clip_lines(line, area_, None)).tolist() == [10.0]
+
+
+def test_gap_region_with_one_reach_reaches_the_study_areas_edges():
+    # Both reaches 0.5 km (one distinct reach, under 1 km): the gap is x in [2.5, 5.5] km over
+    # all 10 km, up to the study area's southern and northern edges.
+    _, _, _, gap, s = stages(small_strips(), study=area(0.0, 8.0), gap=True)
+    expected = shapely.box(X0 + 2.5e3, Y0, X0 + 5.5e3, Y0 + 10e3)
+    assert s["gap_area_km2"] == pytest.approx(geod_area_km2(expected), rel=1e-6)
+    assert gap.geometry.iloc[0].symmetric_difference(expected).area < 1.0  # m²
+    # The table: the sides' names, the analysis CRS.
+    assert gap[["side_a", "side_b"]].values.tolist() == [["A", "B"]]
+    assert gap.crs == CRS.from_epsg(UTM38)
+
+
+def test_an_empty_gap_region_has_no_area():
+    _, _, _, gap, s = stages(small_strips(), study=area(0.0, 8.0), gap=True, reach_km=2.5)
+    assert gap.geometry.iloc[0].is_empty
+    assert s["gap_area_km2"] == 0.0 and gap["area_km2"].tolist() == [0.0]
+
+
+def test_gap_region_beside_a_far_zone_of_its_own_reach():
+    # A third zone of side A, 30 km north of the study area, with its own reach (0.2 km, the
+    # smallest of the three distinct reaches): it grows nothing inside the study area, and
+    # the strips' 0.5 and 1 km still do.
+    zones = small_strips()
+    far = gpd.GeoDataFrame({"force": ["a"], "reach_km": [0.2]}, crs=UTM38,
+                           geometry=[shapely.box(X0, Y0 + 40e3, X0 + 2e3, Y0 + 42e3)])
+    zones = gpd.GeoDataFrame(pd.concat([zones, far], ignore_index=True), crs=UTM38)
+    _, _, _, gap, s = stages(zones, study=area(0.0, 8.0), gap=True, reach_a_km=0.5,
+                             reach_b_km=1.0)
+    expected = shapely.box(X0 + 2.5e3, Y0, X0 + 5e3, Y0 + 10e3)
+    assert s["gap_area_km2"] == pytest.approx(geod_area_km2(expected), rel=1e-6)
+
+
+def test_gap_region_keeps_a_60_m_tooth_of_a_zone():
+    # A's strip has a tooth 40 m wide and 60 m deep pointing at the gap, at y = 5 km. Grown by
+    # 0.5 km it bulges the gap's edge by up to 60 m over ~0.5 km (about 0.02 km²); zones are
+    # simplified by reach / 20 = 25 m only before growing, so the tooth stays. The reference is
+    # the exact offset (64 segments a quarter circle).
+    tooth = shapely.Polygon([(X0 + 2e3, Y0 + 4980), (X0 + 2060, Y0 + 5e3),
+                             (X0 + 2e3, Y0 + 5020)])
+    zones = small_strips()
+    zones.loc[0, "geometry"] = shapely.union(zones.geometry.iloc[0], tooth)
+    _, _, _, gap, s = stages(zones, study=area(0.0, 8.0), gap=True)
+    study = shapely.box(X0, Y0, X0 + 8e3, Y0 + 10e3)
+    exact = study.difference(shapely.buffer(shapely.union_all(zones.geometry.values), 500.0,
+                                            quad_segs=64))
+    plain = shapely.box(X0 + 2.5e3, Y0, X0 + 5.5e3, Y0 + 10e3)
+    assert (geod_area_km2(plain) - geod_area_km2(exact)) > 0.015  # the tooth's bulge, km²
+    assert s["gap_area_km2"] == pytest.approx(geod_area_km2(exact), abs=2e-3)
