@@ -375,3 +375,17 @@ def test_gap_region_keeps_a_60_m_tooth_of_a_zone():
     plain = shapely.box(X0 + 2.5e3, Y0, X0 + 5.5e3, Y0 + 10e3)
     assert (geod_area_km2(plain) - geod_area_km2(exact)) > 0.015  # the tooth's bulge, km²
     assert s["gap_area_km2"] == pytest.approx(geod_area_km2(exact), abs=2e-3)
+
+
+def test_gap_region_stops_where_the_sides_are_further_apart_than_the_max_width():
+    # Study area x in [-2, 10] km; reach 0.5 km; max width 8 km. Between the strips
+    # d_A + d_B = 4 km; west of A it is 6 + 2|x| (≤ 8 for x ≥ -1), east of B 2x - 10 (≤ 8 for
+    # x ≤ 9). The gap: x in [-1, -0.5], [2.5, 5.5] and [8.5, 9] km, 10 km long (40 km²); the
+    # limit is placed to within one cell of its 1500-cell grid (28 km / 1500 = 19 m).
+    _, _, _, gap, s = stages(small_strips(), study=area(-2.0, 10.0), gap=True)
+    parts = [shapely.box(X0 + x0 * 1e3, Y0, X0 + x1 * 1e3, Y0 + 10e3)
+             for x0, x1 in ((-1, -0.5), (2.5, 5.5), (8.5, 9))]
+    expected = sum(geod_area_km2(p) for p in parts)
+    assert s["gap_area_km2"] == pytest.approx(expected, abs=2 * 10 * 0.019 * 1.01)
+    assert gap.geometry.iloc[0].bounds[0] == pytest.approx(X0 - 1e3, abs=19.0)
+    assert gap.geometry.iloc[0].bounds[2] == pytest.approx(X0 + 9e3, abs=19.0)
