@@ -389,3 +389,26 @@ def test_gap_region_stops_where_the_sides_are_further_apart_than_the_max_width()
     assert s["gap_area_km2"] == pytest.approx(expected, abs=2 * 10 * 0.019 * 1.01)
     assert gap.geometry.iloc[0].bounds[0] == pytest.approx(X0 - 1e3, abs=19.0)
     assert gap.geometry.iloc[0].bounds[2] == pytest.approx(X0 + 9e3, abs=19.0)
+
+
+def test_visibility_on_flat_ground_leaves_the_seam_beyond_the_posts_range():
+    # The visibility branch on a flat 100 m DEM (in memory): the post 4 km along the seam sees
+    # [3, 5] km of it; the seam is sampled every spacing_m (250 m) and cut midway between
+    # samples, so each of the two cut points moves by at most 125 m.
+    from affine import Affine
+
+    s = Settings(reach_km=0.5, max_width_km=8.0, min_length_km=0.1)
+    layers = read_layers(small_strips(), A, B, posts=posts_at(4.0), study_area=area(), settings=s)
+    inp = prepare_inputs(layers, A, B, CRS.from_epsg(UTM38), s)
+    seam = seam_stage(inp, 50.0)
+    dem = (np.full((120, 100), 300.0, "float32"),
+           Affine(100.0, 0.0, X0 - 1e3, 0.0, -100.0, Y0 + 11e3), f"EPSG:{UTM38}")
+    seen = coverage_stage(inp, seam, dem=dem, visibility=True)
+    grid_m = sorted(shapely.length(seen).tolist())
+    assert len(grid_m) == 2
+    assert grid_m[0] == pytest.approx(3e3, abs=125.001) and grid_m[1] == pytest.approx(5e3,
+                                                                                      abs=125.001)
+    assert sum(grid_m) == pytest.approx(8e3, abs=250.002)
+    # Without a DEM the branch is refused.
+    with pytest.raises(Exception):
+        coverage_stage(inp, seam, dem=None, visibility=True)
