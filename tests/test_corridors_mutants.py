@@ -232,6 +232,11 @@ def test_width_limit_clips_the_seam():
     # Max width 3.9 km < the 4 km between the strips: no seam at all; 4.1 km: all of it.
     seam, _, _, _, s = stages(small_strips(), max_width_km=3.9)
     assert len(seam) == 0 and s["seam_length_km"] == 0.0
+    # An empty seam table has the columns of a full one: the corridors' without ``rank``.
+    from gapmap.corridors import CORRIDOR_COLUMNS
+
+    assert set(seam.columns) == set(CORRIDOR_COLUMNS) - {"rank"} | {"geometry"}
+    assert set(stages(small_strips())[0].columns) == set(seam.columns)
     assert s["unguarded_length_km"] == 0.0 and np.isnan(s["unguarded_share"])
     assert np.isnan(s["width_mean_km"])
     _, _, _, _, s = stages(small_strips(), max_width_km=4.1)
