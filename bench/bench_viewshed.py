@@ -22,8 +22,8 @@ output back and adding it to a count raster, the work the union needs.
 
 Usage::
 
-    python bench/bench_viewshed.py            # both cases, markdown rows on stdout
-    python bench/bench_viewshed.py --case a   # one case
+    python bench/bench_viewshed.py            # all four cases, markdown rows on stdout
+    python bench/bench_viewshed.py --case c --case d --no-grass   # some cases, no GRASS
 """
 
 from __future__ import annotations
