@@ -1245,7 +1245,8 @@ def _crossing(analysis, dem, *, visible_penalty: float | None, window_km: float 
         groups = ([[i] for i in range(len(corr))] if per_corridor else [list(range(len(corr)))])
     groups = [sorted(int(i) for i in g) for g in groups if len(g)]
     if sorted(i for g in groups for i in g) != list(range(len(corr))):
-        raise ValueError("groups must hold every corridor position once")
+        raise InputError("groups", None, "must hold every corridor position once",
+                         f"give lists of the positions 0…{len(corr) - 1}, each in one list")
     boxes = [cap_b if len(g) == len(corr) else
              clip(tuple(shapely.total_bounds(windows[g]))) for g in groups]
     limit = memory_limit_bytes(max_memory_gb)
