@@ -18,7 +18,7 @@ import time
 
 from _util import ROOT, vm_kb
 
-CASES = ("one window", "groups", "per corridor")
+CASES = ("one window", "groups", "groups, no limit", "per corridor")
 
 
 def work(case: str, limit_gb: float) -> dict:
@@ -30,8 +30,10 @@ def work(case: str, limit_gb: float) -> dict:
     real = run_mod.crossing_groups
 
     def spy(analysis, dem, limit, **kw):
-        out = (real(analysis, dem, limit, **kw) if case != "per corridor"
-               else [[i] for i in range(len(analysis.corridors))])
+        if case == "per corridor":
+            out = [[i] for i in range(len(analysis.corridors))]
+        else:
+            out = real(analysis, dem, limit, one_window=case != "groups, no limit", **kw)
         groups_seen.append(out)
         return out
 

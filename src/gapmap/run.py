@@ -159,15 +159,16 @@ def _box_cells(dem, box) -> int:
 
 
 def crossing_groups(analysis, dem, limit_bytes: float, *, penalty: bool = False,
-                    window_km: float | None = None) -> list[list[int]]:
+                    window_km: float | None = None, one_window: bool = True
+                    ) -> list[list[int]]:
     """Corridors grouped into search windows that fit ``limit_bytes`` by the crossing
     search's formula (:func:`gapmap.routes.crossing_memory_bytes`, ``docs/scale.md``).
 
-    One window over all corridors when it fits (one pair of searches: the fastest). Else each
-    corridor starts as its own window and the two whose merged box saves the most cells are
-    merged, while the merged box fits and holds no more cells than the two boxes apart (so no
-    ground is searched more often than corridor by corridor, and ground shared by overlapping
-    windows is searched once). The searches' answer does not depend on the grouping
+    With ``one_window``, one window over all corridors when it fits. Else (or without
+    ``one_window``) each corridor starts as its own window and the two whose merged box saves
+    the most cells are merged, while the merged box fits and holds no more cells than the two
+    boxes apart (so no ground is searched more often than corridor by corridor, and ground
+    shared by overlapping windows is searched once). The searches' answer does not depend on the grouping
     (:func:`gapmap.routes.corridor_crossings`). Refused in one line, with the formula's figure
     and the largest window that would fit, when one corridor's own window does not fit.
 
@@ -198,7 +199,7 @@ def crossing_groups(analysis, dem, limit_bytes: float, *, penalty: bool = False,
 
     whole = clip(tuple(shapely.total_bounds(windows)))
     one = need_box(whole)
-    if one <= limit_bytes:
+    if one_window and one <= limit_bytes:
         r, c = dem.window(whole).shape
         log.info("crossings: one window of %d × %d cells for %d corridors (about %.2f GB by "
                  "the formula)", r, c, n, one / 1e9)
@@ -674,9 +675,9 @@ class Run:
         """Terrain fields and crossing routes of corridors and minor stretches; ``None``
         without a DEM.
 
-        One window over all of them when it fits ``max_memory_gb`` by the search's formula
-        (``docs/scale.md``), else groups of corridors on windows that fit
-        (:func:`crossing_groups`); the same fields and routes either way."""
+        Searched on groups of overlapping corridors whose windows fit ``max_memory_gb`` by
+        the search's formula (:func:`crossing_groups`, ``docs/scale.md``); the same fields and
+        routes as one window over all of them."""
         if self.dem is None:
             return None
         base = self.base
@@ -701,8 +702,12 @@ class Run:
             from .tiles import memory_limit_bytes
 
             water = self.water
+            # Groups even when one window over all would fit: on the sample (18 corridors and
+            # stretches) 6 groups took 0.29–0.65× the one window's time at 0.56× its peak
+            # memory (bench/bench_crossing_windows.py), each group's searches stopping once
+            # its own corridors are reached.
             groups = crossing_groups(analysis, dem, memory_limit_bytes(self.max_memory_gb),
-                                     penalty=water is not None)
+                                     penalty=water is not None, one_window=False)
             return crossing_routes(analysis, dem, water=water, groups=groups,
                                    max_memory_gb=self.max_memory_gb)
         routes = self.timed("terrain", search)

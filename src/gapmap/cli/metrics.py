@@ -40,8 +40,8 @@ def metrics_cmd(out_dir: Path, profile: bool, by: str | None = None, workers: in
     gapmap.gpkg into OUT (with --by also by_area.csv and, with incidents,
     admin_mismatches.csv), and prints a summary; with --uncertainty DIR (a gapmap uncertainty
     run) the summary adds each figure's 90% range. The crossing searches (with --dem) run on
-    one window over all corridors when it fits --max-memory-gb, else on groups of corridors
-    whose windows fit (the same crossing_hours; docs/scale.md).
+    groups of overlapping corridors whose windows fit --max-memory-gb (the crossing_hours of
+    one search over all; docs/scale.md); a corridor whose own window does not fit is refused.
 
     \b
     Example:
