@@ -1408,7 +1408,10 @@ def _crossing(analysis, dem, *, visible_penalty: float | None, window_km: float 
                              max(grown[2], want[2]), max(grown[3], want[3])]
             if fits:
                 break
-            box = clip(tuple(grown))
+            grown = clip(tuple(grown))
+            if tuple(grown) == tuple(box):  # already as large as the union allows
+                break
+            box = grown
         for i, (h, line) in found.items():
             crossing[i], routes[i] = h, line
     missing = [ids[i] for i in range(len(corr)) if not np.isfinite(crossing[i])]
