@@ -396,6 +396,27 @@ def test_gap_region_stops_where_the_sides_are_further_apart_than_the_max_width()
     assert gap.geometry.iloc[0].bounds[2] == pytest.approx(X0 + 9e3, abs=19.0)
 
 
+def test_width_limit_of_the_scene_turned_a_quarter_is_turned_too():
+    # The scene above turned by 90°: A's strip y in [0, 2] km, B's y in [6, 8] km, both 10 km
+    # long, study area y in [-2, 10] km. The limit lines are now the rows y = -1 and y = 9 km,
+    # so the grid's rows must be placed as well as its columns (a raster sheared by one metre
+    # a column would move them by up to 1.5 km). Gap: y in [-1, -0.5], [2.5, 5.5], [8.5, 9]
+    # km, 10 km wide; the limit within one cell (28 km / 1500 = 19 m).
+    zones = gpd.GeoDataFrame(
+        {"force": ["a", "b"], "reach_km": [np.nan, np.nan]}, crs=UTM38,
+        geometry=[shapely.box(X0, Y0, X0 + 10e3, Y0 + 2e3),
+                  shapely.box(X0, Y0 + 6e3, X0 + 10e3, Y0 + 8e3)])
+    study = gpd.GeoDataFrame(geometry=[shapely.box(X0, Y0 - 2e3, X0 + 10e3, Y0 + 10e3)],
+                             crs=UTM38)
+    _, _, _, gap, s = stages(zones, study=study, gap=True)
+    parts = [shapely.box(X0, Y0 + y0 * 1e3, X0 + 10e3, Y0 + y1 * 1e3)
+             for y0, y1 in ((-1, -0.5), (2.5, 5.5), (8.5, 9))]
+    expected = sum(geod_area_km2(p) for p in parts)
+    assert s["gap_area_km2"] == pytest.approx(expected, abs=2 * 10 * 0.019 * 1.01)
+    assert gap.geometry.iloc[0].bounds[1] == pytest.approx(Y0 - 1e3, abs=19.0)
+    assert gap.geometry.iloc[0].bounds[3] == pytest.approx(Y0 + 9e3, abs=19.0)
+
+
 def test_visibility_on_flat_ground_leaves_the_seam_beyond_the_posts_range():
     # The visibility branch on a flat 100 m DEM (in memory): the post 4 km along the seam sees
     # [3, 5] km of it; the seam is sampled every spacing_m (250 m) and cut midway between
