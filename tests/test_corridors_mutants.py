@@ -438,3 +438,60 @@ def test_visibility_on_flat_ground_leaves_the_seam_beyond_the_posts_range():
     # Without a DEM the branch is refused.
     with pytest.raises(Exception):
         coverage_stage(inp, seam, dem=None, visibility=True)
+
+
+# --------------------------------------------------------------------------------------------
+# the ends of a stretch (_end_points) and the grouping of lines (_components), by hand
+
+
+def _ends(geom) -> list[list[float]]:
+    from gapmap.corridors import _end_points
+
+    a, b = _end_points(geom)
+    return [np.asarray(a, float).tolist(), np.asarray(b, float).tolist()]
+
+
+def test_the_ends_of_a_bent_line_are_its_first_and_last_vertex_west_first():
+    bent = shapely.LineString([(2, 0), (1, 3), (0, 1)])  # drawn east to west
+    assert _ends(bent) == [[0, 1], [2, 0]]
+    # A north-south line starts in the south, whichever way it is drawn.
+    assert _ends(shapely.LineString([(5, 9), (5.0004, 4), (5, 0)])) == [[5, 0], [5, 9]]
+    assert _ends(shapely.LineString([(5, 0), (5, 9)])) == [[5, 0], [5, 9]]
+
+
+def test_the_ends_of_a_branched_stretch_are_the_free_ends_furthest_apart():
+    # A T: a 10-unit bar with a 2-unit stem at its middle; the three parts meet at (5, 0),
+    # which is an end of each and no free end. The bar's ends are 10 apart, the stem's
+    # tip √29 from either.
+    t = shapely.MultiLineString([[(5, 0), (0, 0)], [(5, 0), (10, 0)], [(5, 0), (5, 2)]])
+    assert _ends(t) == [[0, 0], [10, 0]]
+    # The same with the stem longer than the bar is wide: its tip and a bar end.
+    t = shapely.MultiLineString([[(5, 0), (4, 0)], [(5, 0), (6, 0)], [(5, 0), (5, 20)]])
+    assert _ends(t) == [[4, 0], [5, 20]]
+    # A part drawn in reverse still meets the others at its last point.
+    z = shapely.MultiLineString([[(0, 0), (3, 0)], [(7, 4), (3, 0)], [(3, 0), (3, -1)]])
+    assert _ends(z) == [[0, 0], [7, 4]]
+
+
+def test_a_closed_stretch_without_free_ends_takes_the_parts_ends_furthest_apart():
+    # A square loop in two halves: the ends (0, 0) and (4, 4) are shared, so there are no
+    # free ends; the ends furthest apart of all are these two.
+    loop = shapely.MultiLineString([[(0, 0), (4, 0), (4, 4)], [(4, 4), (0, 4), (0, 0)]])
+    assert _ends(loop) == [[0, 0], [4, 4]]
+
+
+@pytest.mark.parametrize("n_teeth", [64, 65, 71])
+def test_the_ends_of_a_comb_of_many_teeth(n_teeth: int):
+    # A spine along y = 0 cut at each tooth, teeth of length 1 + 0.1 (k mod 3) upwards at
+    # x = k: the free ends are the n tips (the spine's ends are teeth roots). The tips furthest
+    # apart are the first and the last; from 65 free ends on they are found on the hull.
+    n = n_teeth
+    spine = [[(k, 0), (k + 1, 0)] for k in range(n - 1)]
+    teeth = [[(k, 0), (k, 1 + 0.1 * (k % 3))] for k in range(n)]
+    comb = shapely.MultiLineString(spine + teeth)
+    a, b = _ends(comb)
+    assert a == [0, 1]
+    assert b[0] == n - 1 and b[1] == pytest.approx(1 + 0.1 * ((n - 1) % 3))
+    # Teeth all of length 1: the 65 tips are in a row, their hull is one segment.
+    teeth = [[(k, 0), (k, 1)] for k in range(n)]
+    assert _ends(shapely.MultiLineString(spine + teeth)) == [[0, 1], [n - 1, 1]]
