@@ -473,6 +473,37 @@ def test_the_ends_of_a_branched_stretch_are_the_free_ends_furthest_apart():
     assert _ends(z) == [[0, 0], [7, 4]]
 
 
+@pytest.mark.parametrize("drawn, start", [
+    (((2, 0), (0, 5)), (0, 5)),            # the western end, wherever it is drawn
+    (((0, 5), (2, 0)), (0, 5)),
+    (((0.7, 0), (0.6, 9)), (0.6, 9)),      # a few decimetres west is west
+    (((0.6, 0), (0.7, 9)), (0.6, 0)),
+    (((5, 0), (4.9996, 9)), (5, 0)),       # the same x to the millimetre: the southern end
+    (((5.0004, 0), (5, 9)), (5.0004, 0)),
+    (((5, 1.7), (5, 1.6)), (5, 1.6)),      # a 10 cm north-south line
+    (((5, 1.4), (5, 1.2)), (5, 1.2)),
+    (((5, 0), (5, 2)), (5, 0)),
+    (((5, 4), (5, 9)), (5, 4)),
+])
+def test_a_stretch_starts_at_its_western_then_southern_end(drawn, start):
+    a, b = _ends(shapely.LineString(drawn))
+    assert a == list(map(float, start))
+    assert b == [float(v) for v in (drawn[1] if drawn[0] == start else drawn[0])]
+
+
+def test_the_ends_of_a_hook_and_of_a_y():
+    # A hook: a bar (0, 0)-(10, 0), then up and back west to (2, 3), in two parts that meet
+    # 0.4 mm apart (one point to the millimetre). Its free ends are (0, 0) and (2, 3), though
+    # the corner (10, 0) is further from (0, 0).
+    hook = shapely.MultiLineString([[(0, 0), (5, 0), (10, 0)],
+                                    [(10.0004, 0), (10.0004, 3), (2, 3)]])
+    assert _ends(hook) == [[0, 0], [2, 3]]
+    # A Y meeting at (3, 3): its tips (0, 10) and (10, 0) are 14.1 apart, the third tip (1, 1)
+    # 9.1 from either (and first in x + y, and in x - y, from neither).
+    y = shapely.MultiLineString([[(3, 3), (0, 10)], [(3, 3), (10, 0)], [(3, 3), (1, 1)]])
+    assert _ends(y) == [[0, 10], [10, 0]]
+
+
 def test_a_closed_stretch_without_free_ends_takes_the_parts_ends_furthest_apart():
     # A square loop in two halves: the ends (0, 0) and (4, 4) are shared, so there are no
     # free ends; the ends furthest apart of all are these two.
@@ -495,3 +526,7 @@ def test_the_ends_of_a_comb_of_many_teeth(n_teeth: int):
     # Teeth all of length 1: the 65 tips are in a row, their hull is one segment.
     teeth = [[(k, 0), (k, 1)] for k in range(n)]
     assert _ends(shapely.MultiLineString(spine + teeth)) == [[0, 1], [n - 1, 1]]
+    # The comb 1000 units east: the hull's vertices keep their x and y.
+    east = shapely.transform(comb, lambda xy: xy + [1000.0, 0.0])
+    a, b = _ends(east)
+    assert a == [1000, 1] and b[0] == 1000 + n - 1
