@@ -530,3 +530,43 @@ def test_the_ends_of_a_comb_of_many_teeth(n_teeth: int):
     east = shapely.transform(comb, lambda xy: xy + [1000.0, 0.0])
     a, b = _ends(east)
     assert a == [1000, 1] and b[0] == 1000 + n - 1
+
+
+def _comps(lines, **kw):
+    from gapmap.corridors import _components
+
+    return _components(np.array([shapely.LineString(c) for c in lines], dtype=object), **kw)
+
+
+def test_components_join_touching_lines_and_keep_apart_ones_apart():
+    assert _comps([]) == []
+    one = _comps([[(0, 0), (3, 4)]])
+    assert len(one) == 1 and one[0].geom_type == "LineString" and one[0].length == 5.0
+    # Two diagonals 1 apart (their boxes overlap, they do not touch), and a third line
+    # continuing the first: two components, the first merged into one 10-long line.
+    comps = _comps([[(0, 0), (3, 4)], [(1, 0), (4, 4)], [(3, 4), (6, 8)]])
+    assert sorted(round(g.length, 9) for g in comps) == [5.0, 10.0]
+    assert sorted(g.geom_type for g in comps) == ["LineString", "LineString"]
+    merged = next(g for g in comps if g.length > 6)
+    assert shapely.get_num_coordinates(merged) == 2  # one straight line: (0, 0)-(6, 8)
+    # Three apart lines in a row: three components.
+    assert len(_comps([[(0, 0), (1, 0)], [(2, 0), (3, 0)], [(4, 0), (5, 0)]])) == 3
+
+
+def test_a_t_junction_is_one_component_of_three_parts():
+    comps = _comps([[(0, 0), (5, 0)], [(5, 0), (10, 0)], [(5, 0), (5, 2)], [(20, 0), (21, 0)]])
+    assert len(comps) == 2
+    t = next(g for g in comps if g.length > 2)
+    assert t.geom_type == "MultiLineString" and t.length == 12.0
+    assert shapely.get_num_geometries(t) == 3
+
+
+def test_components_drop_vertices_within_half_a_metre_of_the_line():
+    # A 100 m line bent 0.3 m at its middle loses the bend; one bent 0.8 m keeps it; with no
+    # simplification both keep it.
+    slight = [[(0, 0), (50, 0.3), (100, 0)]]
+    bent = [[(0, 0), (50, 0.8), (100, 0)]]
+    assert shapely.get_num_coordinates(_comps(slight)[0]) == 2
+    assert shapely.get_num_coordinates(_comps(bent)[0]) == 3
+    assert shapely.get_num_coordinates(_comps(slight, simplify_m=0)[0]) == 3
+    assert shapely.get_num_coordinates(_comps(slight, simplify_m=0.2)[0]) == 3
