@@ -570,3 +570,64 @@ def test_components_drop_vertices_within_half_a_metre_of_the_line():
     assert shapely.get_num_coordinates(_comps(bent)[0]) == 3
     assert shapely.get_num_coordinates(_comps(slight, simplify_m=0)[0]) == 3
     assert shapely.get_num_coordinates(_comps(slight, simplify_m=0.2)[0]) == 3
+
+
+# --------------------------------------------------------------------------------------------
+# numbering along the seam (_number_along_seam), by hand
+
+
+def _table(lines, lengths_km, starts=None, ids=None) -> gpd.GeoDataFrame:
+    cols = {"length_km": lengths_km}
+    if starts is not None:
+        cols["start_lon"], cols["start_lat"] = zip(*starts)
+    if ids is not None:
+        cols["corridor_id"] = ids
+    return gpd.GeoDataFrame(cols, geometry=[shapely.LineString(c) for c in lines], crs=UTM38)
+
+
+def test_seam_parts_are_numbered_west_then_south_and_ordered_by_length():
+    from gapmap.corridors import _number_along_seam
+
+    # Starts (lon, lat): the second and third share a longitude, the third is further south.
+    seam = _table([[(0, 0), (0, 1)], [(1, 0), (1, 3)], [(2, 0), (2, 2)], [(3, 0), (3, 1)]],
+                  [1.0, 3.0, 2.0, 1.0], starts=[(44.3, 33.1), (44.1, 33.4), (44.1, 33.2),
+                                                (44.0, 33.9)])
+    out = _number_along_seam(seam, None, "S")
+    # West first (44.0), then the two at 44.1 south first, then 44.3; rows by length, ties
+    # in their given order.
+    assert out["corridor_id"].tolist() == ["S3", "S2", "S4", "S1"]
+    assert out["length_km"].tolist() == [3.0, 2.0, 1.0, 1.0]
+    assert "rank" not in out.columns
+    assert out.index.tolist() == [0, 1, 2, 3]
+    empty = _number_along_seam(seam.iloc[:0], None, "S")
+    assert len(empty) == 0 and "corridor_id" in empty.columns
+
+
+def test_stretches_are_numbered_by_seam_part_then_distance_along_it():
+    from gapmap.corridors import _number_along_seam
+
+    # Seam part S1 runs north along x = 0; S2 along x = 50 is drawn from north to south,
+    # and starts (west, then south) at (50, 0) all the same.
+    seam = _table([[(0, 0), (0, 100)], [(50, 100), (50, 0)]], [0.1, 0.1], ids=["S1", "S2"])
+    stretches = _table([[(50, 20), (50, 10)],    # on S2, 10 m along (drawn backwards)
+                        [(0, 60), (0, 90)],      # on S1, 60 m along
+                        [(0, 5), (0, 15)],       # on S1, 5 m along
+                        [(50, 70), (50, 75)]],   # on S2, 70 m along
+                       [0.010, 0.030, 0.010, 0.005], starts=[(44.0, 33.0)] * 4)
+    out = _number_along_seam(stretches, seam, "C")
+    # ids by place: S1 at 5 m → C1, S1 at 60 m → C2, S2 at 10 m → C3, S2 at 70 m → C4; rows by
+    # length (ties in their given order), ranked 1..4.
+    assert out["corridor_id"].tolist() == ["C2", "C3", "C1", "C4"]
+    assert out["length_km"].tolist() == [0.030, 0.010, 0.010, 0.005]
+    assert out["rank"].tolist() == [1, 2, 3, 4] and out["rank"].dtype == np.int64
+    assert out.index.tolist() == [0, 1, 2, 3]
+    # Numbering is by place, not by the order given.
+    again = _number_along_seam(stretches.iloc[::-1], seam, "m")
+    assert sorted(zip(again["length_km"], again["corridor_id"])) == sorted(
+        zip(out["length_km"], out["corridor_id"].str.replace("C", "m")))
+    # A seam part numbered S10 comes after S2 (the numbers, not their text).
+    seam10 = seam.assign(corridor_id=["S10", "S2"])
+    out10 = _number_along_seam(stretches, seam10, "C")
+    assert out10["corridor_id"].tolist() == ["C4", "C1", "C3", "C2"]
+    # No stretches, or no seam parts.
+    assert len(_number_along_seam(stretches.iloc[:0], seam, "C")) == 0
