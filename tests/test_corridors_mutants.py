@@ -582,7 +582,9 @@ def _table(lines, lengths_km, starts=None, ids=None) -> gpd.GeoDataFrame:
         cols["start_lon"], cols["start_lat"] = zip(*starts)
     if ids is not None:
         cols["corridor_id"] = ids
-    return gpd.GeoDataFrame(cols, geometry=[shapely.LineString(c) for c in lines], crs=UTM38)
+    # Grid metres from (X0, Y0): the seam parts' starts are then far from the origin.
+    geoms = [shapely.LineString(np.asarray(c, float) + [X0, Y0]) for c in lines]
+    return gpd.GeoDataFrame(cols, geometry=geoms, crs=UTM38)
 
 
 def test_seam_parts_are_numbered_west_then_south_and_ordered_by_length():
@@ -597,7 +599,8 @@ def test_seam_parts_are_numbered_west_then_south_and_ordered_by_length():
     # in their given order.
     assert out["corridor_id"].tolist() == ["S3", "S2", "S4", "S1"]
     assert out["length_km"].tolist() == [3.0, 2.0, 1.0, 1.0]
-    assert "rank" not in out.columns
+    assert out.columns.tolist() == ["length_km", "start_lon", "start_lat", "geometry",
+                                    "corridor_id"]
     assert out.index.tolist() == [0, 1, 2, 3]
     empty = _number_along_seam(seam.iloc[:0], None, "S")
     assert len(empty) == 0 and "corridor_id" in empty.columns
@@ -621,6 +624,8 @@ def test_stretches_are_numbered_by_seam_part_then_distance_along_it():
     assert out["length_km"].tolist() == [0.030, 0.010, 0.010, 0.005]
     assert out["rank"].tolist() == [1, 2, 3, 4] and out["rank"].dtype == np.int64
     assert out.index.tolist() == [0, 1, 2, 3]
+    assert out.columns.tolist() == ["length_km", "start_lon", "start_lat", "geometry",
+                                    "corridor_id", "rank"]
     # Numbering is by place, not by the order given.
     again = _number_along_seam(stretches.iloc[::-1], seam, "m")
     assert sorted(zip(again["length_km"], again["corridor_id"])) == sorted(
@@ -631,3 +636,37 @@ def test_stretches_are_numbered_by_seam_part_then_distance_along_it():
     assert out10["corridor_id"].tolist() == ["C4", "C1", "C3", "C2"]
     # No stretches, or no seam parts.
     assert len(_number_along_seam(stretches.iloc[:0], seam, "C")) == 0
+
+
+def test_stretches_on_a_seam_of_one_part_short_parts_and_close_places():
+    from gapmap.corridors import _number_along_seam
+
+    # One seam part, x = 0 northwards; the stretches' starts (lon, lat) put the one further
+    # along first, which must not matter: the place along the seam does.
+    seam = _table([[(0, 0), (0, 100)]], [0.1], ids=["S1"])
+    st = _table([[(0, 60), (0, 90)], [(0, 5), (0, 15)]], [0.03, 0.01],
+                starts=[(44.0, 33.0), (44.5, 33.5)])
+    assert _number_along_seam(st, seam, "C")["corridor_id"].tolist() == ["C2", "C1"]
+    # Places 0.3 m apart are told apart (to the millimetre): given the further first.
+    st = _table([[(0, 5.4), (0, 5.5)], [(0, 5.1), (0, 5.3)]], [0.0001, 0.0002],
+                starts=[(44.0, 33.0)] * 2)
+    assert _number_along_seam(st, seam, "C")["corridor_id"].tolist() == ["C1", "C2"]
+    # A seam part 0.8 m long drawn from north to south: places count from its southern end.
+    short = _table([[(0, 0.8), (0, 0)]], [0.0008], ids=["S1"])
+    st = _table([[(0, 0.5), (0, 0.7)], [(0, 0.1), (0, 0.2)]], [0.0002, 0.0001],
+                starts=[(44.0, 33.0)] * 2)
+    assert _number_along_seam(st, short, "C")["corridor_id"].tolist() == ["C2", "C1"]
+
+
+def test_rows_of_equal_length_keep_their_order():
+    from gapmap.corridors import _number_along_seam
+
+    # 40 seam parts along a row, lengths alternating 2 and 1 km: the 2 km ones first, each
+    # group in the given order (a stable sort; quicksort is not one past 16 rows).
+    n = 40
+    lines = [[(10 * k, 0), (10 * k, 5)] for k in range(n)]
+    lengths = [2.0 if k % 2 == 0 else 1.0 for k in range(n)]
+    starts = [(44.0 + 0.01 * k, 33.0) for k in range(n)]
+    out = _number_along_seam(_table(lines, lengths, starts=starts), None, "S")
+    assert out["corridor_id"].tolist() == [f"S{k + 1}" for k in range(0, n, 2)] + [
+        f"S{k + 1}" for k in range(1, n, 2)]
