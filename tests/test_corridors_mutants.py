@@ -670,3 +670,28 @@ def test_rows_of_equal_length_keep_their_order():
     out = _number_along_seam(_table(lines, lengths, starts=starts), None, "S")
     assert out["corridor_id"].tolist() == [f"S{k + 1}" for k in range(0, n, 2)] + [
         f"S{k + 1}" for k in range(1, n, 2)]
+
+
+def test_visibility_with_a_dem_in_another_crs():
+    # The flat-ground scene above with the DEM in UTM 37N (the analysis is in 38N): the seam's
+    # samples must be handed over in the analysis CRS to be placed on it. The post 4 km along
+    # still sees [3, 5] km of the seam, to the 125 m of the sampling (1 km in 37N grid metres
+    # is 2 m more or less on the ground here, well within that).
+    from affine import Affine
+
+    s = Settings(reach_km=0.5, max_width_km=8.0, min_length_km=0.1)
+    layers = read_layers(small_strips(), A, B, posts=posts_at(4.0), study_area=area(), settings=s)
+    inp = prepare_inputs(layers, A, B, CRS.from_epsg(UTM38), s)
+    seam = seam_stage(inp, 50.0)
+    to37 = Transformer.from_crs(UTM38, 32637, always_xy=True)
+    x, y = to37.transform([X0 - 2e3, X0 + 12e3, X0 - 2e3, X0 + 12e3],
+                          [Y0 - 2e3, Y0 - 2e3, Y0 + 12e3, Y0 + 12e3])
+    west, north = np.floor(min(x) / 100) * 100, np.ceil(max(y) / 100) * 100
+    w, h = int(np.ceil((max(x) - west) / 100)), int(np.ceil((north - min(y)) / 100))
+    dem = (np.full((h, w), 300.0, "float32"), Affine(100.0, 0.0, west, 0.0, -100.0, north),
+           "EPSG:32637")
+    seen = coverage_stage(inp, seam, dem=dem, visibility=True)
+    grid_m = sorted(shapely.length(seen).tolist())
+    assert len(grid_m) == 2
+    assert grid_m[0] == pytest.approx(3e3, abs=125.001) and grid_m[1] == pytest.approx(5e3,
+                                                                                      abs=125.001)
