@@ -695,3 +695,34 @@ def test_visibility_with_a_dem_in_another_crs():
     assert len(grid_m) == 2
     assert grid_m[0] == pytest.approx(3e3, abs=125.001) and grid_m[1] == pytest.approx(5e3,
                                                                                       abs=125.001)
+
+
+def test_a_study_area_that_cuts_the_shared_border_keeps_only_its_part():
+    # A and B touch along x = X0 + 2 km for 10 km; the study area ends 6 km north: the seam
+    # is the 6 km of shared border inside it (width 0), not the 10 km.
+    zones = gpd.GeoDataFrame({"force": ["a", "b"], "reach_km": [np.nan, np.nan]}, crs=UTM38,
+                             geometry=[shapely.box(X0, Y0, X0 + 2e3, Y0 + 10e3),
+                                       shapely.box(X0 + 2e3, Y0, X0 + 4e3, Y0 + 10e3)])
+    study = gpd.GeoDataFrame(geometry=[shapely.box(X0 - 1e3, Y0, X0 + 5e3, Y0 + 6e3)],
+                             crs=UTM38)
+    seam, _, _, _, s = stages(zones, study=study)
+    border = geod_km(X0 + 2e3, Y0, X0 + 2e3, Y0 + 6e3)
+    assert s["seam_length_km"] == pytest.approx(border, rel=1e-6)
+    assert seam["length_km"].sum() == pytest.approx(border, rel=1e-6)
+    assert seam.geometry.union_all().bounds[3] == pytest.approx(Y0 + 6e3, abs=1e-6)
+
+
+def test_a_zone_of_neither_side_is_held_but_not_grown_in_the_gap_region():
+    # A zone of neither side (no reach of its own: 0) in the middle of the gap, x in
+    # [3.5, 4.5], y in [4, 6] km: the gap is the 3 × 10 km band less that 2 km² zone, not
+    # less the zone grown by any reach.
+    zones = small_strips()
+    third = gpd.GeoDataFrame({"force": ["other"], "reach_km": [np.nan]}, crs=UTM38,
+                             geometry=[shapely.box(X0 + 3.5e3, Y0 + 4e3, X0 + 4.5e3, Y0 + 6e3)])
+    zones = gpd.GeoDataFrame(pd.concat([zones, third], ignore_index=True), crs=UTM38)
+    _, _, _, gap, s = stages(zones, study=area(0.0, 8.0), gap=True)
+    band = shapely.box(X0 + 2.5e3, Y0, X0 + 5.5e3, Y0 + 10e3)
+    hole = third.geometry.iloc[0]
+    assert s["gap_area_km2"] == pytest.approx(geod_area_km2(band) - geod_area_km2(hole),
+                                              rel=1e-6)
+    assert gap.geometry.iloc[0].symmetric_difference(band.difference(hole)).area < 1.0  # m²
