@@ -218,3 +218,28 @@ def test_a_finite_mixed_ridge_joins_its_two_vertices():
     # Three mixed ridges: the finite one and the infinite ones of the hull edges (0, 3)-(1, 0)
     # and (0, -3)-(-1, 0) (the other two hull edges join samples of one side).
     assert len(seg) == 3 and (rp[:, 0] % 2 == 0).all() and (rp[:, 1] % 2 == 1).all()
+
+
+def test_side_distance_in_the_notch_of_an_l_and_for_one_point():
+    # An L (the 10 × 10 square less its north-east 5 × 5 quarter) with id 7, and a 2 × 2 square
+    # with id 3 further east. The point (8, 8) lies in the L's bounding box but outside it, 3
+    # from its edges x = 5 and y = 5; one point alone is measured too.
+    ell = shapely.Polygon([(0, 0), (10, 0), (10, 5), (5, 5), (5, 10), (0, 10)])
+    d = SideDistance(np.array([ell, shapely.box(30, 0, 32, 2)], dtype=object),
+                     zone_ids=np.array([7, 3]))
+    dist, zone = d(np.array([[8.0, 8.0], [2.0, 2.0], [31.0, 5.0], [19.0, 1.0]]))
+    assert dist.tolist() == [3.0, 0.0, 3.0, 9.0]
+    assert zone.tolist() == [7, 7, 3, 7] and zone.dtype == np.int64
+    one_d, one_z = d(np.array([31.0, 1.0]))
+    assert one_d.tolist() == [0.0] and one_z.tolist() == [3]
+    one_d, one_z = d(np.array([[8.0, 9.0]]))
+    assert one_d.tolist() == [3.0] and one_z.tolist() == [7]
+
+
+def test_side_distance_with_no_zones_or_no_points():
+    d = SideDistance(np.array([], dtype=object))
+    dist, zone = d(np.array([[1.0, 2.0], [3.0, 4.0]]))
+    assert np.isinf(dist).all() and dist.tolist() == [np.inf, np.inf]
+    assert zone.tolist() == [-1, -1]
+    dist, zone = SideDistance(np.array([shapely.box(0, 0, 1, 1)]))(np.empty((0, 2)))
+    assert dist.shape == (0,) and zone.shape == (0,)
