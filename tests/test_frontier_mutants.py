@@ -243,3 +243,6 @@ def test_side_distance_with_no_zones_or_no_points():
     assert zone.tolist() == [-1, -1]
     dist, zone = SideDistance(np.array([shapely.box(0, 0, 1, 1)]))(np.empty((0, 2)))
     assert dist.shape == (0,) and zone.shape == (0,)
+    # Without ids a zone is known by its position.
+    two = SideDistance(np.array([shapely.box(0, 0, 1, 1), shapely.box(5, 0, 6, 1)]))
+    assert two(np.array([[4.5, 0.5], [0.5, 0.5]]))[1].tolist() == [1, 0]
