@@ -246,3 +246,61 @@ def test_side_distance_with_no_zones_or_no_points():
     # Without ids a zone is known by its position.
     two = SideDistance(np.array([shapely.box(0, 0, 1, 1), shapely.box(5, 0, 6, 1)]))
     assert two(np.array([[4.5, 0.5], [0.5, 0.5]]))[1].tolist() == [1, 0]
+
+
+def _samples(a, b, **kw):
+    from gapmap.frontier import seam_samples
+
+    kw.setdefault("sample_m", 5.0)
+    pts, side, zone = seam_samples(np.array([a]), np.array([7]), np.array([b]), np.array([9]),
+                                   **kw)
+    return {tuple(p) for p in pts[~side].tolist()}, {tuple(p) for p in pts[side].tolist()}, \
+        pts, side, zone
+
+
+def test_seam_samples_within_twice_the_max_distance_of_the_other_side():
+    # Squares 10 wide, 20 apart, sampled every 5 (corners and edge midpoints, 8 each). A
+    # sample is kept if within 2 × max_dist of the other side's box: with max_dist 10 only
+    # the facing edges (exactly 20 away) are; with 9.99 none, and then there are no samples.
+    a, b = shapely.box(0, 0, 10, 10), shapely.box(30, 0, 40, 10)
+    sa, sb, pts, side, zone = _samples(a, b, max_dist_m=10.0)
+    assert sa == {(10, 0), (10, 5), (10, 10)} and sb == {(30, 0), (30, 5), (30, 10)}
+    assert len(pts) == 6 and zone[~side].tolist() == [7] * 3 and zone[side].tolist() == [9] * 3
+    assert pts.dtype == float and side.dtype == bool
+    sa, sb, pts, side, zone = _samples(a, b, max_dist_m=9.99)
+    assert pts.shape == (0, 2) and side.shape == (0,) and zone.shape == (0,)
+    assert side.dtype == bool and zone.dtype.kind == "i"
+    sa, sb, pts, _, _ = _samples(a, b, max_dist_m=50.0)
+    assert len(sa) == 8 and len(sb) == 8 and len(pts) == 16
+
+
+def test_seam_samples_near_the_study_area_and_off_the_shared_border():
+    a, b = shapely.box(0, 0, 10, 10), shapely.box(30, 0, 40, 10)
+    # Kept: samples within max_dist (35) of the study area's box (0, 0)-(5, 1): all of A's,
+    # and B's but (40, 5) and (40, 10); (40, 0) is exactly 35 away.
+    sa, sb, *_ = _samples(a, b, max_dist_m=35.0, keep_near=shapely.box(0, 0, 5, 1))
+    assert len(sa) == 8
+    assert sb == {(30, 0), (30, 5), (30, 10), (35, 0), (35, 10), (40, 0)}
+    # A shared border 4 mm east of A's east edge (within sample_m / 1000 = 5 mm) removes
+    # A's samples on that edge; 6 mm east it does not.
+    near = shapely.LineString([(10.004, -1), (10.004, 11)])
+    sa, sb, *_ = _samples(a, b, max_dist_m=50.0, shared=near)
+    assert sa == {(0, 0), (0, 5), (0, 10), (5, 0), (5, 10)} and len(sb) == 8
+    far = shapely.LineString([(10.006, -1), (10.006, 11)])
+    assert len(_samples(a, b, max_dist_m=50.0, shared=far)[0]) == 8
+    assert len(_samples(a, b, max_dist_m=50.0, shared=shapely.LineString())[0]) == 8
+
+
+def test_seam_samples_drop_points_of_both_sides_and_keep_one_of_repeats():
+    # Touching squares share the edge x = 10: its three samples belong to both sides and
+    # are dropped; each square's other five samples are kept once (the rings' closing
+    # points repeat their first ones).
+    a, b = shapely.box(0, 0, 10, 10), shapely.box(10, 0, 20, 10)
+    sa, sb, pts, side, zone = _samples(a, b, max_dist_m=50.0)
+    assert sa == {(0, 0), (0, 5), (0, 10), (5, 0), (5, 10)}
+    assert sb == {(20, 0), (20, 5), (20, 10), (15, 0), (15, 10)}
+    assert len(pts) == 10 and len({tuple(p) for p in pts.tolist()}) == 10
+    # Samples within half a millimetre of each other are one.
+    b2 = shapely.Polygon([(30, 0), (30.0004, 0), (40, 0), (40, 10), (30, 10)])
+    _, sb, pts, side, _ = _samples(a, b2, max_dist_m=50.0)
+    assert int(side.sum()) == 8 and (30.0004, 0) not in sb
