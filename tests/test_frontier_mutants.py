@@ -304,3 +304,26 @@ def test_seam_samples_drop_points_of_both_sides_and_keep_one_of_repeats():
     b2 = shapely.Polygon([(30, 0), (30.0004, 0), (40, 0), (40, 10), (30, 10)])
     _, sb, pts, side, _ = _samples(a, b2, max_dist_m=50.0)
     assert int(side.sum()) == 8 and (30.0004, 0) not in sb
+
+
+def test_seam_samples_pruned_by_every_rule_at_once():
+    a, b = shapely.box(0, 0, 10, 10), shapely.box(30, 0, 40, 10)
+    # max_dist 10 keeps the facing edges; a shared border beside the corners (10, 10) and
+    # (30, 10) removes those two as well.
+    shared = shapely.MultiLineString([[(10.004, 9), (10.004, 11)], [(29.996, 9), (29.996, 11)]])
+    sa, sb, *_ = _samples(a, b, max_dist_m=10.0, shared=shared)
+    assert sa == {(10, 0), (10, 5)} and sb == {(30, 0), (30, 5)}
+    # A study area 10 south of the squares, y in [-20, -10]: of the facing edges only the
+    # southern corners are within 10 of it (exactly), one sample a side.
+    sa, sb, pts, *_ = _samples(a, b, max_dist_m=10.0, keep_near=shapely.box(0, -20, 40, -10))
+    assert sa == {(10, 0)} and sb == {(30, 0)} and len(pts) == 2
+    # A study area beside B only: no sample of A is left, so there are none at all.
+    sa, sb, pts, *_ = _samples(a, b, max_dist_m=10.0, keep_near=shapely.box(35, 0, 36, 1))
+    assert pts.shape == (0, 2)
+
+
+def test_seam_samples_30_cm_apart_are_two():
+    a = shapely.box(0, 0, 10, 10)
+    b = shapely.Polygon([(30, 0), (30.3, 0), (40, 0), (40, 10), (30, 10)])
+    _, sb, *_ = _samples(a, b, max_dist_m=50.0)
+    assert (30, 0) in sb and (30.3, 0) in sb
