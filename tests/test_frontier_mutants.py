@@ -327,3 +327,12 @@ def test_seam_samples_30_cm_apart_are_two():
     b = shapely.Polygon([(30, 0), (30.3, 0), (40, 0), (40, 10), (30, 10)])
     _, sb, *_ = _samples(a, b, max_dist_m=50.0)
     assert (30, 0) in sb and (30.3, 0) in sb
+
+
+def test_series_tile_side_and_a_cache_of_its_own_side():
+    from gapmap.frontier import TileCache, series_tile_m
+
+    # Three times the max distance, at least 10 km.
+    assert series_tile_m(2e3) == 10e3 and series_tile_m(4e3) == 12e3
+    assert TileCache().tile_m(5e3) == 15e3
+    assert TileCache(tile_m=7000).tile_m(5e3) == 7000.0
