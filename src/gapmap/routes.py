@@ -1436,8 +1436,11 @@ def _crossing(analysis, dem, *, visible_penalty: float | None, window_km: float 
                 break
             log.info("corridor %s: a crossing of %.2f h may leave its window; growing it",
                      ids[i], hours)
-            box = clip((min(box[0], want[0]), min(box[1], want[1]), max(box[2], want[2]),
-                        max(box[3], want[3])))
+            grown = clip((min(box[0], want[0]), min(box[1], want[1]), max(box[2], want[2]),
+                          max(box[3], want[3])))
+            if tuple(grown) == tuple(box):  # already as large as the union allows
+                break
+            box = grown
         for i, (h, line) in found.items():
             crossing[i], routes[i] = h, line
     missing = [ids[i] for i in range(len(corr)) if not np.isfinite(crossing[i])]
