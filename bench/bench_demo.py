@@ -100,6 +100,9 @@ def main() -> int:
                 dt, err = _run(src[name], data[name], work / f"{name}{i}",
                                profile=name != "landed", extra=extra[name])
                 times[name].append(dt)
+                # each run as it ends: a run cut short still leaves its figures
+                print(f"round {i + 1}, {name}: {dt:.1f} s (load {os.getloadavg()[0]:.1f})",
+                      file=sys.stderr, flush=True)
                 if name in stages:
                     stages[name] = "\n".join(ln for ln in err.splitlines() if "stage " in ln)
                 shutil.rmtree(work / f"{name}{i}", ignore_errors=True)
