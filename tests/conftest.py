@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
@@ -41,3 +42,18 @@ def demo(tmp_path_factory) -> tuple[Path, str]:
     p = subprocess.run([exe, "demo", "--out", str(out)], capture_output=True, text=True)
     assert p.returncode == 0, p.stderr
     return out, p.stdout
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """An explicit ``distributed.LocalCluster`` (2 worker processes), reached by its address
+    like a remote scheduler; one per test module, so a test that kills workers cannot disturb
+    another module's."""
+    import dask
+    from distributed import LocalCluster
+
+    with dask.config.set({"distributed.scheduler.allowed-failures": 1}):
+        c = LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                         dashboard_address=None, silence_logs=logging.ERROR)
+    yield c
+    c.close()

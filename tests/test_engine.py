@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import socket
 import time
@@ -52,19 +51,6 @@ def _bad_input(shared, item):
     if item == 3:
         raise InputError("day3.geojson", "date", "no date", "rename it")
     return item
-
-
-@pytest.fixture(scope="module")
-def cluster():
-    """An explicit LocalCluster, reached by its address like a remote one (2 workers)."""
-    import dask
-    from distributed import LocalCluster
-
-    with dask.config.set({"distributed.scheduler.allowed-failures": 1}):
-        c = LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                         dashboard_address=None, silence_logs=logging.ERROR)
-    yield c
-    c.close()
 
 
 def test_serial_in_item_order_with_progress():

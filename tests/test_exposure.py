@@ -470,3 +470,90 @@ def test_one_walk_for_several_dates_gives_the_runs_of_each_date():
         assert runs[d].summary == one.summary
         assert runs[d].pieces.geometry.geom_equals_exact(one.pieces.geometry, 1e-9).all()
     assert runs[dates[0]].summary["posts"] == 1 and runs[dates[1]].summary["posts"] == 0
+
+
+# --------------------------------------------------------------------------------------------
+# bounded memory: only the DEM's window the walk and the roads need is read
+
+
+def _long_dem_file(path, cols=2000):
+    """A 100 km × 10 km file of 50 m cells with rolling hills (so every cell matters)."""
+    import rasterio
+
+    rows = 200
+    y, x = np.mgrid[0:rows, 0:cols]
+    z = (40 * np.sin(x / 37.0) * np.cos(y / 23.0) + 0.5 * x).astype(np.float32)
+    t = Affine(CELL, 0, X0, 0, -CELL, Y0 + rows * CELL)
+    with rasterio.open(path, "w", driver="GTiff", height=rows, width=cols, count=1,
+                       dtype="float32", crs="EPSG:32638", transform=t, tiled=True,
+                       blockxsize=256, blockysize=256) as dst:
+        dst.write(z, 1)
+    return Dem(z, t, UTM)
+
+
+def test_the_walk_reads_a_window_of_the_file_not_the_whole_dem(tmp_path, monkeypatch):
+    import gapmap.exposure as exposure_mod
+    from gapmap.terrain import as_dem
+
+    whole = _long_dem_file(tmp_path / "dem.tif")
+    start, end = (X0 + 1_025.0, ROW_Y), (X0 + 12_025.0, ROW_Y)
+    posts = gpd.GeoDataFrame({"range_km": [2.0]}, geometry=[shapely.Point(X0 + 6_025.0, ROW_Y)],
+                             crs=UTM)
+    reads = []
+    monkeypatch.setattr(exposure_mod, "as_dem",
+                        lambda *a, **k: reads.append((a, k)) or as_dem(*a, **k))
+    got = road_exposure(_line(start, end), _point(*start), tmp_path / "dem.tif", posts=posts,
+                        hours=1.0)
+    # one windowed read over the walk's window (origin + 2 h at 6 km/h = 12 km + 4 cells: to
+    # 13.225 km) and the road grown by the post's 2 km + 4 cells (to 14.225 km), clipped to
+    # the file's west edge, plus the three-cell margin of a read
+    reads = [r for r in reads if not isinstance(r[0][0], Dem)]  # Dems in memory: no read
+    assert len(reads) == 1 and reads[0][1]["bounds"] is not None
+    cols = reads[0][1]
+    read = as_dem(tmp_path / "dem.tif", bounds=cols["bounds"], bounds_crs=cols["bounds_crs"])
+    assert read.shape[1] == pytest.approx((12_025 + 2_000 + 200) / CELL + 3, abs=1)
+    assert read.shape[1] < whole.shape[1] / 6
+    # the same pieces as with the whole DEM in memory
+    want = road_exposure(_line(start, end), _point(*start), whole, posts=posts, hours=1.0)
+    assert got.summary == want.summary
+    assert got.pieces.geometry.geom_equals_exact(want.pieces.geometry, 1e-9).all()
+    assert 0 < got.summary["exposed_km"] < got.summary["reachable_km"]
+
+
+def test_a_walk_that_cannot_fit_is_refused_with_the_figure_and_the_hours_that_fit(tmp_path):
+    from gapmap.exposure import exposure_memory_bytes
+    from gapmap.tiles import BASE_BYTES
+
+    _long_dem_file(tmp_path / "dem.tif")
+    road, base = _line((X0 + 1_025.0, ROW_Y), (X0 + 3_025.0, ROW_Y)), _point(X0 + 1_025.0, ROW_Y)
+    assert exposure_memory_bytes(10, 4, 4) == pytest.approx(
+        BASE_BYTES + 5 * 10 + 40 * 10 * 10)
+    limit_gb = 0.4205  # 1.07 MB beyond the process's 400 MiB
+    with pytest.raises(InputError) as err:
+        road_exposure(road, base, tmp_path / "dem.tif", hours=6.0, max_memory_gb=limit_gb)
+    msg = str(err.value)
+    assert msg.startswith("--max-memory-gb: the walk of 6 h from the origin") and "\n" not in msg
+    assert "0.42 GB allowed" in msg and "needs about" in msg
+    # 6 h: a window of the whole 200 rows × about 1,500 columns ≈ 12 MB beyond the 400 MiB
+    assert "needs about 0.43 GB" in msg
+    fit = float(msg.split("--hours ")[1].split(" ")[0])
+    assert 0 < fit < 6.0
+    ok = road_exposure(road, base, tmp_path / "dem.tif", hours=fit, max_memory_gb=limit_gb)
+    assert ok.summary["hours"] == fit
+    with pytest.raises(InputError, match="--max-memory-gb"):
+        road_exposure(road, base, tmp_path / "dem.tif", hours=fit * 1.1 + 0.05,
+                      max_memory_gb=limit_gb)
+
+
+@pytest.mark.parametrize("value, words", [("0.4205", ["needs about", "--hours"]),
+                                          ("-1", ["positive"]), ("many", ["--max-memory-gb"])])
+def test_cli_max_memory_exit_2_one_line(flat_files, tmp_path, value, words):
+    d = flat_files
+    out = tmp_path / "o"
+    proc = _cli("--roads", str(d / "roads.geojson"), "--origin", str(d / "base.geojson"),
+                "--dem", str(d / "dem.tif"), "--hours", "8", "--max-memory-gb", value,
+                "--out", str(out))
+    assert proc.exit_code == 2, proc.output
+    lines = [x for x in proc.output.splitlines() if x.startswith("gapmap: error")]
+    assert len(lines) == 1 and all(w in lines[0] for w in words), proc.output
+    assert not out.exists()

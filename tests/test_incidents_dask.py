@@ -6,7 +6,6 @@ writes the same files as the in-process run."""
 from __future__ import annotations
 
 import json
-import logging
 import os
 
 import geopandas as gpd
@@ -30,19 +29,6 @@ from .test_cli import SIDES, files  # noqa: F401 - the fixture is used by name
 
 KRG, FED = parse_side("krg=peshmerga"), parse_side("federal=isf,pmf")
 TO_LL = Transformer.from_crs(UTM38, 4326, always_xy=True)
-
-
-@pytest.fixture(scope="module")
-def cluster():
-    """A LocalCluster reached by its address, like a remote scheduler (2 workers)."""
-    import dask
-    from distributed import LocalCluster
-
-    with dask.config.set({"distributed.scheduler.allowed-failures": 1}):
-        c = LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                         dashboard_address=":0", silence_logs=logging.ERROR)
-    yield c
-    c.close()
 
 
 @pytest.fixture(scope="module")

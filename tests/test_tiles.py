@@ -10,7 +10,6 @@ killing workers leaves no output.
 
 from __future__ import annotations
 
-import logging
 import os
 from pathlib import Path
 
@@ -69,18 +68,6 @@ def scene(tmp_path_factory):
                              geometry=shapely.points(x, y), crs=UTM)
     whole = coverage(dem, posts, range_km=2.0, tile_cells=4096)
     return dict(dem=dem, posts=posts, whole=whole, folder=folder)
-
-
-@pytest.fixture(scope="module")
-def cluster():
-    import dask
-    from distributed import LocalCluster
-
-    with dask.config.set({"distributed.scheduler.allowed-failures": 1}):
-        c = LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                         dashboard_address=None, silence_logs=logging.ERROR)
-    yield c
-    c.close()
 
 
 def _bands(path: Path) -> np.ndarray:

@@ -77,7 +77,7 @@ __all__ = ["Exposure", "ExposureChange", "road_exposure", "road_exposure_on_date
            "select_roads", "posts_on",
            "exposure_change", "check_hours", "hours_at", "write_exposure",
            "write_exposure_change", "read_exposure", "format_exposure", "format_change",
-           "PIECE_COLUMNS", "SUMMARY_KEYS", "CHANGE_KEYS"]
+           "exposure_memory_bytes", "PIECE_COLUMNS", "SUMMARY_KEYS", "CHANGE_KEYS"]
 
 log = logging.getLogger(__name__)
 
@@ -306,6 +306,144 @@ def _metric_grid(dem, like: gpd.GeoDataFrame) -> Dem:
     return grid
 
 
+#: Bytes a cell of the walk's window (padded by 3 cells): elevations padded (4), walkable and
+#: done/stop flags (3), times padded and unpadded (8 + 8), start times (8), the origin's cells
+#: and their rasterising buffer (2), a river penalty and the water masks (5); rounded up.
+WALK_BYTES_PER_CELL = 40.0
+
+#: Bytes a cell of the DEM window read from a file: the float32 cells and the read's mask.
+READ_BYTES_PER_CELL = 5.0
+
+
+def exposure_memory_bytes(read_cells: float, walk_rows: int, walk_cols: int) -> float:
+    """Peak memory (bytes) of an exposure run by the formula of ``docs/scale.md``:
+    ``400 MB + 5·(cells read) + 40·(R+6)·(C+6)``, ``R × C`` the walk's window.
+
+    >>> round(exposure_memory_bytes(1000 * 1000, 1000, 1000) / 1e9, 3)
+    0.465
+    """
+    from .tiles import BASE_BYTES
+
+    return (BASE_BYTES + READ_BYTES_PER_CELL * float(read_cells)
+            + WALK_BYTES_PER_CELL * float(walk_rows + 6) * float(walk_cols + 6))
+
+
+def _walk_margin_m(hours: float, cell_m: float) -> float:
+    """How far around the origin the walk's window reaches: nothing beyond twice the hours at
+    the fastest walk matters (reported as not reached), plus four cells."""
+    return 2.0 * hours * _MAX_KMH * 1000.0 + 4 * cell_m
+
+
+def _grow(b, m: float) -> tuple[float, float, float, float]:
+    return (b[0] - m, b[1] - m, b[2] + m, b[3] + m)
+
+
+def _clip(b, c) -> tuple[float, float, float, float]:
+    return (max(b[0], c[0]), max(b[1], c[1]), min(b[2], c[2]), min(b[3], c[3]))
+
+
+def _box_shape(b, cell_x: float, cell_y: float, full) -> tuple[int, int]:
+    """Rows, cols of a grid window over ``b`` (plus the 3-cell margin of a windowed read),
+    at most those of the grid over ``full``."""
+    return (min(max(int(math.ceil((b[3] - b[1]) / cell_y)), 0) + 7,
+                int(math.ceil((full[3] - full[1]) / cell_y - 1e-9))),
+            min(max(int(math.ceil((b[2] - b[0]) / cell_x)), 0) + 7,
+                int(math.ceil((full[2] - full[0]) / cell_x - 1e-9))))
+
+
+def _read_grid(dem, roads: gpd.GeoDataFrame, origin: gpd.GeoDataFrame, frames: list,
+               hours: float, range_km: float, limit_bytes: float) -> Dem:
+    """The DEM over what the run needs, never the whole file: the walk's window (the origin
+    grown by :func:`_walk_margin_m`) and the roads grown by the longest post range (what a
+    post that sees a road stands on and looks across), both read in one windowed read.
+    Refused in one line when the formula (:func:`exposure_memory_bytes`) exceeds the limit.
+    """
+    from .tiles import check_memory
+
+    src = origin.attrs.get("source", "origin")
+    reach_m = 0.0
+    for f in frames:
+        if f is not None and len(f):
+            r = (f["range_km"].to_numpy(float) if "range_km" in f.columns
+                 else np.full(len(f), float(range_km)))
+            reach_m = max(reach_m, float(np.nanmax(np.where(np.isfinite(r), r, range_km)))
+                          * 1000.0)
+    in_memory = isinstance(dem, Dem)
+    if in_memory:
+        crs, cell_x, cell_y, full = dem.crs, None, None, None
+    else:
+        import rasterio
+
+        try:
+            with rasterio.open(dem) as ds:
+                crs, tr, (h, w) = ds.crs, ds.transform, ds.shape
+                full = tuple(ds.bounds)
+        except (rasterio.errors.RasterioIOError, OSError):
+            return _metric_grid(dem, roads)  # raises the InputError that names the problem
+        if crs is None:
+            raise InputError(str(dem), "crs", "the DEM has no CRS",
+                             "set it with gdal_edit.py -a_srs EPSG:XXXX")
+    if crs is not None and not crs.is_geographic:
+        work = crs
+    else:
+        from .crs import metric_crs
+
+        work = metric_crs(roads)
+    if in_memory:
+        grid = _metric_grid(dem, roads)
+        full = _bounds(grid)
+        cell_x, cell_y = abs(grid.transform.a), abs(grid.transform.e)
+        work = grid.crs
+    elif work == crs:
+        cell_x, cell_y = abs(tr.a), abs(tr.e)
+    else:  # a lon/lat file: its bounds and cell size in the metric CRS it is read in
+        import rasterio.warp
+
+        full = tuple(rasterio.warp.transform_bounds(crs, work, *full, densify_pts=21))
+        cell_x = cell_y = min((full[2] - full[0]) / w, (full[3] - full[1]) / h)
+    ob = tuple(origin.to_crs(work).total_bounds)
+    if ob[2] < full[0] or ob[0] > full[2] or ob[3] < full[1] or ob[1] > full[3]:
+        raise InputError(src, "geometry", "the origin lies outside the DEM (origin bounds "
+                         f"{tuple(round(v) for v in ob)}, DEM bounds "
+                         f"{tuple(round(v) for v in full)} in the DEM's CRS)",
+                         "give an origin inside the DEM, or a DEM that covers it")
+    res = max(cell_x, cell_y)
+    walk_box = _clip(_grow(ob, _walk_margin_m(hours, 0.5 * (cell_x + cell_y))), full)
+    road_box = _clip(_grow(tuple(roads.to_crs(work).total_bounds), reach_m + 4 * res), full)
+    box = (min(walk_box[0], road_box[0]), min(walk_box[1], road_box[1]),
+           max(walk_box[2], road_box[2]), max(walk_box[3], road_box[3]))
+    box = _clip(box, full)
+    wr, wc = _box_shape(walk_box, cell_x, cell_y, full)
+    rr, rc = _box_shape(box, cell_x, cell_y, full)
+    read_cells = 0 if in_memory else rr * rc
+    need = exposure_memory_bytes(read_cells, wr, wc)
+    if need > limit_bytes:
+        def fits(h: float) -> bool:
+            b = _clip(_grow(ob, _walk_margin_m(h, res)), full)
+            u = _clip((min(b[0], road_box[0]), min(b[1], road_box[1]), max(b[2], road_box[2]),
+                       max(b[3], road_box[3])), full)
+            r_, c_ = _box_shape(u, cell_x, cell_y, full)
+            return exposure_memory_bytes(0 if in_memory else r_ * c_,
+                                         *_box_shape(b, cell_x, cell_y, full)) <= limit_bytes
+        lo, hi = 0.0, hours
+        for _ in range(40):
+            mid = 0.5 * (lo + hi)
+            lo, hi = (mid, hi) if fits(mid) else (lo, mid)
+        alt = (f"--hours {math.floor(lo * 100) / 100:g} would fit; or " if lo >= 0.01 else
+               "select fewer roads (--road-name/--where) or give a coarser DEM; or ")
+        check_memory(need, limit_bytes,
+                     what=f"the walk of {hours:g} h from the origin ({wr:,}×{wc:,} cells; "
+                     f"{read_cells:,} cells of the DEM read)",
+                     formula="400 MB + 5 bytes a cell read + 40 a cell of the walk's window",
+                     fits=f"{alt}allow --max-memory-gb {math.ceil(need / 1e8) / 10:g}")
+    log.info("exposure: DEM window of %d × %d cells, walk on %d × %d (about %.2f GB by the "
+             "formula)", rr, rc, wr, wc, need / 1e9)
+    if in_memory:
+        return grid
+    return _metric_grid(as_dem(dem, bounds=box, bounds_crs=work,
+                               crs=None if work == crs else work), roads)
+
+
 def _window(grid: Dem, bounds, margin_m: float) -> Dem:
     """The cells of ``grid`` over ``bounds`` (DEM CRS) grown by ``margin_m`` (a view)."""
     from affine import Affine
@@ -381,7 +519,7 @@ def _walk(grid: Dem, origin: gpd.GeoDataFrame, hours: float, walkable, water=Non
                          f"{tuple(round(v) for v in full_b)} in the DEM's CRS)",
                          "give an origin inside the DEM, or a DEM that covers it")
     # nothing beyond twice the hours at the fastest walk matters (reported as not reached)
-    window = _window(grid, ob, 2.0 * hours * _MAX_KMH * 1000.0 + 4 * grid.res_m)
+    window = _window(grid, ob, _walk_margin_m(hours, grid.res_m))
     walk_mask = None
     if walkable is not None:
         walk_mask = np.asarray(walkable, bool)
@@ -575,7 +713,8 @@ def road_exposure(roads, origin, dem, *, posts=None, hours: float = 3.0, range_k
                   height_m: float = 10.0, target_height_m: float = 2.0,
                   walkable: np.ndarray | None = None, water=None,
                   road_name: str | None = None, where: str | None = None,
-                  posts_date=None, tolerance_m: float = 0.01, progress=None) -> Exposure:
+                  posts_date=None, tolerance_m: float = 0.01, progress=None,
+                  max_memory_gb: float | None = None) -> Exposure:
     """Which stretches of road a cell can reach on foot from ``origin`` within ``hours``,
     unseen by any post.
 
@@ -611,6 +750,12 @@ def road_exposure(roads, origin, dem, *, posts=None, hours: float = 3.0, range_k
         Precision of the cuts along the roads.
     progress
         Called with the name of each stage (for a progress bar).
+    max_memory_gb
+        Memory the run may use (decimal GB; default the machine's). Only the DEM's window the
+        run needs is read from a file: the walk's (the origin grown by twice ``hours`` at
+        6 km/h) and the roads' grown by the longest post range. A run whose formula
+        (``docs/scale.md``: ``400 MB + 5 bytes a cell read + 40 a cell of the walk's window``)
+        exceeds it is refused before the walk, saying which ``hours`` would fit.
 
     Returns
     -------
@@ -626,7 +771,8 @@ def road_exposure(roads, origin, dem, *, posts=None, hours: float = 3.0, range_k
     return _exposures(roads, origin, dem, posts=posts, dates=[posts_date], hours=hours,
                       range_km=range_km, height_m=height_m, target_height_m=target_height_m,
                       walkable=walkable, water=water, road_name=road_name, where=where,
-                      tolerance_m=tolerance_m, progress=progress)[0]
+                      tolerance_m=tolerance_m, progress=progress,
+                      max_memory_gb=max_memory_gb)[0]
 
 
 def road_exposure_on_dates(roads, origin, dem, *, posts, dates, **kw: Any
@@ -665,16 +811,23 @@ def road_exposure_on_dates(roads, origin, dem, *, posts, dates, **kw: Any
 def _exposures(roads, origin, dem, *, posts, dates: list, hours: float = 3.0,
                range_km: float = 5.0, height_m: float = 10.0, target_height_m: float = 2.0,
                walkable=None, water=None, road_name=None, where=None,
-               tolerance_m: float = 0.01, progress=None) -> list[Exposure]:
+               tolerance_m: float = 0.01, progress=None,
+               max_memory_gb: float | None = None) -> list[Exposure]:
     """One walk, then the roads cut for the posts of each date (``None``: every post)."""
+    from .tiles import memory_limit_bytes
+
     hours = check_hours(hours)
+    limit = memory_limit_bytes(max_memory_gb)
     step_name = progress or (lambda name: None)
     all_roads = _as_layer(roads, "roads", ("LineString",))
     roads = all_roads
     if road_name is not None or where is not None:
         roads = select_roads(all_roads, road_name=road_name, where=where)
     origin = _as_layer(origin, "origin", ("Point", "LineString", "Polygon"))
-    grid = _metric_grid(dem, roads)
+    frames = [posts_on(posts, d, range_km=range_km, height_m=height_m)
+              if posts is not None and d is not None else _posts(posts, range_km, height_m)
+              for d in dates]
+    grid = _read_grid(dem, roads, origin, frames, hours, range_km, limit)
     rd = roads.to_crs(grid.crs)
     if water is not None and water.bridges is None:
         from .water import Water
@@ -682,9 +835,6 @@ def _exposures(roads, origin, dem, *, posts, dates: list, hours: float = 3.0,
         water = Water(water.rivers, water.lakes, all_roads)
     if water is not None:
         water = water.to_crs(grid.crs)
-    frames = [posts_on(posts, d, range_km=range_km, height_m=height_m)
-              if posts is not None and d is not None else _posts(posts, range_km, height_m)
-              for d in dates]
     step_name("walking time")
     walk = _walk(grid, origin, hours, walkable, water)
     step_name("cutting the roads")

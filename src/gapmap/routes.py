@@ -64,6 +64,8 @@ __all__ = [
     "corridor_crossings",
     "corridor_terrain",
     "crossing_routes",
+    "crossing_windows",
+    "crossing_memory_bytes",
     "TERRAIN_COLUMNS",
 ]
 
@@ -1146,27 +1148,14 @@ def _grid_box(bounds, transform) -> tuple[int, int]:
             int(math.ceil((x1 - x0) / abs(transform.a))) + 7)
 
 
-def _crossing(analysis, dem, *, visible_penalty: float | None, window_km: float | None,
-              water=None, max_memory_gb: float | None = None, per_corridor: bool = True
-              ) -> tuple[pd.DataFrame, list, Any]:
-    """(fields table, one route per corridor, CRS of the routes).
+def crossing_windows(analysis, window_km: float | None = None) -> np.ndarray:
+    """Each corridor's search window (polygons in ``analysis.crs``, the corridors' order): the
+    corridor grown by ``window_km``, default its widest separation (at most
+    ``max_width_km``) + 5 km. Routes may use the union of these windows.
 
-    Each corridor is searched on its own window of the DEM (``per_corridor``), not on one
-    window over all of them, so memory grows with a corridor's window. Routes may use the
-    union of all corridors' windows, as when all are searched at once; a corridor's window is
-    grown until it holds every cell within 6 km/h × the crossing time found (no route can be
-    faster, so none that fast can leave it): the answer is the one of the whole window.
+    >>> crossing_windows(res)[0].bounds  # doctest: +SKIP
     """
-    from .terrain import mean_along, slope, tri
-    from .tiles import check_memory, memory_limit_bytes
-
     corr = analysis.corridors
-    ids = corr["corridor_id"].astype(str).tolist() if "corridor_id" in corr.columns else \
-        [str(i) for i in range(len(corr))]
-    if len(corr) == 0:
-        empty = pd.DataFrame({c: pd.Series(dtype=float) for c in TERRAIN_COLUMNS},
-                             index=pd.Index([], name="corridor_id", dtype=object))
-        return empty, [], analysis.crs
     geoms = corr.geometry.values
     if window_km is not None:
         grow_m = np.full(len(corr), float(window_km) * 1000.0)
@@ -1182,7 +1171,35 @@ def _crossing(analysis, dem, *, visible_penalty: float | None, window_km: float 
         cap = float(analysis.settings.max_width_km)
         wmax = np.where(np.isfinite(wmax), np.minimum(wmax, cap), cap)
         grow_m = (np.asarray(wmax, float) + 5.0) * 1000.0
-    windows = shapely.buffer(geoms, grow_m, quad_segs=4)
+    return shapely.buffer(geoms, grow_m, quad_segs=4)
+
+
+def _crossing(analysis, dem, *, visible_penalty: float | None, window_km: float | None,
+              water=None, max_memory_gb: float | None = None, per_corridor: bool = True,
+              groups=None) -> tuple[pd.DataFrame, list, Any]:
+    """(fields table, one route per corridor, CRS of the routes).
+
+    Each corridor is searched on its own window of the DEM (``per_corridor``), not on one
+    window over all of them, so memory grows with a corridor's window. Routes may use the
+    union of all corridors' windows, as when all are searched at once; a corridor's window is
+    grown until it holds every cell within 6 km/h × the crossing time found (no route can be
+    faster, so none that fast can leave it): the answer is the one of the whole window.
+    ``groups`` (lists of corridor positions) searches each group on the box of its members'
+    windows instead, grown by the same rule for every member; ``per_corridor=False`` is one
+    group of all.
+    """
+    from .terrain import mean_along, slope, tri
+    from .tiles import check_memory, memory_limit_bytes
+
+    corr = analysis.corridors
+    ids = corr["corridor_id"].astype(str).tolist() if "corridor_id" in corr.columns else \
+        [str(i) for i in range(len(corr))]
+    if len(corr) == 0:
+        empty = pd.DataFrame({c: pd.Series(dtype=float) for c in TERRAIN_COLUMNS},
+                             index=pd.Index([], name="corridor_id", dtype=object))
+        return empty, [], analysis.crs
+    geoms = corr.geometry.values
+    windows = crossing_windows(analysis, window_km)
     wb = shapely.total_bounds(windows)
 
     # A Dem is used in its own CRS (the vectors go to it) and cut to windows (views: the same
@@ -1224,8 +1241,14 @@ def _crossing(analysis, dem, *, visible_penalty: float | None, window_km: float 
         return (max(box[0], cap_b[0]), max(box[1], cap_b[1]), min(box[2], cap_b[2]),
                 min(box[3], cap_b[3]))
 
-    boxes = ([clip(shapely.bounds(w)) for w in windows] if per_corridor else [cap_b])
-    groups = ([[i] for i in range(len(corr))] if per_corridor else [list(range(len(corr)))])
+    if groups is None:
+        groups = ([[i] for i in range(len(corr))] if per_corridor else [list(range(len(corr)))])
+    groups = [sorted(int(i) for i in g) for g in groups if len(g)]
+    if sorted(i for g in groups for i in g) != list(range(len(corr))):
+        raise InputError("groups", None, "must hold every corridor position once",
+                         f"give lists of the positions 0…{len(corr) - 1}, each in one list")
+    boxes = [cap_b if len(g) == len(corr) else
+             clip(tuple(shapely.total_bounds(windows[g]))) for g in groups]
     limit = memory_limit_bytes(max_memory_gb)
     shapes = [(whole.window(b).shape if isinstance(dem, Dem) else _grid_box(b, grid_t))
               for b in boxes]
@@ -1350,41 +1373,45 @@ def _crossing(analysis, dem, *, visible_penalty: float | None, window_km: float 
             out[i] = (float(total[best]), shapely.simplify(shapely.LineString(xy), 0.0))
         return out, d
 
-    for box, members in zip(boxes, groups):  # per corridor: one window each
+    for box, members in zip(boxes, groups):  # one window per group (per corridor: one each)
         terrain = True
         while True:
             found, d = search(box, members, terrain)
             terrain = False
-            if not per_corridor:
+            if len(members) == len(corr):  # the whole union: nothing lies outside it
                 break
-            i = members[0]
-            hours = found[i][0] if i in found else math.inf
-            # No walker is faster than 6 km/h: a crossing of these hours stays within
-            # 6·hours km of the corridor. If that (with two cells to spare, for the zone edges
-            # found on the grid) is inside the grid, or the grid is already the whole union's,
-            # no faster crossing exists elsewhere; else grow the window to that reach.
             # No walker is faster than 6 km/h (and penalties only slow him): a crossing of
             # these hours stays within 6·hours km of the corridor. If that, with two cells to
             # spare for the zone edges found on the grid, lies inside the grid (or the grid
             # already reaches the union's edge there), no faster crossing exists elsewhere;
-            # else the window grows to that reach. A corridor without a crossing inside its
-            # window keeps NaN.
-            if not math.isfinite(hours):
-                break
-            want = clip(shapely.bounds(shapely.buffer(geoms[i], 6000.0 * hours + 2 * cell_m,
-                                                      quad_segs=4)))
+            # else the window grows to that reach, for every member of the group. A corridor
+            # without a crossing inside its window keeps NaN.
             g0, g1, g2, g3 = d.bounds
             inner = (g0 + 2 * cell_m, g1 + 2 * cell_m, g2 - 2 * cell_m, g3 - 2 * cell_m)
             half = 0.5 * cell_m  # the grid reaches the union's edge on that side
-            fits = all(want[j] >= inner[j] or d.bounds[j] <= cap_b[j] + half
-                       for j in (0, 1)) and \
-                all(want[j] <= inner[j] or d.bounds[j] >= cap_b[j] - half for j in (2, 3))
+            grown = list(box)
+            fits = True
+            for i in members:
+                hours = found[i][0] if i in found else math.inf
+                if not math.isfinite(hours):
+                    continue
+                want = clip(shapely.bounds(shapely.buffer(
+                    geoms[i], 6000.0 * hours + 2 * cell_m, quad_segs=4)))
+                ok = all(want[j] >= inner[j] or d.bounds[j] <= cap_b[j] + half
+                         for j in (0, 1)) and \
+                    all(want[j] <= inner[j] or d.bounds[j] >= cap_b[j] - half for j in (2, 3))
+                if not ok:
+                    fits = False
+                    log.info("corridor %s: a crossing of %.2f h may leave its window; "
+                             "growing it", ids[i], hours)
+                    grown = [min(grown[0], want[0]), min(grown[1], want[1]),
+                             max(grown[2], want[2]), max(grown[3], want[3])]
             if fits:
                 break
-            log.info("corridor %s: a crossing of %.2f h may leave its window; growing it",
-                     ids[i], hours)
-            box = clip((min(box[0], want[0]), min(box[1], want[1]), max(box[2], want[2]),
-                        max(box[3], want[3])))
+            grown = clip(tuple(grown))
+            if tuple(grown) == tuple(box):  # already as large as the union allows
+                break
+            box = grown
         for i, (h, line) in found.items():
             crossing[i], routes[i] = h, line
     missing = [ids[i] for i in range(len(corr)) if not np.isfinite(crossing[i])]
@@ -1400,7 +1427,7 @@ def _crossing(analysis, dem, *, visible_penalty: float | None, window_km: float 
 
 def corridor_crossings(analysis, dem, *, visible_penalty: float | None = None,
                        window_km: float | None = None, water=None,
-                       max_memory_gb: float | None = None) -> Crossings:
+                       max_memory_gb: float | None = None, groups=None) -> Crossings:
     """Slope, ruggedness, crossing time and least-time route of each unguarded corridor.
 
     For each corridor, one forward search from side A's zone edges and one backward search
@@ -1432,6 +1459,10 @@ def corridor_crossings(analysis, dem, *, visible_penalty: float | None = None,
         searched on its own window, ``400 MB + 45 bytes`` a cell of it (``docs/scale.md``);
         a corridor whose window would not fit is refused before any search, with the
         figure.
+    groups
+        Corridor positions searched together, on the box of their windows (e.g.
+        ``[[0, 1, 2], [3]]``; ``[list(range(n))]``: one window over all, the fastest when it
+        fits). Default: each corridor on its own window. The answer does not depend on it.
 
     Returns
     -------
@@ -1462,7 +1493,7 @@ def corridor_crossings(analysis, dem, *, visible_penalty: float | None = None,
     """
     table, routes, crs = _crossing(analysis, dem, visible_penalty=visible_penalty,
                                    window_km=window_km, water=water,
-                                   max_memory_gb=max_memory_gb)
+                                   max_memory_gb=max_memory_gb, groups=groups)
     geoms = np.array(routes, dtype=object)
     out = gpd.GeoDataFrame(table.reset_index(), geometry=geoms, crs=crs)
     out["km"] = np.where(shapely.is_empty(geoms), np.nan, geodesic_length_km(geoms, crs))
@@ -1496,7 +1527,7 @@ def corridor_terrain(analysis, dem, *, visible_penalty: float | None = None,
 
 def crossing_routes(analysis, dem, *, visible_penalty: float | None = None,
                     window_km: float | None = None, water=None,
-                    max_memory_gb: float | None = None) -> gpd.GeoDataFrame:
+                    max_memory_gb: float | None = None, groups=None) -> gpd.GeoDataFrame:
     """The least-time route across the gap through each corridor, as lines in the DEM's CRS:
     the ``routes`` of :func:`corridor_crossings` (parameters and definitions there).
 
@@ -1512,4 +1543,4 @@ def crossing_routes(analysis, dem, *, visible_penalty: float | None = None,
     """
     return corridor_crossings(analysis, dem, visible_penalty=visible_penalty,
                               window_km=window_km, water=water,
-                              max_memory_gb=max_memory_gb).routes
+                              max_memory_gb=max_memory_gb, groups=groups).routes

@@ -51,7 +51,7 @@ from .errors import InputError
 from .resolution import check_resolution
 from .settings import Settings, Side
 
-__all__ = ["Run", "Crossings", "analysis_crs", "shade", "MAX_SCALE_ERROR"]
+__all__ = ["Run", "Crossings", "analysis_crs", "crossing_groups", "shade", "MAX_SCALE_ERROR"]
 
 log = logging.getLogger(__name__)
 
@@ -150,6 +150,123 @@ def _crop(dem, bounds, bounds_crs, margin_cells: int = 3):
                          "give a DEM that covers the area, e.g. build one with gapmap dem")
     return Dem(dem.array[r0:r1, c0:c1], dem.transform @ Affine.translation(c0, r0), dem.crs,
                source=dem.source)
+
+
+def _box_cells(dem, box) -> int:
+    """Cells of ``dem``'s window over ``box`` (its CRS), as the crossing search reads it."""
+    r, c = dem.window(box).shape
+    return int(r) * int(c)
+
+
+def crossing_groups(analysis, dem, limit_bytes: float, *, penalty: bool = False,
+                    window_km: float | None = None, one_window: bool = True
+                    ) -> list[list[int]]:
+    """Corridors grouped into search windows that fit ``limit_bytes`` by the crossing
+    search's formula (:func:`gapmap.routes.crossing_memory_bytes`, ``docs/scale.md``).
+
+    With ``one_window``, one window over all corridors when it fits. Else (or without
+    ``one_window``) each corridor starts as its own window and the two whose merged box saves
+    the most cells are merged, while the merged box fits and holds no more cells than the two
+    boxes apart (so no ground is searched more often than corridor by corridor, and ground
+    shared by overlapping windows is searched once). The searches' answer does not depend on the grouping
+    (:func:`gapmap.routes.corridor_crossings`). Refused in one line, with the formula's figure
+    and the largest window that would fit, when one corridor's own window does not fit.
+
+    Examples
+    --------
+    >>> groups = crossing_groups(analysis, dem, 0.5e9)  # doctest: +SKIP
+    >>> groups  # doctest: +SKIP
+    [[0, 1, 2], [3, 4]]
+    """
+    from .routes import crossing_memory_bytes, crossing_windows
+    from .tiles import BASE_BYTES, check_memory
+
+    corr = analysis.corridors
+    n = len(corr)
+    if n == 0:
+        return []
+    windows = crossing_windows(analysis, window_km)
+    if dem.crs is not None and not CRS.from_user_input(dem.crs).equals(analysis.crs):
+        windows = gpd.GeoSeries(windows, crs=analysis.crs).to_crs(dem.crs).values
+    db = tuple(dem.bounds)
+
+    def clip(b):
+        return (max(b[0], db[0]), max(b[1], db[1]), min(b[2], db[2]), min(b[3], db[3]))
+
+    def need_box(b) -> float:
+        r, c = dem.window(b).shape
+        return crossing_memory_bytes(r, c, penalty=penalty)
+
+    whole = clip(tuple(shapely.total_bounds(windows)))
+    one = need_box(whole)
+    if one_window and one <= limit_bytes:
+        r, c = dem.window(whole).shape
+        log.info("crossings: one window of %d × %d cells for %d corridors (about %.2f GB by "
+                 "the formula)", r, c, n, one / 1e9)
+        return [list(range(n))]
+    boxes = [clip(tuple(shapely.bounds(w))) for w in windows]
+    ids = (corr["corridor_id"].astype(str).tolist() if "corridor_id" in corr.columns
+           else [str(i) for i in range(n)])
+    own = [need_box(b) for b in boxes]
+    big = int(np.argmax(own))
+    if own[big] > limit_bytes:
+        r, c = dem.window(boxes[big]).shape
+        per = (crossing_memory_bytes(1, 1, penalty=penalty) - BASE_BYTES) / 49.0
+        fit_cells = max(int((limit_bytes - BASE_BYTES) / per), 0)
+        check_memory(own[big], limit_bytes,
+                     what=f"the crossing search of corridor {ids[big]} ({r:,}×{c:,} cells, "
+                     "its own window)",
+                     formula=f"400 MB + {per:g} bytes a cell of its window",
+                     fits=f"a window of about {fit_cells:,} cells would fit; allow "
+                     f"--max-memory-gb {math.ceil(own[big] / 1e8) / 10:g}, or give a "
+                     "coarser DEM")
+    groups: list[list[int] | None] = [[i] for i in range(n)]
+    cells = np.array([_box_cells(dem, b) for b in boxes], float)
+    boxes_l: list[tuple | None] = list(boxes)
+
+    def merged(i: int, j: int) -> tuple[float, tuple]:
+        """Cells saved by merging groups i and j (−inf when it would not fit or save)."""
+        a, b = boxes_l[i], boxes_l[j]
+        u = (min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3]))
+        if u[2] <= u[0] or u[3] <= u[1]:
+            return -math.inf, u
+        cu = _box_cells(dem, u)
+        saved = cells[i] + cells[j] - cu
+        if saved < 0 or need_box(u) > limit_bytes:
+            return -math.inf, u
+        return saved, u
+
+    gain = np.full((n, n), -np.inf)
+    union: dict[tuple[int, int], tuple] = {}
+    for i in range(n):
+        for j in range(i + 1, n):
+            a, b = boxes_l[i], boxes_l[j]
+            if a[0] > b[2] or b[0] > a[2] or a[1] > b[3] or b[1] > a[3]:
+                continue  # windows apart: merging only adds the ground between them
+            gain[i, j], union[i, j] = merged(i, j)
+    while True:
+        k = int(np.argmax(gain))
+        i, j = divmod(k, n)
+        if not np.isfinite(gain[i, j]):
+            break
+        groups[i] = groups[i] + groups[j]
+        groups[j], boxes_l[j] = None, None
+        boxes_l[i] = union[i, j]
+        cells[i] = _box_cells(dem, boxes_l[i])
+        gain[j, :], gain[:, j], gain[i, :], gain[:, i] = -np.inf, -np.inf, -np.inf, -np.inf
+        for m in range(n):
+            if m == i or groups[m] is None:
+                continue
+            a, b = boxes_l[min(i, m)], boxes_l[max(i, m)]
+            if a[0] > b[2] or b[0] > a[2] or a[1] > b[3] or b[1] > a[3]:
+                continue
+            gain[min(i, m), max(i, m)], union[min(i, m), max(i, m)] = merged(min(i, m),
+                                                                             max(i, m))
+    out = [sorted(g) for g in groups if g is not None]
+    log.info("crossings: %d windows for %d corridors (one window would need about %.2f GB, "
+             "%.2f GB allowed; largest %.2f GB)", len(out), n, one / 1e9, limit_bytes / 1e9,
+             max(need_box(boxes_l[g[0]]) for g in out) / 1e9)
+    return out
 
 
 def shade(dem):
@@ -274,7 +391,7 @@ class Run:
 
     def __init__(self, scenario, *, crs: Any = None, progress: Callable[[str], None] | None = None,
                  profile: bool = False, hex_km: float = 10.0, workers: int | None = 1,
-                 scheduler: str | None = None) -> None:
+                 scheduler: str | None = None, max_memory_gb: float | None = None) -> None:
         self._setup(
             zones=scenario.zones, side_a=scenario.side_a, side_b=scenario.side_b,
             zones_layer=scenario.zones_layer, posts=scenario.posts,
@@ -291,6 +408,15 @@ class Run:
         # Dask for the incidents when there are more than one partition's worth
         # (gapmap.partitions.PARTITION_EVENTS); the other products run in this process.
         self.workers, self.scheduler = workers, scheduler
+        self._set_memory(max_memory_gb)
+
+    def _set_memory(self, max_memory_gb: float | None) -> None:
+        """``max_memory_gb`` for the crossing searches, checked now (a bad value stops the run
+        before anything is read)."""
+        from .tiles import memory_limit_bytes
+
+        memory_limit_bytes(max_memory_gb)
+        self.max_memory_gb = max_memory_gb
 
     def _setup(self, *, zones, side_a: Side, side_b: Side, settings: Settings, zones_layer=None,
                posts=None, posts_layer=None, study_area=None, study_area_layer=None,
@@ -316,6 +442,7 @@ class Run:
         self.hex_km = float(hex_km)
         self.timings: dict[str, float] = {}
         self.workers, self.scheduler = 1, None
+        self.max_memory_gb = None
         if self.visibility and dem is None:
             raise InputError("--visibility", None, "visibility needs a DEM",
                              "add --dem DEM.tif")
@@ -329,11 +456,12 @@ class Run:
                     progress: Callable[[str], None] | None = None,
                     profile: bool = False, hex_km: float = 10.0, places=None,
                     places_name_field: str | None = None, rivers=None, lakes=None,
-                    sources: dict | None = None) -> Run:
+                    sources: dict | None = None, max_memory_gb: float | None = None) -> Run:
         """A run over layers given as GeoDataFrames or paths (``dem``: a path or a
         :class:`gapmap.terrain.Dem`; ``incidents``: a path, an
         :class:`gapmap.incidents.Incidents` or a point GeoDataFrame; ``sources``: layer →
-        source fields, as the scenario's ``[sources]`` tables)."""
+        source fields, as the scenario's ``[sources]`` tables; ``max_memory_gb``: memory the
+        crossing searches may use, as ``Run``'s)."""
         paths = {"zones": zones, "posts": posts, "study_area": study_area,
                  "incidents": incidents, "dem": dem, "roads": roads, "rivers": rivers,
                  "lakes": lakes}
@@ -347,6 +475,7 @@ class Run:
                     profile=profile, hex_km=hex_km, places=places,
                     places_name_field=places_name_field, rivers=rivers, lakes=lakes)
         self._sources_table = dict(sources or {})
+        self._set_memory(max_memory_gb)
         from .sources import read_sources
 
         read_sources(self._sources_table, self._layer_files(), origin="sources")
@@ -543,8 +672,12 @@ class Run:
 
     @cached_property
     def crossings(self) -> Crossings | None:
-        """Terrain fields and crossing routes of corridors and minor stretches (one search);
-        ``None`` without a DEM."""
+        """Terrain fields and crossing routes of corridors and minor stretches; ``None``
+        without a DEM.
+
+        Searched on groups of overlapping corridors whose windows fit ``max_memory_gb`` by
+        the search's formula (:func:`crossing_groups`, ``docs/scale.md``); the same fields and
+        routes as one window over all of them."""
         if self.dem is None:
             return None
         base = self.base
@@ -565,8 +698,18 @@ class Run:
             grow = (wmax + 6.0) * 1000.0
             box = shapely.total_bounds(shapely.buffer(both.geometry.values, grow, quad_segs=4))
             dem = _crop(self.dem, tuple(box), self.crs)
-            return crossing_routes(dataclasses.replace(base, corridors=both), dem,
-                                   water=self.water)
+            analysis = dataclasses.replace(base, corridors=both)
+            from .tiles import memory_limit_bytes
+
+            water = self.water
+            # Groups even when one window over all would fit: on the sample (18 corridors and
+            # stretches) 6 groups took 0.29–0.65× the one window's time at 0.56× its peak
+            # memory (bench/bench_crossing_windows.py), each group's searches stopping once
+            # its own corridors are reached.
+            groups = crossing_groups(analysis, dem, memory_limit_bytes(self.max_memory_gb),
+                                     penalty=water is not None, one_window=False)
+            return crossing_routes(analysis, dem, water=water, groups=groups,
+                                   max_memory_gb=self.max_memory_gb)
         routes = self.timed("terrain", search)
         fields = pd.DataFrame(routes.drop(columns=routes.geometry.name)).set_index(
             "corridor_id")[TERRAIN_FIELDS]

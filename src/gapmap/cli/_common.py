@@ -307,6 +307,22 @@ def _check_numbers(ctx: click.Context, params: dict[str, Any]) -> None:
                              f"got {value:g}", f"give {opt} a value in that range")
 
 
+def max_memory_option(func: Callable) -> Callable:
+    """--max-memory-gb: memory a run may use (decimal GB, default the machine's), refused in
+    one line unless a positive number (:func:`gapmap.tiles.memory_limit_bytes`)."""
+
+    def check(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
+        if value is not None:
+            from ..tiles import memory_limit_bytes
+
+            memory_limit_bytes(value)
+        return value
+
+    return click.option("--max-memory-gb", type=float, default=None, callback=check,
+                        help="Memory the run may use, decimal GB [the machine's]; a run whose "
+                             "formula (docs/scale.md) needs more is refused.")(func)
+
+
 def _checked(callback: Callable) -> Callable:
     @functools.wraps(callback)
     def wrapper(**params: Any) -> Any:

@@ -7,12 +7,13 @@ from pathlib import Path
 import click
 
 from ..errors import InputError
-from ._common import ProgressBar, analysis_options, scenario_from_options
+from ._common import ProgressBar, analysis_options, max_memory_option, scenario_from_options
 
 __all__ = ["COMMANDS"]
 
 
-def _inputs(origin: str, kw: dict, rivers: Path | None = None, lakes: Path | None = None):
+def _inputs(origin: str, kw: dict, rivers: Path | None = None, lakes: Path | None = None,
+            max_memory_gb: float | None = None):
     """Roads, origin, DEM, posts and water from the options (and the scenario, when there is
     one)."""
     from ..io import load_posts
@@ -26,7 +27,7 @@ def _inputs(origin: str, kw: dict, rivers: Path | None = None, lakes: Path | Non
         rivers = rivers or scenario.rivers
         lakes = lakes or scenario.lakes
         if origin.lower() == "corridors":
-            run = Run(scenario)
+            run = Run(scenario, max_memory_gb=max_memory_gb)
             corridors = run.analysis.corridors
             if corridors is None or not len(corridors):
                 raise InputError("--origin", None, "the analysis has no unguarded corridors",
@@ -89,13 +90,15 @@ def _inputs(origin: str, kw: dict, rivers: Path | None = None, lakes: Path | Non
                                  "cost except within 150 m of a road.")
 @click.option("--lakes", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               default=None, help="Lake polygons: cannot be walked.")
+@max_memory_option
 @analysis_options
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Output folder (created if needed).")
 def exposure_cmd(origin: str, hours: float, range_km: float, height_m: float,
                  target_height_m: float, road_name: str | None, where: str | None,
                  posts_date: str | None, compare_date: str | None, rivers: Path | None,
-                 lakes: Path | None, out_dir: Path, **kw) -> None:
+                 lakes: Path | None, out_dir: Path, max_memory_gb: float | None = None,
+                 **kw) -> None:
     """Which stretches of road a cell can reach on foot from ORIGIN within --hours, unseen.
 
     Walking time is Tobler's over the DEM (as for crossing_hours); a road point is seen when
@@ -106,6 +109,8 @@ def exposure_cmd(origin: str, hours: float, range_km: float, height_m: float,
     exposed) into OUT. Rivers and lakes (--rivers/--lakes or the scenario's) shape the walk
     as in every walking-time search. --road-name/--where pick the roads to assess,
     --posts-date the posts of one date; --compare-date adds what a change of posts did.
+    Only the DEM's window the walk and the roads need is read; a run that would need more
+    than --max-memory-gb (formula in docs/scale.md) is refused, saying which --hours fits.
 
     \b
     Examples:
@@ -126,7 +131,8 @@ def exposure_cmd(origin: str, hours: float, range_km: float, height_m: float,
                          "give --posts-date DATE as well")
     with ProgressBar(5, "exposure") as bar:
         bar("reading layers")
-        roads, origin_layer, dem, posts, water = _inputs(origin, kw, rivers, lakes)
+        roads, origin_layer, dem, posts, water = _inputs(origin, kw, rivers, lakes,
+                                                         max_memory_gb)
         if (posts_date or compare_date) and posts is None:
             raise InputError("--posts-date", None, "no posts given",
                              "pass --posts FILE (with active_from/active_to)")
@@ -137,7 +143,7 @@ def exposure_cmd(origin: str, hours: float, range_km: float, height_m: float,
             select_roads(roads, road_name=road_name, where=where)
         opts = dict(hours=hours, range_km=range_km, height_m=height_m,
                     target_height_m=target_height_m, water=water, road_name=road_name,
-                    where=where)
+                    where=where, max_memory_gb=max_memory_gb)
         other = None
         if compare_date is None:
             ex = road_exposure(roads, origin_layer, dem, posts=posts, posts_date=posts_date,

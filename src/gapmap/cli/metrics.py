@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from ._common import ProgressBar, analysis_options, scenario_from_options
+from ._common import ProgressBar, analysis_options, max_memory_option, scenario_from_options
 
 __all__ = ["COMMANDS"]
 
@@ -30,15 +30,18 @@ __all__ = ["COMMANDS"]
 @click.option("--scheduler", metavar="ADDRESS",
               help="An existing dask.distributed scheduler for the incidents, e.g. "
                    "tcp://host:8786 (more than 500,000 incidents).")
+@max_memory_option
 def metrics_cmd(out_dir: Path, profile: bool, by: str | None = None, workers: int = 1,
                 scheduler: str | None = None, uncertainty_dir: Path | None = None,
-                **kw) -> None:
+                max_memory_gb: float | None = None, **kw) -> None:
     """Seam, unguarded corridors and gap region between two sides.
 
     Writes corridors.csv, corridors.geojson, seam.geojson, gap.geojson, summary.json and
     gapmap.gpkg into OUT (with --by also by_area.csv and, with incidents,
     admin_mismatches.csv), and prints a summary; with --uncertainty DIR (a gapmap uncertainty
-    run) the summary adds each figure's 90% range.
+    run) the summary adds each figure's 90% range. The crossing searches (with --dem) run on
+    groups of overlapping corridors whose windows fit --max-memory-gb (the crossing_hours of
+    one search over all; docs/scale.md); a corridor whose own window does not fit is refused.
 
     \b
     Example:
@@ -60,7 +63,8 @@ def metrics_cmd(out_dir: Path, profile: bool, by: str | None = None, workers: in
     table = mismatches = None
     _profile_logging(profile)
     with ProgressBar(8, "metrics") as bar:
-        run = Run(scenario, progress=bar, profile=profile, workers=workers, scheduler=scheduler)
+        run = Run(scenario, progress=bar, profile=profile, workers=workers, scheduler=scheduler,
+                  max_memory_gb=max_memory_gb)
         result = run.analysis
         if areas is not None:
             table = breakdown(result, areas, by)

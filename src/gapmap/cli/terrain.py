@@ -7,7 +7,7 @@ from typing import Callable
 
 import click
 
-from ._common import ProgressBar
+from ._common import ProgressBar, max_memory_option
 
 __all__ = ["COMMANDS"]
 
@@ -19,9 +19,7 @@ def scale_options(func: Callable) -> Callable:
         click.option("--tile-cells", type=click.IntRange(min=16), default=None,
                      help="Tile size in cells across [the largest of 2048, 1024, 512 that "
                           "fits]; the result does not depend on it."),
-        click.option("--max-memory-gb", type=float, default=None,
-                     help="Memory the run may use, decimal GB [the machine's]; a run whose "
-                          "formula (docs/scale.md) needs more is refused."),
+        max_memory_option,
         click.option("--workers", type=click.IntRange(min=1), default=None,
                      help="Local processes for the tiles [1: this process, all its threads]."),
         click.option("--scheduler", metavar="ADDRESS",
