@@ -22,8 +22,8 @@ output back and adding it to a count raster, the work the union needs.
 
 Usage::
 
-    python bench/bench_viewshed.py            # both cases, markdown rows on stdout
-    python bench/bench_viewshed.py --case a   # one case
+    python bench/bench_viewshed.py            # all four cases, markdown rows on stdout
+    python bench/bench_viewshed.py --case c --case d --no-grass   # some cases, no GRASS
 """
 
 from __future__ import annotations
@@ -242,8 +242,12 @@ def main() -> None:
     print("|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.case or sorted(CASES):
+            before = os.getloadavg()[0]
             for row in bench_case(name, Path(tmp), not args.no_grass):
                 print(row, flush=True)
+            # the machine's load decides the seconds; the ratios compare runs under the same
+            print(f"<!-- case {name}: load average {before:.1f} before, "
+                  f"{os.getloadavg()[0]:.1f} after -->", flush=True)
 
 
 if __name__ == "__main__":

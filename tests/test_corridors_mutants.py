@@ -232,6 +232,11 @@ def test_width_limit_clips_the_seam():
     # Max width 3.9 km < the 4 km between the strips: no seam at all; 4.1 km: all of it.
     seam, _, _, _, s = stages(small_strips(), max_width_km=3.9)
     assert len(seam) == 0 and s["seam_length_km"] == 0.0
+    # An empty seam table has the columns of a full one: the corridors' without ``rank``.
+    from gapmap.corridors import CORRIDOR_COLUMNS
+
+    assert set(seam.columns) == set(CORRIDOR_COLUMNS) - {"rank"} | {"geometry"}
+    assert set(stages(small_strips())[0].columns) == set(seam.columns)
     assert s["unguarded_length_km"] == 0.0 and np.isnan(s["unguarded_share"])
     assert np.isnan(s["width_mean_km"])
     _, _, _, _, s = stages(small_strips(), max_width_km=4.1)
@@ -309,3 +314,106 @@ def test_width_mean_within_the_midpoint_rule_bound(length_m):
     h = min(length_m / 50, 250.0)
     assert abs(wmean[0] - exact) <= h**2 / 12e6 * (1 + 1e-6)
     assert (wmin[0], wmax[0]) == pytest.approx((0.0, length_m**2 / 1e6), rel=1e-12)
+
+
+def test_clip_lines_cuts_a_single_line_and_takes_no_or_an_empty_area():
+    # One 10 m line through the box x in [2, 8]: 6 m inside; minus the box x in [4, 5]: 5 m.
+    from gapmap.corridors import _clip_lines
+
+    line = np.array([shapely.LineString([(0, 0), (10, 0)])])
+    keep, remove = shapely.box(2, -1, 8, 1), shapely.box(4, -1, 5, 1)
+    assert shapely.length(_clip_lines(line, keep, None)).sum() == pytest.approx(6.0)
+    out = _clip_lines(line, keep, remove)
+    assert sorted(shapely.length(out).tolist()) == pytest.approx([2.0, 3.0])
+    # No area, or an empty one, keeps the line whole.
+    for area_ in (None, shapely.Polygon()):
+        out = _clip_lines(line, area_, remove)
+        assert sorted(shapely.length(out).tolist()) == pytest.approx([4.0, 5.0])
+        assert shapely.length(_clip_lines(line, area_, None)).tolist() == [10.0]
+
+
+def test_gap_region_with_one_reach_reaches_the_study_areas_edges():
+    # Both reaches 0.5 km (one distinct reach, under 1 km): the gap is x in [2.5, 5.5] km over
+    # all 10 km, up to the study area's southern and northern edges.
+    _, _, _, gap, s = stages(small_strips(), study=area(0.0, 8.0), gap=True)
+    expected = shapely.box(X0 + 2.5e3, Y0, X0 + 5.5e3, Y0 + 10e3)
+    assert s["gap_area_km2"] == pytest.approx(geod_area_km2(expected), rel=1e-6)
+    assert gap.geometry.iloc[0].symmetric_difference(expected).area < 1.0  # m²
+    # The table: the sides' names, the analysis CRS.
+    assert gap[["side_a", "side_b"]].values.tolist() == [["A", "B"]]
+    assert gap.crs == CRS.from_epsg(UTM38)
+
+
+def test_an_empty_gap_region_has_no_area():
+    _, _, _, gap, s = stages(small_strips(), study=area(0.0, 8.0), gap=True, reach_km=2.5)
+    assert gap.geometry.iloc[0].is_empty
+    assert s["gap_area_km2"] == 0.0 and gap["area_km2"].tolist() == [0.0]
+
+
+def test_gap_region_beside_a_far_zone_of_its_own_reach():
+    # A third zone of side A, 30 km north of the study area, with its own reach (0.2 km, the
+    # smallest of the three distinct reaches): it grows nothing inside the study area, and
+    # the strips' 0.5 and 1 km still do.
+    zones = small_strips()
+    far = gpd.GeoDataFrame({"force": ["a"], "reach_km": [0.2]}, crs=UTM38,
+                           geometry=[shapely.box(X0, Y0 + 40e3, X0 + 2e3, Y0 + 42e3)])
+    zones = gpd.GeoDataFrame(pd.concat([zones, far], ignore_index=True), crs=UTM38)
+    _, _, _, gap, s = stages(zones, study=area(0.0, 8.0), gap=True, reach_a_km=0.5,
+                             reach_b_km=1.0)
+    expected = shapely.box(X0 + 2.5e3, Y0, X0 + 5e3, Y0 + 10e3)
+    assert s["gap_area_km2"] == pytest.approx(geod_area_km2(expected), rel=1e-6)
+
+
+def test_gap_region_keeps_a_60_m_tooth_of_a_zone():
+    # A's strip has a tooth 40 m wide and 60 m deep pointing at the gap, at y = 5 km. Grown by
+    # 0.5 km it bulges the gap's edge by up to 60 m over ~0.5 km (about 0.02 km²); zones are
+    # simplified by reach / 20 = 25 m only before growing, so the tooth stays. The reference is
+    # the exact offset (64 segments a quarter circle).
+    tooth = shapely.Polygon([(X0 + 2e3, Y0 + 4980), (X0 + 2060, Y0 + 5e3),
+                             (X0 + 2e3, Y0 + 5020)])
+    zones = small_strips()
+    zones.loc[0, "geometry"] = shapely.union(zones.geometry.iloc[0], tooth)
+    _, _, _, gap, s = stages(zones, study=area(0.0, 8.0), gap=True)
+    study = shapely.box(X0, Y0, X0 + 8e3, Y0 + 10e3)
+    exact = study.difference(shapely.buffer(shapely.union_all(zones.geometry.values), 500.0,
+                                            quad_segs=64))
+    plain = shapely.box(X0 + 2.5e3, Y0, X0 + 5.5e3, Y0 + 10e3)
+    assert (geod_area_km2(plain) - geod_area_km2(exact)) > 0.015  # the tooth's bulge, km²
+    assert s["gap_area_km2"] == pytest.approx(geod_area_km2(exact), abs=2e-3)
+
+
+def test_gap_region_stops_where_the_sides_are_further_apart_than_the_max_width():
+    # Study area x in [-2, 10] km; reach 0.5 km; max width 8 km. Between the strips
+    # d_A + d_B = 4 km; west of A it is 6 + 2|x| (≤ 8 for x ≥ -1), east of B 2x - 10 (≤ 8 for
+    # x ≤ 9). The gap: x in [-1, -0.5], [2.5, 5.5] and [8.5, 9] km, 10 km long (40 km²); the
+    # limit is placed to within one cell of its 1500-cell grid (28 km / 1500 = 19 m).
+    _, _, _, gap, s = stages(small_strips(), study=area(-2.0, 10.0), gap=True)
+    parts = [shapely.box(X0 + x0 * 1e3, Y0, X0 + x1 * 1e3, Y0 + 10e3)
+             for x0, x1 in ((-1, -0.5), (2.5, 5.5), (8.5, 9))]
+    expected = sum(geod_area_km2(p) for p in parts)
+    assert s["gap_area_km2"] == pytest.approx(expected, abs=2 * 10 * 0.019 * 1.01)
+    assert gap.geometry.iloc[0].bounds[0] == pytest.approx(X0 - 1e3, abs=19.0)
+    assert gap.geometry.iloc[0].bounds[2] == pytest.approx(X0 + 9e3, abs=19.0)
+
+
+def test_visibility_on_flat_ground_leaves_the_seam_beyond_the_posts_range():
+    # The visibility branch on a flat 100 m DEM (in memory): the post 4 km along the seam sees
+    # [3, 5] km of it; the seam is sampled every spacing_m (250 m) and cut midway between
+    # samples, so each of the two cut points moves by at most 125 m.
+    from affine import Affine
+
+    s = Settings(reach_km=0.5, max_width_km=8.0, min_length_km=0.1)
+    layers = read_layers(small_strips(), A, B, posts=posts_at(4.0), study_area=area(), settings=s)
+    inp = prepare_inputs(layers, A, B, CRS.from_epsg(UTM38), s)
+    seam = seam_stage(inp, 50.0)
+    dem = (np.full((120, 100), 300.0, "float32"),
+           Affine(100.0, 0.0, X0 - 1e3, 0.0, -100.0, Y0 + 11e3), f"EPSG:{UTM38}")
+    seen = coverage_stage(inp, seam, dem=dem, visibility=True)
+    grid_m = sorted(shapely.length(seen).tolist())
+    assert len(grid_m) == 2
+    assert grid_m[0] == pytest.approx(3e3, abs=125.001) and grid_m[1] == pytest.approx(5e3,
+                                                                                      abs=125.001)
+    assert sum(grid_m) == pytest.approx(8e3, abs=250.002)
+    # Without a DEM the branch is refused.
+    with pytest.raises(Exception):
+        coverage_stage(inp, seam, dem=None, visibility=True)

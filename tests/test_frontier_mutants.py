@@ -118,3 +118,103 @@ def test_keep_near_drops_samples_far_from_the_study_area():
     assert near.gen[:, 1].min() >= 380 - 1e-6 and near.gen[:, 1].max() <= 520 + 1e-6
     assert near.gen[:, 1].min() <= 385 and near.gen[:, 1].max() >= 515
     assert len(full) > 3 * len(near)
+
+
+def test_ridges_where_the_shared_border_samples_do_not_coincide():
+    # A and B touch along x = 10 from y = 0.3 to 10.3, and their samples there fall at
+    # different places (A's every 0.5 from y = 0, B's every 0.5 from y = 0.3): only the
+    # shared border, not the dropping of coincident samples, keeps them out of the diagram.
+    a = shapely.box(0, 0, 10, 20)
+    b = shapely.Polygon([(10, 0.3), (30, 0.3), (30, 20), (20, 20), (20, 10.3), (10, 10.3)])
+    shared = a.boundary.intersection(b.boundary)
+    assert shared.length == pytest.approx(10.0)
+    r = seam_ridges(np.array([a]), np.array([0]), np.array([b]), np.array([1]), sample_m=0.5,
+                    max_dist_m=20.0, shared=shared)
+    on_border = (np.abs(r.gen[:, 0] - 10) < 1e-9) & (r.gen[:, 1] > 0.5) & (r.gen[:, 1] < 10)
+    assert len(r) > 0 and not on_border.any()
+
+
+def test_ridges_of_three_samples():
+    # Sampled every 1 km, each triangle is its three corners; only two of A's corners and one
+    # of B's lie within 2 × 10 m of the other side's box: three samples, A (0, 0), A (0, 1) and
+    # B (10, 0). Their Voronoi vertex is (5, 0.5); the ridge of A (0, 0) and B runs from it
+    # down x = 5 (away from the samples' centroid) for 4 × 10 m + 0.5 m.
+    a = shapely.Polygon([(0, 0), (0, 1), (-100, 0)])
+    b = shapely.Polygon([(10, 0), (110, 0), (110, 5)])
+    r = seam_ridges(np.array([a]), np.array([3]), np.array([b]), np.array([7]), sample_m=1000.0,
+                    max_dist_m=10.0)
+    assert len(r) == 2
+    assert sorted(map(tuple, r.gen.tolist())) == [(0.0, 0.0), (0.0, 1.0)]
+    low = r.seg[r.gen[:, 1] == 0.0][0]
+    assert low == pytest.approx([5.0, 0.5, 5.0, -40.0], abs=1e-2)
+    assert r.zone_a.tolist() == [3, 3] and r.zone_b.tolist() == [7, 7]
+
+
+def _covered_length(r, radius: float) -> float:
+    t0, t1 = clip_to_discs(r.seg, r.gen, np.full(len(r), radius))
+    ok = t0 < t1
+    piece = segment_pieces(r.seg[ok], t0[ok], t1[ok])
+    return float(np.hypot(piece[:, 2] - piece[:, 0], piece[:, 3] - piece[:, 1]).sum())
+
+
+def test_ridges_from_a_tile_cache_are_the_seam_and_are_kept():
+    # Strips 4 km apart, 100 km long, half width 5 km: the seam is x = 12 km over the strips'
+    # 100 km and, beyond each end, on until 5 km from the corners: 2 √(5² − 2²) km more.
+    from gapmap.frontier import TileCache, seam_samples, seam_tile_cache, seam_tiles, \
+        series_tile_m
+
+    a, b = shapely.box(0, 0, 10e3, 100e3), shapely.box(14e3, 0, 30e3, 100e3)
+    args = (np.array([a]), np.array([0]), np.array([b]), np.array([1]))
+    kw = dict(sample_m=100.0, max_dist_m=5e3)
+    expected = 100e3 + 2 * np.sqrt(5e3**2 - 2e3**2)
+    with seam_tile_cache(TileCache()) as cache:
+        r = seam_ridges(*args, **kw)
+    tiles = seam_tiles(*seam_samples(*args, **kw), max_dist_m=5e3, tile_m=series_tile_m(5e3))
+    assert cache.computed == [t.key for t in tiles] and len(tiles) > 1
+    assert _covered_length(r, 5e3) == pytest.approx(expected, abs=0.01)
+    assert _covered_length(seam_ridges(*args, **kw), 5e3) == pytest.approx(expected, abs=0.01)
+    # Pieces of x = 12 km only (the cut points lie on the bisectors).
+    assert np.abs(r.seg[:, [0, 2]] - 12e3).max() < 0.01
+    # The same seam again: every tile is known, none is computed.
+    with seam_tile_cache(cache):
+        again = seam_ridges(*args, **kw)
+    assert len(cache.computed) == len(tiles)
+    assert np.array_equal(again.seg, r.seg)
+
+
+def test_infinite_ridges_are_extended_away_from_the_centroid():
+    # Three samples, 1 km east of the origin: A1 (1000, 0), B (1002, 0), A2 (1001, -100).
+    # Their one Voronoi vertex is c = (1001, -49.995) (1 + y² = (y + 100)²); both mixed ridges
+    # are infinite and end 4 × 20 m + |c - m| beyond c (m the midpoint of their samples),
+    # away from the centroid (1001, -33.3).
+    from gapmap.frontier import _mixed_ridges
+
+    q = np.array([[1000.0, 0.0], [1002.0, 0.0], [1001.0, -100.0]])
+    seg, rp = _mixed_ridges(q, np.array([False, True, False]), 20.0)
+    c = np.array([1001.0, -49.995])
+    by_a = {int(i): s for i, s in zip(rp[:, 0], seg)}
+    assert sorted(by_a) == [0, 2] and rp[:, 1].tolist() == [1, 1]
+    # A1-B: up x = 1001 from c, through m = (1001, 0), to c + (80 + 49.995) ĵ.
+    assert by_a[0] == pytest.approx([1001.0, -49.995, 1001.0, 80.0], abs=1e-9)
+    # A2-B: from c along the normal of (1, 100) pointing east, 80 + |c - m| long.
+    m = np.array([1001.5, -50.0])
+    u = np.array([100.0, -1.0]) / np.hypot(100.0, 1.0)
+    end = c + u * (80.0 + np.hypot(*(c - m)))
+    assert by_a[2] == pytest.approx([*c, *end], abs=1e-9)
+
+
+def test_a_finite_mixed_ridge_joins_its_two_vertices():
+    # A rhombus: A (-1, 0), B (1, 0), A (0, 3), B (0, -3). The Voronoi vertices are the
+    # circumcentres (0, ±4/3); the ridge of (-1, 0) and (1, 0) is the segment between them.
+    from gapmap.frontier import _mixed_ridges
+
+    q = np.array([[-1.0, 0.0], [1.0, 0.0], [0.0, 3.0], [0.0, -3.0]])
+    seg, rp = _mixed_ridges(q, np.array([False, True, False, True]), 10.0)
+    row = [i for i, p in enumerate(rp.tolist()) if p == [0, 1]]
+    assert len(row) == 1
+    s = seg[row[0]]
+    assert sorted([s[1], s[3]]) == pytest.approx([-4 / 3, 4 / 3], abs=1e-9)
+    assert s[[0, 2]] == pytest.approx([0.0, 0.0], abs=1e-9)
+    # Three mixed ridges: the finite one and the infinite ones of the hull edges (0, 3)-(1, 0)
+    # and (0, -3)-(-1, 0) (the other two hull edges join samples of one side).
+    assert len(seg) == 3 and (rp[:, 0] % 2 == 0).all() and (rp[:, 1] % 2 == 1).all()

@@ -259,12 +259,15 @@ def map_tiles(fn: Callable[[Any, Tile], Any], tiles: Sequence[Tile], *, shared: 
 @contextlib.contextmanager
 def cog_writer(path: str | os.PathLike, *, height: int, width: int, count: int, dtype: str,
                transform, crs, nodata=None, descriptions: Sequence[str] = (),
-               atomic: bool = True) -> Iterator[Callable[[Tile, np.ndarray], None]]:
+               atomic: bool = True, level: int | None = None
+               ) -> Iterator[Callable[[Tile, np.ndarray], None]]:
     """Yield ``write(tile, array)`` writing ``array`` (bands × rows × cols, or rows × cols)
     at ``tile``'s window; on leaving, the file becomes a COG at ``path``.
 
-    The tiles go into a tiled, DEFLATE-compressed GeoTIFF beside the target, which GDAL's COG
-    driver then copies (512-cell blocks, overviews), both block by block. With ``atomic``
+    The tiles go into a tiled GeoTIFF beside the target (ZSTD level 1: the cheapest to write
+    and to read back), which GDAL's COG driver then copies (DEFLATE at ``level``, GDAL's
+    default 6 when ``None``; 512-cell blocks, overviews), both block by block, the copy
+    compressing on all cores. With ``atomic``
     the COG appears at ``path`` only if everything succeeded (:func:`gapmap.io.atomic_path`);
     without it (inside :func:`gapmap.io.atomic_dir`'s staging folder) it is written in place.
 
@@ -286,7 +289,7 @@ def cog_writer(path: str | os.PathLike, *, height: int, width: int, count: int, 
     predictor = 3 if np.dtype(dtype).kind == "f" else 2
     profile = dict(driver="GTiff", height=height, width=width, count=count, dtype=dtype,
                    transform=transform, crs=crs, nodata=nodata, tiled=True, blockxsize=512,
-                   blockysize=512, compress="deflate", zlevel=1, predictor=predictor,
+                   blockysize=512, compress="zstd", zstd_level=1, predictor=predictor,
                    BIGTIFF="IF_SAFER")
     with ctx as out, rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES // 2**20):
         stage = out.with_name(out.name + ".stage.tif")
@@ -301,9 +304,10 @@ def cog_writer(path: str | os.PathLike, *, height: int, width: int, count: int, 
 
                 yield write
             with rasterio.open(stage) as src:
+                extra = {} if level is None else {"level": int(level)}
                 rasterio.shutil.copy(src, out, driver="COG", compress="DEFLATE",
                                      predictor=predictor, blocksize=512, overviews="AUTO",
                                      overview_resampling="nearest", bigtiff="IF_SAFER",
-                                     num_threads=1)
+                                     num_threads="ALL_CPUS", **extra)
         finally:
             stage.unlink(missing_ok=True)
