@@ -12,7 +12,9 @@ it gets a folder of links to the same files with its own ``scenario.toml`` of 0d
 names the same zones, posts, study area, incidents, DEM and roads. This tree's demo does more
 with them (the dated series, the breakdown by area, uncertainty ranges, exposure).
 
-Usage: python bench/bench_demo.py [--rounds N] [--landed DIR]   (N ≥ 2 by default)
+Usage: python bench/bench_demo.py [--rounds N] [--landed DIR] [--no-warmup]   (N 2 by default)
+A warm-up run of each tree, not timed, first compiles its numba kernels (a landed checkout
+starts with an empty cache, which made its first timed run 4× its others).
 Prints a markdown table (wall seconds per run, median, ratios), the load average at the start
 and the end, and the stage timings of this tree's last full run. A landed tree it checked out itself is removed
 at the end (``git worktree remove``).
@@ -85,6 +87,8 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--landed", type=Path, default=None)
+    ap.add_argument("--no-warmup", action="store_true",
+                    help="time the first runs too (each tree's numba cache starts empty)")
     args = ap.parse_args()
     landed, ours = _landed_tree(args.landed)
     work = Path(tempfile.mkdtemp(prefix="gapmap-bench-demo-"))
@@ -95,6 +99,12 @@ def main() -> int:
     stages = {"this": "", "like": ""}
     load0 = os.getloadavg()
     try:
+        if not args.no_warmup:  # compile each tree's kernels once, untimed
+            for name in ("landed", "like"):
+                dt, _ = _run(src[name], data[name], work / f"warm-{name}", profile=False,
+                             extra=extra[name])
+                print(f"warm-up, {name}: {dt:.1f} s (not counted)", file=sys.stderr, flush=True)
+                shutil.rmtree(work / f"warm-{name}", ignore_errors=True)
         for i in range(args.rounds):
             for name, _ in RUNS:
                 dt, err = _run(src[name], data[name], work / f"{name}{i}",
