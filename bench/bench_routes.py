@@ -30,7 +30,9 @@ search keeping its paths (``corridor_crossings``) against the two calls the demo
 read once, with a check that both give the same fields and routes.
 
 Usage: python bench/bench_routes.py [--quick] [--sizes 2000,8000] [--no-grass] [--crossings]
-Prints markdown rows (seconds, best of N runs: 2 below 4 M cells, else 1).
+Prints markdown rows (seconds, best of N runs: 2 below 4 M cells, else 1), and the CPU time
+(user + system, of one more whole-grid run) of each tool: on a loaded machine the wall times
+of tools run one after another see different loads, their CPU times much less so.
 """
 
 from __future__ import annotations
@@ -201,7 +203,7 @@ def rwalk_coefficients() -> tuple[tuple[float, float, float, float], float, floa
 # workers (each in its own child process)
 
 
-def work_gapmap(dem_path: str) -> dict:
+def work_gapmap(dem_path: str, max_step: int = 3) -> dict:
     from affine import Affine
 
     from gapmap.routes import TOBLER_FLAT_KMH, cost_distance
@@ -211,22 +213,26 @@ def work_gapmap(dem_path: str) -> dict:
     n = dem.shape[0]
     repeat = 2 if n * n < 4e6 else 1
     small = Dem(np.zeros((50, 50), np.float32), dem.transform, dem.crs)
-    cost_distance(small, [dem.transform @ (25, 25)])  # load the compiled code outside timing
+    # load the compiled code outside timing
+    cost_distance(small, [dem.transform @ (25, 25)], max_step=max_step)
     o, ts = cells(n)
     src = np.array([xy_of(dem.transform, o)])
     targets = np.array([xy_of(dem.transform, t) for t in ts])
-    t_set = best_of(lambda: cost_distance(dem, src, stop_at=targets), repeat) if big_ok(n) \
-        else float("nan")
-    t_full = best_of(lambda: cost_distance(dem, src, keep_paths=False), repeat)
-    out = cost_distance(dem, src, keep_paths=False).hours
+    t_set = (best_of(lambda: cost_distance(dem, src, stop_at=targets, max_step=max_step),
+                     repeat) if big_ok(n) else float("nan"))
+    t_full = best_of(lambda: cost_distance(dem, src, keep_paths=False, max_step=max_step),
+                     repeat)
+    c = time.process_time()
+    out = cost_distance(dem, src, keep_paths=False, max_step=max_step).hours
+    cpu = time.process_time() - c
     times = [float(out[r, c]) for r, c in ts]
     flat = Dem(np.zeros((FLAT_N, FLAT_N), np.float32),
                Affine(CELL_M, 0, 0, 0, -CELL_M, FLAT_N * CELL_M), CRS)
     c0 = FLAT_N * CELL_M / 2
-    hours = cost_distance(flat, [[c0, c0]], keep_paths=False).hours
+    hours = cost_distance(flat, [[c0, c0]], keep_paths=False, max_step=max_step).hours
     d, ok = ring(FLAT_N)
     err = float((hours[ok] * TOBLER_FLAT_KMH * 1000 / d[ok]).max() - 1)
-    return dict(route_set=t_set, whole=t_full, peak_mb=own_peak_mb(), flat_err=err,
+    return dict(route_set=t_set, whole=t_full, cpu=cpu, peak_mb=own_peak_mb(), flat_err=err,
                 target_hours=times)
 
 
@@ -255,11 +261,14 @@ def work_mcp(dem_path: str) -> dict:
 
     t_set = best_of(route_set, repeat) if big_ok(n) else float("nan")
     t_full = best_of(whole, repeat)
+    c = time.process_time()
+    whole()
+    cpu = time.process_time() - c
     mcp = MCP_Geometric(np.ones((FLAT_N, FLAT_N)), sampling=(CELL_M, CELL_M))
     peer_d, _ = mcp.find_costs([(FLAT_N // 2, FLAT_N // 2)])
     d, ok = ring(FLAT_N)
     err = float((peer_d[ok] / d[ok]).max() - 1)
-    return dict(route_set=t_set, whole=t_full, peak_mb=own_peak_mb(), flat_err=err)
+    return dict(route_set=t_set, whole=t_full, cpu=cpu, peak_mb=own_peak_mb(), flat_err=err)
 
 
 def _grass_session(tif: Path, lines: list[str], tmp: Path) -> None:
@@ -294,13 +303,15 @@ def work_grass(dem_path: str) -> dict:
         vals = tmp / "values.txt"
         set_run = (f"{common} output=cost_set stop_coordinates={stops}" if big_ok(n)
                    else "true")
-        lines = ["s=$(date +%s.%N)", set_run, "m=$(date +%s.%N)", f"{common} output=cost",
-                 "e=$(date +%s.%N)", f'echo "$m - $s" | bc > {timing}',
+        cpu_file = tmp / "cpu.txt"
+        lines = ["s=$(date +%s.%N)", set_run, "m=$(date +%s.%N)", "TIMEFORMAT='%U %S'",
+                 f"{{ time {common} output=cost ; }} 2> {cpu_file}", "e=$(date +%s.%N)", f'echo "$m - $s" | bc > {timing}',
                  f'echo "$e - $m" | bc >> {timing}',
                  f"r.what map=cost coordinates={stops} separator=comma > {vals}"]
         _grass_session(Path(dem_path), lines, tmp)
         t_set, t_full = (float(x) for x in timing.read_text().split())
         t_set = t_set if big_ok(n) else float("nan")
+        cpu = sum(float(x) for x in cpu_file.read_text().split()[-2:])  # user + system
         times = [float(line.split(",")[-1]) / 3600.0 for line in vals.read_text().split()]
         # flat ground
         flat = tmp / "flat.tif"
@@ -321,11 +332,17 @@ def work_grass(dem_path: str) -> dict:
             secs = src.read(1)
     dd, ok = ring(FLAT_N)
     err = float((secs[ok] / a / dd[ok]).max() - 1)
-    return dict(route_set=t_set, whole=t_full, peak_mb=peak_rss_mb(children=True),
+    return dict(route_set=t_set, whole=t_full, cpu=cpu, peak_mb=peak_rss_mb(children=True),
                 flat_err=err, target_hours=times)
 
 
-WORKERS = {"gapmap": work_gapmap, "mcp": work_mcp, "grass": work_grass}
+def work_gapmap16(dem_path: str) -> dict:
+    """gapmap with r.walk's own neighbourhood (16 moves, ``max_step=2``)."""
+    return work_gapmap(dem_path, max_step=2)
+
+
+WORKERS = {"gapmap": work_gapmap, "gapmap16": work_gapmap16, "mcp": work_mcp,
+           "grass": work_grass}
 
 
 def run_worker(kind: str, dem: Path) -> dict:
@@ -341,6 +358,7 @@ def bench_size(n: int, with_grass: bool) -> list[str]:
         res = {"gapmap": run_worker("gapmap", dem), "mcp": run_worker("mcp", dem)}
         if with_grass:
             res["grass"] = run_worker("grass", dem)
+            res["gapmap16"] = run_worker("gapmap16", dem)
     g = res["gapmap"]
     rows = []
     peers = [("mcp", "skimage MCP_Geometric (isotropic, 8 moves)")]
@@ -354,6 +372,8 @@ def bench_size(n: int, with_grass: bool) -> list[str]:
             name = "route set (stop at targets)" if case == "route_set" else "whole grid"
             rows.append(f"| {n:,}² | {name} | {label} | {g[case]:.2f} | {p[case]:.2f} | "
                         f"{p[case] / g[case]:.2f}× |")
+        rows.append(f"| {n:,}² | whole grid, CPU time (user + system) | {label} | "
+                    f"{g['cpu']:.2f} | {p['cpu']:.2f} | {p['cpu'] / g['cpu']:.2f}× |")
         rows.append(f"| {n:,}² | peak RSS MB | {label} | {g['peak_mb']:.0f} | "
                     f"{p['peak_mb']:.0f} | |")
     rows.append(f"| | worst flat-ground error | | {g['flat_err']:.2%} | "
@@ -362,6 +382,20 @@ def bench_size(n: int, with_grass: bool) -> list[str]:
         r = np.array(res["grass"]["target_hours"]) / np.array(g["target_hours"])
         rows.append(f"| {n:,}² | r.walk / gapmap time to the three targets | | | "
                     f"{', '.join(f'{x:.3f}' for x in r)} | |")
+        rows += _same_moves_rows(n, res["gapmap16"], res["grass"])
+    return rows
+
+
+def _same_moves_rows(n: int, g16: dict, grass: dict) -> list[str]:
+    """gapmap on r.walk's own 16-move neighbourhood against r.walk (same run)."""
+    label = "GRASS r.walk -k, against gapmap on 16 moves"
+    rows = [f"| {n:,}² | {'whole grid' if c == 'whole' else 'route set (stop at targets)'} | "
+            f"{label} | {g16[c]:.2f} | {grass[c]:.2f} | {grass[c] / g16[c]:.2f}× |"
+            for c in ("route_set", "whole") if np.isfinite(g16[c]) and np.isfinite(grass[c])]
+    rows.append(f"| {n:,}² | whole grid, CPU time (user + system) | {label} | "
+                f"{g16['cpu']:.2f} | {grass['cpu']:.2f} | {grass['cpu'] / g16['cpu']:.2f}× |")
+    rows.append(f"| | worst flat-ground error, 16 moves | | {g16['flat_err']:.2%} | "
+                f"{grass['flat_err']:.2%} | |")
     return rows
 
 

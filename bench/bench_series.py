@@ -7,7 +7,9 @@ The layers are shaped like a frontline tracker's: one jagged front of ``--vertic
 - the loop: ``for f in front_*.geojson; do gapmap metrics --zones $f ... ; done``;
 - the series: ``gapmap series --zones 'front_*.geojson' ... --workers W``.
 
-Prints a markdown table: wall time of each, the ratio, the seconds per date, and peak memory
+Prints a markdown table: wall time of each, the ratio, their CPU time (user + system, of the
+command and every process it started: on a shared machine whose load changes between the two,
+the CPU ratio is the steadier figure), the seconds per date, and peak memory
 from the OS: ``VmHWM`` of every process of the series (the main process and each Dask worker,
 read from ``/proc/PID/status`` while it runs). ``--dates`` may list several counts to report
 how the series time grows (the loop is run for the first count only); ``--loop-dates K`` runs
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -68,11 +71,18 @@ def write_layers(folder: Path, dates: int, vertices: int, seed: int = 1) -> list
     return files
 
 
-def timed(cmd: list[str] | str, shell: bool = False) -> float:
-    t0 = time.perf_counter()
+def _cpu_children() -> float:
+    """CPU seconds (user + system) of the finished, reaped descendants of this process."""
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def timed(cmd: list[str] | str, shell: bool = False) -> tuple[float, float]:
+    """Wall time and CPU time of a command (and everything it started and waited for)."""
+    t0, c0 = time.perf_counter(), _cpu_children()
     subprocess.run(cmd, shell=shell, check=True, stdout=subprocess.DEVNULL,
                    stderr=subprocess.DEVNULL)
-    return time.perf_counter() - t0
+    return time.perf_counter() - t0, _cpu_children() - c0
 
 
 def _children() -> dict[int, list[int]]:
@@ -99,9 +109,11 @@ def _hwm_mb(pid: int) -> float | None:
     return None
 
 
-def timed_with_memory(cmd: list[str]) -> tuple[float, float, float]:
-    """Wall time, peak RSS of the main process and of the largest other descendant (MB)."""
-    t0 = time.perf_counter()
+def timed_with_memory(cmd: list[str]) -> tuple[float, float, float, float]:
+    """Wall time, peak RSS of the main process and of the largest other descendant (MB), and
+    the CPU time of all of them (s: the Dask workers are reaped by the process that started
+    them, so their time is counted)."""
+    t0, c0 = time.perf_counter(), _cpu_children()
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     peaks: dict[int, float] = {}
     while proc.poll() is None:
@@ -118,7 +130,8 @@ def timed_with_memory(cmd: list[str]) -> tuple[float, float, float]:
     if proc.returncode:
         raise subprocess.CalledProcessError(proc.returncode, cmd)
     main = peaks.pop(proc.pid, 0.0)
-    return time.perf_counter() - t0, main, max(peaks.values(), default=0.0)
+    return (time.perf_counter() - t0, main, max(peaks.values(), default=0.0),
+            _cpu_children() - c0)
 
 
 def load() -> str:
@@ -143,7 +156,7 @@ def main() -> None:
             folder.mkdir()
             files = write_layers(folder, n, args.vertices)
             area = str(folder / "area.geojson")
-            loop_s, looped = None, 0
+            loop_s, loop_cpu, looped = None, None, 0
             cmd = [GAPMAP, "-q", "series", "--zones", str(folder / "front_*.geojson"),
                    "--study-area", area, *SIDES, "--workers", str(args.workers)]
             if i == 0 and not args.no_loop:
@@ -152,27 +165,34 @@ def main() -> None:
                     f"{GAPMAP} -q metrics --zones {f} --study-area {area} {' '.join(SIDES)} "
                     f"--out {folder}/m_{f.stem}" for f in sub)
                 print(f"loop over {len(sub)} dates, load {load()}", file=sys.stderr)
-                loop_s, looped = timed(script, shell=True) * len(files) / len(sub), len(sub)
+                wall, cpu = timed(script, shell=True)
+                scale = len(files) / len(sub)
+                loop_s, loop_cpu, looped = wall * scale, cpu * scale, len(sub)
             print(f"series of {n} dates, load {load()}", file=sys.stderr)
-            series_s, main_mb, worker_mb = timed_with_memory(cmd + ["--out", str(folder / "s")])
-            rows.append((n, loop_s, looped, series_s, main_mb, worker_mb, "yes", load()))
+            series_s, main_mb, worker_mb, cpu = timed_with_memory(
+                cmd + ["--out", str(folder / "s")])
+            rows.append((n, loop_s, loop_cpu, looped, series_s, cpu, main_mb, worker_mb, "yes",
+                         load()))
             if i == 0 and args.no_reuse:
                 print(f"series of {n} dates without reuse, load {load()}", file=sys.stderr)
-                t, m, w = timed_with_memory(cmd + ["--no-reuse", "--out", str(folder / "s0")])
-                rows.append((n, loop_s, looped, t, m, w, "no", load()))
+                t, m, w, c = timed_with_memory(cmd + ["--no-reuse", "--out", str(folder / "s0")])
+                rows.append((n, loop_s, loop_cpu, looped, t, c, m, w, "no", load()))
     print(f"front of {args.vertices:,} vertices, {args.workers} workers, "
           f"{os.cpu_count()} cores\n")
-    print("| dates | reuse | metrics loop (s) | series (s) | series / loop | s per date "
-          "| peak RSS main (MB) | peak RSS per worker (MB) | load after |")
-    print("|---:|---|---:|---:|---:|---:|---:|---:|---|")
-    for n, loop_s, looped, series_s, main_mb, worker_mb, reuse, ld in rows:
+    print("| dates | reuse | metrics loop (s) | series (s) | series / loop | loop CPU (s) "
+          "| series CPU (s) | CPU series / loop | s per date | peak RSS main (MB) "
+          "| peak RSS per worker (MB) | load after |")
+    print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+    for n, loop_s, loop_cpu, looped, series_s, cpu, main_mb, worker_mb, reuse, ld in rows:
         ratio = f"{series_s / loop_s:.2f}" if loop_s else "—"
-        loop = "—" if not loop_s else (f"{loop_s:.1f}" if looped == n else
-                                        f"{loop_s:.1f} ¹")
-        print(f"| {n} | {reuse} | {loop} | {series_s:.1f} | {ratio} | {series_s / n:.2f} | "
-              f"{main_mb:.0f} | {worker_mb:.0f} | {ld} |")
-    if any(r[2] and r[2] != r[0] for r in rows):
-        looped = next(r[2] for r in rows if r[2])
+        cratio = f"{cpu / loop_cpu:.2f}" if loop_cpu else "—"
+        mark = "" if looped == n else " ¹"
+        loop = "—" if not loop_s else f"{loop_s:.1f}{mark}"
+        lcpu = "—" if not loop_cpu else f"{loop_cpu:.1f}{mark}"
+        print(f"| {n} | {reuse} | {loop} | {series_s:.1f} | {ratio} | {lcpu} | {cpu:.1f} | "
+              f"{cratio} | {series_s / n:.2f} | {main_mb:.0f} | {worker_mb:.0f} | {ld} |")
+    if any(r[3] and r[3] != r[0] for r in rows):
+        looped = next(r[3] for r in rows if r[3])
         print(f"\n¹ the loop over the first {looped} dates, scaled to all of them")
 
 

@@ -199,3 +199,36 @@ def test_readme_demo_table_is_the_demo_output(demo):
     # The table states the pinned figures (not only whatever this run printed).
     assert f"| {DEMO['seam_length_km']:.1f} km |" in table
     assert f"{DEMO['gap_area_km2']:,.0f} km²" in table
+
+
+def _gapmap(*args: str):
+    import subprocess
+    import sys
+
+    exe = str(Path(sys.executable).with_name("gapmap"))
+    return subprocess.run([exe, *args], capture_output=True, text=True)
+
+
+def test_demo_skip_refuses_an_unknown_stage(tmp_path):
+    out = tmp_path / "out"
+    p = _gapmap("demo", "--quick", "--skip", "series,hillshade", "--out", str(out))
+    assert p.returncode == 2
+    lines = [ln for ln in p.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "--skip" in lines[0] and "'hillshade'" in lines[0], p.stderr
+    assert "by-area" in lines[0]  # names the stages it knows
+    assert not out.exists()  # refused before any work
+
+
+@pytest.mark.slow
+def test_demo_skip_leaves_out_the_stages_and_nothing_else(tmp_path):
+    out = tmp_path / "out"
+    p = _gapmap("demo", "--quick", "--skip", "series, by-area", "--out", str(out))
+    assert p.returncode == 0, p.stderr
+    assert not (out / "series").exists() and not (out / "by_area.csv").exists()
+    assert "series/" not in p.stdout and "by_area.csv" not in p.stdout
+    for name in ("summary.json", "corridors.csv", "map.html", "report.html",
+                 "placement/placement.json"):
+        assert (out / name).stat().st_size > 0, name
+    # the seam is vector geometry alone: the same with or without the skipped stages
+    pair = json.loads((out / "summary.json").read_text())["pairs"][0]
+    assert pair["seam_length_km"] == pytest.approx(DEMO["seam_length_km"], rel=1e-9)

@@ -518,3 +518,31 @@ def test_visibility_over_a_dem_hides_what_a_wall_hides(tmp_path):
     hidden = vis.iloc[0] - plain.iloc[0]
     assert 2.0 - 0.5 <= hidden <= 3.0 + 0.5
     assert vis.iloc[1] == pytest.approx(vis.iloc[0], abs=1e-9)
+
+
+def test_memo_distance_equals_the_full_search():
+    # The distances of a date, carried from the date before where its nearest segment is
+    # still there (and searched among the added segments only), are those of a full search
+    # bit for bit: points beside the moved edge, beside the unchanged edge, inside the zone.
+    from gapmap.frontier import SideDistance
+    from gapmap.series import _MemoDistance
+
+    rng = np.random.default_rng(3)
+    xy = np.c_[rng.uniform(415e3, 445e3, 3000), rng.uniform(3790e3, 4010e3, 3000)]
+    before = _MemoDistance(SideDistance(np.array([_front_b(False)])), None)
+    d0, z0 = before(xy)
+    full0 = SideDistance(np.array([_front_b(False)]))(xy)
+    assert np.array_equal(d0, full0[0]) and np.array_equal(z0, full0[1])
+    side1 = SideDistance(np.array([_front_b(True)]))
+    after = _MemoDistance(side1, before.state())
+    d1, z1 = after(xy)
+    full1 = side1(xy)
+    assert np.array_equal(d1, full1[0]) and np.array_equal(z1, full1[1])
+    moved = (np.abs(xy[:, 1] - 3890e3) < 12e3) & (xy[:, 0] < 430e3)
+    assert (d1[moved] < d0[moved]).any()  # the bump came nearer: carried values were updated
+    assert (d1 == 0).any() and (d1 > 0).any()
+    # A third date back without the bump: segments removed again, the full search runs there.
+    side2 = SideDistance(np.array([_front_b(False)]))
+    again = _MemoDistance(side2, after.state())
+    assert np.array_equal(again(xy)[0], full0[0])
+    assert len(after.memo) == len(xy)

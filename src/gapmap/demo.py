@@ -14,7 +14,7 @@ from .errors import InputError
 from .outputs import write_metrics
 from .scenario import load_scenario
 
-__all__ = ["DemoResult", "run_demo", "sample_data_dir"]
+__all__ = ["DEMO_STAGES", "DemoResult", "parse_skip", "run_demo", "sample_data_dir"]
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +43,27 @@ DEMO_PATROL_DATES = ("2017-10-20", "2017-10-31")
 DEMO_ORIGIN_NAME = "Jebel Hamrin crest (illustrative)"
 
 
+#: The stages ``skip`` can leave out: the ones added after the first demo (0d70e02), so that
+#: ``--skip uncertainty,series,exposure,by-area`` runs what that demo ran, for comparisons.
+DEMO_STAGES = ("uncertainty", "series", "exposure", "by-area")
+
+
+def parse_skip(text: str | None) -> frozenset[str]:
+    """The stage names of ``--skip`` (comma separated), checked against :data:`DEMO_STAGES`.
+
+    >>> sorted(parse_skip("series, by-area"))
+    ['by-area', 'series']
+    >>> parse_skip(None)
+    frozenset()
+    """
+    names = frozenset(n.strip() for n in (text or "").split(",") if n.strip())
+    bad = sorted(names - set(DEMO_STAGES))
+    if bad:
+        raise InputError("--skip", None, f"unknown stage {bad[0]!r}",
+                         f"give some of {', '.join(DEMO_STAGES)} (comma separated)")
+    return names
+
+
 def sample_data_dir() -> Path:
     """The ``geodata/`` folder of the source tree (or ``$GAPMAP_DATA``)."""
     env = os.environ.get("GAPMAP_DATA")
@@ -63,7 +84,7 @@ class DemoResult:
 
 def run_demo(out_dir: str | os.PathLike, *, data_dir: str | os.PathLike | None = None,
              quick: bool = False, progress: Callable[[str], None] | None = None,
-             profile: bool = False) -> DemoResult:
+             profile: bool = False, skip: str | frozenset[str] | None = None) -> DemoResult:
     """Run the sample scenario end to end and write every output into ``out_dir``.
 
     Stages: seam and corridors with terrain (slope, ruggedness, crossing time) and visibility
@@ -79,7 +100,9 @@ def run_demo(out_dir: str | os.PathLike, *, data_dir: str | os.PathLike | None =
     fast look. Everything goes through
     one :class:`gapmap.Run` (each input read once, each product computed once) and is staged in
     one folder moved into ``out_dir`` at the end, so an interrupted demo leaves the previous
-    result. With ``profile`` the seconds of each stage are logged (INFO).
+    result. With ``profile`` the seconds of each stage are logged (INFO). ``skip`` leaves
+    out some of :data:`DEMO_STAGES` (a set or a comma-separated string); the pages then draw
+    without them.
 
     Examples
     --------
@@ -90,6 +113,8 @@ def run_demo(out_dir: str | os.PathLike, *, data_dir: str | os.PathLike | None =
     from .io import atomic_dir
     from .run import Run
 
+    skipped = parse_skip(skip) if skip is None or isinstance(skip, str) else parse_skip(
+        ",".join(skip))
     data = Path(data_dir) if data_dir is not None else sample_data_dir()
     scenario_file = data / "scenario.toml"
     if not scenario_file.exists():
@@ -103,10 +128,12 @@ def run_demo(out_dir: str | os.PathLike, *, data_dir: str | os.PathLike | None =
     result = run.analysis
     with atomic_dir(out) as stage:
         # The exposure first: the map, the figure and the report draw it (computed once).
-        written, exposure = _write_exposure_first(run, data, stage, quick=quick)
-        drawn, placement = _write_all(run, stage, exposure=exposure)
+        written, exposure = ({}, None) if "exposure" in skipped else \
+            _write_exposure_first(run, data, stage, quick=quick)
+        drawn, placement = _write_all(run, stage, exposure=exposure, skip=skipped)
         written.update(drawn)
-        written.update(_write_extras(run, data, stage, quick=quick))
+        if "series" not in skipped:
+            written.update(_write_extras(run, data, stage, quick=quick))
     files = {name: out / rel for name, rel in written.items()}
     if profile:
         log.info("stages: %s", ", ".join(f"{k} {v:.1f} s" for k, v in run.timings.items()))
@@ -126,9 +153,11 @@ def _write_exposure_first(run, data: Path, stage: Path, *, quick: bool
     return _rel(paths, stage), exposure
 
 
-def _write_all(run, stage: Path, *, exposure: Any = None) -> tuple[dict[str, Path], Any]:
+def _write_all(run, stage: Path, *, exposure: Any = None, skip: frozenset[str] = frozenset()
+               ) -> tuple[dict[str, Path], Any]:
     """Every demo output written into ``stage`` (name → path relative to it), and the
-    placement; the map, the figure and the report draw ``exposure`` when given."""
+    placement; the map, the figure and the report draw ``exposure`` when given. ``skip``:
+    stages left out (``by-area``, ``uncertainty``)."""
     from .figures import plot_map, save_figure
     from .maps import make_map, save_map
     from .report import write_report
@@ -151,9 +180,9 @@ def _write_all(run, stage: Path, *, exposure: Any = None) -> tuple[dict[str, Pat
 
     keep(write_placement(placement, stage / "placement"))
     by_table = unc = None
-    if run.scenario.study_area is not None:
+    if run.scenario.study_area is not None and "by-area" not in skip:
         by_table = run.timed("by area", lambda: _write_by_area(run, stage, keep))
-    if run.dem is not None:  # with terrain: the ranges go on the map and the report
+    if run.dem is not None and "uncertainty" not in skip:  # ranges on the map and report
         unc = run.timed("uncertainty", lambda: _write_uncertainty(run, stage, keep))
         by_table = unc.by_area if unc.by_area is not None else by_table
     title = "gapmap demo — Iraq's disputed territories (illustrative force layout)"

@@ -217,11 +217,15 @@ def seam_ridges(polys_a: np.ndarray, ids_a: np.ndarray, polys_b: np.ndarray, ids
     >>> sorted(set(r.zone_a.tolist())), sorted(set(r.zone_b.tolist()))
     ([0], [1])
     """
+    cache = _TILE_CACHE.get()
+    if cache is not None and cache.planned is not None:
+        # A series' date whose tiles were cut from these same inputs before (its plan).
+        planned, cache.planned = cache.planned, None
+        return cache.ridges(planned)
     pts, side, zone = seam_samples(polys_a, ids_a, polys_b, ids_b, sample_m=sample_m,
                                    max_dist_m=max_dist_m, shared=shared, keep_near=keep_near)
     if side.all() or (~side).all() or len(pts) < 3:
         return _EMPTY
-    cache = _TILE_CACHE.get()
     if cache is not None:
         # A series: the seam from fixed tiles, each looked up by its samples (see TileCache).
         return cache.ridges(seam_tiles(pts, side, zone, max_dist_m=max_dist_m,
@@ -642,6 +646,10 @@ class TileCache:
         ``{key: Ridges}`` already computed (e.g. by other processes of a series).
     tile_m
         Side of the tiles; default :func:`series_tile_m`.
+    planned
+        The tiles of the next seam built in this block, when the caller already cut them from
+        the same inputs (:func:`seam_samples` then :func:`seam_tiles`): that seam takes them
+        instead of sampling the boundary again (used once).
 
     Attributes
     ----------
@@ -649,9 +657,11 @@ class TileCache:
         Keys of the tiles computed here, in order.
     """
 
-    def __init__(self, known: dict | None = None, tile_m: float | None = None) -> None:
+    def __init__(self, known: dict | None = None, tile_m: float | None = None,
+                 planned: list | None = None) -> None:
         self.known = dict(known or {})
         self._tile_m = tile_m
+        self.planned = planned
         self.computed: list[str] = []
 
     def tile_m(self, max_dist_m: float) -> float:

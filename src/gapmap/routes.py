@@ -255,26 +255,75 @@ _N_BUCKETS = 1 << 16
 
 @njit(cache=True, nogil=True, inline="always")
 def _grow(e_node, e_cost, e_next, cap):
-    n2 = np.empty(2 * cap, np.int64)
+    n2 = np.empty(2 * cap, e_node.dtype)
     c2 = np.empty(2 * cap, np.float64)
-    x2 = np.empty(2 * cap, np.int64)
+    x2 = np.empty(2 * cap, e_next.dtype)
     n2[:cap] = e_node
     c2[:cap] = e_cost
     x2[:cap] = e_next
     return n2, c2, x2, 2 * cap
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _heap_push(hc, hn, hsize, cost, v):
+    if hsize == len(hc):
+        hc2 = np.empty(2 * len(hc), np.float64)
+        hn2 = np.empty(2 * len(hc), hn.dtype)
+        hc2[:hsize] = hc[:hsize]
+        hn2[:hsize] = hn[:hsize]
+        hc, hn = hc2, hn2
+    hc[hsize], hn[hsize] = cost, v
+    _sift_up(hc, hn, hsize)
+    return hc, hn, hsize + 1
+
+
+@njit(cache=True, nogil=True, fastmath={"afn", "contract"}, inline="always")
+def _piece_hours(zf, walkf, penf, use_pen, u, m, sign, k, oa, ob, w, sub_len_m, z0):
+    """Hours of move ``m`` from flat cell ``u`` (elevation ``z0``), piece by piece: the same
+    arithmetic as :func:`_move_hours`, on flat indices. inf when the move is blocked."""
+    p0 = np.float64(penf[u]) if use_pen else 1.0
+    length = sub_len_m[m]
+    total = 0.0
+    for s in range(k[m]):
+        a = u + oa[m, s]
+        if not walkf[a]:
+            return np.inf
+        ws = w[m, s]
+        if ws == 0.0:
+            z1 = np.float64(zf[a])
+        else:
+            b = u + ob[m, s]
+            if not walkf[b]:
+                return np.inf
+            z1 = (1.0 - ws) * zf[a] + ws * zf[b]
+        tan = sign * (z1 - z0) / length
+        hours = length / 6000.0 * math.exp(3.5 * abs(tan + 0.05))
+        if use_pen:
+            if ws == 0.0:
+                p1 = np.float64(penf[a])
+            else:
+                p1 = (1.0 - ws) * penf[a] + ws * penf[u + ob[m, s]]
+            hours *= 0.5 * (p0 + p1)
+            p0 = p1
+        total += hours
+        z0 = z1
+    return total
+
+
 @njit(cache=True, nogil=True, error_model="numpy")
-def _dijkstra(z, walk, pen, use_pen, src, src_cost, stop, max_cost, reverse, pred,
+def _dijkstra(z, walk, pen, use_pen, src, src_cost, stop, max_cost, reverse, pred, dist,
               mv, k, ra, ca, rb, cb, w, sub_len_m, margin):
-    """Multi-source Dijkstra over the grid.
+    """Multi-source Dijkstra over the grid; fills ``dist`` (flat, inf beforehand).
 
     The queue is a bucket queue (Dial's algorithm) of bucket width just under the cheapest
-    possible move (one cell at 6 km/h): two entries in one bucket cannot improve each other, so
-    a bucket may be emptied in any order and the result is exact, while pushing and popping
-    cost O(1) instead of a binary heap's O(log n) cache misses. Entries beyond the
+    possible move (one cell at 6 km/h): two entries in one bucket cannot improve each other,
+    so a bucket may be emptied in any order and the result is Dijkstra's, while pushing and
+    popping cost O(1) instead of a binary heap's O(log n) cache misses. Entries beyond the
     65,536 buckets (times of hundreds of hours: walls) wait in a binary heap until the
-    buckets run dry, and then the window moves on.
+    buckets run dry, and then the window moves on. Each bucket is a linked list of entries
+    (cell, time); an entry whose time is above the cell's is stale and skipped, so no
+    per-cell "settled" flag is needed: a settled cell's time is below any move into it, and
+    the first test of a move turns it away.
 
     ``reverse`` False: ``dist`` is the least time *from* a source to each cell; True: the least
     time from each cell *to* a source (edges walked backwards). ``stop``: flat indices; the
@@ -284,34 +333,46 @@ def _dijkstra(z, walk, pen, use_pen, src, src_cost, stop, max_cost, reverse, pre
     """
     nr, nc = z.shape
     n = nr * nc
-    dist = np.full(n, np.inf)
+    zf = z.ravel()
+    walkf = walk.ravel()
+    penf = pen.ravel()
     want_pred = len(pred) == n
-    done = np.zeros(n, np.uint8)
-    is_stop = np.zeros(n, np.uint8)
+    is_stop = np.zeros(n if len(stop) > 0 else 1, np.uint8)
     remaining = 0
     for i in stop:
         if is_stop[i] == 0:
             is_stop[i] = 1
             remaining += 1
     nm = len(mv)
+    kmax = ra.shape[1]
+    # flat offsets of the moves and of their interpolation points
+    off = np.empty(nm, np.int64)
+    oa = np.empty((nm, kmax), np.int64)
+    ob = np.empty((nm, kmax), np.int64)
+    for m in range(nm):
+        off[m] = mv[m, 0] * nc + mv[m, 1]
+        for s in range(kmax):
+            oa[m, s] = ra[m, s] * nc + ca[m, s]
+            ob[m, s] = rb[m, s] * nc + cb[m, s]
     sign = -1.0 if reverse else 1.0
     min_hours = sub_len_m * k / 6000.0
     inv_len = 1.0 / (sub_len_m * k)
     # The penalty multiplies a piece by the mean of its ends' multipliers, never below the
     # smallest one; 1e-9 under it keeps the bound below the computed time despite rounding.
     pen_floor = (1.0 - 1e-9) * (min(1.0, float(pen.min())) if use_pen else 1.0)
+    bound = min_hours * pen_floor
     delta = 0.999 * min_hours.min()
+    inv_delta = 1.0 / delta
     nb = _N_BUCKETS
-    head = np.full(nb, -1, np.int64)
+    head = np.full(nb, -1, np.int32)
     cap = max(1024, 2 * len(src))
-    e_node = np.empty(cap, np.int64)
+    e_node = np.empty(cap, pred.dtype)  # int32 below 2**31 cells
     e_cost = np.empty(cap, np.float64)
-    e_next = np.empty(cap, np.int64)
+    e_next = np.empty(cap, np.int32)
     used = 0
     free = -1
-    hcap = 1024
-    hc = np.empty(hcap, np.float64)
-    hn = np.empty(hcap, np.int64)
+    hc = np.empty(1024, np.float64)
+    hn = np.empty(1024, pred.dtype)
     hsize = 0
     base = np.inf
     for j in range(len(src)):
@@ -321,7 +382,7 @@ def _dijkstra(z, walk, pen, use_pen, src, src_cost, stop, max_cost, reverse, pre
         i = src[j]
         if src_cost[j] < dist[i]:
             dist[i] = src_cost[j]
-            b = int((src_cost[j] - base) / delta)
+            b = int((src_cost[j] - base) * inv_delta)
             if b < nb:
                 if used == cap:
                     e_node, e_cost, e_next, cap = _grow(e_node, e_cost, e_next, cap)
@@ -329,16 +390,7 @@ def _dijkstra(z, walk, pen, use_pen, src, src_cost, stop, max_cost, reverse, pre
                 head[b] = used
                 used += 1
             else:
-                if hsize == hcap:
-                    hcap *= 2
-                    hc2 = np.empty(hcap, np.float64)
-                    hn2 = np.empty(hcap, np.int64)
-                    hc2[:hsize] = hc[:hsize]
-                    hn2[:hsize] = hn[:hsize]
-                    hc, hn = hc2, hn2
-                hc[hsize], hn[hsize] = src_cost[j], i
-                hsize += 1
-                _sift_up(hc, hn, hsize - 1)
+                hc, hn, hsize = _heap_push(hc, hn, hsize, src_cost[j], i)
     while True:
         while cur < nb and head[cur] == -1:
             cur += 1
@@ -355,7 +407,7 @@ def _dijkstra(z, walk, pen, use_pen, src, src_cost, stop, max_cost, reverse, pre
                 if hsize > 0:
                     hc[0], hn[0] = hc[hsize], hn[hsize]
                     _sift_down(hc, hn, hsize)
-                b = min(int((cost0 - base) / delta), nb - 1)
+                b = min(int((cost0 - base) * inv_delta), nb - 1)
                 if free >= 0:
                     slot = free
                     free = e_next[slot]
@@ -369,52 +421,59 @@ def _dijkstra(z, walk, pen, use_pen, src, src_cost, stop, max_cost, reverse, pre
             continue
         slot = head[cur]
         head[cur] = e_next[slot]
-        cost, u = e_cost[slot], e_node[slot]
+        cost, u = e_cost[slot], np.int64(e_node[slot])
         e_next[slot] = free
         free = slot
-        if done[u] or cost > dist[u]:
-            continue
+        if cost > dist[u]:
+            continue  # stale: the cell was reached faster since
         if cost > max_cost:
             break
-        done[u] = 1
-        if is_stop[u]:
+        if remaining > 0 and is_stop[u]:
             remaining -= 1
-            if remaining == 0 and len(stop) > 0:
+            if remaining == 0:
                 break
         r = u // nc
         c = u - r * nc
         if r < margin or c < margin or r >= nr - margin or c >= nc - margin:
             continue  # edge cells are reachable but not expanded
-        z_u = float(z[r, c])
+        z_u = np.float64(zf[u])  # float() of a float32 stays float32 in numba
         for m in range(nm):
-            r2 = r + mv[m, 0]
-            c2 = c + mv[m, 1]
-            v = r2 * nc + c2
-            if done[v] or not walk[r2, c2]:
-                continue
+            v = u + off[m]
+            dv = dist[v]
             # No piece is faster than 6 km/h (nor cheaper than ×1 with a penalty): skip the
-            # exponentials when even that cannot improve on the time already found.
-            if cost + min_hours[m] >= dist[v]:
+            # exponentials when even that cannot improve on the time already found. This
+            # also turns away settled cells (their time is below ``cost``).
+            if cost + min_hours[m] >= dv:
                 continue
-            # A tighter bound from the end points alone: the pieces have equal lengths and
-            # their mean slope is the end points' (Δz / move length), and exp is convex, so
-            # the move takes at least min_hours·exp(3.5·|mean tan + 0.05|) (Jensen). Two
-            # thirds of the moves tried cannot improve (rugged 1000² grid: 9.4 tried, 3.0
-            # improving per cell); the bound turns most of them away before their
-            # interpolated pieces are sampled (whole search 1.45 → 0.72 s of CPU, the same
-            # times to the last bit).
-            x = 3.5 * abs(sign * (float(z[r2, c2]) - z_u) * inv_len[m] + 0.05)
-            if cost + min_hours[m] * pen_floor * math.exp(x) >= dist[v]:
+            if not walkf[v]:
                 continue
-            # Forward: time from u to v. Reverse: time from v to u (same pieces, walked back).
-            t = _move_hours(z, walk, pen, use_pen, r, c, m, sign, k, ra, ca, rb, cb, w,
-                            sub_len_m)
+            if k[m] == 1 and not use_pen:
+                # One piece: its time from the end points, as _move_hours computes it.
+                tan = sign * (np.float64(zf[v]) - z_u) / sub_len_m[m]
+                t = sub_len_m[m] / 6000.0 * math.exp(3.5 * abs(tan + 0.05))
+            else:
+                # A bound from the end points alone: the pieces have equal lengths and
+                # their mean slope is the end points' (Δz / move length), and exp is
+                # convex, so the move takes at least min_hours·exp(3.5·|mean tan + 0.05|)
+                # (Jensen). Two thirds of the moves tried cannot improve (rugged 1000²
+                # grid: 9.4 tried, 3.0 improving per cell); the bound turns most of them
+                # away before their pieces are sampled. The cubic 1 + x + x²/2 + x³/6 lies
+                # below exp(x) for x ≥ 0 and turns most of those away without the exp.
+                x = 3.5 * abs(sign * (np.float64(zf[v]) - z_u) * inv_len[m] + 0.05)
+                gap = dv - cost
+                if bound[m] * (1.0 + x * (1.0 + x * (0.5 + x * (1.0 / 6.0)))) >= gap:
+                    continue
+                if bound[m] * math.exp(x) >= gap:
+                    continue
+                # Forward: time from u to v. Reverse: time from v to u (same pieces, back).
+                t = _piece_hours(zf, walkf, penf, use_pen, u, m, sign, k, oa, ob, w,
+                                 sub_len_m, z_u)
             nd = cost + t
-            if nd < dist[v]:
+            if nd < dv:
                 dist[v] = nd
                 if want_pred:
                     pred[v] = u
-                b = int((nd - base) / delta)
+                b = int((nd - base) * inv_delta)
                 if b < nb:
                     if free >= 0:
                         slot = free
@@ -427,16 +486,7 @@ def _dijkstra(z, walk, pen, use_pen, src, src_cost, stop, max_cost, reverse, pre
                     e_node[slot], e_cost[slot], e_next[slot] = v, nd, head[b]
                     head[b] = slot
                 else:
-                    if hsize == hcap:
-                        hcap *= 2
-                        hc2 = np.empty(hcap, np.float64)
-                        hn2 = np.empty(hcap, np.int64)
-                        hc2[:hsize] = hc[:hsize]
-                        hn2[:hsize] = hn[:hsize]
-                        hc, hn = hc2, hn2
-                    hc[hsize], hn[hsize] = nd, v
-                    hsize += 1
-                    _sift_up(hc, hn, hsize - 1)
+                    hc, hn, hsize = _heap_push(hc, hn, hsize, nd, v)
     return dist
 
 
@@ -548,9 +598,12 @@ def _run(eng: _Engine, src: np.ndarray, *, src_cost: np.ndarray | None = None,
     n = eng.z.size
     # int32 predecessors halve the memory of the search on grids below 2**31 cells
     pred = np.full(n if want_pred else 1, -1, np.int32 if n < 2**31 - 1 else np.int64)
-    dist = _dijkstra(eng.z, eng.walk, eng.pen, eng.use_pen, src, cost0, stop,
-                     np.inf if max_hours is None else float(max_hours), reverse, pred,
-                     mv, k, ra, ca, rb, cb, w, sub_len, eng.pad)
+    # Allocated by numpy, not inside the compiled search: numpy asks the kernel for huge
+    # pages on large arrays, so the scattered reads of the times do not miss the TLB.
+    dist = np.full(n, np.inf)
+    _dijkstra(eng.z, eng.walk, eng.pen, eng.use_pen, src, cost0, stop,
+              np.inf if max_hours is None else float(max_hours), reverse, pred, dist,
+              mv, k, ra, ca, rb, cb, w, sub_len, eng.pad)
     return dist, pred
 
 
