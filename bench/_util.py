@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-__all__ = ["ROOT", "best_of", "best_run", "peak_rss_mb"]
+__all__ = ["ROOT", "best_of", "best_run", "own_peak_mb", "peak_rss_mb"]
 
 
 def best_run(fn: Callable[[], Any], repeat: int) -> tuple[float, Any]:
@@ -62,3 +62,14 @@ def vm_kb(field_name: str = "VmHWM") -> int:
             if line.startswith(field_name + ":"):
                 return int(line.split()[1])
     return -1
+
+
+def own_peak_mb() -> float:
+    """This process's own peak RSS (``VmHWM`` of /proc/self/status, MB). ``ru_maxrss`` of a
+    child keeps the peak of the parent it was forked from (one that built a large DEM, say),
+    so it would report the parent's figure; that is the fallback where /proc is missing."""
+    try:
+        kb = vm_kb("VmHWM")
+    except OSError:
+        kb = -1
+    return kb / 1024.0 if kb >= 0 else peak_rss_mb()

@@ -50,7 +50,7 @@ from pathlib import Path
 
 import numpy as np
 
-from _util import best_of, peak_rss_mb
+from _util import best_of, own_peak_mb, peak_rss_mb
 
 CELL_M = 30.0
 X0, Y0 = 400_000.0, 3_900_000.0
@@ -140,19 +140,6 @@ def big_ok(n: int) -> bool:
     """Whether the route-set case runs too: its targets lie near the far corners, so on the
     large grid it is the whole-grid search again (it is timed on the small one only)."""
     return n * n < 16e6
-
-
-def own_peak_mb() -> float:
-    """This process's own peak RSS (``VmHWM``, MB): ``ru_maxrss`` of a forked child would
-    keep its parent's figure."""
-    try:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024.0
-    except OSError:
-        pass
-    return peak_rss_mb()
 
 
 def ring(m: int) -> tuple[np.ndarray, np.ndarray]:

@@ -41,7 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
-from _util import peak_rss_mb
+from _util import own_peak_mb, peak_rss_mb
 
 CASES = {
     "a": dict(n=2000, posts=100, range_km=6.0, subset=100, grass_subset=25),
@@ -91,20 +91,6 @@ def post_xy(n: int, count: int, range_km: float, seed: int = 1) -> np.ndarray:
 
 def peak_mb(who=resource.RUSAGE_SELF) -> float:
     return peak_rss_mb(children=who == resource.RUSAGE_CHILDREN)
-
-
-def own_peak_mb() -> float:
-    """This process's own peak RSS (``VmHWM`` of /proc/self/status, MB). ``ru_maxrss`` of a
-    child keeps the peak of the parent it was forked from (here the one that built the
-    DEM), so it would report the parent's figure."""
-    try:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024.0
-    except OSError:
-        pass
-    return peak_mb()
 
 
 # ------------------------------------------------------------------------------------------

@@ -135,34 +135,10 @@ def test_tilted_plane_uphill_and_downhill_differ_as_tobler_says():
 
 
 def _reference_dijkstra(z: np.ndarray, cell: float, src: tuple[int, int]) -> np.ndarray:
-    """Independent check: the 32-move graph built edge by edge with numpy and solved by
-    scipy.sparse.csgraph.dijkstra. Each move is timed over the points where it crosses rows
-    (or columns) of cell centres, elevations interpolated linearly between the two cells."""
-    n_r, n_c = z.shape
-    rows, cols, weights = [], [], []
-    rr, cc = np.indices(z.shape)
-    for dr, dc in moves(3):
-        k = max(abs(dr), abs(dc))
-        piece = math.hypot(dr, dc) * cell / k
-        ok = (rr + dr >= 0) & (rr + dr < n_r) & (cc + dc >= 0) & (cc + dc < n_c)
-        r0, c0 = rr[ok], cc[ok]
-        hours = np.zeros(len(r0))
-        z_prev = z[r0, c0]
-        for s in range(1, k + 1):
-            fr, fc = r0 + dr * s / k, c0 + dc * s / k
-            lo_r, lo_c = np.floor(fr).astype(int), np.floor(fc).astype(int)
-            hi_r, hi_c = np.minimum(lo_r + 1, n_r - 1), np.minimum(lo_c + 1, n_c - 1)
-            wr, wc = fr - lo_r, fc - lo_c
-            z_here = ((1 - wr) * (1 - wc) * z[lo_r, lo_c] + (1 - wr) * wc * z[lo_r, hi_c]
-                      + wr * (1 - wc) * z[hi_r, lo_c] + wr * wc * z[hi_r, hi_c])
-            hours += piece / 1000 / (6 * np.exp(-3.5 * np.abs((z_here - z_prev) / piece + 0.05)))
-            z_prev = z_here
-        rows.append(r0 * n_c + c0)
-        cols.append((r0 + dr) * n_c + c0 + dc)
-        weights.append(hours)
-    graph = coo_matrix((np.concatenate(weights), (np.concatenate(rows), np.concatenate(cols))),
-                       shape=(z.size, z.size)).tocsr()
-    return dijkstra(graph, directed=True, indices=src[0] * n_c + src[1]).reshape(z.shape)
+    """Independent check: the 32-move graph built edge by edge with numpy
+    (:func:`_reference_graph`, no penalty) and solved by scipy.sparse.csgraph.dijkstra."""
+    graph = _reference_graph(z, cell)
+    return dijkstra(graph, directed=True, indices=src[0] * z.shape[1] + src[1]).reshape(z.shape)
 
 
 def test_engine_matches_scipy_dijkstra_on_rugged_terrain():
@@ -178,8 +154,10 @@ def test_engine_matches_scipy_dijkstra_on_rugged_terrain():
 
 
 def _reference_graph(z: np.ndarray, cell: float, pen: np.ndarray | None = None):
-    """The 32-move graph edge by edge (as :func:`_reference_dijkstra`), each piece's time
-    multiplied by the mean of the penalty at its two ends (interpolated like the elevation)."""
+    """The 32-move graph edge by edge: each move is timed over the points where it crosses
+    rows (or columns) of cell centres, elevations interpolated linearly between the two
+    cells, each piece's time multiplied by the mean of the penalty at its two ends
+    (interpolated like the elevation; 1 without a penalty)."""
     n_r, n_c = z.shape
     pen = np.ones_like(z) if pen is None else pen
     rows, cols, weights = [], [], []

@@ -1306,13 +1306,18 @@ def _crossing(analysis, dem, *, visible_penalty: float | None, window_km: float 
     shapes = [(whole.window(b).shape if isinstance(dem, Dem) else _grid_box(b, grid_t))
               for b in boxes]
     big = int(np.argmax([r * c for r, c in shapes]))
-    need = crossing_memory_bytes(*shapes[big], penalty=penalised)
-    check_memory(need, limit, what=f"the crossing search of corridor {ids[groups[big][0]]} "
-                 f"({shapes[big][0]:,}×{shapes[big][1]:,} cells)",
-                 formula="400 MB + 45 bytes a cell of its window" +
-                 (" + 8 with a penalty" if penalised else ""),
-                 fits=f"allow --max-memory-gb {math.ceil(need / 1e8) / 10:g}, or give a "
-                 "coarser DEM or a smaller --window-km")
+
+    def check_fits(shape: tuple[int, int], first: int) -> None:
+        """Refuse, with the formula's figure, a search whose window does not fit."""
+        need = crossing_memory_bytes(*shape, penalty=penalised)
+        check_memory(need, limit, what=f"the crossing search of corridor {ids[first]} "
+                     f"({shape[0]:,}×{shape[1]:,} cells)",
+                     formula="400 MB + 45 bytes a cell of its window" +
+                     (" + 8 with a penalty" if penalised else ""),
+                     fits=f"allow --max-memory-gb {math.ceil(need / 1e8) / 10:g}, or give a "
+                     "coarser DEM or a smaller --window-km")
+
+    check_fits(shapes[big], groups[big][0])
 
     slope_mean = np.full(len(corr), np.nan)
     tri_mean = np.full(len(corr), np.nan)
@@ -1327,13 +1332,7 @@ def _crossing(analysis, dem, *, visible_penalty: float | None, window_km: float 
             d = dv.window(box)
         else:
             dv, d = None, read(box)
-        need_b = crossing_memory_bytes(*d.shape, penalty=penalised)
-        check_memory(need_b, limit, what=f"the crossing search of corridor "
-                     f"{ids[members[0]]} ({d.shape[0]:,}×{d.shape[1]:,} cells)",
-                     formula="400 MB + 45 bytes a cell of its window" +
-                     (" + 8 with a penalty" if penalised else ""),
-                     fits=f"allow --max-memory-gb {math.ceil(need_b / 1e8) / 10:g}, or give "
-                     "a coarser DEM or a smaller --window-km")
+        check_fits(d.shape, members[0])
         _check_search_memory(d.shape, d.source)
         bounds = tuple(d.bounds)
         gbox = shapely.box(*bounds)
