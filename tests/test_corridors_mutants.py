@@ -29,6 +29,7 @@ import shapely
 from pyproj import CRS, Geod, Transformer
 
 from gapmap import Settings, parse_side
+from gapmap.errors import InputWarning
 from gapmap.corridors import (coverage_stage, corridor_tables, gap_stage, prepare_inputs,
                               read_layers, seam_stage, summarize)
 
@@ -951,3 +952,58 @@ def test_terrain_fields_join_by_corridor_id_and_keep_every_row(post_analysis):
     assert out.minor["corridor_id"].tolist() == ["m1"]
     assert np.isnan(out.minor["slope_mean_deg"].iloc[0])
     assert out.corridors["slope_mean_deg"].tolist() == [2.5]
+
+
+def test_posts_of_neither_side_are_left_out_with_a_warning():
+    # Forces a, B (any case), joint, none and no force at all count for the pair; c does not.
+    forces = ["a", "B", "joint", None, "c", "none"]
+    posts = gpd.GeoDataFrame({"force": forces, "range_km": [1.0] * 6}, crs=UTM38,
+                             geometry=[shapely.Point(SEAM_X, Y0 + k * 1e3) for k in range(6)])
+    with pytest.warns(InputWarning) as caught:
+        layers = read_layers(small_strips(), A, B, posts=posts, study_area=area())
+    assert [str(w.message) for w in caught] == [
+        "1 post(s) of forces in neither side left out: ['c']"]
+    assert caught[0].filename == __file__  # reported where read_layers was called
+    kept = layers.posts
+    assert kept.index.tolist() == [0, 1, 2, 3, 4]
+    assert kept.geometry.y.tolist() == [Y0 + k * 1e3 for k in (0, 1, 2, 3, 5)]
+    assert set(kept.columns) == {"force", "range_km", "height_m", "geometry"}
+    # Posts without any force, or without the field, all count (and no warning).
+    import warnings
+
+    for table in (posts.assign(force=None), posts.drop(columns="force")):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            kept = read_layers(small_strips(), A, B, posts=table, study_area=area()).posts
+        assert len(kept) == 6 and kept.index.tolist() == list(range(6))
+
+
+def test_analyze_passes_every_layer_and_option_on():
+    from gapmap import analyze
+
+    # The zones' force in a field named "unit"; a post 4 km along; one road across C2.
+    zones = small_strips().rename(columns={"force": "unit"})
+    roads = _roads_4326([shapely.LineString([(X0 + 3e3, Y0 + 8e3), (X0 + 5e3, Y0 + 8e3)])])
+    names = []
+    s = Settings(reach_km=0.5, max_width_km=8.0, min_length_km=0.1)
+    res = analyze(zones, A, B, posts=posts_at(4.0), study_area=area(), settings=s, roads=roads,
+                  force_field="unit", sample_m=50.0, inputs={"zones": "z.gpkg"},
+                  progress=names.append)
+    assert res.corridors["corridor_id"].tolist() == ["C2", "C1"]
+    assert res.corridors["length_km"].tolist() == pytest.approx([seam_km(5, 10), seam_km(0, 3)],
+                                                                rel=1e-6)
+    assert res.corridors["roads_crossed"].tolist() == [1, 0]
+    assert res.inputs == {"zones": "z.gpkg"}
+    assert names == ["reading layers", "preparing inputs", "seam", "coverage", "corridors",
+                     "gap region"]
+    # With the flat DEM and visibility: the seam sampled every 250 m (cuts at 3.125 and
+    # 4.875 km, as in test_analyze_inputs_with_visibility_samples_the_seam_every_spacing).
+    from gapmap.terrain import Dem
+
+    arr, transform, crs = _flat_dem()
+    dem = Dem(arr, transform, CRS.from_user_input(crs))
+    res = analyze(small_strips(), A, B, posts=posts_at(4.0), study_area=area(), settings=s,
+                  sample_m=50.0, dem=dem, visibility=True)
+    assert res.dem is dem
+    assert res.corridors["length_km"].tolist() == pytest.approx(
+        [seam_km(4.875, 10), seam_km(0, 3.125)], rel=1e-6)
