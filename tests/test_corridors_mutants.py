@@ -1007,3 +1007,75 @@ def test_analyze_passes_every_layer_and_option_on():
     assert res.dem is dem
     assert res.corridors["length_km"].tolist() == pytest.approx(
         [seam_km(4.875, 10), seam_km(0, 3.125)], rel=1e-6)
+
+
+def test_a_stretch_exactly_min_length_long_is_a_corridor_to_the_last_bit():
+    # The southern stretch of a post 4 km along ([0, 3] km) is min_length long to the last
+    # bit of its computed length: a corridor (only shorter ones are minor).
+    _, corridors, _, _, _ = stages(small_strips(), posts=posts_at(4.0))
+    south = float(corridors["length_km"].min())
+    _, corridors, minor, _, s = stages(small_strips(), posts=posts_at(4.0), min_length_km=south)
+    assert s["corridors"] == 2 and s["minor_corridors"] == 0 and len(minor) == 0
+
+
+def test_minor_stretches_are_numbered_along_the_seam_not_by_longitude():
+    # Posts at 1.5 and 6.5 km (range 1 km), min length 3 km: minor [0, 0.5] and [7.5, 10] km,
+    # corridor [2.5, 5.5] km. Along the seam the southern minor stretch is m1; by longitude
+    # alone it would be m2 (the line x = X0 + 4 km runs 0.0009° west over its 10 km north).
+    _, corridors, minor, _, _ = stages(small_strips(), posts=posts_at(1.5, 6.5),
+                                       min_length_km=3.0)
+    assert corridors["corridor_id"].tolist() == ["C1"]
+    by_id = minor.set_index("corridor_id")["length_km"]
+    assert by_id["m1"] == pytest.approx(seam_km(0, 0.5), rel=1e-6)
+    assert by_id["m2"] == pytest.approx(seam_km(7.5, 10), rel=1e-6)
+
+
+def _squares(n_apart: int, rows: int = 2, per_row: int = 5):
+    """n_apart unit squares 10 apart, and rows of per_row squares each touching the next
+    (row 0) or overlapping it by half (the other rows)."""
+    apart = [shapely.box(10 * k, 0, 10 * k + 1, 1) for k in range(n_apart)]
+    groups = []
+    for r in range(rows):
+        step = 1.0 if r == 0 else 0.5
+        groups += [shapely.box(step * k, 100 + 10 * r, step * k + 1, 101 + 10 * r)
+                   for k in range(per_row)]
+    return apart, groups
+
+
+@pytest.mark.parametrize("n_apart", [10, 62, 70])
+def test_union_of_many_polygons_is_the_union_of_all(n_apart):
+    # 62 apart + 10 in groups: 72 polygons, over the 64 from which touching groups are unioned
+    # alone; 10 apart: under it. Either way the union of all, with one part per group.
+    from gapmap.corridors import _union
+
+    apart, groups = _squares(n_apart)
+    geoms = np.array(apart + groups + [None, shapely.Polygon()], dtype=object)
+    out = _union(geoms)
+    assert out.geom_type == "MultiPolygon"
+    assert shapely.get_num_geometries(out) == n_apart + 2
+    assert out.area == pytest.approx(n_apart + 5 + 3, abs=1e-9)  # 5 × 1, then 1 + 4 × 0.5
+    assert out.symmetric_difference(shapely.union_all(geoms[:-2])).area == pytest.approx(0.0,
+                                                                                       abs=1e-9)
+    assert shapely.is_valid(out)
+
+
+def test_union_of_many_polygons_in_one_group_or_with_lines():
+    from gapmap.corridors import _union
+
+    _, row = _squares(0, rows=1, per_row=70)  # one group of 70 touching squares
+    out = _union(np.array(row, dtype=object))
+    assert out.geom_type == "Polygon" and out.area == pytest.approx(70.0)
+    # 69 apart, one group of 2 (overlapping) and one multipolygon of two apart squares.
+    apart, pair = _squares(69, rows=2, per_row=2)
+    multi = shapely.MultiPolygon([shapely.box(0, 50, 1, 51), shapely.box(5, 50, 6, 51)])
+    out = _union(np.array(apart + pair[2:] + [multi], dtype=object))
+    assert out.geom_type == "MultiPolygon" and shapely.get_num_geometries(out) == 69 + 1 + 2
+    assert out.area == pytest.approx(69 + 1.5 + 2)
+    # A line among them: the plain union of all (a collection).
+    line = shapely.LineString([(0, -5), (1, -5)])
+    out = _union(np.array(apart + [line], dtype=object))
+    assert out.geom_type == "GeometryCollection" and out.area == pytest.approx(69.0)
+    # Two apart groups and nothing else: a multipolygon of the two.
+    _, rows = _squares(0, rows=2, per_row=40)
+    out = _union(np.array(rows, dtype=object))
+    assert out.geom_type == "MultiPolygon" and out.area == pytest.approx(40 + 20.5)
