@@ -19,6 +19,8 @@ The seam is x = X0 + 4 km, 10 km long, 4 km wide everywhere.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import geopandas as gpd
 import numpy as np
 import pandas as pd
@@ -27,6 +29,7 @@ import shapely
 from pyproj import CRS, Geod, Transformer
 
 from gapmap import Settings, parse_side
+from gapmap.errors import InputWarning
 from gapmap.corridors import (coverage_stage, corridor_tables, gap_stage, prepare_inputs,
                               read_layers, seam_stage, summarize)
 
@@ -726,3 +729,353 @@ def test_a_zone_of_neither_side_is_held_but_not_grown_in_the_gap_region():
     assert s["gap_area_km2"] == pytest.approx(geod_area_km2(band) - geod_area_km2(hole),
                                               rel=1e-6)
     assert gap.geometry.iloc[0].symmetric_difference(band.difference(hole)).area < 1.0  # m²
+
+
+# --------------------------------------------------------------------------------------------
+# the analysis object: analyze_inputs, the summary document, distances, roads and terrain
+
+
+def _analysis(*, posts=None, study=None, inputs=None, progress=None, dem=None,
+              visibility=False, sample_m=50.0, **settings):
+    """:func:`analyze_inputs` on the small strips (reach 0.5 km, max width 8 km)."""
+    from gapmap.corridors import analyze_inputs
+
+    kw = dict(reach_km=0.5, max_width_km=8.0, min_length_km=0.1)
+    kw.update(settings)
+    s = Settings(**kw)
+    layers = read_layers(small_strips(), A, B, posts=posts,
+                         study_area=area() if study is None else study, settings=s)
+    inp = prepare_inputs(layers, A, B, CRS.from_epsg(UTM38), s)
+    return inp, analyze_inputs(inp, dem=dem, visibility=visibility, sample_m=sample_m,
+                               inputs=inputs, progress=progress)
+
+
+def _flat_dem():
+    """A flat 100 m DEM (in memory) over the small strips' scene, in the analysis CRS."""
+    from affine import Affine
+
+    return (np.full((120, 100), 300.0, "float32"),
+            Affine(100.0, 0.0, X0 - 1e3, 0.0, -100.0, Y0 + 11e3), f"EPSG:{UTM38}")
+
+
+_STAGES: list = []
+_PATHS = {"zones": "zones.gpkg", "posts": Path("in") / "posts.csv"}
+_DEM = object()  # not read without visibility, only kept
+
+
+@pytest.fixture(scope="module")
+def post_analysis():
+    """The small strips with a post 4 km along the seam (range 1 km) and min length 4 km:
+    corridor C1 is [5, 10] km of the seam, minor stretch m1 is [0, 3] km."""
+    return _analysis(posts=posts_at(4.0), inputs=_PATHS, progress=_STAGES.append, dem=_DEM,
+                     min_length_km=4.0)
+
+
+def test_analyze_inputs_reports_each_stage_and_keeps_every_layer(post_analysis):
+    inp, res = post_analysis
+    assert _STAGES == ["seam", "coverage", "corridors", "gap region"]
+    assert res.zones is inp.zones and res.posts is inp.posts and res.study_area is inp.study
+    assert len(res.posts) == 1
+    assert res.dem is _DEM and res.inputs == _PATHS and res.inputs is not _PATHS
+    assert res.corridors["length_km"].tolist() == pytest.approx([seam_km(5, 10)], rel=1e-6)
+    assert res.minor["corridor_id"].tolist() == ["m1"]
+    assert res.minor["length_km"].tolist() == pytest.approx([seam_km(0, 3)], rel=1e-6)
+    assert res.gap["area_km2"].iloc[0] == res.summary["gap_area_km2"] > 0
+    assert res.summary["minor_corridors"] == 1
+
+
+def test_analyze_inputs_with_visibility_samples_the_seam_every_spacing():
+    # The flat DEM: the post 4 km along sees the seam within its 1 km range; with visibility
+    # the seam is sampled every 250 m (the samples 3 and 5 km along, exactly at the range, are
+    # not seen) and cut midway between a seen and an unseen sample: at 3.125 and 4.875 km,
+    # not at the range disc's exact 3 and 5 km.
+    _, res = _analysis(posts=posts_at(4.0), dem=_flat_dem(), visibility=True)
+    assert sorted(res.corridors["length_km"]) == pytest.approx(
+        [seam_km(0, 3.125), seam_km(4.875, 10)], rel=1e-6)
+    assert res.dem is not None
+    # Without visibility the post's range disc cuts at exactly 3 and 5 km.
+    _, res = _analysis(posts=posts_at(4.0), dem=_flat_dem())
+    assert sorted(res.corridors["length_km"]) == pytest.approx(
+        [seam_km(0, 3), seam_km(5, 10)], rel=1e-6)
+
+
+def test_distances_from_points_to_each_side_in_km(post_analysis):
+    # A holds x ≤ X0 + 2 km, B x ≥ X0 + 6 km (y in [0, 10] km): a point at x = X0 + 3 km,
+    # y = 5 km is 1 km from A and 3 km from B; one at x = X0 + 9 km is 7 km from A, 1 from B.
+    _, res = post_analysis
+    xy = np.array([[X0 + 3e3, Y0 + 5e3], [X0 + 9e3, Y0 + 5e3]])
+    want_a, want_b = [1.0, 7.0], [3.0, 1.0]
+    for pts in (xy, xy.ravel(), shapely.points(xy),
+                gpd.GeoSeries(shapely.points(xy), crs=UTM38),
+                gpd.GeoSeries(shapely.points(xy)),
+                gpd.GeoSeries(shapely.points(xy), crs=UTM38).to_crs(4326)):
+        d_a, d_b = res.distances(pts)
+        assert d_a.tolist() == pytest.approx(want_a, abs=1e-6)
+        assert d_b.tolist() == pytest.approx(want_b, abs=1e-6)
+
+
+def test_summary_document_has_the_pair_parameters_and_inputs(post_analysis):
+    from gapmap import __version__
+
+    _, res = post_analysis
+    doc = res.to_dict()
+    assert set(doc) == {"pairs", "parameters", "inputs", "gapmap_version"}
+    assert doc["gapmap_version"] == __version__
+    assert doc["inputs"] == {"zones": "zones.gpkg", "posts": str(Path("in") / "posts.csv")}
+    params = doc["parameters"]
+    assert params["side_a"] == {"name": "A", "forces": ["a"]}
+    assert params["side_b"] == {"name": "B", "forces": ["b"]}
+    assert params["crs"] == "EPSG:32638"
+    assert params["max_width_km"] == 8.0 and params["reach_km"] == 0.5
+    (pair,) = doc["pairs"]
+    assert pair["side_a"] == "A" and pair["corridors"] == 1 and pair["minor_corridors"] == 1
+    assert pair["seam_length_km"] == round(res.summary["seam_length_km"], 6)
+
+
+def test_jsonable_rounds_floats_to_6_places_and_nulls_non_finite_ones():
+    from gapmap.corridors import _jsonable
+
+    obj = {1: [np.int64(3), (np.float32(0.5), float("inf"), np.float64(1.23456789))],
+           "t": pd.Timestamp("2026-01-02T03:04:05"), "p": Path("a") / "b", "n": float("nan"),
+           "s": "x", "z": None}
+    out = _jsonable(obj)
+    assert out == {"1": [3, [0.5, None, 1.234568]], "t": "2026-01-02T03:04:05",
+                   "p": str(Path("a") / "b"), "n": None, "s": "x", "z": None}
+    assert type(out["1"][0]) is int and type(out["1"][1][0]) is float
+
+
+@pytest.mark.parametrize("boundary_km, max_width_km, want_m", [
+    (48.0, 8.0, 25.0),        # 0.48 m a sample by count: the 25 m floor
+    (5_000.0, 8.0, 50.0),     # 100,000 samples of 50 m
+    (20_000.0, 8.0, 100.0),   # 200 m by count: the 100 m cap
+    (5_000.0, 2.0, 40.0),     # max width / 50 = 40 m
+    (5_000.0, 0.02, 1.0),     # max width / 50 = 0.4 m: the 1 m floor
+])
+def test_default_sample_spacing_from_the_sides_boundary_length(boundary_km, max_width_km,
+                                                               want_m):
+    # Two squares (one per side) of boundary_km / 2 perimeter each, and a zone of neither
+    # side with a far longer boundary, which does not count.
+    from types import SimpleNamespace
+
+    from gapmap.corridors import default_sample_m
+
+    side = boundary_km * 1e3 / 8
+    geoms = np.array([shapely.box(0, 0, side, side), shapely.box(0, 0, 1e9, 1e9),
+                      shapely.box(2 * side, 0, 3 * side, side)], dtype=object)
+    inp = SimpleNamespace(geoms=geoms, ia=np.array([0]), ib=np.array([2]),
+                          settings=Settings(max_width_km=max_width_km))
+    assert default_sample_m(inp) == pytest.approx(want_m, rel=1e-12)
+
+
+def _roads_4326(lines) -> gpd.GeoDataFrame:
+    """Road lines drawn in the analysis CRS, handed over in lon/lat."""
+    return gpd.GeoDataFrame({"name": [f"r{k}" for k in range(len(lines))]}, geometry=lines,
+                            crs=UTM38).to_crs(4326)
+
+
+def _road_scene() -> gpd.GeoDataFrame:
+    # C1 is the seam x = X0 + 4 km for y in [5, 10] km, m1 for y in [0, 3] km.
+    def ew(y_km):
+        return [(X0 + 3e3, Y0 + y_km * 1e3), (X0 + 5e3, Y0 + y_km * 1e3)]
+
+    u_turn = shapely.LineString(ew(6) + ew(7)[::-1])  # over the seam at y = 6 km, back at 7
+    return _roads_4326([shapely.LineString(ew(1)),            # m1 once
+                        u_turn,                                # C1 twice
+                        shapely.MultiLineString([ew(8), ew(9)]),  # C1 twice, one road
+                        shapely.LineString(ew(4)),             # the post's ground: nothing
+                        shapely.LineString([(X0 + 3e3, Y0 + 11e3), (X0 + 5e3, Y0 + 12e3)])])
+
+
+def test_roads_crossed_counts_each_crossing_of_each_stretch(post_analysis, tmp_path):
+    from gapmap.corridors import with_roads
+
+    _, res = post_analysis
+    roads = _road_scene()
+    path = tmp_path / "roads.geojson"
+    roads.to_file(path, driver="GeoJSON")
+    for given in (roads, path, str(path)):
+        out = with_roads(res, given)
+        assert out.corridors["corridor_id"].tolist() == ["C1"]
+        assert out.corridors["roads_crossed"].tolist() == [4]
+        assert out.minor["roads_crossed"].tolist() == [1]
+        assert out.corridors["roads_crossed"].dtype.kind == "i"
+        assert out.seam is res.seam and out.gap is res.gap
+    assert "roads_crossed" not in res.corridors.columns  # a new Analysis; the old one kept
+    # No roads (an empty layer): every count is 0.
+    out = with_roads(res, roads.iloc[:0])
+    assert out.corridors["roads_crossed"].tolist() == [0]
+    assert out.minor["roads_crossed"].tolist() == [0]
+    assert out.minor["roads_crossed"].dtype.kind == "i"
+
+
+def test_roads_must_be_lines_with_a_crs(post_analysis, tmp_path):
+    from gapmap.corridors import with_roads
+    from gapmap.errors import InputError
+
+    _, res = post_analysis
+    bare = gpd.GeoDataFrame(geometry=[shapely.LineString([(0, 0), (1, 1)])])
+    with pytest.raises(InputError) as err:
+        with_roads(res, bare)
+    assert (err.value.source, err.value.field) == ("roads", "crs")
+    assert err.value.problem == "roads have no coordinate reference system"
+    assert err.value.fix == "set the layer's CRS"
+    bare.attrs["source"] = "roads.gpkg"
+    with pytest.raises(InputError) as err:
+        with_roads(res, bare)
+    assert err.value.source == "roads.gpkg"
+    # A file of polygons is refused, naming the roads.
+    path = tmp_path / "areas.geojson"
+    _roads_4326([shapely.box(X0, Y0, X0 + 1e3, Y0 + 1e3)]).to_file(path, driver="GeoJSON")
+    with pytest.raises(InputError, match="roads must be LineString, found"):
+        with_roads(res, path)
+    with pytest.raises(InputError, match="roads file not found"):
+        with_roads(res, tmp_path / "none.geojson")
+
+
+def test_terrain_fields_join_by_corridor_id_and_keep_every_row(post_analysis):
+    from gapmap.corridors import with_terrain
+
+    _, res = post_analysis
+    fields = pd.DataFrame({"slope_mean_deg": [1.5, 2.5], "crossing_hours": [3.0, 4.0],
+                           "other": [9, 9]}, index=["m1", "C1"])
+    out = with_terrain(res, fields)
+    assert out.corridors["slope_mean_deg"].tolist() == [2.5]
+    assert out.corridors["crossing_hours"].tolist() == [4.0]
+    assert out.minor[["slope_mean_deg", "crossing_hours"]].values.tolist() == [[1.5, 3.0]]
+    for table in (out.corridors, out.minor):
+        assert set(table.columns) == set(res.corridors.columns) | {"slope_mean_deg",
+                                                                   "crossing_hours"}
+        assert isinstance(table, gpd.GeoDataFrame) and table.crs == res.corridors.crs
+    assert out.seam is res.seam and "slope_mean_deg" not in res.corridors.columns
+    # A stretch without fields keeps its row, with NaN.
+    out = with_terrain(res, fields.loc[["C1"]])
+    assert out.minor["corridor_id"].tolist() == ["m1"]
+    assert np.isnan(out.minor["slope_mean_deg"].iloc[0])
+    assert out.corridors["slope_mean_deg"].tolist() == [2.5]
+
+
+def test_posts_of_neither_side_are_left_out_with_a_warning():
+    # Forces a, B (any case), joint, none and no force at all count for the pair; c does not.
+    forces = ["a", "B", "joint", None, "c", "none"]
+    posts = gpd.GeoDataFrame({"force": forces, "range_km": [1.0] * 6}, crs=UTM38,
+                             geometry=[shapely.Point(SEAM_X, Y0 + k * 1e3) for k in range(6)])
+    with pytest.warns(InputWarning) as caught:
+        layers = read_layers(small_strips(), A, B, posts=posts, study_area=area())
+    assert [str(w.message) for w in caught] == [
+        "1 post(s) of forces in neither side left out: ['c']"]
+    assert caught[0].filename == __file__  # reported where read_layers was called
+    kept = layers.posts
+    assert kept.index.tolist() == [0, 1, 2, 3, 4]
+    assert kept.geometry.y.tolist() == [Y0 + k * 1e3 for k in (0, 1, 2, 3, 5)]
+    assert set(kept.columns) == {"force", "range_km", "height_m", "geometry"}
+    # Posts without any force, or without the field, all count (and no warning).
+    import warnings
+
+    for table in (posts.assign(force=None), posts.drop(columns="force")):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            kept = read_layers(small_strips(), A, B, posts=table, study_area=area()).posts
+        assert len(kept) == 6 and kept.index.tolist() == list(range(6))
+
+
+def test_analyze_passes_every_layer_and_option_on():
+    from gapmap import analyze
+
+    # The zones' force in a field named "unit"; a post 4 km along; one road across C2.
+    zones = small_strips().rename(columns={"force": "unit"})
+    roads = _roads_4326([shapely.LineString([(X0 + 3e3, Y0 + 8e3), (X0 + 5e3, Y0 + 8e3)])])
+    names = []
+    s = Settings(reach_km=0.5, max_width_km=8.0, min_length_km=0.1)
+    res = analyze(zones, A, B, posts=posts_at(4.0), study_area=area(), settings=s, roads=roads,
+                  force_field="unit", sample_m=50.0, inputs={"zones": "z.gpkg"},
+                  progress=names.append)
+    assert res.corridors["corridor_id"].tolist() == ["C2", "C1"]
+    assert res.corridors["length_km"].tolist() == pytest.approx([seam_km(5, 10), seam_km(0, 3)],
+                                                                rel=1e-6)
+    assert res.corridors["roads_crossed"].tolist() == [1, 0]
+    assert res.inputs == {"zones": "z.gpkg"}
+    assert names == ["reading layers", "preparing inputs", "seam", "coverage", "corridors",
+                     "gap region"]
+    # With the flat DEM and visibility: the seam sampled every 250 m (cuts at 3.125 and
+    # 4.875 km, as in test_analyze_inputs_with_visibility_samples_the_seam_every_spacing).
+    from gapmap.terrain import Dem
+
+    arr, transform, crs = _flat_dem()
+    dem = Dem(arr, transform, CRS.from_user_input(crs))
+    res = analyze(small_strips(), A, B, posts=posts_at(4.0), study_area=area(), settings=s,
+                  sample_m=50.0, dem=dem, visibility=True)
+    assert res.dem is dem
+    assert res.corridors["length_km"].tolist() == pytest.approx(
+        [seam_km(4.875, 10), seam_km(0, 3.125)], rel=1e-6)
+
+
+def test_a_stretch_exactly_min_length_long_is_a_corridor_to_the_last_bit():
+    # The southern stretch of a post 4 km along ([0, 3] km) is min_length long to the last
+    # bit of its computed length: a corridor (only shorter ones are minor).
+    _, corridors, _, _, _ = stages(small_strips(), posts=posts_at(4.0))
+    south = float(corridors["length_km"].min())
+    _, corridors, minor, _, s = stages(small_strips(), posts=posts_at(4.0), min_length_km=south)
+    assert s["corridors"] == 2 and s["minor_corridors"] == 0 and len(minor) == 0
+
+
+def test_minor_stretches_are_numbered_along_the_seam_not_by_longitude():
+    # Posts at 1.5 and 6.5 km (range 1 km), min length 3 km: minor [0, 0.5] and [7.5, 10] km,
+    # corridor [2.5, 5.5] km. Along the seam the southern minor stretch is m1; by longitude
+    # alone it would be m2 (the line x = X0 + 4 km runs 0.0009° west over its 10 km north).
+    _, corridors, minor, _, _ = stages(small_strips(), posts=posts_at(1.5, 6.5),
+                                       min_length_km=3.0)
+    assert corridors["corridor_id"].tolist() == ["C1"]
+    by_id = minor.set_index("corridor_id")["length_km"]
+    assert by_id["m1"] == pytest.approx(seam_km(0, 0.5), rel=1e-6)
+    assert by_id["m2"] == pytest.approx(seam_km(7.5, 10), rel=1e-6)
+
+
+def _squares(n_apart: int, rows: int = 2, per_row: int = 5):
+    """n_apart unit squares 10 apart, and rows of per_row squares each touching the next
+    (row 0) or overlapping it by half (the other rows)."""
+    apart = [shapely.box(10 * k, 0, 10 * k + 1, 1) for k in range(n_apart)]
+    groups = []
+    for r in range(rows):
+        step = 1.0 if r == 0 else 0.5
+        groups += [shapely.box(step * k, 100 + 10 * r, step * k + 1, 101 + 10 * r)
+                   for k in range(per_row)]
+    return apart, groups
+
+
+@pytest.mark.parametrize("n_apart", [10, 62, 70])
+def test_union_of_many_polygons_is_the_union_of_all(n_apart):
+    # 62 apart + 10 in groups: 72 polygons, over the 64 from which touching groups are unioned
+    # alone; 10 apart: under it. Either way the union of all, with one part per group.
+    from gapmap.corridors import _union
+
+    apart, groups = _squares(n_apart)
+    geoms = np.array(apart + groups + [None, shapely.Polygon()], dtype=object)
+    out = _union(geoms)
+    assert out.geom_type == "MultiPolygon"
+    assert shapely.get_num_geometries(out) == n_apart + 2
+    assert out.area == pytest.approx(n_apart + 5 + 3, abs=1e-9)  # 5 × 1, then 1 + 4 × 0.5
+    assert out.symmetric_difference(shapely.union_all(geoms[:-2])).area == pytest.approx(0.0,
+                                                                                       abs=1e-9)
+    assert shapely.is_valid(out)
+
+
+def test_union_of_many_polygons_in_one_group_or_with_lines():
+    from gapmap.corridors import _union
+
+    _, row = _squares(0, rows=1, per_row=70)  # one group of 70 touching squares
+    out = _union(np.array(row, dtype=object))
+    assert out.geom_type == "Polygon" and out.area == pytest.approx(70.0)
+    # 69 apart, one group of 2 (overlapping) and one multipolygon of two apart squares.
+    apart, pair = _squares(69, rows=2, per_row=2)
+    multi = shapely.MultiPolygon([shapely.box(0, 50, 1, 51), shapely.box(5, 50, 6, 51)])
+    out = _union(np.array(apart + pair[2:] + [multi], dtype=object))
+    assert out.geom_type == "MultiPolygon" and shapely.get_num_geometries(out) == 69 + 1 + 2
+    assert out.area == pytest.approx(69 + 1.5 + 2)
+    # A line among them: the plain union of all (a collection).
+    line = shapely.LineString([(0, -5), (1, -5)])
+    out = _union(np.array(apart + [line], dtype=object))
+    assert out.geom_type == "GeometryCollection" and out.area == pytest.approx(69.0)
+    # Two apart groups and nothing else: a multipolygon of the two.
+    _, rows = _squares(0, rows=2, per_row=40)
+    out = _union(np.array(rows, dtype=object))
+    assert out.geom_type == "MultiPolygon" and out.area == pytest.approx(40 + 20.5)
