@@ -166,3 +166,25 @@ def test_cli_refuses_a_run_that_cannot_fit(files):
     assert len(lines) == 1 and "needs about" in lines[0] and "cells would fit" in lines[0], \
         res.output
     assert not (files / "out" / "summary.json").exists()
+
+
+def test_boxes_merge_only_where_they_overlap_and_save_cells():
+    """Hand-computable boxes on a 1 m grid: two overlapping squares save cells and merge; an
+    L of two long boxes touching at a corner would search far more ground merged and stays
+    apart; a box far away is never merged; a ``fits`` that refuses every union merges nothing.
+    """
+    dem = Dem(np.zeros((100, 100), np.float32), Affine(1, 0, 0, 0, -1, 100), UTM38)
+    boxes = [(0, 0, 10, 10), (5, 0, 15, 10), (50, 50, 60, 60), (0, 20, 10, 99),
+             (0, 89, 99, 99)]
+    groups, merged = run_mod._merge_boxes(dem, boxes, lambda b: True)
+    assert groups == [[0, 1], [2], [3], [4]]
+    assert merged[0] == (0, 0, 15, 10)
+    groups, merged = run_mod._merge_boxes(dem, boxes, lambda b: False)
+    assert groups == [[0], [1], [2], [3], [4]] and merged == boxes
+    # three overlapping squares in a row end in one group, whatever the order of merging
+    row = [(0, 0, 10, 10), (8, 0, 18, 10), (16, 0, 26, 10)]
+    groups, merged = run_mod._merge_boxes(dem, row, lambda b: True)
+    assert groups == [[0, 1, 2]] and merged == [(0, 0, 26, 10)]
+    # ... unless the union of all three does not fit: then the best pair merges
+    groups, _ = run_mod._merge_boxes(dem, row, lambda b: b[2] - b[0] <= 18)
+    assert sorted(map(len, groups)) == [1, 2]

@@ -209,3 +209,22 @@ def test_gap_area_of_jagged_zones_within_a_tenth_of_a_percent():
     want = float(geodesic_area_km2([exact], UTM38)[0])
     assert res.summary["gap_area_km2"] == pytest.approx(want, rel=1e-3)
     assert want > 500  # a real gap: ~26 km wide belt minus what the posts cannot reach
+
+
+def test_coarsen_takes_nan_aware_block_means():
+    """5 × 7 cells to at most 3 across: blocks of 3 × 3 (the last rows and columns dropped),
+    each the mean of its finite cells, NaN where none is; the cell size triples."""
+    from gapmap.run import _coarsen
+    from gapmap.terrain import Dem
+
+    a = np.arange(35, dtype=np.float32).reshape(5, 7)
+    a[0, 0] = np.nan
+    a[0:3, 3:6] = np.nan
+    dem = Dem(a, Affine(10, 0, 100, 0, -10, 500), UTM38)
+    out = _coarsen(dem, 3)
+    rows = [[1, 2, 7, 8, 9, 14, 15, 16], [np.nan]]
+    assert out.shape == (1, 2)
+    assert out.array[0, 0] == pytest.approx(np.mean(rows[0]))
+    assert np.isnan(out.array[0, 1])
+    assert out.transform == Affine(30, 0, 100, 0, -30, 500)
+    assert _coarsen(dem, 7) is dem

@@ -217,9 +217,16 @@ def _write_terrain(run, out: Path) -> dict:
     from .terrain import DERIVATIVE_NODATA, hillshade, slope, tri
 
     dem = run.terrain_window()
+
+    def filled(arr):
+        # In place, NaN only (the fields are finite elsewhere): np.nan_to_num also scans for
+        # ±inf and copies, 0.35 s of the sample's 0.9 s for the two fields.
+        np.copyto(arr, DERIVATIVE_NODATA, where=np.isnan(arr))
+        return arr
+
     layers = {
-        "slope": (np.nan_to_num(slope(dem), nan=DERIVATIVE_NODATA), DERIVATIVE_NODATA),
-        "tri": (np.nan_to_num(tri(dem), nan=DERIVATIVE_NODATA), DERIVATIVE_NODATA),
+        "slope": (filled(slope(dem)), DERIVATIVE_NODATA),
+        "tri": (filled(tri(dem)), DERIVATIVE_NODATA),
         "hillshade": (hillshade(dem), 0),
     }
     h, w = dem.shape

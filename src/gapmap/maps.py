@@ -676,10 +676,28 @@ def _to_web_mercator(dem, resampling: str, max_px: int = 2048
 
 
 def _png_data_uri(rgba: np.ndarray) -> str:
-    from matplotlib.image import imsave
+    """An RGBA uint8 image as a PNG data URI; a grey image (R = G = B, the hillshade) as grey
+    with alpha ("LA"), the same pixels in half the channels.
 
+    zlib level 3, not PIL's 6: on the sample's 2,048-pixel hillshade, 0.36 s and 1.57 MB
+    against 1.5 s and 1.71 MB for matplotlib's RGBA at level 6 (level 1: 0.17 s, 1.74 MB).
+
+    >>> import base64, io
+    >>> from PIL import Image
+    >>> grey = np.zeros((2, 3, 4), np.uint8); grey[..., :3] = 90; grey[0, 0, 3] = 255
+    >>> uri = _png_data_uri(grey)
+    >>> im = Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1])))
+    >>> im.mode, im.convert("RGBA").getpixel((0, 0)), im.convert("RGBA").getpixel((1, 0))
+    ('LA', (90, 90, 90, 255), (90, 90, 90, 0))
+    """
+    from PIL import Image
+
+    rgba = np.ascontiguousarray(rgba, dtype=np.uint8)
+    grey = bool((rgba[..., 0] == rgba[..., 1]).all() and (rgba[..., 1] == rgba[..., 2]).all())
+    # (h, w, 2) uint8 is read as "LA", (h, w, 4) as "RGBA"
+    image = Image.fromarray(np.ascontiguousarray(rgba[..., [0, 3]]) if grey else rgba)
     buf = io.BytesIO()
-    imsave(buf, rgba, format="png")
+    image.save(buf, format="png", compress_level=3)
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 

@@ -168,9 +168,10 @@ def crossing_groups(analysis, dem, limit_bytes: float, *, penalty: bool = False,
     ``one_window``) each corridor starts as its own window and the two whose merged box saves
     the most cells are merged, while the merged box fits and holds no more cells than the two
     boxes apart (so no ground is searched more often than corridor by corridor, and ground
-    shared by overlapping windows is searched once). The searches' answer does not depend on the grouping
-    (:func:`gapmap.routes.corridor_crossings`). Refused in one line, with the formula's figure
-    and the largest window that would fit, when one corridor's own window does not fit.
+    shared by overlapping windows is searched once). The searches' answer does not depend on
+    the grouping (:func:`gapmap.routes.corridor_crossings`). Refused in one line, with the
+    formula's figure and the largest window that would fit, when one corridor's own window
+    does not fit.
 
     Examples
     --------
@@ -178,95 +179,116 @@ def crossing_groups(analysis, dem, limit_bytes: float, *, penalty: bool = False,
     >>> groups  # doctest: +SKIP
     [[0, 1, 2], [3, 4]]
     """
-    from .routes import crossing_memory_bytes, crossing_windows
-    from .tiles import BASE_BYTES, check_memory
+    from .routes import crossing_memory_bytes
 
-    corr = analysis.corridors
-    n = len(corr)
+    n = len(analysis.corridors)
     if n == 0:
         return []
-    windows = crossing_windows(analysis, window_km)
-    if dem.crs is not None and not CRS.from_user_input(dem.crs).equals(analysis.crs):
-        windows = gpd.GeoSeries(windows, crs=analysis.crs).to_crs(dem.crs).values
-    db = tuple(dem.bounds)
+    boxes = _corridor_boxes(analysis, dem, window_km)
 
-    def clip(b):
-        return (max(b[0], db[0]), max(b[1], db[1]), min(b[2], db[2]), min(b[3], db[3]))
-
-    def need_box(b) -> float:
+    def need(b) -> float:
         r, c = dem.window(b).shape
         return crossing_memory_bytes(r, c, penalty=penalty)
 
-    whole = clip(tuple(shapely.total_bounds(windows)))
-    one = need_box(whole)
+    whole = (min(b[0] for b in boxes), min(b[1] for b in boxes),
+             max(b[2] for b in boxes), max(b[3] for b in boxes))
+    one = need(whole)
     if one_window and one <= limit_bytes:
         r, c = dem.window(whole).shape
         log.info("crossings: one window of %d × %d cells for %d corridors (about %.2f GB by "
                  "the formula)", r, c, n, one / 1e9)
         return [list(range(n))]
-    boxes = [clip(tuple(shapely.bounds(w))) for w in windows]
-    ids = (corr["corridor_id"].astype(str).tolist() if "corridor_id" in corr.columns
-           else [str(i) for i in range(n)])
-    own = [need_box(b) for b in boxes]
+    own = [need(b) for b in boxes]
+    _refuse_largest(analysis, dem, boxes, own, limit_bytes, penalty)
+    groups, merged = _merge_boxes(dem, boxes, lambda b: need(b) <= limit_bytes)
+    log.info("crossings: %d windows for %d corridors (one window would need about %.2f GB, "
+             "%.2f GB allowed; largest %.2f GB)", len(groups), n, one / 1e9,
+             limit_bytes / 1e9, max(need(b) for b in merged) / 1e9)
+    return groups
+
+
+def _corridor_boxes(analysis, dem, window_km: float | None) -> list[tuple]:
+    """Each corridor's crossing-search window as a box in the DEM's CRS, clipped to the DEM's
+    bounds."""
+    from .routes import crossing_windows
+
+    windows = crossing_windows(analysis, window_km)
+    if dem.crs is not None and not CRS.from_user_input(dem.crs).equals(analysis.crs):
+        windows = gpd.GeoSeries(windows, crs=analysis.crs).to_crs(dem.crs).values
+    db = tuple(dem.bounds)
+    return [(max(b[0], db[0]), max(b[1], db[1]), min(b[2], db[2]), min(b[3], db[3]))
+            for b in map(tuple, shapely.bounds(np.asarray(windows, dtype=object)))]
+
+
+def _refuse_largest(analysis, dem, boxes: list, own: list, limit_bytes: float,
+                    penalty: bool) -> None:
+    """Refuse in one line when the corridor with the largest window cannot fit alone."""
+    from .routes import crossing_memory_bytes
+    from .tiles import BASE_BYTES, check_memory
+
     big = int(np.argmax(own))
-    if own[big] > limit_bytes:
-        r, c = dem.window(boxes[big]).shape
-        per = (crossing_memory_bytes(1, 1, penalty=penalty) - BASE_BYTES) / 49.0
-        fit_cells = max(int((limit_bytes - BASE_BYTES) / per), 0)
-        check_memory(own[big], limit_bytes,
-                     what=f"the crossing search of corridor {ids[big]} ({r:,}×{c:,} cells, "
-                     "its own window)",
-                     formula=f"400 MB + {per:g} bytes a cell of its window",
-                     fits=f"a window of about {fit_cells:,} cells would fit; allow "
-                     f"--max-memory-gb {math.ceil(own[big] / 1e8) / 10:g}, or give a "
-                     "coarser DEM")
+    if own[big] <= limit_bytes:
+        return
+    corr = analysis.corridors
+    ids = (corr["corridor_id"].astype(str).tolist() if "corridor_id" in corr.columns
+           else [str(i) for i in range(len(corr))])
+    r, c = dem.window(boxes[big]).shape
+    per = (crossing_memory_bytes(1, 1, penalty=penalty) - BASE_BYTES) / 49.0
+    fit_cells = max(int((limit_bytes - BASE_BYTES) / per), 0)
+    check_memory(own[big], limit_bytes,
+                 what=f"the crossing search of corridor {ids[big]} ({r:,}×{c:,} cells, "
+                 "its own window)",
+                 formula=f"400 MB + {per:g} bytes a cell of its window",
+                 fits=f"a window of about {fit_cells:,} cells would fit; allow "
+                 f"--max-memory-gb {math.ceil(own[big] / 1e8) / 10:g}, or give a "
+                 "coarser DEM")
+
+
+def _overlap(a, b) -> bool:
+    return not (a[0] > b[2] or b[0] > a[2] or a[1] > b[3] or b[1] > a[3])
+
+
+def _merge_boxes(dem, boxes: list, fits) -> tuple[list[list[int]], list[tuple]]:
+    """Greedy merging of overlapping boxes: each step merges the two groups whose union saves
+    the most cells of ``dem`` (never a merge that would search more cells than the two apart,
+    nor one whose union does not ``fits``). Boxes apart are never merged: that only adds the
+    ground between them. Returns the groups (sorted indices) and each group's box."""
+    n = len(boxes)
     groups: list[list[int] | None] = [[i] for i in range(n)]
+    box: list[tuple | None] = list(boxes)
     cells = np.array([_box_cells(dem, b) for b in boxes], float)
-    boxes_l: list[tuple | None] = list(boxes)
-
-    def merged(i: int, j: int) -> tuple[float, tuple]:
-        """Cells saved by merging groups i and j (−inf when it would not fit or save)."""
-        a, b = boxes_l[i], boxes_l[j]
-        u = (min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3]))
-        if u[2] <= u[0] or u[3] <= u[1]:
-            return -math.inf, u
-        cu = _box_cells(dem, u)
-        saved = cells[i] + cells[j] - cu
-        if saved < 0 or need_box(u) > limit_bytes:
-            return -math.inf, u
-        return saved, u
-
     gain = np.full((n, n), -np.inf)
     union: dict[tuple[int, int], tuple] = {}
+
+    def score(i: int, j: int) -> None:
+        a, b = box[i], box[j]
+        if not _overlap(a, b):
+            return
+        u = (min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3]))
+        union[i, j] = u
+        if u[2] <= u[0] or u[3] <= u[1]:
+            return
+        saved = cells[i] + cells[j] - _box_cells(dem, u)
+        if saved >= 0 and fits(u):
+            gain[i, j] = saved
+
     for i in range(n):
         for j in range(i + 1, n):
-            a, b = boxes_l[i], boxes_l[j]
-            if a[0] > b[2] or b[0] > a[2] or a[1] > b[3] or b[1] > a[3]:
-                continue  # windows apart: merging only adds the ground between them
-            gain[i, j], union[i, j] = merged(i, j)
+            score(i, j)
     while True:
-        k = int(np.argmax(gain))
-        i, j = divmod(k, n)
+        i, j = divmod(int(np.argmax(gain)), n)
         if not np.isfinite(gain[i, j]):
             break
         groups[i] = groups[i] + groups[j]
-        groups[j], boxes_l[j] = None, None
-        boxes_l[i] = union[i, j]
-        cells[i] = _box_cells(dem, boxes_l[i])
-        gain[j, :], gain[:, j], gain[i, :], gain[:, i] = -np.inf, -np.inf, -np.inf, -np.inf
+        groups[j], box[j], box[i] = None, None, union[i, j]
+        cells[i] = _box_cells(dem, box[i])
+        gain[[i, j], :] = -np.inf
+        gain[:, [i, j]] = -np.inf
         for m in range(n):
-            if m == i or groups[m] is None:
-                continue
-            a, b = boxes_l[min(i, m)], boxes_l[max(i, m)]
-            if a[0] > b[2] or b[0] > a[2] or a[1] > b[3] or b[1] > a[3]:
-                continue
-            gain[min(i, m), max(i, m)], union[min(i, m), max(i, m)] = merged(min(i, m),
-                                                                             max(i, m))
-    out = [sorted(g) for g in groups if g is not None]
-    log.info("crossings: %d windows for %d corridors (one window would need about %.2f GB, "
-             "%.2f GB allowed; largest %.2f GB)", len(out), n, one / 1e9, limit_bytes / 1e9,
-             max(need_box(boxes_l[g[0]]) for g in out) / 1e9)
-    return out
+            if m != i and groups[m] is not None:
+                score(min(i, m), max(i, m))
+    kept = [k for k in range(n) if groups[k] is not None]
+    return [sorted(groups[k]) for k in kept], [box[k] for k in kept]
 
 
 def shade(dem):
@@ -301,10 +323,16 @@ def _coarsen(dem, max_cells: int):
     if f == 1:
         return dem
     h, w = (dem.shape[0] // f) * f, (dem.shape[1] // f) * f
-    blocks = np.asarray(dem.array[:h, :w], np.float64).reshape(h // f, f, w // f, f)
-    valid = np.isfinite(blocks)
-    total = np.where(valid, blocks, 0.0).sum(axis=(1, 3))
-    count = valid.sum(axis=(1, 3))
+    # One strided slice per place in the block, f² of them: on the sample's 3,884 × 4,596
+    # cells (f = 3) 0.1 s, against 0.8 s for a float64 copy summed over axes (1, 3).
+    total = np.zeros((h // f, w // f))
+    count = np.zeros((h // f, w // f), np.int64)
+    for i in range(f):
+        for j in range(f):
+            part = dem.array[i:h:f, j:w:f]
+            ok = np.isfinite(part)
+            total += np.where(ok, part, 0.0)
+            count += ok
     with np.errstate(invalid="ignore", divide="ignore"):
         arr = np.where(count > 0, total / count, np.nan).astype(np.float32)
     return Dem(arr, dem.transform @ Affine.scale(f), dem.crs, source=dem.source)
