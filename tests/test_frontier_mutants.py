@@ -336,3 +336,50 @@ def test_series_tile_side_and_a_cache_of_its_own_side():
     assert series_tile_m(2e3) == 10e3 and series_tile_m(4e3) == 12e3
     assert TileCache().tile_m(5e3) == 15e3
     assert TileCache(tile_m=7000).tile_m(5e3) == 7000.0
+
+
+def _splitmix_jitter(x: float, y: float) -> tuple[float, float]:
+    # The jitter in plain integers modulo 2**64: each coordinate to the millimetre, the pair
+    # mixed as kx * C + ky + salt, then splitmix64's finaliser; its top 53 bits as [0, 1).
+    m64 = 2**64 - 1
+    kx, ky = round(x * 1000.0) & m64, round(y * 1000.0) & m64
+    out = []
+    for salt in (0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F):
+        h = (kx * 0xBF58476D1CE4E5B9 + ky + salt) & m64
+        h ^= h >> 30
+        h = (h * 0xBF58476D1CE4E5B9) & m64
+        h ^= h >> 27
+        h = (h * 0x94D049BB133111EB) & m64
+        h ^= h >> 31
+        out.append(((h >> 11) * 2.0**-53 - 0.5) * 1e-3)
+    return out[0], out[1]
+
+
+def test_jitter_is_splitmix64_of_the_millimetre_coordinates():
+    # A tile's key hashes its samples, not the jitter its ridges were computed with: tiles
+    # kept from an earlier run only join today's exactly if the jitter is the same to the
+    # last bit. Any change to it must come with a new _TILE_VERSION; this pins it.
+    from gapmap.frontier import _jitter
+
+    pts = np.array([[0.0, 0.0], [1.0, 2.0], [-3.25, 7.5], [456_789.123, -4_321_987.654],
+                    [1e7, 1e7], [-0.0004, 0.0004]])
+    expected = np.array([_splitmix_jitter(x, y) for x, y in pts.tolist()])
+    assert np.array_equal(_jitter(pts), expected)
+
+
+def test_jitter_is_under_half_a_millimetre_and_the_same_within_a_millimetre():
+    from gapmap.frontier import _jitter
+
+    rng = np.random.default_rng(7)
+    pts = rng.uniform(-50e3, 50e3, (2000, 2))
+    j = _jitter(pts)
+    assert np.abs(j).max() < 0.5e-3 and j.dtype == np.float64
+    # Centred and spread over the whole ±0.5 mm (not an offset of all points alike).
+    assert abs(j.mean()) < 0.02e-3 and j.min() < -0.49e-3 and j.max() > 0.49e-3
+    assert len(np.unique(j[:, 0])) == len(pts) and not np.array_equal(j[:, 0], j[:, 1])
+    # 1.4999 and 1.5004 are both 1500 mm (but 1501 and 1502 in units of 1/1001 m); 1.5006
+    # is 1501 mm. Its own coordinates alone: the same offset in any array.
+    near = np.array([[1.4999, 2.0], [1.5004, 2.0], [1.5006, 2.0]])
+    jn = _jitter(near)
+    assert np.array_equal(jn[0], jn[1]) and not np.array_equal(jn[1], jn[2])
+    assert np.array_equal(_jitter(near[2:]), jn[2:])
