@@ -50,7 +50,7 @@ MUTANTS ?=
 JOBS ?= 2
 mutation: $(STAMP)
 	$(PY) -m pip install --quiet -e '.[test,mutation]'
-	nice $(VENV)/bin/mutmut run --max-children $(JOBS) $(MUTANTS)
+	NUMBA_THREADING_LAYER=workqueue nice $(VENV)/bin/mutmut run --max-children $(JOBS) $(MUTANTS)
 	$(VENV)/bin/mutmut results
 
 clean:
