@@ -342,8 +342,13 @@ def _metric_grid(dem, like: gpd.GeoDataFrame) -> Dem:
 #: and their rasterising buffer (2), a river penalty and the water masks (5); rounded up.
 WALK_BYTES_PER_CELL = 40.0
 
-#: Bytes a cell of a DEM window read from a file: the float32 cells and the read's mask.
+#: Bytes a cell of a DEM window read from a file: the float32 cells and the read's mask
+#: (:func:`gapmap.tiles.read_window`: measured 5.3 reading 64 M cells).
 READ_BYTES_PER_CELL = 5.0
+
+#: Bytes a cell of the one window of a run read whole (:func:`gapmap.terrain.as_dem`, which
+#: also checks and converts the cells): measured 13.6 at the peak reading 64 M cells.
+ONE_READ_BYTES_PER_CELL = 14.0
 
 #: Bytes a cell of one post's viewshed window (uint16 counts), one window per numba thread.
 VIEW_BYTES_PER_CELL = 2.0
@@ -358,23 +363,27 @@ _HALO_EXTRA_CELLS = 4
 
 
 def exposure_memory_bytes(read_cells: float, walk_rows: int, walk_cols: int,
-                          view_cells: float = 0.0, threads: int = 1) -> float:
+                          view_cells: float = 0.0, threads: int = 1, *,
+                          one_window: bool = False) -> float:
     """Peak memory (bytes) of an exposure run by the formula of ``docs/scale.md``:
     ``400 MB + 5·(cells read) + 40·(R+6)·(C+6) + 2·V·threads``.
 
     ``R × C`` is the walk's window; the cells read are those held at once: the walk's window
-    and one tile's window (or the one window of a run read whole); ``V`` the cells of one
-    post's viewshed window (the longest range and a cell diagonal on each side), one per
-    numba thread.
+    and one tile's window — or, with ``one_window``, the one window of a run read whole, at
+    14 bytes a cell; ``V`` the cells of one post's viewshed window (the longest range and a
+    cell diagonal on each side), one per numba thread.
 
     >>> round(exposure_memory_bytes(1000 * 1000, 1000, 1000) / 1e9, 3)
     0.465
     >>> round(exposure_memory_bytes(1000 * 1000, 1000, 1000, 2000 * 2000, 2) / 1e9, 3)
     0.481
+    >>> round(exposure_memory_bytes(1000 * 1000, 1000, 1000, one_window=True) / 1e9, 3)
+    0.474
     """
     from .tiles import BASE_BYTES
 
-    return (BASE_BYTES + READ_BYTES_PER_CELL * float(read_cells)
+    per_cell = ONE_READ_BYTES_PER_CELL if one_window else READ_BYTES_PER_CELL
+    return (BASE_BYTES + per_cell * float(read_cells)
             + WALK_BYTES_PER_CELL * float(walk_rows + 6) * float(walk_cols + 6)
             + VIEW_BYTES_PER_CELL * float(view_cells) * max(int(threads), 1))
 
@@ -718,7 +727,8 @@ def _read_grid(dem, roads: gpd.GeoDataFrame, origin: gpd.GeoDataFrame, frames: l
                    max(b[3], road_box[3])), full)
         r_, c_ = _box_shape(u, cell_x, cell_y, full)
         wr_, wc_ = _box_shape(b, cell_x, cell_y, full)
-        return exposure_memory_bytes(0 if in_memory else r_ * c_, wr_, wc_, view, threads)
+        return exposure_memory_bytes(0 if in_memory else r_ * c_, wr_, wc_, view, threads,
+                                     one_window=True)
 
     box = _clip((min(walk_box[0], road_box[0]), min(walk_box[1], road_box[1]),
                  max(walk_box[2], road_box[2]), max(walk_box[3], road_box[3])), full)
@@ -732,7 +742,7 @@ def _read_grid(dem, roads: gpd.GeoDataFrame, origin: gpd.GeoDataFrame, frames: l
             _refuse_walk(hours, need, limit_bytes, (wr, wc), 0 if in_memory else rr * rc,
                          lambda h_: union_need(h_) <= limit_bytes,
                          "" if in_memory else "reproject the DEM to metres with gdalwarp "
-                         "(it is then read tile by tile) or ")
+                         "(it is then read tile by tile) or ", ONE_READ_BYTES_PER_CELL)
         if grid is None:
             grid = _metric_grid(as_dem(dem, bounds=box, bounds_crs=work,
                                        crs=None if work == crs else work), roads)
@@ -804,7 +814,8 @@ def _read_grid(dem, roads: gpd.GeoDataFrame, origin: gpd.GeoDataFrame, frames: l
 
 
 def _refuse_walk(hours: float, need: float, limit: float, walk: tuple[int, int],
-                 read_cells: int, fits, other: str) -> None:
+                 read_cells: int, fits, other: str, read_bytes: float = READ_BYTES_PER_CELL
+                 ) -> None:
     """Refuse a walk that cannot fit, naming the longest ``hours`` that would (``fits``)."""
     from .tiles import check_memory
 
@@ -817,7 +828,7 @@ def _refuse_walk(hours: float, need: float, limit: float, walk: tuple[int, int],
     check_memory(
         need, limit, what=f"the walk of {hours:g} h from the origin ({walk[0]:,}×{walk[1]:,} "
         f"cells; {read_cells:,} cells of the DEM read)",
-        formula="400 MB + 5 bytes a cell read + 40 a cell of the walk's window",
+        formula=f"400 MB + {read_bytes:g} bytes a cell read + 40 a cell of the walk's window",
         fits=f"{alt}allow --max-memory-gb {math.ceil(need / 1e8) / 10:g}")
 
 
