@@ -36,6 +36,37 @@ pieces end where the walking time equals ``hours`` and where a post's range or l
 ends — a road through a post's range disc on flat ground is cut at the circle. Consecutive
 pieces with the same flags are merged. Lengths are geodesic (:func:`gapmap.crs.geodesic_length_km`).
 
+Tiles along the roads
+---------------------
+The walk needs only its own window (the origin grown by twice ``hours`` at 6 km/h): a road
+point outside it is not reached (:func:`hours_at` gives ``inf``). What the posts see is
+tested tile by tile: the roads' bounding box is cut into square tiles of the DEM's cells
+(their side the largest that fits ``max_memory_gb`` beside the walk, or ``tile_m``), and
+each tile's points are tested on the tile's window — the tile grown by the longest post range
+and four cells — with only the posts within range of the tile. A run whose one window (walk
+and roads together) fits is read once and is one tile, as before; a DEM in memory is cut
+into views, never copied.
+
+Why the tiles give the answer of one window, exactly: a post sees a point when the point is
+within its range and the viewshed marks its cell, and a cell's mark depends only on cells
+between it and the post (nearer in both row and column, :mod:`gapmap.viewshed`). A post that
+sees a point of a tile stands within its range of the tile, so its cell and every cell
+between them lie in the tile's window, which is cut on the grid's own cells: the same
+numbers, point for point (``tests/test_exposure_tiles.py`` compares pieces, flags and
+summaries, in memory and from a file). The cuts are found with the samples of one run: each
+interval between two samples belongs to the tile of its first sample and is tested and
+bisected there (it lies within half a cell of the tile, inside the window); a tile whose
+intervals needed fewer halvings than the most any tile needed is halved again at the end,
+as one bisection of all of them would. So the cut positions, not only the flags, are those
+of one window, bit for bit in the tests.
+
+Reads: each tile's window is read when its samples and bisections are tested, and once more
+when the pieces' midpoints are (the sweep runs backwards, so the last tile's window, still
+held, is not read again): two reads a tile with posts in range, less one. Tiles without a
+post in range are never read for sight; whether a piece lies on the DEM is looked up in a
+small read of its tile's cells. One window is held at a time (the memory formula counts
+one). Measured on an 8,000² DEM cut into 9 tiles (``docs/scale.md``): 17 window reads.
+
 Examples
 --------
 >>> import numpy as np, geopandas as gpd, shapely
@@ -311,21 +342,58 @@ def _metric_grid(dem, like: gpd.GeoDataFrame) -> Dem:
 #: and their rasterising buffer (2), a river penalty and the water masks (5); rounded up.
 WALK_BYTES_PER_CELL = 40.0
 
-#: Bytes a cell of the DEM window read from a file: the float32 cells and the read's mask.
+#: Bytes a cell of a DEM window read from a file: the float32 cells and the read's mask
+#: (:func:`gapmap.tiles.read_window`: measured 5.3 reading 64 M cells).
 READ_BYTES_PER_CELL = 5.0
 
+#: Bytes a cell of the one window of a run read whole (:func:`gapmap.terrain.as_dem`, which
+#: also checks and converts the cells): measured 13.6 at the peak reading 64 M cells.
+ONE_READ_BYTES_PER_CELL = 14.0
 
-def exposure_memory_bytes(read_cells: float, walk_rows: int, walk_cols: int) -> float:
+#: Bytes a cell of one post's viewshed window (uint16 counts), one window per numba thread.
+VIEW_BYTES_PER_CELL = 2.0
+
+#: Smallest tile (cells across) the memory limit may cut the roads into: below it the halo,
+#: read again by every tile, is most of each window.
+MIN_TILE_CELLS = 64
+
+#: Cells a tile's window reaches beyond the longest post range: the samples and bisections
+#: of a tile reach up to half a cell past it, a post's own cell one more; rounded up.
+_HALO_EXTRA_CELLS = 4
+
+
+def exposure_memory_bytes(read_cells: float, walk_rows: int, walk_cols: int,
+                          view_cells: float = 0.0, threads: int = 1, *,
+                          one_window: bool = False) -> float:
     """Peak memory (bytes) of an exposure run by the formula of ``docs/scale.md``:
-    ``400 MB + 5·(cells read) + 40·(R+6)·(C+6)``, ``R × C`` the walk's window.
+    ``400 MB + 5·(cells read) + 40·(R+6)·(C+6) + 2·V·threads``.
+
+    ``R × C`` is the walk's window; the cells read are those held at once: the walk's window
+    and one tile's window — or, with ``one_window``, the one window of a run read whole, at
+    14 bytes a cell; ``V`` the cells of one post's viewshed window (the longest range and a
+    cell diagonal on each side), one per numba thread.
 
     >>> round(exposure_memory_bytes(1000 * 1000, 1000, 1000) / 1e9, 3)
     0.465
+    >>> round(exposure_memory_bytes(1000 * 1000, 1000, 1000, 2000 * 2000, 2) / 1e9, 3)
+    0.481
+    >>> round(exposure_memory_bytes(1000 * 1000, 1000, 1000, one_window=True) / 1e9, 3)
+    0.474
     """
     from .tiles import BASE_BYTES
 
-    return (BASE_BYTES + READ_BYTES_PER_CELL * float(read_cells)
-            + WALK_BYTES_PER_CELL * float(walk_rows + 6) * float(walk_cols + 6))
+    per_cell = ONE_READ_BYTES_PER_CELL if one_window else READ_BYTES_PER_CELL
+    return (BASE_BYTES + per_cell * float(read_cells)
+            + WALK_BYTES_PER_CELL * float(walk_rows + 6) * float(walk_cols + 6)
+            + VIEW_BYTES_PER_CELL * float(view_cells) * max(int(threads), 1))
+
+
+def _view_cells(reach_m: float, cell_m: float) -> int:
+    """Cells of the viewshed window of a post of range ``reach_m`` (as
+    :func:`gapmap.viewshed.visible_from_posts` allocates it: the range and a cell diagonal)."""
+    if reach_m <= 0:
+        return 0
+    return (2 * (int(reach_m / cell_m) + 3) + 1) ** 2
 
 
 def _walk_margin_m(hours: float, cell_m: float) -> float:
@@ -351,16 +419,230 @@ def _box_shape(b, cell_x: float, cell_y: float, full) -> tuple[int, int]:
                 int(math.ceil((full[2] - full[0]) / cell_x - 1e-9))))
 
 
-def _read_grid(dem, roads: gpd.GeoDataFrame, origin: gpd.GeoDataFrame, frames: list,
-               hours: float, range_km: float, limit_bytes: float) -> Dem:
-    """The DEM over what the run needs, never the whole file: the walk's window (the origin
-    grown by :func:`_walk_margin_m`) and the roads grown by the longest post range (what a
-    post that sees a road stands on and looks across), both read in one windowed read.
-    Refused in one line when the formula (:func:`exposure_memory_bytes`) exceeds the limit.
-    """
-    from .tiles import check_memory
+# --------------------------------------------------------------------------------------------
+# tiles along the roads
 
-    src = origin.attrs.get("source", "origin")
+
+class _Source:
+    """Where the tiles' windows come from: a grid in memory (views, no copies) or a projected
+    DEM file (windowed reads). One window is held at a time: the next read drops it."""
+
+    def __init__(self, grid: Dem | None = None, *, path=None, transform=None, shape=None,
+                 crs=None):
+        self.grid = grid
+        self.path = path
+        self.transform = grid.transform if grid is not None else transform
+        self.shape = tuple(grid.shape) if grid is not None else tuple(shape)
+        self.crs = grid.crs if grid is not None else crs
+        self.source = grid.source if grid is not None else str(path)
+        self._held: tuple[tuple[int, int, int, int], Dem] | None = None
+        self.reads: list[tuple[int, int]] = []  # shapes of the tiles' windows read
+        self.cell_reads: list[tuple[int, int]] = []  # shapes of the on-DEM look-ups read
+
+    def window(self, r0: int, c0: int, r1: int, c1: int) -> Dem:
+        """Rows ``r0:r1``, columns ``c0:c1`` of the grid as a :class:`Dem`."""
+        from affine import Affine
+
+        key = (int(r0), int(c0), int(r1), int(c1))
+        if self._held is not None and self._held[0] == key:
+            return self._held[1]
+        t = self.transform @ Affine.translation(key[1], key[0])
+        if self.grid is not None:
+            win = Dem(self.grid.array[key[0]:key[2], key[1]:key[3]], t, self.crs,
+                      source=self.source)
+        else:
+            from . import tiles
+
+            self._held = None  # the last window goes before the next is read
+            arr = tiles.read_window(self.path, *key)
+            self.reads.append(arr.shape)
+            win = Dem(arr, t, self.crs, source=self.source)
+        self._held = (key, win)
+        return win
+
+    def finite_at(self, xy: np.ndarray, tiles: _Tiles) -> np.ndarray:
+        """Whether points fall on a cell of the DEM with data (the test of ``off_dem_km``).
+
+        From a file: looked up in the window held when it holds the point, else read cell by
+        cell (GDAL's block cache, capped as for tiles, serves the points of one block)."""
+        if self.grid is not None:
+            return _on_dem(self.grid, xy)
+        out = np.zeros(len(xy), bool)
+        if not len(xy):
+            return out
+        inv = ~self.transform
+        cf, rf = inv @ (xy[:, 0], xy[:, 1])
+        r, c = np.floor(rf).astype(np.int64), np.floor(cf).astype(np.int64)
+        h, w = self.shape
+        ok = (r >= 0) & (r < h) & (c >= 0) & (c < w)
+        if self._held is not None:
+            (r0, c0, r1, c1), win = self._held
+            held = ok & (r >= r0) & (r < r1) & (c >= c0) & (c < c1)
+            out[held] = np.isfinite(win.array[r[held] - r0, c[held] - c0])
+            ok &= ~held
+        if ok.any():
+            import rasterio
+
+            from .tiles import GDAL_CACHE_BYTES
+
+            idx = np.flatnonzero(ok)
+            # the cells' centres: a point on a cell's edge is looked up in the cell it is in
+            cx, cy = self.transform @ (c[idx] + 0.5, r[idx] + 0.5)
+            with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES // 2**20), \
+                    rasterio.open(self.path) as ds:
+                vals = np.ma.concatenate([v for v in ds.sample(zip(cx, cy), indexes=1,
+                                                                masked=True)])
+            self.cell_reads.append((len(idx), 1))
+            out[idx] = ~np.ma.getmaskarray(vals) & np.isfinite(np.ma.getdata(vals))
+        return out
+
+
+@dataclass(frozen=True)
+class _Tiles:
+    """Square tiles of ``cells`` cells over the cells ``core`` = (r0, c0, r1, c1) of a grid
+    (the roads' bounding box); a tile's window is the tile grown by ``halo`` cells, clipped to
+    the grid."""
+
+    core: tuple[int, int, int, int]
+    cells: int
+    halo: int
+    shape: tuple[int, int]
+    transform: Any
+
+    @property
+    def rows(self) -> int:
+        return max(int(math.ceil((self.core[2] - self.core[0]) / self.cells)), 1)
+
+    @property
+    def cols(self) -> int:
+        return max(int(math.ceil((self.core[3] - self.core[1]) / self.cells)), 1)
+
+    @property
+    def count(self) -> int:
+        return self.rows * self.cols
+
+    def of(self, xy: np.ndarray) -> np.ndarray:
+        """The tile of each point (points beyond the roads' box: the nearest tile)."""
+        inv = ~self.transform
+        cf, rf = inv @ (xy[:, 0], xy[:, 1])
+        tr = np.clip((np.floor(rf) - self.core[0]) // self.cells, 0, self.rows - 1)
+        tc = np.clip((np.floor(cf) - self.core[1]) // self.cells, 0, self.cols - 1)
+        return (tr * self.cols + tc).astype(np.int64)
+
+    def cells_of(self, tid: int) -> tuple[int, int, int, int]:
+        """The tile's own cells (r0, c0, r1, c1)."""
+        tr, tc = divmod(int(tid), self.cols)
+        r0 = self.core[0] + tr * self.cells
+        c0 = self.core[1] + tc * self.cells
+        return r0, c0, min(r0 + self.cells, self.core[2]), min(c0 + self.cells, self.core[3])
+
+    def window(self, tid: int) -> tuple[int, int, int, int]:
+        """The tile's window (r0, c0, r1, c1): its cells grown by the halo, clipped."""
+        r0, c0, r1, c1 = self.cells_of(tid)
+        h, w = self.shape
+        return (max(r0 - self.halo, 0), max(c0 - self.halo, 0), min(r1 + self.halo, h),
+                min(c1 + self.halo, w))
+
+    def box(self, tid: int) -> tuple[float, float, float, float]:
+        """The tile's own cells in the grid's CRS (west, south, east, north)."""
+        r0, c0, r1, c1 = self.cells_of(tid)
+        x0, y0 = self.transform @ (c0, r0)
+        x1, y1 = self.transform @ (c1, r1)
+        return min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)
+
+    def largest_window(self) -> tuple[int, int]:
+        return _window_dims(self.cells, self.halo, self.core, self.shape)
+
+
+def _window_dims(cells: int, halo: int, core, shape) -> tuple[int, int]:
+    """Rows, cols of the largest window of tiles of ``cells`` grown by ``halo`` over
+    ``core``."""
+    return (min(min(cells, core[2] - core[0]) + 2 * halo, shape[0]),
+            min(min(cells, core[3] - core[1]) + 2 * halo, shape[1]))
+
+
+def _core_cells(transform, shape, b) -> tuple[int, int, int, int]:
+    """The cells of the grid over the box ``b`` (at least one, clipped to the grid)."""
+    h, w = shape
+    inv = ~transform
+    cx, ry = inv @ (np.array([b[0], b[2]]), np.array([b[3], b[1]]))
+    cx, ry = np.sort(cx), np.sort(ry)
+    c0 = int(np.clip(np.floor(cx[0]), 0, w - 1))
+    r0 = int(np.clip(np.floor(ry[0]), 0, h - 1))
+    c1 = int(np.clip(np.floor(cx[1]) + 1, c0 + 1, w))
+    r1 = int(np.clip(np.floor(ry[1]) + 1, r0 + 1, h))
+    return r0, c0, r1, c1
+
+
+class _TiledSight:
+    """What the posts see, tile by tile: each tile's points on the tile's window with only the
+    posts within range of the tile (see the module docstring)."""
+
+    def __init__(self, source: _Source, tiles: _Tiles, posts, *, range_km: float,
+                 height_m: float, target_height_m: float, margin_m: float):
+        from .viewshed import _as_posts_frame
+
+        frame = _as_posts_frame(posts, range_km, height_m)
+        frame = frame[~(frame.geometry.isna() | frame.geometry.is_empty)]
+        if len(frame) and not (frame.geometry.geom_type == "Point").all():
+            frame = frame.explode(index_parts=False)
+        if frame.crs is not None and source.crs is not None and not source.crs.equals(frame.crs):
+            frame = frame.to_crs(source.crs)
+        self.source, self.tiles, self.posts = source, tiles, frame
+        self.kw = dict(range_km=range_km, height_m=height_m, target_height_m=target_height_m)
+        points = bool(len(frame)) and bool((frame.geometry.geom_type == "Point").all())
+        self._xy = shapely.get_coordinates(frame.geometry.values) if points else None
+        self._range_m = frame["range_km"].to_numpy(float) * 1000.0
+        self._margin_m = float(margin_m)
+        self._near: dict[int, np.ndarray] = {}
+
+    def posts_near(self, tid: int) -> np.ndarray:
+        """Positions of the posts within range of the tile (grown by the margin)."""
+        if tid not in self._near:
+            if self._xy is None:  # not points: every post, for the viewshed to refuse
+                near = np.arange(len(self.posts))
+            else:
+                x0, y0, x1, y1 = _grow(self.tiles.box(tid), self._margin_m)
+                px, py = self._xy[:, 0], self._xy[:, 1]
+                d = np.hypot(np.maximum(np.maximum(x0 - px, px - x1), 0.0),
+                             np.maximum(np.maximum(y0 - py, py - y1), 0.0))
+                near = np.flatnonzero(d <= self._range_m * 1.01 + 1.0)
+            self._near[tid] = near
+        return self._near[tid]
+
+    def in_tile(self, tid: int, xy: np.ndarray) -> np.ndarray:
+        """Which of ``xy`` (within the margin of tile ``tid``) some post sees."""
+        near = self.posts_near(tid)
+        if not len(near) or not len(xy):
+            return np.zeros(len(xy), bool)
+        from .viewshed import visible_from_posts
+
+        win = self.source.window(*self.tiles.window(tid))
+        return visible_from_posts(win, self.posts.iloc[near], xy, **self.kw)
+
+    def __call__(self, xy: np.ndarray) -> np.ndarray:
+        """Which of ``xy`` some post sees, tile after tile (last tile first: the window held
+        after a sweep in order is used again)."""
+        out = np.zeros(len(xy), bool)
+        if not len(xy):
+            return out
+        tid = self.tiles.of(xy)
+        for t in np.unique(tid)[::-1]:
+            sel = tid == t
+            out[sel] = self.in_tile(int(t), xy[sel])
+        return out
+
+
+@dataclass
+class _Plan:
+    """The walk's grid, where the tiles' windows come from, and the tiles."""
+
+    grid: Dem
+    source: _Source
+    tiles: _Tiles
+
+
+def _post_reach_m(frames: list, range_km: float) -> float:
     reach_m = 0.0
     for f in frames:
         if f is not None and len(f):
@@ -368,6 +650,25 @@ def _read_grid(dem, roads: gpd.GeoDataFrame, origin: gpd.GeoDataFrame, frames: l
                  else np.full(len(f), float(range_km)))
             reach_m = max(reach_m, float(np.nanmax(np.where(np.isfinite(r), r, range_km)))
                           * 1000.0)
+    return reach_m
+
+
+def _read_grid(dem, roads: gpd.GeoDataFrame, origin: gpd.GeoDataFrame, frames: list,
+               hours: float, range_km: float, limit_bytes: float,
+               tile_m: float | None = None) -> _Plan:
+    """What the run reads, never the whole file. A run whose one window (the walk's, the
+    origin grown by :func:`_walk_margin_m`, with the roads grown by the longest post range)
+    fits the limit reads it once, as one tile; otherwise the walk's window is read alone and
+    the roads are cut into tiles whose windows fit beside it (``tile_m`` forces the tiles'
+    side, metres). Refused in one line when the walk or one tile cannot fit
+    (:func:`exposure_memory_bytes`).
+    """
+    import numba
+
+    from .tiles import check_memory
+
+    src = origin.attrs.get("source", "origin")
+    reach_m = _post_reach_m(frames, range_km)
     in_memory = isinstance(dem, Dem)
     if in_memory:
         crs, cell_x, cell_y, full = dem.crs, None, None, None
@@ -389,6 +690,7 @@ def _read_grid(dem, roads: gpd.GeoDataFrame, origin: gpd.GeoDataFrame, frames: l
         from .crs import metric_crs
 
         work = metric_crs(roads)
+    grid = None
     if in_memory:
         grid = _metric_grid(dem, roads)
         full = _bounds(grid)
@@ -408,40 +710,126 @@ def _read_grid(dem, roads: gpd.GeoDataFrame, origin: gpd.GeoDataFrame, frames: l
                          f"{tuple(round(v) for v in full)} in the DEM's CRS)",
                          "give an origin inside the DEM, or a DEM that covers it")
     res = max(cell_x, cell_y)
+    cell = min(cell_x, cell_y)
+    threads = numba.get_num_threads()
+    view = _view_cells(reach_m, cell)
+    rb = tuple(roads.to_crs(work).total_bounds)
     walk_box = _clip(_grow(ob, _walk_margin_m(hours, 0.5 * (cell_x + cell_y))), full)
-    road_box = _clip(_grow(tuple(roads.to_crs(work).total_bounds), reach_m + 4 * res), full)
-    box = (min(walk_box[0], road_box[0]), min(walk_box[1], road_box[1]),
-           max(walk_box[2], road_box[2]), max(walk_box[3], road_box[3]))
-    box = _clip(box, full)
+    road_box = _clip(_grow(rb, reach_m + 4 * res), full)
+
+    def walk_shape(h_: float) -> tuple[int, int]:
+        return _box_shape(_clip(_grow(ob, _walk_margin_m(h_, res)), full), cell_x, cell_y,
+                          full)
+
+    def union_need(h_: float | None) -> float:
+        b = walk_box if h_ is None else _clip(_grow(ob, _walk_margin_m(h_, res)), full)
+        u = _clip((min(b[0], road_box[0]), min(b[1], road_box[1]), max(b[2], road_box[2]),
+                   max(b[3], road_box[3])), full)
+        r_, c_ = _box_shape(u, cell_x, cell_y, full)
+        wr_, wc_ = _box_shape(b, cell_x, cell_y, full)
+        return exposure_memory_bytes(0 if in_memory else r_ * c_, wr_, wc_, view, threads,
+                                     one_window=True)
+
+    box = _clip((min(walk_box[0], road_box[0]), min(walk_box[1], road_box[1]),
+                 max(walk_box[2], road_box[2]), max(walk_box[3], road_box[3])), full)
     wr, wc = _box_shape(walk_box, cell_x, cell_y, full)
     rr, rc = _box_shape(box, cell_x, cell_y, full)
-    read_cells = 0 if in_memory else rr * rc
-    need = exposure_memory_bytes(read_cells, wr, wc)
+    halo = int(math.ceil(reach_m / cell)) + _HALO_EXTRA_CELLS
+    by_tiles = not in_memory and work == crs  # a projected file: read tile by tile
+    need = union_need(None)
+    if not by_tiles or (tile_m is None and need <= limit_bytes):
+        if need > limit_bytes:
+            _refuse_walk(hours, need, limit_bytes, (wr, wc), 0 if in_memory else rr * rc,
+                         lambda h_: union_need(h_) <= limit_bytes,
+                         "" if in_memory else "reproject the DEM to metres with gdalwarp "
+                         "(it is then read tile by tile) or ", ONE_READ_BYTES_PER_CELL)
+        if grid is None:
+            grid = _metric_grid(as_dem(dem, bounds=box, bounds_crs=work,
+                                       crs=None if work == crs else work), roads)
+        source = _Source(grid)
+        core = _core_cells(grid.transform, grid.shape, rb)
+        cells = (max(core[2] - core[0], core[3] - core[1]) if tile_m is None
+                 else max(int(round(float(tile_m) / res)), 1))
+        tiles = _Tiles(core, cells, halo, tuple(grid.shape), grid.transform)
+        log.info("exposure: DEM window of %d × %d cells, walk on %d × %d, roads on %d tile(s) "
+                 "of %d cells (about %.2f GB by the formula)", *grid.shape, wr, wc,
+                 tiles.count, cells, need / 1e9)
+        return _Plan(grid, source, tiles)
+
+    # the walk's window alone, and the roads tile by tile beside it
+    core = _core_cells(tr, (h, w), rb)
+    span = max(core[2] - core[0], core[3] - core[1])
+
+    def tiled_need(cells: int, halo_: int = halo, walk: tuple[int, int] = (wr, wc),
+                   view_: int = view) -> float:
+        a, b = _window_dims(cells, halo_, core, (h, w))
+        return exposure_memory_bytes(walk[0] * walk[1] + a * b, walk[0], walk[1], view_,
+                                     threads)
+
+    least = min(MIN_TILE_CELLS, span)
+    if tile_m is not None:
+        cells = max(int(round(float(tile_m) / res)), 1)
+    elif tiled_need(span) <= limit_bytes:
+        cells = span
+    else:
+        lo, hi = least, span  # the largest tile that fits (need grows with the tile)
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            lo, hi = (mid, hi) if tiled_need(mid) <= limit_bytes else (lo, mid)
+        cells = lo
+    need = tiled_need(cells)
     if need > limit_bytes:
-        def fits(h: float) -> bool:
-            b = _clip(_grow(ob, _walk_margin_m(h, res)), full)
-            u = _clip((min(b[0], road_box[0]), min(b[1], road_box[1]), max(b[2], road_box[2]),
-                       max(b[3], road_box[3])), full)
-            r_, c_ = _box_shape(u, cell_x, cell_y, full)
-            return exposure_memory_bytes(0 if in_memory else r_ * c_,
-                                         *_box_shape(b, cell_x, cell_y, full)) <= limit_bytes
-        lo, hi = 0.0, hours
+        cells = min(cells, least)
+        need = tiled_need(cells)
+        a, b = _window_dims(cells, halo, core, (h, w))
+        walk_alone = tiled_need(cells, _HALO_EXTRA_CELLS, view_=0)
+        if walk_alone > limit_bytes:
+            _refuse_walk(hours, need, limit_bytes, (wr, wc), wr * wc + a * b,
+                         lambda h_: (union_need(h_) <= limit_bytes
+                                     or tiled_need(cells, walk=walk_shape(h_)) <= limit_bytes),
+                         "")
+        lo_m, hi_m = 0.0, reach_m
         for _ in range(40):
-            mid = 0.5 * (lo + hi)
-            lo, hi = (mid, hi) if fits(mid) else (lo, mid)
-        alt = (f"--hours {math.floor(lo * 100) / 100:g} would fit; or " if lo >= 0.01 else
-               "select fewer roads (--road-name/--where) or give a coarser DEM; or ")
-        check_memory(need, limit_bytes,
-                     what=f"the walk of {hours:g} h from the origin ({wr:,}×{wc:,} cells; "
-                     f"{read_cells:,} cells of the DEM read)",
-                     formula="400 MB + 5 bytes a cell read + 40 a cell of the walk's window",
-                     fits=f"{alt}allow --max-memory-gb {math.ceil(need / 1e8) / 10:g}")
-    log.info("exposure: DEM window of %d × %d cells, walk on %d × %d (about %.2f GB by the "
-             "formula)", rr, rc, wr, wc, need / 1e9)
-    if in_memory:
-        return grid
-    return _metric_grid(as_dem(dem, bounds=box, bounds_crs=work,
-                               crs=None if work == crs else work), roads)
+            mid = 0.5 * (lo_m + hi_m)
+            ok = tiled_need(cells, int(math.ceil(mid / cell)) + _HALO_EXTRA_CELLS,
+                            view_=_view_cells(mid, cell)) <= limit_bytes
+            lo_m, hi_m = (mid, hi_m) if ok else (lo_m, mid)
+        check_memory(
+            need, limit_bytes,
+            what=f"a tile of the roads ({cells:,}×{cells:,} cells, its window {a:,}×{b:,}: "
+                 f"the tile grown by {halo:,} cells for posts of range {reach_m / 1000:g} km) "
+                 f"beside the walk of {hours:g} h ({wr:,}×{wc:,} cells)",
+            formula="400 MB + 5 bytes a cell read (the walk's window and one tile's) + 40 a "
+                    "cell of the walk's window + 2 a cell of a post's viewshed per thread",
+            fits=f"posts of range up to {math.floor(lo_m / 100) / 10:g} km would fit; or allow "
+                 f"--max-memory-gb {math.ceil(need / 1e8) / 10:g}, or give a coarser DEM")
+    grid = _metric_grid(as_dem(dem, bounds=walk_box, bounds_crs=work), roads)
+    source = _Source(path=dem, transform=tr, shape=(h, w), crs=grid.crs)
+    tiles = _Tiles(core, cells, halo, (h, w), tr)
+    a, b = tiles.largest_window()
+    log.info("exposure: walk on %d × %d cells, roads on %d tile(s) of %d cells, windows up to "
+             "%d × %d cells (halo %d), about %.2f GB by the formula", *grid.shape,
+             tiles.count, cells, a, b, halo, need / 1e9)
+    return _Plan(grid, source, tiles)
+
+
+def _refuse_walk(hours: float, need: float, limit: float, walk: tuple[int, int],
+                 read_cells: int, fits, other: str, read_bytes: float = READ_BYTES_PER_CELL
+                 ) -> None:
+    """Refuse a walk that cannot fit, naming the longest ``hours`` that would (``fits``)."""
+    from .tiles import check_memory
+
+    lo, hi = 0.0, hours
+    for _ in range(40):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if fits(mid) else (lo, mid)
+    alt = (f"--hours {math.floor(lo * 100) / 100:g} would fit; or {other}" if lo >= 0.01 else
+           f"select fewer roads (--road-name/--where) or give a coarser DEM; or {other}")
+    check_memory(
+        need, limit, what=f"the walk of {hours:g} h from the origin ({walk[0]:,}×{walk[1]:,} "
+        f"cells; {read_cells:,} cells of the DEM read)",
+        formula=f"400 MB + {read_bytes:g} bytes a cell read + 40 a cell of the walk's window",
+        fits=f"{alt}allow --max-memory-gb {math.ceil(need / 1e8) / 10:g}")
 
 
 def _window(grid: Dem, bounds, margin_m: float) -> Dem:
@@ -656,19 +1044,35 @@ def _bisect(lines: np.ndarray, lo: np.ndarray, hi: np.ndarray, flag_lo: np.ndarr
             tolerance_m: float) -> np.ndarray:
     """Along-line distances where ``test`` changes between ``lo`` (value ``flag_lo``) and
     ``hi``, to ``tolerance_m``."""
+    lo, hi, _ = _bisect_steps(lines, lo, hi, flag_lo, test, tolerance_m)
+    return 0.5 * (lo + hi)
+
+
+def _bisect_steps(lines: np.ndarray, lo: np.ndarray, hi: np.ndarray, flag_lo: np.ndarray,
+                  test, tolerance_m: float, steps: int | None = None
+                  ) -> tuple[np.ndarray, np.ndarray, int]:
+    """Halve the intervals ``lo``–``hi`` until all are within ``tolerance_m`` (or ``steps``
+    times): the intervals and the halvings done. Each interval's halvings depend on it alone,
+    so intervals bisected in groups, each group then halved as often as the group that
+    needed most, end where one bisection of them all puts them."""
     lo, hi = lo.astype(float).copy(), hi.astype(float).copy()
-    while len(lo) and float(np.max(hi - lo)) > tolerance_m:
+    done = 0
+    while len(lo) and (float(np.max(hi - lo)) > tolerance_m if steps is None
+                       else done < steps):
         mid = 0.5 * (lo + hi)
         pts = shapely.line_interpolate_point(lines, mid)
         same = test(shapely.get_coordinates(pts)) == flag_lo
         lo = np.where(same, mid, lo)
         hi = np.where(same, hi, mid)
-    return 0.5 * (lo + hi)
+        done += 1
+    return lo, hi, done
 
 
 def _cuts(parts: np.ndarray, step_m: float, tests: list, tolerance_m: float
           ) -> list[np.ndarray]:
-    """For each line part, the sorted along-line distances where it is cut (ends included)."""
+    """For each line part, the sorted along-line distances where it is cut (ends included).
+
+    A test given as a :class:`_TiledSight` is run tile by tile (:func:`_tiled_changes`)."""
     lengths = shapely.length(parts)
     counts = np.maximum(np.ceil(lengths / step_m).astype(np.int64), 1)
     owner = np.repeat(np.arange(len(parts)), counts + 1)
@@ -678,15 +1082,59 @@ def _cuts(parts: np.ndarray, step_m: float, tests: list, tolerance_m: float
     cuts = [[0.0, float(n)] for n in lengths]
     same_line = owner[1:] == owner[:-1]
     for test in tests:
-        flags = test(xy)
-        change = np.flatnonzero(same_line & (flags[1:] != flags[:-1]))
-        if not len(change):
-            continue
-        where = _bisect(parts[owner[change]], along[change], along[change + 1], flags[change],
-                        test, tolerance_m)
+        if isinstance(test, _TiledSight):
+            change, where = _tiled_changes(test, parts, owner, along, xy, same_line,
+                                           tolerance_m)
+        else:
+            flags = test(xy)
+            change = np.flatnonzero(same_line & (flags[1:] != flags[:-1]))
+            if not len(change):
+                continue
+            where = _bisect(parts[owner[change]], along[change], along[change + 1],
+                            flags[change], test, tolerance_m)
         for i, d in zip(owner[change], where):
             cuts[i].append(float(d))
     return [np.unique(np.asarray(c)) for c in cuts]
+
+
+def _tiled_changes(sight: _TiledSight, parts: np.ndarray, owner: np.ndarray,
+                   along: np.ndarray, xy: np.ndarray, same_line: np.ndarray,
+                   tolerance_m: float) -> tuple[np.ndarray, np.ndarray]:
+    """The samples after which ``sight`` changes and where, as :func:`_cuts` finds them on
+    one grid, found tile by tile: each interval between two samples belongs to the tile of
+    its first sample and is tested and bisected there (its points lie within half a cell of
+    the tile, inside the tile's window). Tiles whose intervals needed fewer halvings than the
+    most any tile needed are halved again at the end, as one bisection of them all would."""
+    starts = np.flatnonzero(same_line)
+    empty = (np.empty(0, np.int64), np.empty(0))
+    if not len(starts):
+        return empty
+    tid = sight.tiles.of(xy[starts])
+    flags = np.zeros(len(xy), bool)
+    groups = []
+    for t in np.unique(tid):
+        t = int(t)
+        ks = starts[tid == t]
+        pts = np.unique(np.concatenate([ks, ks + 1]))
+        flags[pts] = sight.in_tile(t, xy[pts])
+        ch = ks[flags[ks] != flags[ks + 1]]
+        if not len(ch):
+            continue
+        lines = parts[owner[ch]]
+        lo, hi, done = _bisect_steps(lines, along[ch], along[ch + 1], flags[ch],
+                                     lambda p, t=t: sight.in_tile(t, p), tolerance_m)
+        groups.append([t, ch, lines, lo, hi, done])
+    if not groups:
+        return empty
+    most = max(g[5] for g in groups)
+    for g in groups[::-1]:  # the window held last first
+        t, ch, lines, lo, hi, done = g
+        if done < most:
+            g[3], g[4], _ = _bisect_steps(lines, lo, hi, flags[ch],
+                                          lambda p, t=t: sight.in_tile(t, p), tolerance_m,
+                                          steps=most - done)
+    return (np.concatenate([g[1] for g in groups]),
+            np.concatenate([0.5 * (g[3] + g[4]) for g in groups]))
 
 
 def _pieces(parts: np.ndarray, owner: np.ndarray, cuts: list[np.ndarray]
@@ -714,7 +1162,8 @@ def road_exposure(roads, origin, dem, *, posts=None, hours: float = 3.0, range_k
                   walkable: np.ndarray | None = None, water=None,
                   road_name: str | None = None, where: str | None = None,
                   posts_date=None, tolerance_m: float = 0.01, progress=None,
-                  max_memory_gb: float | None = None) -> Exposure:
+                  max_memory_gb: float | None = None, tile_m: float | None = None
+                  ) -> Exposure:
     """Which stretches of road a cell can reach on foot from ``origin`` within ``hours``,
     unseen by any post.
 
@@ -751,11 +1200,16 @@ def road_exposure(roads, origin, dem, *, posts=None, hours: float = 3.0, range_k
     progress
         Called with the name of each stage (for a progress bar).
     max_memory_gb
-        Memory the run may use (decimal GB; default the machine's). Only the DEM's window the
-        run needs is read from a file: the walk's (the origin grown by twice ``hours`` at
-        6 km/h) and the roads' grown by the longest post range. A run whose formula
-        (``docs/scale.md``: ``400 MB + 5 bytes a cell read + 40 a cell of the walk's window``)
-        exceeds it is refused before the walk, saying which ``hours`` would fit.
+        Memory the run may use (decimal GB; default the machine's). Only the DEM's windows the
+        run needs are read from a file: the walk's (the origin grown by twice ``hours`` at
+        6 km/h), and the roads' grown by the longest post range — in one read when the two
+        fit, else the roads tile by tile (the module docstring). A run whose formula
+        (``docs/scale.md``: ``400 MB + 5 bytes a cell read + 40 a cell of the walk's window``
+        + the posts' viewsheds) exceeds it even with the smallest tile is refused before the
+        walk, saying which ``hours`` or post range would fit.
+    tile_m
+        Side of the tiles the roads are cut into (metres of the DEM's CRS); default the
+        largest that fits ``max_memory_gb``. The result does not depend on it.
 
     Returns
     -------
@@ -772,7 +1226,7 @@ def road_exposure(roads, origin, dem, *, posts=None, hours: float = 3.0, range_k
                       range_km=range_km, height_m=height_m, target_height_m=target_height_m,
                       walkable=walkable, water=water, road_name=road_name, where=where,
                       tolerance_m=tolerance_m, progress=progress,
-                      max_memory_gb=max_memory_gb)[0]
+                      max_memory_gb=max_memory_gb, tile_m=tile_m)[0]
 
 
 def road_exposure_on_dates(roads, origin, dem, *, posts, dates, **kw: Any
@@ -812,7 +1266,8 @@ def _exposures(roads, origin, dem, *, posts, dates: list, hours: float = 3.0,
                range_km: float = 5.0, height_m: float = 10.0, target_height_m: float = 2.0,
                walkable=None, water=None, road_name=None, where=None,
                tolerance_m: float = 0.01, progress=None,
-               max_memory_gb: float | None = None) -> list[Exposure]:
+               max_memory_gb: float | None = None, tile_m: float | None = None
+               ) -> list[Exposure]:
     """One walk, then the roads cut for the posts of each date (``None``: every post)."""
     from .tiles import memory_limit_bytes
 
@@ -827,7 +1282,8 @@ def _exposures(roads, origin, dem, *, posts, dates: list, hours: float = 3.0,
     frames = [posts_on(posts, d, range_km=range_km, height_m=height_m)
               if posts is not None and d is not None else _posts(posts, range_km, height_m)
               for d in dates]
-    grid = _read_grid(dem, roads, origin, frames, hours, range_km, limit)
+    plan = _read_grid(dem, roads, origin, frames, hours, range_km, limit, tile_m)
+    grid = plan.grid
     rd = roads.to_crs(grid.crs)
     if water is not None and water.bridges is None:
         from .water import Water
@@ -840,7 +1296,7 @@ def _exposures(roads, origin, dem, *, posts, dates: list, hours: float = 3.0,
     step_name("cutting the roads")
     out = []
     for posts_date, post_frame in zip(dates, frames):
-        ex = _cut(rd, walk, grid, post_frame, hours=hours, range_km=range_km,
+        ex = _cut(rd, walk, plan, post_frame, hours=hours, range_km=range_km,
                   height_m=height_m, target_height_m=target_height_m,
                   tolerance_m=tolerance_m, source=roads.attrs.get("source", "roads"))
         summary = ex.summary
@@ -857,25 +1313,29 @@ def _exposures(roads, origin, dem, *, posts, dates: list, hours: float = 3.0,
     return out
 
 
-def _cut(rd: gpd.GeoDataFrame, walk: _Walk, grid: Dem, post_frame, *, hours: float,
+def _cut(rd: gpd.GeoDataFrame, walk: _Walk, plan: _Plan, post_frame, *, hours: float,
          range_km: float, height_m: float, target_height_m: float, tolerance_m: float,
          source: str) -> Exposure:
-    """The roads (DEM CRS) cut into pieces by the walk and by what ``post_frame`` sees."""
+    """The roads (DEM CRS) cut into pieces by the walk and by what ``post_frame`` sees, tile
+    by tile (:class:`_TiledSight`)."""
+    grid = plan.grid
+    step = 0.5 * grid.res_m
+    sight = None
+    if post_frame is not None and len(post_frame):
+        # a tile's points reach half a cell beyond it: posts within range of that are its own
+        sight = _TiledSight(plan.source, plan.tiles, post_frame, range_km=range_km,
+                            height_m=height_m, target_height_m=target_height_m,
+                            margin_m=step + grid.res_m)
 
     def reachable(xy):
         return hours_at(walk, xy) <= hours
 
     def seen(xy):
-        if post_frame is None:
-            return np.zeros(len(xy), bool)
-        from .viewshed import visible_from_posts
-
-        return visible_from_posts(grid, post_frame, xy, range_km=range_km, height_m=height_m,
-                                  target_height_m=target_height_m)
+        return np.zeros(len(xy), bool) if sight is None else sight(xy)
 
     parts, owner = _parts(rd)
-    step = 0.5 * grid.res_m
-    cuts = _cuts(parts, step, [reachable, seen], tolerance_m)
+    cuts = _cuts(parts, step, [reachable] + ([sight] if sight is not None else []),
+                 tolerance_m)
     geoms, of, a, b = _pieces(parts, owner, cuts)
     mid = shapely.get_coordinates(shapely.line_interpolate_point(geoms, 0.5, normalized=True))
     ends = np.vstack([shapely.get_coordinates(shapely.get_point(geoms, 0)),
@@ -886,7 +1346,7 @@ def _cut(rd: gpd.GeoDataFrame, walk: _Walk, grid: Dem, post_frame, *, hours: flo
     is_seen = seen(mid)
     least = np.fmin(h_mid, h_end)
     least = np.where(reach, least, np.maximum(least, hours))  # a piece leaving reach ends at H
-    on_dem = _on_dem(grid, mid)
+    on_dem = plan.source.finite_at(mid, plan.tiles)
     frame = pd.DataFrame({"road": rd.index.to_numpy()[owner[of]], "part": of,
                           "hours_from_origin": np.where(np.isfinite(least) & on_dem, least,
                                                         np.nan),
@@ -896,7 +1356,8 @@ def _cut(rd: gpd.GeoDataFrame, walk: _Walk, grid: Dem, post_frame, *, hours: flo
     name_col = next((c for c in rd.columns if str(c).lower() == "name"), None)
     if name_col is not None:
         pieces.insert(1, "name", rd[name_col].reindex(pieces["road"]).to_numpy())
-    off_km = float(pieces["length_km"][~_on_dem(grid, _midpoints(pieces))].sum())
+    off_km = float(pieces["length_km"][~plan.source.finite_at(_midpoints(pieces),
+                                                             plan.tiles)].sum())
     if off_km > 0:
         warnings.warn(f"{source}: {off_km:.1f} km of road lie off the DEM: counted as neither "
                       "reachable nor seen", InputWarning, stacklevel=4)
