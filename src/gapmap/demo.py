@@ -220,7 +220,7 @@ def _write_terrain(run, out: Path) -> dict:
 
     def filled(arr):
         # In place, NaN only (the fields are finite elsewhere): np.nan_to_num also scans for
-        # ±inf and copies, 0.35 s of the sample's 0.9 s for the two fields.
+        # ±inf and copies: 0.72 s against 0.017 s a field on the sample (machine loaded).
         np.copyto(arr, DERIVATIVE_NODATA, where=np.isnan(arr))
         return arr
 

@@ -324,7 +324,7 @@ def _coarsen(dem, max_cells: int):
         return dem
     h, w = (dem.shape[0] // f) * f, (dem.shape[1] // f) * f
     # One strided slice per place in the block, f² of them: on the sample's 3,884 × 4,596
-    # cells (f = 3) 0.1 s, against 0.8 s for a float64 copy summed over axes (1, 3).
+    # cells (f = 3) 0.18 s, against 0.8 s for a float64 copy summed over axes (1, 3).
     total = np.zeros((h // f, w // f))
     count = np.zeros((h // f, w // f), np.int64)
     for i in range(f):
