@@ -397,3 +397,44 @@ def test_demo_figure_and_report_draw_its_exposure(demo):
     img = imread(out / "map.png")[..., :3]
     strong = (np.abs(img - np.asarray(to_rgb(EXPOSURE_CLASSES[0][1]))) < 12 / 255).all(axis=-1)
     assert strong.sum() > 500
+
+
+@pytest.mark.slow
+def test_demo_report_inlines_its_map_png(demo):
+    """The demo draws the map figure once: the report's map is map.png, byte for byte."""
+    out, _ = demo
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert _images(page)[0] == (out / "map.png").read_bytes()
+
+
+def test_report_inlines_a_given_map_png_without_drawing(tmp_path, monkeypatch):
+    """A caller's PNG (a path or its bytes) is inlined as it is, and the map is not drawn."""
+    import gapmap.report as report
+    from matplotlib.figure import Figure
+
+    png = tmp_path / "map.png"
+    fig = Figure(figsize=(2, 1))
+    fig.add_subplot().plot([0, 1], [1, 0])
+    from gapmap.figures import save_figure
+
+    save_figure(fig, png)
+
+    def no_drawing(*args, **kwargs):
+        raise AssertionError("the report drew the map again")
+
+    monkeypatch.setattr(report, "plot_map", no_drawing)
+    for given in (png, png.read_bytes()):
+        page = render_report(strips_analysis(), map_png=given, dpi=60)
+        assert _images(page)[0] == png.read_bytes()
+    out = write_report(strips_analysis(), tmp_path / "r.html", map_png=png)
+    assert _images(out.read_text(encoding="utf-8"))[0] == png.read_bytes()
+
+
+def test_report_refuses_a_map_that_is_not_png(tmp_path):
+    from gapmap.errors import InputError
+
+    gif = tmp_path / "map.gif"
+    gif.write_bytes(b"GIF89a" + bytes(40))
+    with pytest.raises(InputError, match=r"map\.gif: map_png: not a PNG image"):
+        write_report(strips_analysis(), tmp_path / "r.html", map_png=gif)
+    assert not (tmp_path / "r.html").exists()

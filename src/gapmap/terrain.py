@@ -726,6 +726,18 @@ def _check_grid(dem: Dem) -> None:
                          "window", "give a DEM at least 3 cells wide and tall")
 
 
+def _edged(shape: tuple[int, int]) -> np.ndarray:
+    """A float32 field whose edge cells are NaN and whose interior the kernels fill (every
+    interior cell is written), so the interior is not filled twice as with ``np.full``.
+
+    >>> _edged((3, 4))[0].tolist(), bool(np.isnan(_edged((3, 4))[:, -1]).all())
+    ([nan, nan, nan, nan], True)
+    """
+    out = np.empty(shape, np.float32)
+    out[0], out[-1], out[:, 0], out[:, -1] = np.nan, np.nan, np.nan, np.nan
+    return out
+
+
 def slope(dem: Dem | str | os.PathLike) -> np.ndarray:
     """Slope in degrees, Horn (1981), as ``gdaldem slope`` (edges and nodata windows NaN).
 
@@ -740,7 +752,7 @@ def slope(dem: Dem | str | os.PathLike) -> np.ndarray:
     """
     dem = as_dem(dem)
     _check_grid(dem)
-    out = np.full(dem.shape, np.nan, np.float32)
+    out = _edged(dem.shape)
     _slope_kernel(dem.array, *_row_sizes(dem), out)
     return out
 
@@ -759,7 +771,7 @@ def tri(dem: Dem | str | os.PathLike) -> np.ndarray:
     """
     dem = as_dem(dem)
     _check_grid(dem)
-    out = np.full(dem.shape, np.nan, np.float32)
+    out = _edged(dem.shape)
     _tri_kernel(dem.array, out)
     return out
 
