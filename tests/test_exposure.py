@@ -557,3 +557,73 @@ def test_cli_max_memory_exit_2_one_line(flat_files, tmp_path, value, words):
     lines = [x for x in proc.output.splitlines() if x.startswith("gapmap: error")]
     assert len(lines) == 1 and all(w in lines[0] for w in words), proc.output
     assert not out.exists()
+
+
+def test_cli_range_km_fills_posts_without_their_own_and_the_scenario_default(flat_files,
+                                                                             tmp_path):
+    """A post without range_km sees --range-km when it is given, else the scenario's
+    post_range_km, else 5 km: a flat chord of 2·range along the road through the post."""
+    d = flat_files
+    lon, lat = TO_LL.transform(X0 + 4_025.0, ROW_Y)
+    posts = tmp_path / "posts.csv"
+    posts.write_text(f"name,latitude,longitude\nK1,{lat},{lon}\n")
+    gpd.GeoDataFrame({"force": ["x", "y"]}, geometry=[
+        shapely.box(X0, Y0, X0 + 5_000.0, Y0 + 5_000.0),
+        shapely.box(X0 + 6_000.0, Y0, X0 + 11_000.0, Y0 + 5_000.0)], crs=UTM).to_crs(
+        4326).to_file(tmp_path / "zones.geojson")
+    (tmp_path / "scenario.toml").write_text(
+        f'[layers]\nzones = "zones.geojson"\nroads = "{d / "roads.geojson"}"\n'
+        f'dem = "{d / "dem.tif"}"\nposts = "posts.csv"\n'
+        '[sides]\na = "a=x"\nb = "b=y"\n[parameters]\npost_range_km = 1\n')
+
+    def seen_km(*args) -> float:
+        out = tmp_path / f"out{len(list(tmp_path.glob('out*')))}"
+        proc = _cli("--origin", str(d / "base.geojson"), "--hours", "1", *args,
+                    "--out", str(out))
+        assert proc.exit_code == 0, proc.output
+        return json.loads((out / "exposure.json").read_text())["seen_km"]
+
+    files = ["--roads", str(d / "roads.geojson"), "--dem", str(d / "dem.tif"),
+             "--posts", str(posts)]
+    config = ["--config", str(tmp_path / "scenario.toml")]
+    for args, half_m in ((files + ["--range-km", "2"], 2_000.0), (files, 5_000.0),
+                         (config, 1_000.0), (config + ["--range-km", "2"], 2_000.0)):
+        a = max(X0 + 4_025.0 - half_m, X0 + 1_025.0)  # the road starts at X0 + 1,025 m
+        _close(seen_km(*args), _geod_km((a, ROW_Y), (X0 + 4_025.0 + half_m, ROW_Y)))
+
+
+def test_a_lonlat_dem_in_memory_is_reprojected_only_where_the_run_needs(tmp_path, monkeypatch):
+    """A lon/lat Dem already in memory is planned like a lon/lat file: only the window of the
+    walk and the roads is reprojected (a sixth of the grid here), with the file's answer."""
+    import rasterio
+    import rasterio.warp
+
+    import gapmap.exposure as exposure_mod
+    from gapmap.terrain import as_dem
+
+    _long_dem_file(tmp_path / "utm.tif")
+    with rasterio.open(tmp_path / "utm.tif") as src:
+        t, w, h = rasterio.warp.calculate_default_transform(src.crs, "EPSG:4326", src.width,
+                                                            src.height, *src.bounds)
+        z = np.full((h, w), np.nan, np.float32)
+        rasterio.warp.reproject(src.read(1), z, src_transform=src.transform, src_crs=src.crs,
+                                dst_transform=t, dst_crs="EPSG:4326",
+                                resampling=rasterio.enums.Resampling.bilinear)
+    with rasterio.open(tmp_path / "ll.tif", "w", driver="GTiff", height=h, width=w, count=1,
+                       dtype="float32", crs="EPSG:4326", transform=t, nodata=np.nan) as dst:
+        dst.write(z, 1)
+    lonlat = Dem(z, t, "EPSG:4326")
+    start, end = (X0 + 1_025.0, ROW_Y), (X0 + 12_025.0, ROW_Y)
+    posts = gpd.GeoDataFrame({"range_km": [2.0]}, geometry=[shapely.Point(X0 + 6_025.0, ROW_Y)],
+                             crs=UTM)
+    made = []
+    monkeypatch.setattr(exposure_mod, "as_dem",
+                        lambda *a, **k: (lambda d: made.append(d) or d)(as_dem(*a, **k)))
+    got = road_exposure(_line(start, end), _point(*start), lonlat, posts=posts, hours=1.0)
+    grids = list({id(d): d for d in made if not d.crs.is_geographic}.values())
+    assert len(grids) == 1 and grids[0].shape[1] < 2000 / 5  # 100 km wide: ~15 km of it
+    want = road_exposure(_line(start, end), _point(*start), tmp_path / "ll.tif", posts=posts,
+                         hours=1.0)
+    for key in ("road_km", "reachable_km", "seen_km", "exposed_km"):
+        _close(got.summary[key], want.summary[key], rel=1e-3)
+    assert 0 < got.summary["exposed_km"] < got.summary["reachable_km"]

@@ -79,6 +79,26 @@ def test_side_distance_outside_inside_and_nearest_zone():
     assert np.isinf(empty(np.array([[0.0, 0.0]]))[0]).all()
 
 
+def test_side_distance_to_a_hole_and_a_second_part_is_shapely_s():
+    """Every ring counts and no segment joins two rings: inside a hole the distance is to the
+    hole's edge, near a multipolygon's second part to that part, and between two parts to the
+    nearer part, not to a line from one part's last vertex to the next part's first."""
+    holed = shapely.Polygon([(0, 0), (100, 0), (100, 100), (0, 100)],
+                            [[(40, 40), (60, 40), (60, 60), (40, 60)]])
+    multi = shapely.MultiPolygon([shapely.box(200, 0, 210, 10), shapely.box(300, 0, 310, 10)])
+    d = SideDistance(np.array([holed, multi]), np.array([7, 8]))
+    pts = np.array([[50.0, 50.0], [45.0, 50.0], [295.0, 5.0], [320.0, 5.0], [250.0, 5.0],
+                    [20.0, 20.0], [50.0, 30.0]])
+    dist, zone = d(pts)
+    want = shapely.distance(shapely.points(pts)[:, None],
+                            np.array([holed, multi])[None, :]).min(axis=1)
+    assert dist.tolist() == pytest.approx(want.tolist())
+    assert dist.tolist() == pytest.approx([10.0, 5.0, 5.0, 10.0, 40.0, 0.0, 0.0])
+    # (250, 5) lies 5 m from the line joining the first box's last vertex (210, 0) to the
+    # second's first (310, 0): 40 m says no such segment was made.
+    assert zone.tolist()[:4] == [7, 7, 8, 8]
+
+
 def _jagged_pair(seed: int = 5, n: int = 3000, length_m: float = 60e3):
     """Two facing strips with bent, random-walk edges about 4–10 km apart (like traced
     borders), and a small island of side B inside the belt."""

@@ -669,9 +669,13 @@ def _read_grid(dem, roads: gpd.GeoDataFrame, origin: gpd.GeoDataFrame, frames: l
 
     src = origin.attrs.get("source", "origin")
     reach_m = _post_reach_m(frames, range_km)
-    in_memory = isinstance(dem, Dem)
-    if in_memory:
+    # A projected Dem in memory is used as it is; a lon/lat one is planned like a lon/lat
+    # file, so only the window the run needs is reprojected (not the whole array).
+    in_memory = isinstance(dem, Dem) and not (dem.crs is not None and dem.crs.is_geographic)
+    if isinstance(dem, Dem):
         crs, cell_x, cell_y, full = dem.crs, None, None, None
+        if not in_memory:
+            tr, (h, w), full = dem.transform, dem.shape, _bounds(dem)
     else:
         import rasterio
 
@@ -691,7 +695,7 @@ def _read_grid(dem, roads: gpd.GeoDataFrame, origin: gpd.GeoDataFrame, frames: l
 
         work = metric_crs(roads)
     grid = None
-    if in_memory:
+    if in_memory:  # projected (or without a CRS: refused here)
         grid = _metric_grid(dem, roads)
         full = _bounds(grid)
         cell_x, cell_y = abs(grid.transform.a), abs(grid.transform.e)
@@ -741,8 +745,8 @@ def _read_grid(dem, roads: gpd.GeoDataFrame, origin: gpd.GeoDataFrame, frames: l
         if need > limit_bytes:
             _refuse_walk(hours, need, limit_bytes, (wr, wc), 0 if in_memory else rr * rc,
                          lambda h_: union_need(h_) <= limit_bytes,
-                         "" if in_memory else "reproject the DEM to metres with gdalwarp "
-                         "(it is then read tile by tile) or ", ONE_READ_BYTES_PER_CELL)
+                         "" if isinstance(dem, Dem) else "reproject the DEM to metres with "
+                         "gdalwarp (it is then read tile by tile) or ", ONE_READ_BYTES_PER_CELL)
         if grid is None:
             grid = _metric_grid(as_dem(dem, bounds=box, bounds_crs=work,
                                        crs=None if work == crs else work), roads)

@@ -13,16 +13,32 @@ __all__ = ["COMMANDS"]
 
 
 def _inputs(origin: str, kw: dict, rivers: Path | None = None, lakes: Path | None = None,
-            max_memory_gb: float | None = None):
+            max_memory_gb: float | None = None, range_km: float | None = None,
+            height_m: float | None = None):
     """Roads, origin, DEM, posts and water from the options (and the scenario, when there is
-    one)."""
+    one), and the range and height of posts that carry none.
+
+    ``range_km``/``height_m``: the options when given (``None`` when not): they then fill the
+    posts without their own, also the analysis's posts with ``--origin corridors``, so the
+    corridors and the sight of the roads come from the same posts; when not given, the
+    scenario's ``post_range_km``/``post_height_m`` (or the options' defaults without one).
+    """
+    import dataclasses
+
     from ..io import load_posts
+    from ..settings import Settings
 
     roads, dem, posts = kw.get("roads"), kw.get("dem"), kw.get("posts")
+    base = Settings()
     if origin.lower() == "corridors" or kw.get("config") is not None:
         from ..run import Run
 
         scenario = scenario_from_options(**kw)
+        given = {k: v for k, v in (("post_range_km", range_km), ("post_height_m", height_m))
+                 if v is not None}
+        scenario = dataclasses.replace(scenario, settings=dataclasses.replace(
+            scenario.settings, **given))
+        base = scenario.settings
         roads = roads or scenario.roads
         rivers = rivers or scenario.rivers
         lakes = lakes or scenario.lakes
@@ -44,19 +60,22 @@ def _inputs(origin: str, kw: dict, rivers: Path | None = None, lakes: Path | Non
             posts = posts or scenario.posts
     else:
         origin_layer = Path(origin)
+    range_km = base.post_range_km if range_km is None else range_km
+    height_m = base.post_height_m if height_m is None else height_m
     for value, opt, key in ((roads, "--roads", "roads"), (dem, "--dem", "dem")):
         if value is None:
             raise InputError(opt, None, f"no {key} given",
                              f"pass {opt} FILE or set layers.{key} in a scenario (--config)")
     if isinstance(posts, Path):
         # load_posts keeps active_from/active_to for --posts-date
-        posts = load_posts(posts, layer=kw.get("posts_layer"))
+        posts = load_posts(posts, layer=kw.get("posts_layer"), default_range_km=range_km,
+                           default_height_m=height_m)
     water = None
     if rivers is not None or lakes is not None:
         from ..water import read_water
 
         water = read_water(rivers, lakes)
-    return roads, origin_layer, dem, posts, water
+    return roads, origin_layer, dem, posts, water, range_km, height_m
 
 
 @click.command("exposure")
@@ -66,10 +85,12 @@ def _inputs(origin: str, kw: dict, rivers: Path | None = None, lakes: Path | Non
                    "options describe.")
 @click.option("--hours", type=float, default=3.0, show_default=True,
               help="Longest walk from the origin, hours.")
-@click.option("--range-km", type=click.FloatRange(min=0), default=5.0, show_default=True,
-              help="Range of posts without their own range_km.")
-@click.option("--height-m", type=click.FloatRange(min=0), default=10.0, show_default=True,
-              help="Observer height of posts without their own height_m.")
+@click.option("--range-km", type=click.FloatRange(min=0), default=None,
+              help="Range of posts without their own range_km [default: the scenario's "
+                   "post_range_km, else 5].")
+@click.option("--height-m", type=click.FloatRange(min=0), default=None,
+              help="Observer height of posts without their own height_m [default: the "
+                   "scenario's post_height_m, else 10].")
 @click.option("--target-height-m", type=click.FloatRange(min=0), default=2.0,
               show_default=True, help="Height above the road of what a post must see.")
 @click.option("--road-name", default=None, metavar="TEXT",
@@ -94,7 +115,7 @@ def _inputs(origin: str, kw: dict, rivers: Path | None = None, lakes: Path | Non
 @analysis_options
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Output folder (created if needed).")
-def exposure_cmd(origin: str, hours: float, range_km: float, height_m: float,
+def exposure_cmd(origin: str, hours: float, range_km: float | None, height_m: float | None,
                  target_height_m: float, road_name: str | None, where: str | None,
                  posts_date: str | None, compare_date: str | None, rivers: Path | None,
                  lakes: Path | None, out_dir: Path, max_memory_gb: float | None = None,
@@ -131,8 +152,8 @@ def exposure_cmd(origin: str, hours: float, range_km: float, height_m: float,
                          "give --posts-date DATE as well")
     with ProgressBar(5, "exposure") as bar:
         bar("reading layers")
-        roads, origin_layer, dem, posts, water = _inputs(origin, kw, rivers, lakes,
-                                                         max_memory_gb)
+        roads, origin_layer, dem, posts, water, range_km, height_m = _inputs(
+            origin, kw, rivers, lakes, max_memory_gb, range_km, height_m)
         if (posts_date or compare_date) and posts is None:
             raise InputError("--posts-date", None, "no posts given",
                              "pass --posts FILE (with active_from/active_to)")
