@@ -19,6 +19,8 @@ The seam is x = X0 + 4 km, 10 km long, 4 km wide everywhere.
 
 from __future__ import annotations
 
+import os
+
 from pathlib import Path
 
 import geopandas as gpd
@@ -963,7 +965,8 @@ def test_posts_of_neither_side_are_left_out_with_a_warning():
         layers = read_layers(small_strips(), A, B, posts=posts, study_area=area())
     assert [str(w.message) for w in caught] == [
         "1 post(s) of forces in neither side left out: ['c']"]
-    assert caught[0].filename == __file__  # reported where read_layers was called
+    # Reported where read_layers was called; under mutmut a trampoline frame sits between.
+    assert caught[0].filename == __file__ or "MUTANT_UNDER_TEST" in os.environ
     kept = layers.posts
     assert kept.index.tolist() == [0, 1, 2, 3, 4]
     assert kept.geometry.y.tolist() == [Y0 + k * 1e3 for k in (0, 1, 2, 3, 5)]
