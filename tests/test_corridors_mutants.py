@@ -769,6 +769,7 @@ _DEM = object()  # not read without visibility, only kept
 def post_analysis():
     """The small strips with a post 4 km along the seam (range 1 km) and min length 4 km:
     corridor C1 is [5, 10] km of the seam, minor stretch m1 is [0, 3] km."""
+    _STAGES.clear()  # a runner that runs the suite twice in one process (mutmut) keeps it
     return _analysis(posts=posts_at(4.0), inputs=_PATHS, progress=_STAGES.append, dem=_DEM,
                      min_length_km=4.0)
 
