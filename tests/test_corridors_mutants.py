@@ -1083,3 +1083,66 @@ def test_union_of_many_polygons_in_one_group_or_with_lines():
     _, rows = _squares(0, rows=2, per_row=40)
     out = _union(np.array(rows, dtype=object))
     assert out.geom_type == "MultiPolygon" and out.area == pytest.approx(40 + 20.5)
+
+
+# --------------------------------------------------------------------------------------------
+# the last functions' mutants: _line_parts, the overlap warning, the zone ids of the distances
+
+def test_line_parts_keeps_the_lines_of_positive_length_at_any_depth():
+    from gapmap.corridors import _line_parts
+
+    l1, l2, l3, l4 = (shapely.LineString([(i, 0), (i, 1)]) for i in range(4))
+    zero = shapely.LineString([(9, 9), (9, 9)])
+    gc = shapely.GeometryCollection([
+        shapely.Point(5, 5), l1, shapely.MultiLineString([l2, l3]), zero,
+        shapely.GeometryCollection([l4, shapely.Point(6, 6)]), shapely.box(7, 7, 8, 8)])
+    assert [g.wkt for g in _line_parts(gc)] == [g.wkt for g in (l1, l2, l3, l4)]
+    assert len(_line_parts(shapely.Point(0, 0))) == 0
+    assert len(_line_parts(shapely.GeometryCollection())) == 0
+    assert [g.wkt for g in _line_parts(l1)] == [l1.wkt]
+
+
+def _overlap_inputs(overlap_m: float):
+    """The small strips with B's zone reaching ``overlap_m`` into A's (0: they are apart)."""
+    zones = small_strips()
+    zones.loc[1, "geometry"] = shapely.box(X0 + 2e3 - overlap_m, Y0, X0 + 8e3, Y0 + 10e3)
+    s = Settings(reach_km=0.5, max_width_km=8.0, min_length_km=0.1)
+    layers = read_layers(zones, A, B, study_area=area(), settings=s)
+    return lambda: prepare_inputs(layers, A, B, CRS.from_epsg(UTM38), s)
+
+
+@pytest.mark.parametrize("overlap_m, km2", [(500.0, "5.000"), (1e-4, "0.000")])
+def test_overlapping_sides_are_reported_with_the_overlap_in_km2(overlap_m, km2):
+    # 500 m × 10 km = 5 km²; 0.1 mm × 10 km = 1 m², any overlap is reported.
+    with pytest.warns(InputWarning) as caught:
+        _overlap_inputs(overlap_m)()
+    assert [str(w.message) for w in caught] == [
+        f"zones of A and B overlap over {km2} km²; the overlap counts as held ground"]
+
+
+def test_sides_apart_give_no_overlap_warning():
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _overlap_inputs(0.0)()
+
+
+@pytest.mark.parametrize("order, reach, unguarded", [
+    ([1, 2, 0], (2.5, np.nan, np.nan), (0.0, 0.0)),   # A last, reaching 2.5 km: all covered
+    ([0, 1, 2], (np.nan, np.nan, 2.5), (0.0, 5.0)),   # B's north zone reaching 2.5 km
+])
+def test_visibility_branch_takes_each_zones_reach_by_its_row(order, reach, unguarded):
+    # The visibility branch samples the seam every 250 m and looks up each sample's nearest
+    # zone's reach by the zone's row: with A's zone after B's two (ids 2, not 0) or B's north
+    # zone third (id 2, not 1), a lookup by the position within the side takes another zone's
+    # reach. Unguarded: the seam from y0 to y1 km (to within a 250 m sample).
+    from gapmap.corridors import analyze_inputs
+
+    zones = small_strips(reach_km=reach, split_b=True).iloc[order]
+    s = Settings(reach_km=0.5, max_width_km=8.0, min_length_km=0.1)
+    layers = read_layers(zones, A, B, study_area=area(), settings=s)
+    inp = prepare_inputs(layers, A, B, CRS.from_epsg(UTM38), s)
+    res = analyze_inputs(inp, dem=_flat_dem(), visibility=True, sample_m=50.0)
+    got = res.summary["unguarded_length_km"]
+    assert got == pytest.approx(seam_km(*unguarded), abs=0.26)
