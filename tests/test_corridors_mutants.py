@@ -1111,9 +1111,9 @@ def _overlap_inputs(overlap_m: float):
     return lambda: prepare_inputs(layers, A, B, CRS.from_epsg(UTM38), s)
 
 
-@pytest.mark.parametrize("overlap_m, km2", [(500.0, "5.000"), (1e-4, "0.000")])
+@pytest.mark.parametrize("overlap_m, km2", [(500.0, "5.000"), (5e-5, "0.000")])
 def test_overlapping_sides_are_reported_with_the_overlap_in_km2(overlap_m, km2):
-    # 500 m × 10 km = 5 km²; 0.1 mm × 10 km = 1 m², any overlap is reported.
+    # 500 m × 10 km = 5 km²; 0.05 mm × 10 km = 0.5 m²: any overlap is reported.
     with pytest.warns(InputWarning) as caught:
         _overlap_inputs(overlap_m)()
     assert [str(w.message) for w in caught] == [
