@@ -99,6 +99,18 @@ def test_side_distance_to_a_hole_and_a_second_part_is_shapely_s():
     assert zone.tolist()[:4] == [7, 7, 8, 8]
 
 
+def test_boundary_segments_of_nothing_is_an_empty_table():
+    from gapmap.frontier import _boundary_segments
+
+    for polys in (np.array([], dtype=object), np.array([shapely.Polygon()])):
+        out = _boundary_segments(polys, max_len=10.0)
+        assert out.shape == (0, 4) and out.dtype == np.float64
+    # a square's four edges, split at max_len: 8 segments of 5 m
+    sq = _boundary_segments(np.array([shapely.box(0, 0, 10, 10)]), max_len=5.0)
+    assert sq.shape == (8, 4)
+    assert np.hypot(sq[:, 2] - sq[:, 0], sq[:, 3] - sq[:, 1]).tolist() == [5.0] * 8
+
+
 def _jagged_pair(seed: int = 5, n: int = 3000, length_m: float = 60e3):
     """Two facing strips with bent, random-walk edges about 4–10 km apart (like traced
     borders), and a small island of side B inside the belt."""
