@@ -27,8 +27,8 @@ import pandas as pd
 from jinja2 import Environment, select_autoescape
 
 from ._version import __version__
-from .figures import plot_map
 from .errors import InputError
+from .figures import plot_map
 from .io import atomic_path
 from .outputs import corridor_table
 from .style import (cell, check_html_path, crs_label, exposure_frame, exposure_km, fmt,
@@ -254,12 +254,12 @@ def png_data_uri(png: str | os.PathLike | bytes) -> str:
     ...
     gapmap.errors.InputError: map_png: not a PNG image — pass the map figure as a .png file or its bytes
     """
-    data = png if isinstance(png, (bytes, bytearray)) else Path(png).read_bytes()
-    if not bytes(data[:8]) == _PNG_SIGNATURE:
-        source = None if isinstance(png, (bytes, bytearray)) else png
-        raise InputError(source, "map_png", "not a PNG image",
+    given = isinstance(png, (bytes, bytearray))
+    data = bytes(png) if given else Path(png).read_bytes()
+    if data[:8] != _PNG_SIGNATURE:
+        raise InputError(None if given else png, "map_png", "not a PNG image",
                          "pass the map figure as a .png file or its bytes")
-    return "data:image/png;base64," + base64.b64encode(bytes(data)).decode("ascii")
+    return "data:image/png;base64," + base64.b64encode(data).decode("ascii")
 
 
 def _placement_section(placement: Any) -> dict | None:
