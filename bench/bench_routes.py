@@ -30,9 +30,10 @@ search keeping its paths (``corridor_crossings``) against the two calls the demo
 read once, with a check that both give the same fields and routes.
 
 Usage: python bench/bench_routes.py [--quick] [--sizes 2000,8000] [--no-grass] [--crossings]
-Prints markdown rows (seconds, best of N runs: 2 below 4 M cells, else 1), and the CPU time
-(user + system, of one more whole-grid run) of each tool: on a loaded machine the wall times
-of tools run one after another see different loads, their CPU times much less so.
+Prints markdown rows (seconds, best of N runs of each tool, the same N for all: 3 up to
+4 M cells, else 1), and the CPU time (user + system, the least over the whole-grid runs) of
+each tool: on a loaded machine the wall times of tools run one after another see different
+loads, their CPU times much less so.
 """
 
 from __future__ import annotations
@@ -190,6 +191,22 @@ def rwalk_coefficients() -> tuple[tuple[float, float, float, float], float, floa
 # workers (each in its own child process)
 
 
+def repeats(n: int) -> int:
+    """Timed runs of each tool on an n × n grid (the same for every tool)."""
+    return 3 if n * n <= 4e6 else 1
+
+
+def wall_and_cpu(fn, repeat: int) -> tuple[float, float]:
+    """The least wall time and the least CPU time (user + system, s) of ``repeat`` runs."""
+    walls, cpus = [], []
+    for _ in range(repeat):
+        w, c = time.perf_counter(), time.process_time()
+        fn()
+        walls.append(time.perf_counter() - w)
+        cpus.append(time.process_time() - c)
+    return min(walls), min(cpus)
+
+
 def work_gapmap(dem_path: str, max_step: int = 3) -> dict:
     from affine import Affine
 
@@ -198,7 +215,7 @@ def work_gapmap(dem_path: str, max_step: int = 3) -> dict:
 
     dem = read_dem(dem_path)
     n = dem.shape[0]
-    repeat = 2 if n * n < 4e6 else 1
+    repeat = repeats(n)
     small = Dem(np.zeros((50, 50), np.float32), dem.transform, dem.crs)
     # load the compiled code outside timing
     cost_distance(small, [dem.transform @ (25, 25)], max_step=max_step)
@@ -207,11 +224,9 @@ def work_gapmap(dem_path: str, max_step: int = 3) -> dict:
     targets = np.array([xy_of(dem.transform, t) for t in ts])
     t_set = (best_of(lambda: cost_distance(dem, src, stop_at=targets, max_step=max_step),
                      repeat) if big_ok(n) else float("nan"))
-    t_full = best_of(lambda: cost_distance(dem, src, keep_paths=False, max_step=max_step),
-                     repeat)
-    c = time.process_time()
+    t_full, cpu = wall_and_cpu(
+        lambda: cost_distance(dem, src, keep_paths=False, max_step=max_step), repeat)
     out = cost_distance(dem, src, keep_paths=False, max_step=max_step).hours
-    cpu = time.process_time() - c
     times = [float(out[r, c]) for r, c in ts]
     flat = Dem(np.zeros((FLAT_N, FLAT_N), np.float32),
                Affine(CELL_M, 0, 0, 0, -CELL_M, FLAT_N * CELL_M), CRS)
@@ -231,7 +246,7 @@ def work_mcp(dem_path: str) -> dict:
 
     dem = read_dem(dem_path)
     n = dem.shape[0]
-    repeat = 2 if n * n < 4e6 else 1
+    repeat = repeats(n)
     s = np.nan_to_num(slope(dem), nan=0.0)
     # isotropic stand-in: hours per metre at Tobler's speed for the cell's steepest slope
     cost = 1.0 / (1000.0 * tobler_speed_kmh(np.tan(np.radians(s))))
@@ -247,10 +262,7 @@ def work_mcp(dem_path: str) -> dict:
         return m.find_costs([o])[0]
 
     t_set = best_of(route_set, repeat) if big_ok(n) else float("nan")
-    t_full = best_of(whole, repeat)
-    c = time.process_time()
-    whole()
-    cpu = time.process_time() - c
+    t_full, cpu = wall_and_cpu(whole, repeat)
     mcp = MCP_Geometric(np.ones((FLAT_N, FLAT_N)), sampling=(CELL_M, CELL_M))
     peer_d, _ = mcp.find_costs([(FLAT_N // 2, FLAT_N // 2)])
     d, ok = ring(FLAT_N)
@@ -291,14 +303,20 @@ def work_grass(dem_path: str) -> dict:
         set_run = (f"{common} output=cost_set stop_coordinates={stops}" if big_ok(n)
                    else "true")
         cpu_file = tmp / "cpu.txt"
-        lines = ["s=$(date +%s.%N)", set_run, "m=$(date +%s.%N)", "TIMEFORMAT='%U %S'",
-                 f"{{ time {common} output=cost ; }} 2> {cpu_file}", "e=$(date +%s.%N)", f'echo "$m - $s" | bc > {timing}',
-                 f'echo "$e - $m" | bc >> {timing}',
-                 f"r.what map=cost coordinates={stops} separator=comma > {vals}"]
+        full_file = tmp / "full.txt"
+        lines = ["TIMEFORMAT='%U %S'"]
+        for _ in range(repeats(n)):  # as many timed runs as gapmap's, the least kept
+            lines += ["s=$(date +%s.%N)", set_run, "m=$(date +%s.%N)",
+                      f"{{ time {common} output=cost ; }} 2>> {cpu_file}", "e=$(date +%s.%N)",
+                      f'echo "$m - $s" | bc >> {timing}', f'echo "$e - $m" | bc >> {full_file}']
+        lines.append(f"r.what map=cost coordinates={stops} separator=comma > {vals}")
         _grass_session(Path(dem_path), lines, tmp)
-        t_set, t_full = (float(x) for x in timing.read_text().split())
+        t_set = min(float(x) for x in timing.read_text().split())
+        t_full = min(float(x) for x in full_file.read_text().split())
         t_set = t_set if big_ok(n) else float("nan")
-        cpu = sum(float(x) for x in cpu_file.read_text().split()[-2:])  # user + system
+        cpu = min(float(u) + float(sy)  # user + system
+                  for u, sy in (line.split() for line in cpu_file.read_text().splitlines()
+                                if line.strip()))
         times = [float(line.split(",")[-1]) / 3600.0 for line in vals.read_text().split()]
         # flat ground
         flat = tmp / "flat.tif"

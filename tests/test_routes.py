@@ -215,6 +215,28 @@ def test_bucket_queue_equals_scipy_dijkstra_with_penalty_walls_and_two_sources(r
     assert ref[33:-3, 33:-3].min() > 65536 * 0.005  # the plateau lies beyond the buckets
     np.testing.assert_allclose(ours[inner], ref[inner], rtol=1e-9)
 
+
+@pytest.mark.parametrize("max_step", [1, 2, 3])
+def test_max_hours_keeps_every_time_within_and_none_beyond(max_step):
+    """A search cut at ``max_hours`` gives the full search's time, bit for bit, to every cell
+    within it and ``inf`` to every cell beyond, whatever order the last bucket was emptied
+    in; a stop list naming one cell twice still waits for the others."""
+    rng = np.random.default_rng(3)
+    z = np.cumsum(np.cumsum(rng.normal(0, 2, (80, 80)), axis=0), axis=1)
+    dem = make_dem(z, 30.0)
+    src = [centre(dem, 40, 40)]
+    full = cost_distance(dem, src, max_step=max_step, keep_paths=False).hours
+    cut_h = float(np.median(full[np.isfinite(full)]))
+    cut = cost_distance(dem, src, max_step=max_step, max_hours=cut_h).hours
+    within = full <= cut_h
+    assert 0.3 < within.mean() < 0.7
+    assert np.array_equal(cut[within], full[within])
+    assert np.isinf(cut[~within]).all()
+    far, near = centre(dem, 2, 2), centre(dem, 41, 41)
+    stopped = cost_distance(dem, src, max_step=max_step, stop_at=[near, near, far]).hours
+    assert stopped[2, 2] == full[2, 2]
+
+
 def test_long_moves_do_not_jump_a_one_cell_wall():
     """A wall one cell wide, without data except a one-cell gap: even the three-cell moves
     must pass through the gap."""
