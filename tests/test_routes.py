@@ -237,6 +237,35 @@ def test_max_hours_keeps_every_time_within_and_none_beyond(max_step):
     assert stopped[2, 2] == full[2, 2]
 
 
+def test_search_resumes_with_more_room_to_the_same_times_and_paths(monkeypatch):
+    """The search returns for larger queue arrays whenever they fill and goes on where it
+    stopped: starting with room for one entry (the arrays doubled at each of ten returns on
+    this grid, whose plateau lies beyond the buckets) gives the same times and paths, bit
+    for bit."""
+    import gapmap.routes as routes
+
+    rng = np.random.default_rng(5)
+    z = np.cumsum(np.cumsum(rng.normal(0, 2, (60, 60)), axis=0), axis=1)
+    z[40:, 40:] = z.max() + 400.0
+    dem = make_dem(z, 30.0)
+    src = np.array([centre(dem, 12, 8), centre(dem, 45, 12)])
+    ref = cost_distance(dem, src)
+    calls = []
+    real = routes._dijkstra
+
+    def counted(*args):
+        calls.append(1)
+        return real(*args)
+
+    monkeypatch.setattr(routes, "_ROOM", 1)
+    monkeypatch.setattr(routes, "_dijkstra", counted)
+    small = cost_distance(dem, src)
+    assert len(calls) >= 8
+    assert np.array_equal(small.hours, ref.hours)
+    for rc in [(5, 55), (55, 55), (30, 30)]:
+        assert small.path(centre(dem, *rc)).equals(ref.path(centre(dem, *rc)))
+
+
 def test_long_moves_do_not_jump_a_one_cell_wall():
     """A wall one cell wide, without data except a one-cell gap: even the three-cell moves
     must pass through the gap."""
