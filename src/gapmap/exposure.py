@@ -653,38 +653,91 @@ def _post_reach_m(frames: list, range_km: float) -> float:
     return reach_m
 
 
-def _read_grid(dem, roads: gpd.GeoDataFrame, origin: gpd.GeoDataFrame, frames: list,
-               hours: float, range_km: float, limit_bytes: float,
-               tile_m: float | None = None) -> _Plan:
-    """What the run reads, never the whole file. A run whose one window (the walk's, the
-    origin grown by :func:`_walk_margin_m`, with the roads grown by the longest post range)
-    fits the limit reads it once, as one tile; otherwise the walk's window is read alone and
-    the roads are cut into tiles whose windows fit beside it (``tile_m`` forces the tiles'
-    side, metres). Refused in one line when the walk or one tile cannot fit
-    (:func:`exposure_memory_bytes`).
-    """
+@dataclass(frozen=True)
+class _Frame:
+    """The DEM's grid as a run sees it, in the metric CRS it works in: where the origin's walk
+    and the roads lie on it, and what reading them takes (:func:`_frame_of`)."""
+
+    in_memory: bool            # a projected Dem held in memory (used as it is)
+    crs: Any                   # the DEM's own CRS
+    work: Any                  # the metric CRS the run works in
+    tr: Any                    # the file's transform (None for a Dem in memory)
+    hw: tuple                  # the file's (rows, cols) (None for a Dem in memory)
+    full: tuple                # the DEM's bounds in ``work``
+    cell_x: float
+    cell_y: float
+    ob: tuple                  # the origin's bounds in ``work``
+    rb: tuple                  # the roads' bounds in ``work``
+    reach_m: float             # the longest post range
+    view: int                  # cells across a post's viewshed
+    threads: int
+    grid: Dem | None           # the Dem in memory, made metric (None otherwise)
+    hours: float               # the run's walking hours
+
+    @property
+    def res(self) -> float:
+        return max(self.cell_x, self.cell_y)
+
+    @property
+    def cell(self) -> float:
+        return min(self.cell_x, self.cell_y)
+
+    @property
+    def halo(self) -> int:
+        return int(math.ceil(self.reach_m / self.cell)) + _HALO_EXTRA_CELLS
+
+    def shape(self, box: tuple) -> tuple[int, int]:
+        return _box_shape(box, self.cell_x, self.cell_y, self.full)
+
+    def walk_box(self, hours: float | None = None) -> tuple:
+        """The walk's window: the origin grown by :func:`_walk_margin_m` (of ``hours``, on the
+        mean cell; given ``hours``, on the coarser cell, as the refusal's search does)."""
+        cell = 0.5 * (self.cell_x + self.cell_y) if hours is None else self.res
+        return _clip(_grow(self.ob, _walk_margin_m(self.hours if hours is None else hours,
+                                                   cell)), self.full)
+
+    @property
+    def road_box(self) -> tuple:
+        return _clip(_grow(self.rb, self.reach_m + 4 * self.res), self.full)
+
+    def union_box(self, walk_box: tuple) -> tuple:
+        r = self.road_box
+        return _clip((min(walk_box[0], r[0]), min(walk_box[1], r[1]), max(walk_box[2], r[2]),
+                      max(walk_box[3], r[3])), self.full)
+
+    def union_need(self, hours: float | None = None) -> float:
+        """Bytes of one window holding the walk (of ``hours``) and the roads' tiles."""
+        b = self.walk_box(hours)
+        r_, c_ = self.shape(self.union_box(b))
+        wr_, wc_ = self.shape(b)
+        return exposure_memory_bytes(0 if self.in_memory else r_ * c_, wr_, wc_, self.view,
+                                     self.threads, one_window=True)
+
+
+def _frame_of(dem, roads: gpd.GeoDataFrame, origin: gpd.GeoDataFrame, frames: list,
+              hours: float, range_km: float) -> _Frame:
+    """:class:`_Frame` of ``dem`` (a path or a Dem) for the run, from the file's header (never
+    its cells). Refused when the DEM has no CRS or the origin lies outside it."""
     import numba
 
-    from .tiles import check_memory
-
     src = origin.attrs.get("source", "origin")
-    reach_m = _post_reach_m(frames, range_km)
     # A projected Dem in memory is used as it is; a lon/lat one is planned like a lon/lat
     # file, so only the window the run needs is reprojected (not the whole array).
     in_memory = isinstance(dem, Dem) and not (dem.crs is not None and dem.crs.is_geographic)
+    tr = hw = full = None
     if isinstance(dem, Dem):
-        crs, cell_x, cell_y, full = dem.crs, None, None, None
+        crs = dem.crs
         if not in_memory:
-            tr, (h, w), full = dem.transform, dem.shape, _bounds(dem)
+            tr, hw, full = dem.transform, dem.shape, _bounds(dem)
     else:
         import rasterio
 
         try:
             with rasterio.open(dem) as ds:
-                crs, tr, (h, w) = ds.crs, ds.transform, ds.shape
-                full = tuple(ds.bounds)
+                crs, tr, hw, full = ds.crs, ds.transform, ds.shape, tuple(ds.bounds)
         except (rasterio.errors.RasterioIOError, OSError):
-            return _metric_grid(dem, roads)  # raises the InputError that names the problem
+            _metric_grid(dem, roads)  # raises the InputError that names the problem
+            raise
         if crs is None:
             raise InputError(str(dem), "crs", "the DEM has no CRS",
                              "set it with gdal_edit.py -a_srs EPSG:XXXX")
@@ -706,73 +759,83 @@ def _read_grid(dem, roads: gpd.GeoDataFrame, origin: gpd.GeoDataFrame, frames: l
         import rasterio.warp
 
         full = tuple(rasterio.warp.transform_bounds(crs, work, *full, densify_pts=21))
-        cell_x = cell_y = min((full[2] - full[0]) / w, (full[3] - full[1]) / h)
+        cell_x = cell_y = min((full[2] - full[0]) / hw[1], (full[3] - full[1]) / hw[0])
     ob = tuple(origin.to_crs(work).total_bounds)
     if ob[2] < full[0] or ob[0] > full[2] or ob[3] < full[1] or ob[1] > full[3]:
         raise InputError(src, "geometry", "the origin lies outside the DEM (origin bounds "
                          f"{tuple(round(v) for v in ob)}, DEM bounds "
                          f"{tuple(round(v) for v in full)} in the DEM's CRS)",
                          "give an origin inside the DEM, or a DEM that covers it")
-    res = max(cell_x, cell_y)
-    cell = min(cell_x, cell_y)
-    threads = numba.get_num_threads()
-    view = _view_cells(reach_m, cell)
-    rb = tuple(roads.to_crs(work).total_bounds)
-    walk_box = _clip(_grow(ob, _walk_margin_m(hours, 0.5 * (cell_x + cell_y))), full)
-    road_box = _clip(_grow(rb, reach_m + 4 * res), full)
+    reach_m = _post_reach_m(frames, range_km)
+    return _Frame(in_memory, crs, work, tr, hw, full, cell_x, cell_y, ob,
+                  tuple(roads.to_crs(work).total_bounds), reach_m,
+                  _view_cells(reach_m, min(cell_x, cell_y)), numba.get_num_threads(), grid,
+                  float(hours))
 
-    def walk_shape(h_: float) -> tuple[int, int]:
-        return _box_shape(_clip(_grow(ob, _walk_margin_m(h_, res)), full), cell_x, cell_y,
-                          full)
 
-    def union_need(h_: float | None) -> float:
-        b = walk_box if h_ is None else _clip(_grow(ob, _walk_margin_m(h_, res)), full)
-        u = _clip((min(b[0], road_box[0]), min(b[1], road_box[1]), max(b[2], road_box[2]),
-                   max(b[3], road_box[3])), full)
-        r_, c_ = _box_shape(u, cell_x, cell_y, full)
-        wr_, wc_ = _box_shape(b, cell_x, cell_y, full)
-        return exposure_memory_bytes(0 if in_memory else r_ * c_, wr_, wc_, view, threads,
-                                     one_window=True)
+def _read_grid(dem, roads: gpd.GeoDataFrame, origin: gpd.GeoDataFrame, frames: list,
+               hours: float, range_km: float, limit_bytes: float,
+               tile_m: float | None = None) -> _Plan:
+    """What the run reads, never the whole file. A run whose one window (the walk's, the
+    origin grown by :func:`_walk_margin_m`, with the roads grown by the longest post range)
+    fits the limit reads it once, as one tile; otherwise the walk's window is read alone and
+    the roads are cut into tiles whose windows fit beside it (``tile_m`` forces the tiles'
+    side, metres). Refused in one line when the walk or one tile cannot fit
+    (:func:`exposure_memory_bytes`).
+    """
+    f = _frame_of(dem, roads, origin, frames, hours, range_km)
+    by_tiles = not f.in_memory and f.work == f.crs  # a projected file: read tile by tile
+    if not by_tiles or (tile_m is None and f.union_need() <= limit_bytes):
+        return _plan_one_window(f, dem, roads, hours, limit_bytes, tile_m)
+    return _plan_tiles(f, dem, roads, hours, limit_bytes, tile_m)
 
-    box = _clip((min(walk_box[0], road_box[0]), min(walk_box[1], road_box[1]),
-                 max(walk_box[2], road_box[2]), max(walk_box[3], road_box[3])), full)
-    wr, wc = _box_shape(walk_box, cell_x, cell_y, full)
-    rr, rc = _box_shape(box, cell_x, cell_y, full)
-    halo = int(math.ceil(reach_m / cell)) + _HALO_EXTRA_CELLS
-    by_tiles = not in_memory and work == crs  # a projected file: read tile by tile
-    need = union_need(None)
-    if not by_tiles or (tile_m is None and need <= limit_bytes):
-        if need > limit_bytes:
-            _refuse_walk(hours, need, limit_bytes, (wr, wc), 0 if in_memory else rr * rc,
-                         lambda h_: union_need(h_) <= limit_bytes,
-                         "" if isinstance(dem, Dem) else "reproject the DEM to metres with "
-                         "gdalwarp (it is then read tile by tile) or ", ONE_READ_BYTES_PER_CELL)
-        if grid is None:
-            grid = _metric_grid(as_dem(dem, bounds=box, bounds_crs=work,
-                                       crs=None if work == crs else work), roads)
-        source = _Source(grid)
-        core = _core_cells(grid.transform, grid.shape, rb)
-        cells = (max(core[2] - core[0], core[3] - core[1]) if tile_m is None
-                 else max(int(round(float(tile_m) / res)), 1))
-        tiles = _Tiles(core, cells, halo, tuple(grid.shape), grid.transform)
-        log.info("exposure: DEM window of %d × %d cells, walk on %d × %d, roads on %d tile(s) "
-                 "of %d cells (about %.2f GB by the formula)", *grid.shape, wr, wc,
-                 tiles.count, cells, need / 1e9)
-        return _Plan(grid, source, tiles)
 
-    # the walk's window alone, and the roads tile by tile beside it
-    core = _core_cells(tr, (h, w), rb)
+def _plan_one_window(f: _Frame, dem, roads: gpd.GeoDataFrame, hours: float,
+                     limit_bytes: float, tile_m: float | None) -> _Plan:
+    """The walk's and the roads' window read once (a Dem in memory, a lon/lat DEM, or a
+    projected file whose window fits), the roads' tiles cut from it."""
+    need = f.union_need()
+    box = f.union_box(f.walk_box())
+    wr, wc = f.shape(f.walk_box())
+    rr, rc = f.shape(box)
+    if need > limit_bytes:
+        _refuse_walk(hours, need, limit_bytes, (wr, wc), 0 if f.in_memory else rr * rc,
+                     lambda h_: f.union_need(h_) <= limit_bytes,
+                     "" if isinstance(dem, Dem) else "reproject the DEM to metres with "
+                     "gdalwarp (it is then read tile by tile) or ", ONE_READ_BYTES_PER_CELL)
+    grid = f.grid
+    if grid is None:
+        grid = _metric_grid(as_dem(dem, bounds=box, bounds_crs=f.work,
+                                   crs=None if f.work == f.crs else f.work), roads)
+    core = _core_cells(grid.transform, grid.shape, f.rb)
+    cells = (max(core[2] - core[0], core[3] - core[1]) if tile_m is None
+             else max(int(round(float(tile_m) / f.res)), 1))
+    tiles = _Tiles(core, cells, f.halo, tuple(grid.shape), grid.transform)
+    log.info("exposure: DEM window of %d × %d cells, walk on %d × %d, roads on %d tile(s) "
+             "of %d cells (about %.2f GB by the formula)", *grid.shape, wr, wc,
+             tiles.count, cells, need / 1e9)
+    return _Plan(grid, _Source(grid), tiles)
+
+
+def _plan_tiles(f: _Frame, dem, roads: gpd.GeoDataFrame, hours: float, limit_bytes: float,
+                tile_m: float | None) -> _Plan:
+    """The walk's window read alone, and the roads in the largest tiles that fit beside it
+    (``tile_m`` forces their side); refused when even the smallest tile does not fit."""
+    h, w = f.hw
+    wr, wc = f.shape(f.walk_box())
+    halo = f.halo
+    core = _core_cells(f.tr, (h, w), f.rb)
     span = max(core[2] - core[0], core[3] - core[1])
 
     def tiled_need(cells: int, halo_: int = halo, walk: tuple[int, int] = (wr, wc),
-                   view_: int = view) -> float:
+                   view_: int = f.view) -> float:
         a, b = _window_dims(cells, halo_, core, (h, w))
         return exposure_memory_bytes(walk[0] * walk[1] + a * b, walk[0], walk[1], view_,
-                                     threads)
+                                     f.threads)
 
     least = min(MIN_TILE_CELLS, span)
     if tile_m is not None:
-        cells = max(int(round(float(tile_m) / res)), 1)
+        cells = max(int(round(float(tile_m) / f.res)), 1)
     elif tiled_need(span) <= limit_bytes:
         cells = span
     else:
@@ -784,37 +847,51 @@ def _read_grid(dem, roads: gpd.GeoDataFrame, origin: gpd.GeoDataFrame, frames: l
     need = tiled_need(cells)
     if need > limit_bytes:
         cells = min(cells, least)
+        _refuse_tile(f, hours, cells, tiled_need, limit_bytes, (wr, wc), core)
         need = tiled_need(cells)
-        a, b = _window_dims(cells, halo, core, (h, w))
-        walk_alone = tiled_need(cells, _HALO_EXTRA_CELLS, view_=0)
-        if walk_alone > limit_bytes:
-            _refuse_walk(hours, need, limit_bytes, (wr, wc), wr * wc + a * b,
-                         lambda h_: (union_need(h_) <= limit_bytes
-                                     or tiled_need(cells, walk=walk_shape(h_)) <= limit_bytes),
-                         "")
-        lo_m, hi_m = 0.0, reach_m
-        for _ in range(40):
-            mid = 0.5 * (lo_m + hi_m)
-            ok = tiled_need(cells, int(math.ceil(mid / cell)) + _HALO_EXTRA_CELLS,
-                            view_=_view_cells(mid, cell)) <= limit_bytes
-            lo_m, hi_m = (mid, hi_m) if ok else (lo_m, mid)
-        check_memory(
-            need, limit_bytes,
-            what=f"a tile of the roads ({cells:,}×{cells:,} cells, its window {a:,}×{b:,}: "
-                 f"the tile grown by {halo:,} cells for posts of range {reach_m / 1000:g} km) "
-                 f"beside the walk of {hours:g} h ({wr:,}×{wc:,} cells)",
-            formula="400 MB + 5 bytes a cell read (the walk's window and one tile's) + 40 a "
-                    "cell of the walk's window + 2 a cell of a post's viewshed per thread",
-            fits=f"posts of range up to {math.floor(lo_m / 100) / 10:g} km would fit; or allow "
-                 f"--max-memory-gb {math.ceil(need / 1e8) / 10:g}, or give a coarser DEM")
-    grid = _metric_grid(as_dem(dem, bounds=walk_box, bounds_crs=work), roads)
-    source = _Source(path=dem, transform=tr, shape=(h, w), crs=grid.crs)
-    tiles = _Tiles(core, cells, halo, (h, w), tr)
+    grid = _metric_grid(as_dem(dem, bounds=f.walk_box(), bounds_crs=f.work), roads)
+    source = _Source(path=dem, transform=f.tr, shape=(h, w), crs=grid.crs)
+    tiles = _Tiles(core, cells, halo, (h, w), f.tr)
     a, b = tiles.largest_window()
     log.info("exposure: walk on %d × %d cells, roads on %d tile(s) of %d cells, windows up to "
              "%d × %d cells (halo %d), about %.2f GB by the formula", *grid.shape,
              tiles.count, cells, a, b, halo, need / 1e9)
     return _Plan(grid, source, tiles)
+
+
+def _refuse_tile(f: _Frame, hours: float, cells: int, tiled_need, limit_bytes: float,
+                 walk: tuple[int, int], core: tuple) -> None:
+    """Refuse in one line when a tile of ``cells`` beside the walk does not fit: with the
+    longest post range that would, or the walk that would when even no view fits."""
+    from .tiles import check_memory
+
+    need = tiled_need(cells)
+    if need <= limit_bytes:
+        return
+    halo = f.halo
+    a, b = _window_dims(cells, halo, core, f.hw)
+    wr, wc = walk
+    walk_alone = tiled_need(cells, _HALO_EXTRA_CELLS, view_=0)
+    if walk_alone > limit_bytes:
+        _refuse_walk(hours, need, limit_bytes, (wr, wc), wr * wc + a * b,
+                     lambda h_: (f.union_need(h_) <= limit_bytes
+                                 or tiled_need(cells, walk=f.shape(f.walk_box(h_)))
+                                 <= limit_bytes), "")
+    lo_m, hi_m = 0.0, f.reach_m
+    for _ in range(40):
+        mid = 0.5 * (lo_m + hi_m)
+        ok = tiled_need(cells, int(math.ceil(mid / f.cell)) + _HALO_EXTRA_CELLS,
+                        view_=_view_cells(mid, f.cell)) <= limit_bytes
+        lo_m, hi_m = (mid, hi_m) if ok else (lo_m, mid)
+    check_memory(
+        need, limit_bytes,
+        what=f"a tile of the roads ({cells:,}×{cells:,} cells, its window {a:,}×{b:,}: "
+             f"the tile grown by {halo:,} cells for posts of range {f.reach_m / 1000:g} km) "
+             f"beside the walk of {hours:g} h ({wr:,}×{wc:,} cells)",
+        formula="400 MB + 5 bytes a cell read (the walk's window and one tile's) + 40 a "
+                "cell of the walk's window + 2 a cell of a post's viewshed per thread",
+        fits=f"posts of range up to {math.floor(lo_m / 100) / 10:g} km would fit; or allow "
+             f"--max-memory-gb {math.ceil(need / 1e8) / 10:g}, or give a coarser DEM")
 
 
 def _refuse_walk(hours: float, need: float, limit: float, walk: tuple[int, int],
