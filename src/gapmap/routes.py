@@ -1010,50 +1010,67 @@ def walking_routes(
                          f"targets ({len(t_gdf)})", "give equal counts or use --pairs all")
     o_ids, t_ids = _ids(o_gdf, id_field, "origins"), _ids(t_gdf, id_field, "targets")
 
-    if not isinstance(dem, Dem):  # to be read: only the box around the points
-        pts = pd.concat([o_gdf.geometry.to_crs(4326), t_gdf.geometry.to_crs(4326)])
-        from .crs import metric_crs
-
-        mcrs = metric_crs(gpd.GeoSeries(pts.values, crs=4326))
-        xy = shapely.get_coordinates(pts.to_crs(mcrs).values)
-        lo, hi = xy.min(axis=0), xy.max(axis=0)
-        grow = (max(10e3, 0.5 * float(np.hypot(*(hi - lo)))) if margin_km is None
-                else float(margin_km) * 1000.0)
-        bounds = (lo[0] - grow, lo[1] - grow, hi[0] + grow, hi[1] + grow)
-        d = _metric(as_dem(dem, bounds=bounds, bounds_crs=mcrs))
-    else:
-        d = _metric(as_dem(dem))  # a Dem as it is
+    d = _routes_dem(dem, o_gdf, t_gdf, margin_km)
     _check_search_memory(d.shape, d.source)
-
     if posts is not None:
         if visible is not None:
             raise InputError("posts", None, "give posts or a visibility mask, not both",
                              "drop one of them")
-        from .viewshed import coverage
-
-        cov = coverage(d, posts, range_km=range_km, height_m=height_m,
-                       target_height_m=target_height_m, progress=progress)
-        if cov.visible.shape != d.shape:
-            raise InputError("posts", None, "the visibility grid does not match the DEM grid",
-                             "give a DEM in a metric CRS")
-        visible = cov.visible.astype(bool)
+        visible = _posts_visible(d, posts, range_km, height_m, target_height_m, progress)
     pen = _penalty_grid(visible, visible_penalty, d.shape)
     walk, pen = _with_water(water, d, None, pen)
     eng = _engine(np.asarray(d.array, np.float32), d.transform, walkable=walk, penalty=pen)
     o_idx = _point_cells(eng, d, o_gdf, "origins")
     t_idx = _point_cells(eng, d, t_gdf, "targets")
-
     if pairs == "all":
         pair_list = [(i, j) for i in range(len(o_idx)) for j in range(len(t_idx))]
     else:
         pair_list = [(i, i) for i in range(len(o_idx))]
-    # One search per origin (forward) or per target (backward), whichever are fewer.
+    results = _route_searches(eng, o_idx, t_idx, pair_list, progress)
+    return _routes_table(eng, d, results, pair_list, o_ids, t_ids, visible)
+
+
+def _routes_dem(dem, o_gdf: gpd.GeoDataFrame, t_gdf: gpd.GeoDataFrame,
+                margin_km: float | None) -> Dem:
+    """The DEM the routes search: a Dem as it is, or of a file only the box around all the
+    points grown by ``margin_km`` (default: half their spread, at least 10 km)."""
+    if isinstance(dem, Dem):
+        return _metric(as_dem(dem))
+    pts = pd.concat([o_gdf.geometry.to_crs(4326), t_gdf.geometry.to_crs(4326)])
+    from .crs import metric_crs
+
+    mcrs = metric_crs(gpd.GeoSeries(pts.values, crs=4326))
+    xy = shapely.get_coordinates(pts.to_crs(mcrs).values)
+    lo, hi = xy.min(axis=0), xy.max(axis=0)
+    grow = (max(10e3, 0.5 * float(np.hypot(*(hi - lo)))) if margin_km is None
+            else float(margin_km) * 1000.0)
+    bounds = (lo[0] - grow, lo[1] - grow, hi[0] + grow, hi[1] + grow)
+    return _metric(as_dem(dem, bounds=bounds, bounds_crs=mcrs))
+
+
+def _posts_visible(d: Dem, posts, range_km, height_m, target_height_m,
+                   progress: bool) -> np.ndarray:
+    """The cells of ``d`` seen from ``posts`` (:func:`gapmap.viewshed.coverage`)."""
+    from .viewshed import coverage
+
+    cov = coverage(d, posts, range_km=range_km, height_m=height_m,
+                   target_height_m=target_height_m, progress=progress)
+    if cov.visible.shape != d.shape:
+        raise InputError("posts", None, "the visibility grid does not match the DEM grid",
+                         "give a DEM in a metric CRS")
+    return cov.visible.astype(bool)
+
+
+def _route_searches(eng: _Engine, o_idx: np.ndarray, t_idx: np.ndarray, pair_list: list,
+                    progress: bool) -> dict[tuple[int, int], tuple]:
+    """(hours, walking hours, climb m, path cells) of each pair, from one search per origin
+    (forward) or per target (backward), whichever are fewer; NaNs and no path when a pair
+    cannot be walked."""
     by_target = len({j for _, j in pair_list}) < len({i for i, _ in pair_list})
     groups: dict[int, list[tuple[int, int]]] = {}
     for i, j in pair_list:
         groups.setdefault(j if by_target else i, []).append((i, j))
-
-    n_cols = d.shape[1] + 2 * eng.pad
+    n_cols = eng.shape[1] + 2 * eng.pad
     mv, k, ra, ca, rb, cb, w, sub_len, lookup = eng.tables
     results: dict[tuple[int, int], tuple] = {}
     it = groups.items()
@@ -1078,7 +1095,13 @@ def walking_routes(
             zpath = eng.z.ravel()[path].astype(float)
             climb = float(np.clip(np.diff(zpath), 0, None).sum())
             results[(i, j)] = (hours, walk_h, climb, path)
+    return results
 
+
+def _routes_table(eng: _Engine, d: Dem, results: dict, pair_list: list, o_ids: list,
+                  t_ids: list, visible: np.ndarray | None) -> gpd.GeoDataFrame:
+    """The routes' table (see :func:`walking_routes`), one row a pair in ``pair_list``'s
+    order; warns once naming the pairs that cannot be walked."""
     rows = []
     geoms = []
     for i, j in pair_list:
@@ -1096,7 +1119,7 @@ def walking_routes(
     unreachable = [f"{r['origin']}→{r['target']}" for r in rows if not np.isfinite(r["hours"])]
     if unreachable:
         warnings.warn(f"{len(unreachable)} route(s) cannot be walked on the DEM (nodata or "
-                      f"walls in the way): {', '.join(unreachable[:5])}", stacklevel=2)
+                      f"walls in the way): {', '.join(unreachable[:5])}", stacklevel=3)
     crs = d.crs
     geoms_arr = np.array(geoms, dtype=object)
     out = gpd.GeoDataFrame(rows, geometry=geoms_arr, crs=crs)
