@@ -1290,6 +1290,111 @@ def crossing_windows(analysis, window_km: float | None = None) -> np.ndarray:
     return shapely.buffer(geoms, grow_m, quad_segs=4)
 
 
+def _terrain_along(d: Dem, geoms, members: list, slope_mean: np.ndarray,
+                   tri_mean: np.ndarray) -> None:
+    """Mean slope and TRI along each member corridor's line into ``slope_mean``/``tri_mean``,
+    each on a small crop of ``d`` around the line (two cells of margin)."""
+    from .terrain import mean_along, slope, tri
+
+    inv = ~d.transform
+    for i in members:
+        g = geoms[i]
+        x0, y0, x1, y1 = shapely.bounds(g)
+        cs, rs = inv @ (np.array([x0, x1]), np.array([y1, y0]))
+        r0 = max(int(math.floor(min(rs))) - 2, 0)
+        r1 = min(int(math.ceil(max(rs))) + 3, d.shape[0])
+        c0 = max(int(math.floor(min(cs))) - 2, 0)
+        c1 = min(int(math.ceil(max(cs))) + 3, d.shape[1])
+        if r1 - r0 < 3 or c1 - c0 < 3:
+            continue
+        crop = Dem(d.array[r0:r1, c0:c1], d.transform @ Affine.translation(c0, r0),
+                   d.crs, source=d.source)
+        slope_mean[i] = mean_along(slope(crop), crop, [g])[0]
+        tri_mean[i] = mean_along(tri(crop), crop, [g])[0]
+
+
+def _best_crossings(d: Dem, lines: list, members: list, walks: tuple, starts: tuple,
+                    pen: np.ndarray | None) -> dict:
+    """Each member's crossing on ``d``: {position: (hours, route)}, the least A-edge → corridor
+    cell → B-edge time minimised over the corridor's cells. One forward search from A's edge
+    cells (``starts[0]``, walking on ``walks[0]``) and one backward search from B's serve all
+    the members; each stops once all their cells are reached. Members without a crossing
+    are left out."""
+    cells = {i: _line_cells(d, g) for i, g in zip(members, lines)}
+    out: dict = {}
+    all_cells = (np.concatenate([cells[i][0] for i in members]),
+                 np.concatenate([cells[i][1] for i in members]))
+    if not (starts[0].any() and starts[1].any() and len(all_cells[0])):
+        return out
+    eng_a = _engine(np.asarray(d.array, np.float32), d.transform, walkable=walks[0],
+                    penalty=pen)
+    eng_b = _Engine(eng_a.z, _engine_walk(eng_a, walks[1]), eng_a.pen, eng_a.use_pen,
+                    eng_a.transform, eng_a.shape, eng_a.pad, eng_a.tables)
+    stop = eng_a.flat(*all_cells)
+    stop_a = stop[eng_a.walk.ravel()[stop] == 1]  # cells never enterable never settle
+    stop_b = stop[eng_b.walk.ravel()[stop] == 1]
+    src_a = eng_a.flat(*np.nonzero(starts[0] & walks[0]))
+    src_b = eng_b.flat(*np.nonzero(starts[1] & walks[1]))
+    src_a = src_a[eng_a.walk.ravel()[src_a] == 1]
+    src_b = src_b[eng_b.walk.ravel()[src_b] == 1]
+    if not (len(src_a) and len(src_b)):
+        return out
+    log.info("crossing times: %d corridor cells, %d × %d grid", len(stop), *d.shape)
+    t_a, pred_a = _run(eng_a, src_a, stop=stop_a)
+    t_b, pred_b = _run(eng_b, src_b, stop=stop_b, reverse=True)
+    for i in members:
+        rr, cc = cells[i]
+        if len(rr) == 0:
+            continue
+        idx = eng_a.flat(rr, cc)
+        total = t_a[idx] + t_b[idx]
+        best = int(np.argmin(total))
+        if not np.isfinite(total[best]):
+            continue
+        first = _trace(pred_a, idx[best])[::-1]
+        second = _trace(pred_b, idx[best])[1:]
+        pr, pc = eng_a.unflat(np.concatenate([first, second]))
+        xy = _centres(d.transform, pr, pc)
+        if len(xy) == 1:
+            xy = np.vstack([xy, xy])
+        out[i] = (float(total[best]), shapely.simplify(shapely.LineString(xy), 0.0))
+    return out
+
+
+def _window_holds(box: tuple, d: Dem, lines: list, members: list, found: dict,
+                  cell_m: float, cap_b: tuple, names: list) -> tuple[bool, tuple]:
+    """Whether the grid ``d`` holds every crossing as fast as the ones ``found``, and the box
+    grown to hold them when it does not (not yet clipped to ``cap_b``).
+
+    No walker is faster than 6 km/h (and penalties only slow him): a crossing of these hours
+    stays within 6·hours km of the corridor. If that, with two cells to spare for the zone
+    edges found on the grid, lies inside the grid (or the grid already reaches the union's
+    edge there), no faster crossing exists elsewhere; else the window grows to that reach,
+    for every member of the group. A corridor without a crossing inside its window keeps NaN.
+    """
+    g0, g1, g2, g3 = d.bounds
+    inner = (g0 + 2 * cell_m, g1 + 2 * cell_m, g2 - 2 * cell_m, g3 - 2 * cell_m)
+    half = 0.5 * cell_m  # the grid reaches the union's edge on that side
+    grown = list(box)
+    fits = True
+    for i, line, name in zip(members, lines, names):
+        hours = found[i][0] if i in found else math.inf
+        if not math.isfinite(hours):
+            continue
+        want = shapely.bounds(shapely.buffer(line, 6000.0 * hours + 2 * cell_m, quad_segs=4))
+        want = (max(want[0], cap_b[0]), max(want[1], cap_b[1]), min(want[2], cap_b[2]),
+                min(want[3], cap_b[3]))
+        ok = all(want[j] >= inner[j] or d.bounds[j] <= cap_b[j] + half for j in (0, 1)) and \
+            all(want[j] <= inner[j] or d.bounds[j] >= cap_b[j] - half for j in (2, 3))
+        if not ok:
+            fits = False
+            log.info("corridor %s: a crossing of %.2f h may leave its window; growing it",
+                     name, hours)
+            grown = [min(grown[0], want[0]), min(grown[1], want[1]),
+                     max(grown[2], want[2]), max(grown[3], want[3])]
+    return fits, tuple(grown)
+
+
 def _crossing(analysis, dem, *, visible_penalty: float | None, window_km: float | None,
               water=None, max_memory_gb: float | None = None, per_corridor: bool = True,
               groups=None) -> tuple[pd.DataFrame, list, Any]:
@@ -1304,7 +1409,6 @@ def _crossing(analysis, dem, *, visible_penalty: float | None, window_km: float 
     windows instead, grown by the same rule for every member; ``per_corridor=False`` is one
     group of all.
     """
-    from .terrain import mean_along, slope, tri
     from .tiles import check_memory, memory_limit_bytes
 
     corr = analysis.corridors
@@ -1424,68 +1528,15 @@ def _crossing(analysis, dem, *, visible_penalty: float | None, window_km: float 
         dry, pen = _with_water(water, d, None, pen)
 
         if terrain:  # slope and TRI along each corridor, on a small crop around it
-            inv = ~d.transform
-            for i in members:
-                g = geoms[i]
-                x0, y0, x1, y1 = shapely.bounds(g)
-                cs, rs = inv @ (np.array([x0, x1]), np.array([y1, y0]))
-                r0 = max(int(math.floor(min(rs))) - 2, 0)
-                r1 = min(int(math.ceil(max(rs))) + 3, d.shape[0])
-                c0 = max(int(math.floor(min(cs))) - 2, 0)
-                c1 = min(int(math.ceil(max(cs))) + 3, d.shape[1])
-                if r1 - r0 < 3 or c1 - c0 < 3:
-                    continue
-                crop = Dem(d.array[r0:r1, c0:c1], d.transform @ Affine.translation(c0, r0),
-                           d.crs, source=d.source)
-                slope_mean[i] = mean_along(slope(crop), crop, [g])[0]
-                tri_mean[i] = mean_along(tri(crop), crop, [g])[0]
+            _terrain_along(d, geoms, members, slope_mean, tri_mean)
 
-        # Crossing time: least A-edge → seam cell → B-edge time, minimised over the
-        # corridor's cells. One forward search from A's edge cells and one backward search
-        # from B's edge cells serve the members; each stops once all their cells are reached.
-        cells = {i: _line_cells(d, geoms[i]) for i in members}
-        walk_a = inside & ~mask_b & (~mask_a | edge_a)   # A's interior adds nothing; B ends it
-        walk_b = inside & ~mask_a & (~mask_b | edge_b)
+        walks = (inside & ~mask_b & (~mask_a | edge_a),   # A's interior adds nothing; B ends it
+                 inside & ~mask_a & (~mask_b | edge_b))
         if dry is not None:
-            walk_a, walk_b = walk_a & dry, walk_b & dry
-        out = {}
-        all_cells = (np.concatenate([cells[i][0] for i in members]),
-                     np.concatenate([cells[i][1] for i in members]))
-        if not ((edge_a & inside).any() and (edge_b & inside).any() and len(all_cells[0])):
-            return out, d
-        eng_a = _engine(np.asarray(d.array, np.float32), d.transform, walkable=walk_a,
-                        penalty=pen)
-        eng_b = _Engine(eng_a.z, _engine_walk(eng_a, walk_b), eng_a.pen, eng_a.use_pen,
-                        eng_a.transform, eng_a.shape, eng_a.pad, eng_a.tables)
-        stop = eng_a.flat(*all_cells)
-        stop_a = stop[eng_a.walk.ravel()[stop] == 1]  # cells never enterable never settle
-        stop_b = stop[eng_b.walk.ravel()[stop] == 1]
-        src_a = eng_a.flat(*np.nonzero(edge_a & inside & walk_a))
-        src_b = eng_b.flat(*np.nonzero(edge_b & inside & walk_b))
-        src_a = src_a[eng_a.walk.ravel()[src_a] == 1]
-        src_b = src_b[eng_b.walk.ravel()[src_b] == 1]
-        del inside, mask_a, mask_b, edge_a, edge_b, walk_a, walk_b
-        if not (len(src_a) and len(src_b)):
-            return out, d
-        log.info("crossing times: %d corridor cells, %d × %d grid", len(stop), *d.shape)
-        t_a, pred_a = _run(eng_a, src_a, stop=stop_a)
-        t_b, pred_b = _run(eng_b, src_b, stop=stop_b, reverse=True)
-        for i in members:
-            rr, cc = cells[i]
-            if len(rr) == 0:
-                continue
-            idx = eng_a.flat(rr, cc)
-            total = t_a[idx] + t_b[idx]
-            best = int(np.argmin(total))
-            if not np.isfinite(total[best]):
-                continue
-            first = _trace(pred_a, idx[best])[::-1]
-            second = _trace(pred_b, idx[best])[1:]
-            pr, pc = eng_a.unflat(np.concatenate([first, second]))
-            xy = _centres(d.transform, pr, pc)
-            if len(xy) == 1:
-                xy = np.vstack([xy, xy])
-            out[i] = (float(total[best]), shapely.simplify(shapely.LineString(xy), 0.0))
+            walks = (walks[0] & dry, walks[1] & dry)
+        starts = (edge_a & inside, edge_b & inside)
+        del inside, mask_a, mask_b, edge_a, edge_b
+        out = _best_crossings(d, [geoms[i] for i in members], members, walks, starts, pen)
         return out, d
 
     for box, members in zip(boxes, groups):  # one window per group (per corridor: one each)
@@ -1495,35 +1546,11 @@ def _crossing(analysis, dem, *, visible_penalty: float | None, window_km: float 
             terrain = False
             if len(members) == len(corr):  # the whole union: nothing lies outside it
                 break
-            # No walker is faster than 6 km/h (and penalties only slow him): a crossing of
-            # these hours stays within 6·hours km of the corridor. If that, with two cells to
-            # spare for the zone edges found on the grid, lies inside the grid (or the grid
-            # already reaches the union's edge there), no faster crossing exists elsewhere;
-            # else the window grows to that reach, for every member of the group. A corridor
-            # without a crossing inside its window keeps NaN.
-            g0, g1, g2, g3 = d.bounds
-            inner = (g0 + 2 * cell_m, g1 + 2 * cell_m, g2 - 2 * cell_m, g3 - 2 * cell_m)
-            half = 0.5 * cell_m  # the grid reaches the union's edge on that side
-            grown = list(box)
-            fits = True
-            for i in members:
-                hours = found[i][0] if i in found else math.inf
-                if not math.isfinite(hours):
-                    continue
-                want = clip(shapely.bounds(shapely.buffer(
-                    geoms[i], 6000.0 * hours + 2 * cell_m, quad_segs=4)))
-                ok = all(want[j] >= inner[j] or d.bounds[j] <= cap_b[j] + half
-                         for j in (0, 1)) and \
-                    all(want[j] <= inner[j] or d.bounds[j] >= cap_b[j] - half for j in (2, 3))
-                if not ok:
-                    fits = False
-                    log.info("corridor %s: a crossing of %.2f h may leave its window; "
-                             "growing it", ids[i], hours)
-                    grown = [min(grown[0], want[0]), min(grown[1], want[1]),
-                             max(grown[2], want[2]), max(grown[3], want[3])]
+            fits, grown = _window_holds(box, d, [geoms[i] for i in members], members, found,
+                                        cell_m, cap_b, [ids[i] for i in members])
             if fits:
                 break
-            grown = clip(tuple(grown))
+            grown = clip(grown)
             if tuple(grown) == tuple(box):  # already as large as the union allows
                 break
             box = grown
