@@ -101,7 +101,7 @@ import shapely.ops
 from .crs import geodesic_length_km
 from .errors import InputError, InputWarning
 from .io import atomic_dir
-from .routes import TOBLER_FLAT_KMH, cost_distance, tobler_hours
+from .routes import cost_distance, tobler_hours
 from .terrain import Dem, as_dem
 
 __all__ = ["Exposure", "ExposureChange", "road_exposure", "road_exposure_on_dates",
